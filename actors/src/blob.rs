@@ -1,0 +1,161 @@
+//! Blob storage (uploaded bytes, HLS segments, thumbnails) on `object_store`.
+//!
+//! One node keeps blobs on the local file system under the data dir, fsynced on write. A
+//! cluster keeps them in a shared S3-compatible bucket. Blobs never travel between nodes over
+//! the cluster link; each node talks to the blob store directly.
+
+use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as BlobPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Where blobs are kept.
+#[derive(Debug, Clone)]
+pub enum BlobBackend {
+    /// A directory on the local file system.
+    Local {
+        /// The root directory; created if missing.
+        root: std::path::PathBuf,
+    },
+    /// An S3-compatible bucket.
+    S3(S3Settings),
+}
+
+/// How to reach an S3-compatible bucket.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// Endpoint URL, e.g. `http://127.0.0.1:9000`. Empty means AWS itself.
+    pub endpoint: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Region, e.g. `us-east-1`.
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Address the bucket as `endpoint/bucket/key` rather than `bucket.endpoint/key`. MinIO,
+    /// moto and most self-hosted stores need this.
+    pub path_style: bool,
+}
+
+/// Why a blob operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// No blob at that path.
+    #[error("blob not found: {0}")]
+    NotFound(String),
+    /// The configuration cannot work (bad endpoint, missing bucket name...).
+    #[error("blob store misconfigured: {0}")]
+    Config(String),
+    /// Anything else the store reported.
+    #[error("blob store error: {0}")]
+    Store(String),
+}
+
+impl From<object_store::Error> for BlobError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { path, .. } => BlobError::NotFound(path),
+            other => BlobError::Store(other.to_string()),
+        }
+    }
+}
+
+/// A handle on the blob store.
+#[derive(Clone)]
+pub struct BlobStore {
+    inner: Arc<dyn ObjectStore>,
+    backend: &'static str,
+}
+
+impl BlobStore {
+    /// Opens the store described by `backend`.
+    pub fn open(backend: &BlobBackend) -> Result<Self, BlobError> {
+        match backend {
+            BlobBackend::Local { root } => {
+                std::fs::create_dir_all(root)
+                    .map_err(|e| BlobError::Config(format!("cannot create {}: {e}", root.display())))?;
+                let fs = LocalFileSystem::new_with_prefix(root)
+                    .map_err(|e| BlobError::Config(e.to_string()))?
+                    .with_automatic_cleanup(true);
+                Ok(Self {
+                    inner: Arc::new(fs),
+                    backend: "local",
+                })
+            }
+            BlobBackend::S3(s) => {
+                if s.bucket.is_empty() {
+                    return Err(BlobError::Config("blobs.s3.bucket is empty".into()));
+                }
+                let mut b = AmazonS3Builder::new()
+                    .with_bucket_name(&s.bucket)
+                    .with_region(&s.region)
+                    .with_access_key_id(&s.access_key_id)
+                    .with_secret_access_key(&s.secret_access_key)
+                    .with_virtual_hosted_style_request(!s.path_style);
+                if !s.endpoint.is_empty() {
+                    b = b
+                        .with_endpoint(&s.endpoint)
+                        .with_allow_http(s.endpoint.starts_with("http://"));
+                }
+                let s3 = b.build().map_err(|e| BlobError::Config(e.to_string()))?;
+                Ok(Self {
+                    inner: Arc::new(s3),
+                    backend: "s3",
+                })
+            }
+        }
+    }
+
+    /// A short name of the backend: `local` or `s3`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The underlying `object_store`, for streaming reads and multipart writes.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    /// Writes a whole blob.
+    pub async fn put(&self, path: &str, bytes: Bytes) -> Result<(), BlobError> {
+        self.inner
+            .put(&BlobPath::from(path), PutPayload::from_bytes(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads a whole blob.
+    pub async fn get(&self, path: &str) -> Result<Bytes, BlobError> {
+        Ok(self.inner.get(&BlobPath::from(path)).await?.bytes().await?)
+    }
+
+    /// Deletes a blob; deleting a missing blob is not an error.
+    pub async fn delete(&self, path: &str) -> Result<(), BlobError> {
+        match self.inner.delete(&BlobPath::from(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes, reads back and deletes a small probe blob: the readiness check.
+    pub async fn probe(&self, name: &str) -> Result<(), BlobError> {
+        let path = format!("_troupe/probe/{name}");
+        let body = Bytes::from(format!("probe {}", uuid::Uuid::new_v4()));
+        self.put(&path, body.clone()).await?;
+        let back = self.get(&path).await?;
+        if back != body {
+            return Err(BlobError::Store("probe blob read back different bytes".into()));
+        }
+        self.delete(&path).await
+    }
+}
+
+/// Local blob root under a data dir.
+pub fn local_root(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("blobs")
+}

@@ -1,0 +1,391 @@
+//! The per-node, per-kind directory of activations, and the kind's supervisor.
+//!
+//! ```text
+//!  Directory<E> ──spawns──▶ KindSupervisor<E>   (one per kind, never dies of a child)
+//!        │                       │ linked
+//!        │ ActorRef              ├── EntityHost<E> "alice"
+//!        └──────────────────────▶├── EntityHost<E> "bob"
+//!                                └── ...
+//! ```
+//!
+//! A key's slot is either `Active` (a running activation) or `Busy` (being activated, or being
+//! passivated). Callers that find a `Busy` slot wait for the transition to finish and look
+//! again, so a key never has two activations on one node, and a message is never sent to an
+//! activation that is gone: a send that fails because the activation is draining is retried on
+//! the next one.
+
+use super::entity::{Entity, EntityHost, Envelope, HostArgs};
+use super::{CallError, RuntimeConfig};
+use crate::store::StateStore;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{oneshot, watch};
+
+type HostRef<E> = ActorRef<Envelope<<E as Entity>::Msg>>;
+
+enum Slot<E: Entity> {
+    Active {
+        actor: HostRef<E>,
+        last_used: Instant,
+    },
+    /// A transition is under way; the receiver closes when it is over.
+    Busy {
+        done: watch::Receiver<()>,
+        /// Set when the transition is the passivation of this activation.
+        passivating: Option<ractor::ActorId>,
+    },
+}
+
+struct Slots<E: Entity> {
+    by_key: HashMap<String, Slot<E>>,
+    /// Running activations: their key, and the sender to drop when they exit (passivation).
+    by_pid: HashMap<ractor::ActorId, (String, Option<watch::Sender<()>>)>,
+}
+
+struct Inner<E: Entity> {
+    slots: Mutex<Slots<E>>,
+    store: Arc<dyn StateStore>,
+    args: E::Args,
+    config: RuntimeConfig,
+    runtime: tokio::runtime::Handle,
+    supervisor: Mutex<Option<ActorRef<()>>>,
+    closing: AtomicBool,
+    /// Wakes `shutdown` when the last activation exits.
+    emptied: tokio::sync::Notify,
+}
+
+/// The activations of one actor kind on this node.
+pub struct Directory<E: Entity> {
+    inner: Arc<Inner<E>>,
+}
+
+impl<E: Entity> Clone for Directory<E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<E: Entity> Directory<E> {
+    /// Starts the directory for kind `E`: its supervisor and its passivation sweeper. Must be
+    /// called on the runtime the actors should run on.
+    pub async fn start(
+        store: Arc<dyn StateStore>,
+        args: E::Args,
+        config: RuntimeConfig,
+    ) -> Result<Self, CallError> {
+        let inner = Arc::new(Inner {
+            slots: Mutex::new(Slots {
+                by_key: HashMap::new(),
+                by_pid: HashMap::new(),
+            }),
+            store,
+            args,
+            config,
+            runtime: tokio::runtime::Handle::current(),
+            supervisor: Mutex::new(None),
+            closing: AtomicBool::new(false),
+            emptied: tokio::sync::Notify::new(),
+        });
+        let (supervisor, _) = Actor::spawn(
+            None,
+            KindSupervisor::<E>(std::marker::PhantomData),
+            Arc::downgrade(&inner),
+        )
+        .await
+        .map_err(|e| CallError::Unavailable(format!("cannot start the {} supervisor: {e}", E::KIND)))?;
+        *inner.supervisor.lock().expect("supervisor lock") = Some(supervisor);
+        let sweeper = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let period = (config.idle_timeout / 4).max(std::time::Duration::from_millis(5));
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = sweeper.upgrade() else { break };
+                if inner.closing.load(Ordering::Relaxed) {
+                    break;
+                }
+                inner.passivate_idle();
+            }
+        });
+        Ok(Self { inner })
+    }
+
+    /// The kind this directory serves.
+    pub fn kind(&self) -> &'static str {
+        E::KIND
+    }
+
+    /// How many activations are running now.
+    pub fn active(&self) -> usize {
+        self.inner.slots.lock().expect("slots lock").by_pid.len()
+    }
+
+    /// Sends a query to the entity `key`, activating it if needed, and waits for the answer
+    /// for at most the configured call timeout. `make` builds the message around the reply
+    /// port; it may be called more than once if the activation was passivating.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        key: &str,
+        make: impl Fn(RpcReplyPort<T>) -> E::Msg,
+    ) -> Result<T, CallError> {
+        let deadline = tokio::time::Instant::now() + self.inner.config.call_timeout;
+        loop {
+            let actor = tokio::time::timeout_at(deadline, self.actor_ref(key))
+                .await
+                .map_err(|_| CallError::Timeout)??;
+            let (tx, rx) = oneshot::channel();
+            if actor.send_message(Envelope(make(tx.into()))).is_err() {
+                // The activation is draining or gone; its slot changes as soon as its exit is
+                // processed. Look again shortly.
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(CallError::Timeout);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                continue;
+            }
+            return match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(_)) => Err(CallError::Stopped),
+                Err(_) => Err(CallError::Timeout),
+            };
+        }
+    }
+
+    /// The running activation for `key`, activating it (loading its state) if there is none.
+    pub async fn actor_ref(&self, key: &str) -> Result<HostRef<E>, CallError> {
+        enum Next<R> {
+            Wait(watch::Receiver<()>),
+            Activate(watch::Sender<()>),
+            Ready(R),
+        }
+        loop {
+            let next = {
+                let mut slots = self.inner.slots.lock().expect("slots lock");
+                match slots.by_key.get_mut(key) {
+                    Some(Slot::Active { actor, last_used }) => {
+                        *last_used = Instant::now();
+                        Next::Ready(actor.clone())
+                    }
+                    Some(Slot::Busy { done, .. }) => Next::Wait(done.clone()),
+                    None => {
+                        if self.inner.closing.load(Ordering::Relaxed) {
+                            return Err(CallError::ShuttingDown);
+                        }
+                        let (tx, rx) = watch::channel(());
+                        slots.by_key.insert(
+                            key.to_owned(),
+                            Slot::Busy {
+                                done: rx,
+                                passivating: None,
+                            },
+                        );
+                        Next::Activate(tx)
+                    }
+                }
+            };
+            match next {
+                Next::Ready(actor) => return Ok(actor),
+                Next::Activate(done) => return self.activate(key, done).await,
+                // Err means the sender was dropped: the transition is over. Look again.
+                Next::Wait(mut done) => {
+                    let _ = done.changed().await;
+                }
+            }
+        }
+    }
+
+    async fn activate(&self, key: &str, done: watch::Sender<()>) -> Result<HostRef<E>, CallError> {
+        let supervisor = self
+            .inner
+            .supervisor
+            .lock()
+            .expect("supervisor lock")
+            .clone()
+            .ok_or(CallError::ShuttingDown)?;
+        let host_args = HostArgs::<E> {
+            key: key.to_owned(),
+            args: self.inner.args.clone(),
+            store: self.inner.store.clone(),
+        };
+        let spawn = Actor::spawn_linked(None, EntityHost::<E>::default(), host_args, supervisor.get_cell());
+        // Actors must live on the main multi-thread runtime, not on the single-threaded runtime
+        // of whichever actix worker asked. A spawn from a worker is handed over to the main one.
+        let on_main = tokio::runtime::Handle::try_current()
+            .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+            .unwrap_or(false);
+        let spawned = if on_main {
+            spawn.await
+        } else {
+            match self.inner.runtime.spawn(spawn).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.inner.slots.lock().expect("slots lock").by_key.remove(key);
+                    drop(done);
+                    return Err(CallError::Unavailable(format!("activation task failed: {e}")));
+                }
+            }
+        };
+        let mut slots = self.inner.slots.lock().expect("slots lock");
+        match spawned {
+            Ok((actor, _)) => {
+                slots.by_pid.insert(actor.get_id(), (key.to_owned(), None));
+                slots.by_key.insert(
+                    key.to_owned(),
+                    Slot::Active {
+                        actor: actor.clone(),
+                        last_used: Instant::now(),
+                    },
+                );
+                drop(slots);
+                drop(done);
+                metrics::counter!("troupe_actor_activations_total", "kind" => E::KIND).increment(1);
+                metrics::gauge!("troupe_actors_active", "kind" => E::KIND).increment(1.0);
+                Ok(actor)
+            }
+            Err(e) => {
+                slots.by_key.remove(key);
+                drop(slots);
+                drop(done);
+                tracing::error!(kind = E::KIND, key, error = %e, "activation failed");
+                metrics::counter!("troupe_actor_activation_failures_total", "kind" => E::KIND)
+                    .increment(1);
+                Err(CallError::Unavailable(format!(
+                    "cannot activate {}/{key}: {e}",
+                    E::KIND
+                )))
+            }
+        }
+    }
+
+    /// Passivates every activation and waits for them to exit (at most `timeout`). After this,
+    /// calls fail with [`CallError::ShuttingDown`].
+    pub async fn shutdown(&self, timeout: std::time::Duration) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.emptied.notified();
+            let remaining = {
+                let slots = self.inner.slots.lock().expect("slots lock");
+                slots.by_pid.len()
+            };
+            if remaining == 0 {
+                break;
+            }
+            self.inner.passivate_where(|_| true);
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::warn!(kind = E::KIND, remaining, "activations still running at shutdown deadline");
+                break;
+            }
+        }
+        let supervisor = self.inner.supervisor.lock().expect("supervisor lock").take();
+        if let Some(s) = supervisor {
+            let _ = s.stop_and_wait(None, Some(std::time::Duration::from_secs(1))).await;
+        }
+    }
+}
+
+impl<E: Entity> Inner<E> {
+    fn passivate_idle(&self) {
+        let idle = self.config.idle_timeout;
+        let now = Instant::now();
+        self.passivate_where(|last_used| now.duration_since(last_used) >= idle);
+    }
+
+    /// Moves every matching active slot to `Busy` and drains its activation: it finishes the
+    /// messages already queued, refuses new ones, and exits; its exit frees the slot.
+    fn passivate_where(&self, pred: impl Fn(Instant) -> bool) {
+        let mut draining = Vec::new();
+        {
+            let mut guard = self.slots.lock().expect("slots lock");
+            let slots = &mut *guard;
+            for slot in slots.by_key.values_mut() {
+                let Slot::Active { actor, last_used } = slot else { continue };
+                if !pred(*last_used) {
+                    continue;
+                }
+                let pid = actor.get_id();
+                let (tx, rx) = watch::channel(());
+                let actor = actor.clone();
+                *slot = Slot::Busy {
+                    done: rx,
+                    passivating: Some(pid),
+                };
+                if let Some(entry) = slots.by_pid.get_mut(&pid) {
+                    entry.1 = Some(tx);
+                }
+                draining.push(actor);
+            }
+        }
+        for actor in draining {
+            let _ = actor.drain();
+        }
+    }
+
+    /// Called by the supervisor when an activation has exited, for whatever reason.
+    fn exited(&self, pid: ractor::ActorId, failed: bool) {
+        let mut slots = self.slots.lock().expect("slots lock");
+        let Some((key, done)) = slots.by_pid.remove(&pid) else { return };
+        let ours = match slots.by_key.get(&key) {
+            Some(Slot::Active { actor, .. }) => actor.get_id() == pid,
+            Some(Slot::Busy { passivating, .. }) => *passivating == Some(pid),
+            None => false,
+        };
+        if ours {
+            slots.by_key.remove(&key);
+        }
+        let empty = slots.by_pid.is_empty();
+        drop(slots);
+        drop(done);
+        metrics::gauge!("troupe_actors_active", "kind" => E::KIND).decrement(1.0);
+        if failed {
+            metrics::counter!("troupe_actor_crashes_total", "kind" => E::KIND).increment(1);
+        } else {
+            metrics::counter!("troupe_actor_passivations_total", "kind" => E::KIND).increment(1);
+        }
+        if empty {
+            self.emptied.notify_waiters();
+        }
+    }
+}
+
+/// The supervisor of one kind. A child's exit (passivation or crash) frees its directory slot,
+/// so the next message activates the entity afresh from its last durable state.
+struct KindSupervisor<E>(std::marker::PhantomData<fn() -> E>);
+
+impl<E: Entity> Actor for KindSupervisor<E> {
+    type Msg = ();
+    type State = std::sync::Weak<Inner<E>>;
+    type Arguments = std::sync::Weak<Inner<E>>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<()>,
+        inner: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(inner)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<()>,
+        event: SupervisionEvent,
+        inner: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(inner) = inner.upgrade() else { return Ok(()) };
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, _) => inner.exited(cell.get_id(), false),
+            SupervisionEvent::ActorFailed(cell, error) => {
+                tracing::error!(kind = E::KIND, %error, "activation crashed; it restarts from its durable state on its next message");
+                inner.exited(cell.get_id(), true)
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! The sled backend, with group commit.
+//!
+//! sled keeps writes in memory and fsyncs them about every 500 ms on its own, so on `kill -9`
+//! it loses the last half second of acknowledged writes (measured in
+//! `research/ractor_sled_objstore.md`). We therefore never acknowledge before a flush. A single
+//! flusher task owns flushing: writers apply their change to sled, then queue a waiter; the
+//! flusher takes every queued waiter, runs one `flush()` on a blocking thread, and answers them
+//! all. Writes that arrive during a flush wait for the next one, so under load each fsync covers
+//! a whole batch.
+//!
+//! Each stored value is `[etag: u64 big-endian][payload]`. Etags come from sled's
+//! `generate_id`, which is unique and increasing across restarts, so a key that is deleted and
+//! created again never reuses a version (no ABA).
+
+use super::{condition_holds, Etag, Precondition, StateStore, StoreError, Versioned};
+use async_trait::async_trait;
+use std::path::Path;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+type FlushWaiter = oneshot::Sender<Result<(), StoreError>>;
+
+/// A [`StateStore`] on a sled database in a directory.
+pub struct SledStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    flusher: mpsc::UnboundedSender<FlushWaiter>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in `dir` and starts its flusher task on the current
+    /// tokio runtime.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::LowSpace)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()
+            .map_err(io)?;
+        let tree = db.open_tree("state").map_err(io)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(flusher(db.clone(), rx));
+        Ok(Self {
+            db,
+            tree,
+            flusher: tx,
+        })
+    }
+
+    /// Waits until a flush that started after this call has completed.
+    async fn durable(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.flusher
+            .send(tx)
+            .map_err(|_| StoreError::Unavailable("the store is shutting down".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the store flusher stopped".into()))?
+    }
+
+    fn split(key: &str, raw: &[u8]) -> Result<Versioned, StoreError> {
+        if raw.len() < 8 {
+            return Err(StoreError::Corrupt {
+                key: key.to_owned(),
+                reason: "value shorter than its version header".into(),
+            });
+        }
+        let (head, value) = raw.split_at(8);
+        let version = u64::from_be_bytes(head.try_into().expect("8 bytes"));
+        Ok(Versioned {
+            etag: Etag(version.to_string()),
+            value: value.to_vec(),
+        })
+    }
+
+    fn current_etag(&self, key: &str, raw: Option<&sled::IVec>) -> Result<Option<Etag>, StoreError> {
+        raw.map(|r| Self::split(key, r).map(|v| v.etag))
+            .transpose()
+    }
+}
+
+/// The group-commit loop: one flush per batch of queued waiters.
+async fn flusher(db: sled::Db, mut rx: mpsc::UnboundedReceiver<FlushWaiter>) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let started = Instant::now();
+        let db2 = db.clone();
+        let result = match tokio::task::spawn_blocking(move || db2.flush()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(io(e)),
+            Err(e) => Err(StoreError::Io(format!("flush task failed: {e}"))),
+        };
+        metrics::histogram!("troupe_store_flush_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("troupe_store_flush_batch_size").record(batch.len() as f64);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "state store flush failed");
+        }
+        for waiter in batch.drain(..) {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+#[async_trait]
+impl StateStore for SledStore {
+    async fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        // A sled read is served from its page cache and does not block for long; it is not
+        // worth a trip to the blocking pool on every activation.
+        match self.tree.get(key).map_err(io)? {
+            Some(raw) => Ok(Some(Self::split(key, &raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        condition: Precondition,
+    ) -> Result<Etag, StoreError> {
+        let version = self.db.generate_id().map_err(io)?;
+        let mut new = Vec::with_capacity(8 + value.len());
+        new.extend_from_slice(&version.to_be_bytes());
+        new.extend_from_slice(&value);
+        loop {
+            let current = self.tree.get(key).map_err(io)?;
+            if !condition_holds(&condition, self.current_etag(key, current.as_ref())?.as_ref()) {
+                return Err(StoreError::Conflict);
+            }
+            match self
+                .tree
+                .compare_and_swap(key, current, Some(new.as_slice()))
+                .map_err(io)?
+            {
+                Ok(()) => break,
+                // Somebody wrote in between: re-check the condition against their value.
+                Err(_) => continue,
+            }
+        }
+        self.durable().await?;
+        Ok(Etag(version.to_string()))
+    }
+
+    async fn delete(&self, key: &str, condition: Precondition) -> Result<(), StoreError> {
+        loop {
+            let current = self.tree.get(key).map_err(io)?;
+            if !condition_holds(&condition, self.current_etag(key, current.as_ref())?.as_ref()) {
+                return Err(StoreError::Conflict);
+            }
+            if current.is_none() {
+                return Ok(());
+            }
+            match self
+                .tree
+                .compare_and_swap(key, current, None as Option<&[u8]>)
+                .map_err(io)?
+            {
+                Ok(()) => break,
+                Err(_) => continue,
+            }
+        }
+        self.durable().await
+    }
+
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Versioned)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (k, v) = item.map_err(io)?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let versioned = Self::split(&key, &v)?;
+            out.push((key, versioned));
+        }
+        Ok(out)
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.durable().await
+    }
+
+    fn backend(&self) -> &'static str {
+        "sled"
+    }
+}
