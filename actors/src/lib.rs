@@ -4,6 +4,7 @@
 //! addressed by [`ActorId`]; the actors keep their state in a [`store::StateStore`] and their
 //! bytes in a [`blob::BlobStore`].
 
+pub mod accounts;
 pub mod blob;
 pub mod codec;
 pub mod id;

@@ -60,6 +60,21 @@ impl<E: Entity> Ctx<E> {
         &self.args
     }
 
+    /// Reads another entity's last durable state without activating it. Good for existence
+    /// checks; anything that must be current asks the entity itself.
+    pub async fn peek<O: Entity>(&self, key: &str) -> Result<Option<O::State>, StoreError> {
+        let storage_key = format!("{}/{key}", O::KIND);
+        match self.store.get(&storage_key).await? {
+            Some(v) => codec::decode::<O::State>(O::SCHEMA, &v.value)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    key: storage_key,
+                    reason: e.to_string(),
+                }),
+            None => Ok(None),
+        }
+    }
+
     /// Durably replaces the state with `new`. On `Ok` the change survives a crash; on `Err`
     /// the state is unchanged and the activation stops after this message (a conflict means
     /// another activation has written: this one is stale and must not write again).

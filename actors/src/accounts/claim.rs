@@ -1,0 +1,111 @@
+//! The claim actor: exclusive ownership of a unique name (an email address, "first admin").
+//!
+//! Uniqueness across concurrent requests comes from the actor itself: one activation handles
+//! one message at a time, so of two racing claims exactly one wins, on one node or, once
+//! sharded, in the cluster.
+
+use crate::runtime::{Ctx, Entity};
+use chrono::{DateTime, Utc};
+use ractor::{ActorProcessingErr, RpcReplyPort};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The actor kind `claim`, keyed by the claimed name (e.g. `email:alice@example.com`).
+pub struct ClaimActor;
+
+/// Who holds a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimState {
+    /// The user id of the holder.
+    pub owner: Uuid,
+    /// The normalised username of the holder, to check whether the holder exists.
+    pub username: String,
+    /// When the claim was made; a claim whose holder never came to exist is stale after a
+    /// while, and may be taken over.
+    pub claimed_at: DateTime<Utc>,
+}
+
+/// The result of a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The caller holds the claim now (or already did).
+    Won,
+    /// Somebody else holds it.
+    Held(ClaimState),
+}
+
+/// Messages of the claim actor.
+pub enum ClaimMsg {
+    /// Claims the name for `owner`. With `takeover`, the claim is taken from that holder if it
+    /// still holds it.
+    Claim {
+        /// The claiming user's id.
+        owner: Uuid,
+        /// The claiming user's normalised username.
+        username: String,
+        /// Take the claim from this holder.
+        takeover: Option<Uuid>,
+        /// The answer, or a store error.
+        reply: RpcReplyPort<Result<ClaimOutcome, String>>,
+    },
+    /// Gives the claim up, if `owner` holds it.
+    Release {
+        /// The holder giving it up.
+        owner: Uuid,
+        /// Done, or a store error.
+        reply: RpcReplyPort<Result<(), String>>,
+    },
+    /// Who holds the claim, if anyone.
+    Get(RpcReplyPort<Option<ClaimState>>),
+}
+
+impl Entity for ClaimActor {
+    const KIND: &'static str = "claim";
+    const SCHEMA: u8 = 1;
+    type State = ClaimState;
+    type Msg = ClaimMsg;
+    type Args = ();
+
+    async fn handle(ctx: &mut Ctx<Self>, msg: ClaimMsg) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ClaimMsg::Claim {
+                owner,
+                username,
+                takeover,
+                reply,
+            } => {
+                let outcome = match ctx.state() {
+                    Some(held) if held.owner == owner => Ok(ClaimOutcome::Won),
+                    Some(held) if Some(held.owner) != takeover => {
+                        Ok(ClaimOutcome::Held(held.clone()))
+                    }
+                    _ => {
+                        let state = ClaimState {
+                            owner,
+                            username,
+                            claimed_at: Utc::now(),
+                        };
+                        ctx.save(state)
+                            .await
+                            .map(|_| ClaimOutcome::Won)
+                            .map_err(|e| e.to_string())
+                    }
+                };
+                let _ = reply.send(outcome);
+            }
+            ClaimMsg::Release { owner, reply } => {
+                let result = match ctx.state() {
+                    Some(held) if held.owner == owner => {
+                        ctx.remove().await.map_err(|e| e.to_string())
+                    }
+                    _ => Ok(()),
+                };
+                let _ = reply.send(result);
+            }
+            ClaimMsg::Get(reply) => {
+                let _ = reply.send(ctx.state().cloned());
+            }
+        }
+        Ok(())
+    }
+}

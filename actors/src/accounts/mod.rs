@@ -1,0 +1,376 @@
+//! Accounts: the user actor, the claim actor, and the registration and login flows that use
+//! them.
+//!
+//! ```text
+//! Accounts::register ──▶ user/<name> Create ──▶ claim/email:<email>   (unique email)
+//!                                           └─▶ claim/first-admin     (first user is admin)
+//! Accounts::login    ──▶ user/<name> Login  (argon2id on a blocking thread; lockout)
+//! ```
+//!
+//! Usernames are unique because the user actor is keyed by the lowercase username: of two
+//! concurrent registrations of one name, the actor handles one first and refuses the other.
+
+pub mod claim;
+pub mod password;
+pub mod user;
+
+use crate::runtime::{CallError, Directory, RuntimeConfig};
+use crate::store::{StateStore, StoreError};
+use chrono::{DateTime, Utc};
+use claim::{ClaimActor, ClaimMsg};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use user::{NewUser, UserActor, UserArgs, UserMsg};
+use uuid::Uuid;
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages users and every video.
+    Admin,
+    /// An ordinary account.
+    User,
+}
+
+/// A subscription plan: how many streams at once, and up to which rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    /// 1 stream, up to 480p.
+    Free,
+    /// 2 streams, up to 720p.
+    Basic,
+    /// 4 streams, up to 1080p.
+    Premium,
+    /// 6 streams, up to 2160p.
+    Ultimate,
+}
+
+impl Plan {
+    /// The most concurrent streams the plan allows.
+    pub fn max_streams(self) -> u32 {
+        match self {
+            Plan::Free => 1,
+            Plan::Basic => 2,
+            Plan::Premium => 4,
+            Plan::Ultimate => 6,
+        }
+    }
+
+    /// The tallest rendition the plan allows, in lines (480 for 480p).
+    pub fn max_rendition(self) -> u32 {
+        match self {
+            Plan::Free => 480,
+            Plan::Basic => 720,
+            Plan::Premium => 1080,
+            Plan::Ultimate => 2160,
+        }
+    }
+}
+
+/// An account as others may see it (no hash, no token state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserView {
+    /// Stable user id.
+    pub id: Uuid,
+    /// Username as registered.
+    pub username: String,
+    /// Email address (lowercase).
+    pub email: String,
+    /// Role.
+    pub role: Role,
+    /// Plan.
+    pub plan: Plan,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A successful login or refresh: the account, and the refresh-token family position that the
+/// HTTP layer signs into a refresh token.
+#[derive(Debug, Clone)]
+pub struct LoginGrant {
+    /// The account.
+    pub user: UserView,
+    /// The refresh-token family.
+    pub family: Uuid,
+    /// The generation of the next refresh token.
+    pub generation: u32,
+    /// When the family expires.
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+/// Why an account operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AccountError {
+    /// The username is malformed.
+    #[error("invalid username: {0}")]
+    InvalidUsername(String),
+    /// The email address is malformed.
+    #[error("invalid email: {0}")]
+    InvalidEmail(String),
+    /// The password is too weak.
+    #[error("password too weak: {0}")]
+    WeakPassword(String),
+    /// Somebody has that username.
+    #[error("username already taken")]
+    UsernameTaken,
+    /// Somebody has that email address.
+    #[error("email already registered")]
+    EmailTaken,
+    /// Unknown user, wrong password, or a locked account: deliberately indistinguishable.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The refresh token's family is unknown, revoked or expired.
+    #[error("refresh token invalid")]
+    RefreshInvalid,
+    /// An already-rotated refresh token was presented; its family is now revoked.
+    #[error("refresh token reused; all sessions from that login are revoked")]
+    RefreshReused,
+    /// No such account.
+    #[error("no such user")]
+    NotFound,
+    /// The state store failed; nothing was changed.
+    #[error("state store error: {0}")]
+    Store(String),
+    /// The actor did not answer.
+    #[error("{0}")]
+    Unavailable(#[from] CallError),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(e: StoreError) -> Self {
+        AccountError::Store(e.to_string())
+    }
+}
+
+/// Account rules that come from configuration.
+#[derive(Debug, Clone)]
+pub struct AccountsPolicy {
+    /// Failed logins in a row before the account locks.
+    pub max_failed_logins: u32,
+    /// How long a locked account stays locked.
+    pub lockout: Duration,
+    /// Lifetime of a refresh-token family (a login).
+    pub refresh_ttl: Duration,
+    /// Live logins kept per account; the oldest is dropped beyond this.
+    pub max_refresh_families: usize,
+    /// Usernames that are admins. When empty, the first registered user is admin.
+    pub admin_usernames: Vec<String>,
+    /// Minimum zxcvbn score (0-4) of a new password.
+    pub min_password_score: u8,
+    /// A claim whose holder never came to exist may be taken over after this long.
+    pub stale_claim_after: Duration,
+}
+
+impl Default for AccountsPolicy {
+    fn default() -> Self {
+        Self {
+            max_failed_logins: 5,
+            lockout: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_refresh_families: 20,
+            admin_usernames: Vec::new(),
+            min_password_score: 2,
+            stale_claim_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The accounts service: validation, hashing, and the actors behind them.
+#[derive(Clone)]
+pub struct Accounts {
+    users: Directory<UserActor>,
+    claims: Directory<ClaimActor>,
+    policy: Arc<AccountsPolicy>,
+}
+
+impl Accounts {
+    /// Starts the user and claim directories on the current runtime.
+    pub async fn start(
+        store: Arc<dyn StateStore>,
+        policy: AccountsPolicy,
+        runtime: RuntimeConfig,
+    ) -> Result<Self, CallError> {
+        let policy = Arc::new(policy);
+        let claims = Directory::<ClaimActor>::start(store.clone(), (), runtime).await?;
+        let users = Directory::<UserActor>::start(
+            store,
+            UserArgs {
+                claims: claims.clone(),
+                policy: policy.clone(),
+            },
+            runtime,
+        )
+        .await?;
+        Ok(Self {
+            users,
+            claims,
+            policy,
+        })
+    }
+
+    /// The user directory (for metrics and shutdown).
+    pub fn users(&self) -> &Directory<UserActor> {
+        &self.users
+    }
+
+    /// The claim directory (for metrics and shutdown).
+    pub fn claims(&self) -> &Directory<ClaimActor> {
+        &self.claims
+    }
+
+    /// Passivates every account actor.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.users.shutdown(timeout).await;
+        self.claims.shutdown(timeout).await;
+    }
+
+    /// Registers an account.
+    pub async fn register(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<UserView, AccountError> {
+        let key = normalize_username(username)?;
+        let email = normalize_email(email)?;
+        let (pw, user_inputs, min) = (
+            password.to_owned(),
+            [username.to_owned(), email.clone()],
+            self.policy.min_password_score,
+        );
+        let password_hash = tokio::task::spawn_blocking(move || {
+            let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
+            password::check_strength(&pw, min, &inputs)
+                .map_err(|w| AccountError::WeakPassword(w.advice))?;
+            password::hash(&pw).map_err(AccountError::Store)
+        })
+        .await
+        .map_err(|e| AccountError::Store(format!("hashing task failed: {e}")))??;
+        let new = NewUser {
+            username: username.to_owned(),
+            email,
+            password_hash,
+        };
+        self.users
+            .call(&key, |reply| UserMsg::Create(new.clone(), reply))
+            .await?
+    }
+
+    /// Checks a username (or email) and password, and starts a login.
+    pub async fn login(&self, login: &str, password: &str) -> Result<LoginGrant, AccountError> {
+        let key = if login.contains('@') {
+            let email = login.trim().to_lowercase();
+            match self
+                .claims
+                .call(&format!("email:{email}"), ClaimMsg::Get)
+                .await?
+            {
+                Some(held) => held.username,
+                None => {
+                    let pw = password.to_owned();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        password::verify(&pw, &password::DUMMY_HASH)
+                    })
+                    .await;
+                    return Err(AccountError::InvalidCredentials);
+                }
+            }
+        } else {
+            login.trim().to_lowercase()
+        };
+        if key.is_empty() || key.len() > 64 {
+            return Err(AccountError::InvalidCredentials);
+        }
+        let pw = password.to_owned();
+        self.users
+            .call(&key, |reply| UserMsg::Login(pw.clone(), reply))
+            .await?
+    }
+
+    /// Rotates a refresh token.
+    pub async fn refresh(
+        &self,
+        user_key: &str,
+        family: Uuid,
+        generation: u32,
+    ) -> Result<LoginGrant, AccountError> {
+        self.users
+            .call(user_key, |reply| UserMsg::Refresh(family, generation, reply))
+            .await?
+    }
+
+    /// Ends a login (revokes its refresh-token family).
+    pub async fn logout(&self, user_key: &str, family: Uuid) -> Result<(), AccountError> {
+        self.users
+            .call(user_key, |reply| UserMsg::Logout(family, reply))
+            .await?
+    }
+
+    /// The account `user_key`, if it exists.
+    pub async fn get(&self, user_key: &str) -> Result<Option<UserView>, AccountError> {
+        Ok(self.users.call(user_key, UserMsg::Get).await?)
+    }
+
+    /// Sets the plan of `user_key`.
+    pub async fn set_plan(&self, user_key: &str, plan: Plan) -> Result<UserView, AccountError> {
+        self.users
+            .call(user_key, |reply| UserMsg::SetPlan(plan, reply))
+            .await?
+    }
+}
+
+/// Checks a username and returns its normalised (lowercase) form, the actor key: 3 to 32
+/// characters of ASCII letters, digits, `_`, `.` and `-`, starting with a letter or digit.
+pub fn normalize_username(username: &str) -> Result<String, AccountError> {
+    let len = username.chars().count();
+    if !(3..=32).contains(&len) {
+        return Err(AccountError::InvalidUsername(
+            "must be 3 to 32 characters long".into(),
+        ));
+    }
+    if !username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err(AccountError::InvalidUsername(
+            "may contain only letters, digits, '_', '.' and '-'".into(),
+        ));
+    }
+    if !username.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(AccountError::InvalidUsername(
+            "must start with a letter or a digit".into(),
+        ));
+    }
+    Ok(username.to_ascii_lowercase())
+}
+
+/// Checks an email address (the shape only) and returns it in lowercase.
+pub fn normalize_email(email: &str) -> Result<String, AccountError> {
+    let email = email.trim();
+    let bad = |why: &str| Err(AccountError::InvalidEmail(why.into()));
+    if email.len() > 254 {
+        return bad("must be at most 254 characters");
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return bad("must contain '@'");
+    };
+    if local.is_empty() || local.len() > 64 {
+        return bad("the part before '@' must be 1 to 64 characters");
+    }
+    if domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        return bad("the domain must look like example.org");
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("must not contain spaces or control characters");
+    }
+    Ok(email.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests;
