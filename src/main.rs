@@ -1,1 +1,28 @@
-fn main() {}
+//! The `troupe` binary. Everything lives in the library; see `troupe::startup::serve`.
+
+use clap::Parser;
+use std::process::ExitCode;
+use troupe::cli::{Cli, Command};
+use troupe::config::{self, Overrides};
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Serve {
+            config,
+            data_dir,
+            listen,
+        } => config::load(config.as_deref(), &Overrides { data_dir, listen })
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+            .and_then(troupe::startup::serve),
+        Command::Openapi => serde_json::to_string_pretty(&troupe::http::openapi())
+            .map(|json| println!("{json}"))
+            .map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("troupe: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -77,8 +77,9 @@ impl BlobStore {
     pub fn open(backend: &BlobBackend) -> Result<Self, BlobError> {
         match backend {
             BlobBackend::Local { root } => {
-                std::fs::create_dir_all(root)
-                    .map_err(|e| BlobError::Config(format!("cannot create {}: {e}", root.display())))?;
+                std::fs::create_dir_all(root).map_err(|e| {
+                    BlobError::Config(format!("cannot create {}: {e}", root.display()))
+                })?;
                 let fs = LocalFileSystem::new_with_prefix(root)
                     .map_err(|e| BlobError::Config(e.to_string()))?
                     .with_automatic_cleanup(true);
@@ -149,7 +150,9 @@ impl BlobStore {
         self.put(&path, body.clone()).await?;
         let back = self.get(&path).await?;
         if back != body {
-            return Err(BlobError::Store("probe blob read back different bytes".into()));
+            return Err(BlobError::Store(
+                "probe blob read back different bytes".into(),
+            ));
         }
         self.delete(&path).await
     }

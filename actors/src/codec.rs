@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn a_value_round_trips_with_its_marker() {
-        let v = V { a: 7, b: "x".into() };
+        let v = V {
+            a: 7,
+            b: "x".into(),
+        };
         let bytes = encode(3, &v).unwrap();
         assert_eq!(&bytes[..2], &[MAGIC, 3]);
         assert_eq!(decode::<V>(3, &bytes).unwrap(), v);
@@ -77,12 +80,25 @@ mod tests {
 
     #[test]
     fn a_value_from_another_schema_is_refused() {
-        let bytes = encode(4, &V { a: 1, b: String::new() }).unwrap();
+        let bytes = encode(
+            4,
+            &V {
+                a: 1,
+                b: String::new(),
+            },
+        )
+        .unwrap();
         assert!(matches!(
             decode::<V>(3, &bytes),
-            Err(CodecError::Schema { found: 4, expected: 3 })
+            Err(CodecError::Schema {
+                found: 4,
+                expected: 3
+            })
         ));
         assert!(matches!(decode::<V>(3, b""), Err(CodecError::NoMarker)));
-        assert!(matches!(decode::<V>(3, b"\x00\x03"), Err(CodecError::NoMarker)));
+        assert!(matches!(
+            decode::<V>(3, b"\x00\x03"),
+            Err(CodecError::NoMarker)
+        ));
     }
 }

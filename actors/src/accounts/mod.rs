@@ -301,7 +301,9 @@ impl Accounts {
         generation: u32,
     ) -> Result<LoginGrant, AccountError> {
         self.users
-            .call(user_key, |reply| UserMsg::Refresh(family, generation, reply))
+            .call(user_key, |reply| {
+                UserMsg::Refresh(family, generation, reply)
+            })
             .await?
     }
 
@@ -363,7 +365,11 @@ pub fn normalize_email(email: &str) -> Result<String, AccountError> {
     if local.is_empty() || local.len() > 64 {
         return bad("the part before '@' must be 1 to 64 characters");
     }
-    if domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+    if domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
         return bad("the domain must look like example.org");
     }
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {

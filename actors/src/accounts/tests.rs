@@ -31,11 +31,15 @@ async fn names_and_emails_are_unique_even_under_races() {
     for i in 0..8 {
         let a = a.clone();
         tasks.push(tokio::spawn(async move {
-            a.register("carol", &format!("carol{i}@example.org"), PW).await
+            a.register("carol", &format!("carol{i}@example.org"), PW)
+                .await
         }));
     }
     let results: Vec<_> = futures::future::join_all(tasks).await;
-    let ok = results.iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
+    let ok = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap().is_ok())
+        .count();
     assert_eq!(ok, 1);
     for r in &results {
         if let Err(e) = r.as_ref().unwrap() {
@@ -109,11 +113,27 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
 #[test]
 fn usernames_and_emails_are_validated() {
     assert_eq!(normalize_username("Alice_1").unwrap(), "alice_1");
-    for bad in ["ab", "-lead", "sp ace", "é-accent", &"x".repeat(33), "a/b", ".."] {
+    for bad in [
+        "ab",
+        "-lead",
+        "sp ace",
+        "é-accent",
+        &"x".repeat(33),
+        "a/b",
+        "..",
+    ] {
         assert!(normalize_username(bad).is_err(), "{bad}");
     }
     assert_eq!(normalize_email(" A@B.org ").unwrap(), "a@b.org");
-    for bad in ["nope", "@x.org", "a@b", "a@.org", "a@b.org.", "a b@c.org", "a@b@c.org"] {
+    for bad in [
+        "nope",
+        "@x.org",
+        "a@b",
+        "a@.org",
+        "a@b.org.",
+        "a b@c.org",
+        "a@b@c.org",
+    ] {
         assert!(normalize_email(bad).is_err(), "{bad}");
     }
 }

@@ -161,7 +161,11 @@ async fn create(ctx: &mut Ctx<UserActor>, new: NewUser) -> Result<UserView, Acco
     let policy = ctx.args().policy.clone();
     let mut first_admin = false;
     let role = if !policy.admin_usernames.is_empty() {
-        if policy.admin_usernames.iter().any(|a| a.to_lowercase() == key) {
+        if policy
+            .admin_usernames
+            .iter()
+            .any(|a| a.to_lowercase() == key)
+        {
             Role::Admin
         } else {
             Role::User
@@ -255,7 +259,10 @@ async fn release(ctx: &Ctx<UserActor>, name: &str, id: Uuid) {
         .call(name, |reply| ClaimMsg::Release { owner: id, reply })
         .await;
     if !matches!(result, Ok(Ok(()))) {
-        tracing::warn!(claim = name, "could not release a claim; it becomes stale and can be taken over");
+        tracing::warn!(
+            claim = name,
+            "could not release a claim; it becomes stale and can be taken over"
+        );
     }
 }
 
@@ -276,7 +283,8 @@ async fn login(ctx: &mut Ctx<UserActor>, pw: String) -> Result<LoginGrant, Accou
         state.failed_logins += 1;
         if state.failed_logins >= policy.max_failed_logins {
             state.failed_logins = 0;
-            state.locked_until = Some(now + chrono::Duration::from_std(policy.lockout).unwrap_or_default());
+            state.locked_until =
+                Some(now + chrono::Duration::from_std(policy.lockout).unwrap_or_default());
             tracing::warn!(user = %ctx.key(), "account locked after repeated failed logins");
         }
         ctx.save(state).await?;

@@ -97,7 +97,9 @@ impl<E: Entity> Directory<E> {
             Arc::downgrade(&inner),
         )
         .await
-        .map_err(|e| CallError::Unavailable(format!("cannot start the {} supervisor: {e}", E::KIND)))?;
+        .map_err(|e| {
+            CallError::Unavailable(format!("cannot start the {} supervisor: {e}", E::KIND))
+        })?;
         *inner.supervisor.lock().expect("supervisor lock") = Some(supervisor);
         let sweeper = Arc::downgrade(&inner);
         tokio::spawn(async move {
@@ -106,7 +108,9 @@ impl<E: Entity> Directory<E> {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let Some(inner) = sweeper.upgrade() else { break };
+                let Some(inner) = sweeper.upgrade() else {
+                    break;
+                };
                 if inner.closing.load(Ordering::Relaxed) {
                     break;
                 }
@@ -213,7 +217,12 @@ impl<E: Entity> Directory<E> {
             args: self.inner.args.clone(),
             store: self.inner.store.clone(),
         };
-        let spawn = Actor::spawn_linked(None, EntityHost::<E>::default(), host_args, supervisor.get_cell());
+        let spawn = Actor::spawn_linked(
+            None,
+            EntityHost::<E>::default(),
+            host_args,
+            supervisor.get_cell(),
+        );
         // Actors must live on the main multi-thread runtime, not on the single-threaded runtime
         // of whichever actix worker asked. A spawn from a worker is handed over to the main one.
         let on_main = tokio::runtime::Handle::try_current()
@@ -225,9 +234,16 @@ impl<E: Entity> Directory<E> {
             match self.inner.runtime.spawn(spawn).await {
                 Ok(r) => r,
                 Err(e) => {
-                    self.inner.slots.lock().expect("slots lock").by_key.remove(key);
+                    self.inner
+                        .slots
+                        .lock()
+                        .expect("slots lock")
+                        .by_key
+                        .remove(key);
                     drop(done);
-                    return Err(CallError::Unavailable(format!("activation task failed: {e}")));
+                    return Err(CallError::Unavailable(format!(
+                        "activation task failed: {e}"
+                    )));
                 }
             }
         };
@@ -279,13 +295,24 @@ impl<E: Entity> Directory<E> {
             }
             self.inner.passivate_where(|_| true);
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                tracing::warn!(kind = E::KIND, remaining, "activations still running at shutdown deadline");
+                tracing::warn!(
+                    kind = E::KIND,
+                    remaining,
+                    "activations still running at shutdown deadline"
+                );
                 break;
             }
         }
-        let supervisor = self.inner.supervisor.lock().expect("supervisor lock").take();
+        let supervisor = self
+            .inner
+            .supervisor
+            .lock()
+            .expect("supervisor lock")
+            .take();
         if let Some(s) = supervisor {
-            let _ = s.stop_and_wait(None, Some(std::time::Duration::from_secs(1))).await;
+            let _ = s
+                .stop_and_wait(None, Some(std::time::Duration::from_secs(1)))
+                .await;
         }
     }
 }
@@ -305,7 +332,9 @@ impl<E: Entity> Inner<E> {
             let mut guard = self.slots.lock().expect("slots lock");
             let slots = &mut *guard;
             for slot in slots.by_key.values_mut() {
-                let Slot::Active { actor, last_used } = slot else { continue };
+                let Slot::Active { actor, last_used } = slot else {
+                    continue;
+                };
                 if !pred(*last_used) {
                     continue;
                 }
@@ -330,7 +359,9 @@ impl<E: Entity> Inner<E> {
     /// Called by the supervisor when an activation has exited, for whatever reason.
     fn exited(&self, pid: ractor::ActorId, failed: bool) {
         let mut slots = self.slots.lock().expect("slots lock");
-        let Some((key, done)) = slots.by_pid.remove(&pid) else { return };
+        let Some((key, done)) = slots.by_pid.remove(&pid) else {
+            return;
+        };
         let ours = match slots.by_key.get(&key) {
             Some(Slot::Active { actor, .. }) => actor.get_id() == pid,
             Some(Slot::Busy { passivating, .. }) => *passivating == Some(pid),
@@ -377,7 +408,9 @@ impl<E: Entity> Actor for KindSupervisor<E> {
         event: SupervisionEvent,
         inner: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(inner) = inner.upgrade() else { return Ok(()) };
+        let Some(inner) = inner.upgrade() else {
+            return Ok(());
+        };
         match event {
             SupervisionEvent::ActorTerminated(cell, _, _) => inner.exited(cell.get_id(), false),
             SupervisionEvent::ActorFailed(cell, error) => {

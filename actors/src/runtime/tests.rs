@@ -64,7 +64,10 @@ fn config(idle_ms: u64) -> RuntimeConfig {
 async fn wait_until(mut f: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !f() {
-        assert!(std::time::Instant::now() < deadline, "condition not met in 10 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met in 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -73,7 +76,9 @@ async fn wait_until(mut f: impl FnMut() -> bool) {
 async fn an_idle_actor_passivates_and_comes_back_with_its_state() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
-    let tallies = Directory::<Tally>::start(store, (), config(50)).await.unwrap();
+    let tallies = Directory::<Tally>::start(store, (), config(50))
+        .await
+        .unwrap();
     assert_eq!(tallies.call("a", |r| TallyMsg::Add(5, r)).await.unwrap(), 5);
     assert_eq!(tallies.active(), 1);
     wait_until(|| tallies.active() == 0).await;
@@ -84,12 +89,17 @@ async fn an_idle_actor_passivates_and_comes_back_with_its_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_actor_answers_its_caller_and_restarts_from_durable_state() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let tallies = Directory::<Tally>::start(store, (), config(60_000)).await.unwrap();
+    let tallies = Directory::<Tally>::start(store, (), config(60_000))
+        .await
+        .unwrap();
     tallies.call("c", |r| TallyMsg::Add(3, r)).await.unwrap();
     let started = std::time::Instant::now();
     let crashed = tallies.call("c", TallyMsg::Panic).await;
     assert!(matches!(crashed, Err(CallError::Stopped)), "{crashed:?}");
-    assert!(started.elapsed() < Duration::from_secs(1), "the caller must not hang");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the caller must not hang"
+    );
     assert_eq!(tallies.call("c", TallyMsg::Get).await.unwrap(), 3);
     assert_eq!(tallies.call("c", |r| TallyMsg::Add(1, r)).await.unwrap(), 4);
 }
@@ -99,7 +109,9 @@ async fn no_message_is_lost_while_actors_passivate_under_load() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
     // A 1 ms idle timeout makes passivation race with almost every message.
-    let tallies = Directory::<Tally>::start(store, (), config(1)).await.unwrap();
+    let tallies = Directory::<Tally>::start(store, (), config(1))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for t in 0..16 {
         let tallies = tallies.clone();
@@ -140,7 +152,9 @@ async fn a_slow_actor_gives_a_timeout_not_a_hang() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actors_called_from_a_single_threaded_runtime_run_on_the_main_one() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let tallies = Directory::<Tally>::start(store, (), config(60_000)).await.unwrap();
+    let tallies = Directory::<Tally>::start(store, (), config(60_000))
+        .await
+        .unwrap();
     let t2 = tallies.clone();
     // Like an actix worker: a thread with its own current-thread runtime.
     let flavor = std::thread::spawn(move || {

@@ -44,7 +44,11 @@ async fn update_only_with_the_current_version(store: &dyn StateStore) {
         .await
         .unwrap();
     let e2 = store
-        .put("c/update", b"v2".to_vec(), Precondition::Matches(e1.clone()))
+        .put(
+            "c/update",
+            b"v2".to_vec(),
+            Precondition::Matches(e1.clone()),
+        )
         .await
         .unwrap();
     let stale = store
@@ -52,7 +56,11 @@ async fn update_only_with_the_current_version(store: &dyn StateStore) {
         .await;
     assert!(matches!(stale, Err(StoreError::Conflict)));
     let missing = store
-        .put("c/update-missing", b"x".to_vec(), Precondition::Matches(e2.clone()))
+        .put(
+            "c/update-missing",
+            b"x".to_vec(),
+            Precondition::Matches(e2.clone()),
+        )
         .await;
     assert!(matches!(missing, Err(StoreError::Conflict)));
     let got = store.get("c/update").await.unwrap().unwrap();
@@ -76,7 +84,10 @@ async fn deletes_honour_their_condition(store: &dyn StateStore) {
         .await
         .unwrap();
     let wrong = store
-        .delete("c/delete", Precondition::Matches(super::Etag("nope".into())))
+        .delete(
+            "c/delete",
+            Precondition::Matches(super::Etag("nope".into())),
+        )
         .await;
     assert!(matches!(wrong, Err(StoreError::Conflict)));
     store
@@ -145,7 +156,10 @@ async fn exactly_one_racing_writer_wins(store: Arc<dyn StateStore>) {
             winners += 1;
         }
     }
-    assert_eq!(winners, 1, "conditional writes must have exactly one winner");
+    assert_eq!(
+        winners, 1,
+        "conditional writes must have exactly one winner"
+    );
 }
 
 #[cfg(test)]

@@ -72,9 +72,12 @@ impl SledStore {
         })
     }
 
-    fn current_etag(&self, key: &str, raw: Option<&sled::IVec>) -> Result<Option<Etag>, StoreError> {
-        raw.map(|r| Self::split(key, r).map(|v| v.etag))
-            .transpose()
+    fn current_etag(
+        &self,
+        key: &str,
+        raw: Option<&sled::IVec>,
+    ) -> Result<Option<Etag>, StoreError> {
+        raw.map(|r| Self::split(key, r).map(|v| v.etag)).transpose()
     }
 }
 
@@ -131,7 +134,10 @@ impl StateStore for SledStore {
         new.extend_from_slice(&value);
         loop {
             let current = self.tree.get(key).map_err(io)?;
-            if !condition_holds(&condition, self.current_etag(key, current.as_ref())?.as_ref()) {
+            if !condition_holds(
+                &condition,
+                self.current_etag(key, current.as_ref())?.as_ref(),
+            ) {
                 return Err(StoreError::Conflict);
             }
             match self
@@ -151,7 +157,10 @@ impl StateStore for SledStore {
     async fn delete(&self, key: &str, condition: Precondition) -> Result<(), StoreError> {
         loop {
             let current = self.tree.get(key).map_err(io)?;
-            if !condition_holds(&condition, self.current_etag(key, current.as_ref())?.as_ref()) {
+            if !condition_holds(
+                &condition,
+                self.current_etag(key, current.as_ref())?.as_ref(),
+            ) {
                 return Err(StoreError::Conflict);
             }
             if current.is_none() {

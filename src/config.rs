@@ -1,0 +1,362 @@
+//! Configuration, layered: compiled defaults, then `config/default.toml` (if present in the
+//! working directory), then the optional `--config` file, then `TROUPE__SECTION__KEY`
+//! environment variables, then command-line flags. `config/default.toml` documents every key;
+//! a test checks that it says exactly what the compiled defaults say.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP server and data directory.
+    pub server: ServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The virtual-actor runtime.
+    pub actors: ActorsConfig,
+    /// Accounts and tokens.
+    pub auth: AuthConfig,
+    /// Request rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// Where blobs (uploads, segments) are kept.
+    pub blobs: BlobsConfig,
+    /// External media tools.
+    pub media: MediaConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory for the state database, blobs and the signing secret.
+    pub data_dir: PathBuf,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Largest accepted JSON request body, in bytes.
+    pub max_json_bytes: usize,
+    /// How long graceful shutdown waits for in-flight requests, in seconds.
+    pub shutdown_timeout_secs: u64,
+    /// Take the client address from `X-Forwarded-For`/`Forwarded` (only behind a trusted proxy).
+    pub trust_forwarded_headers: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            workers: 0,
+            max_json_bytes: 64 * 1024,
+            shutdown_timeout_secs: 30,
+            trust_forwarded_headers: false,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` (one JSON object per line) or `pretty`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `troupe=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+    /// Log one line per HTTP request (health probes and metrics scrapes excluded).
+    pub access_log: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "json".into(),
+            level: "info".into(),
+            access_log: true,
+        }
+    }
+}
+
+/// `[actors]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActorsConfig {
+    /// An actor idle this long is passivated (its state is already durable), in seconds.
+    pub idle_timeout_secs: u64,
+    /// How long a request waits for an actor's answer, in milliseconds.
+    pub call_timeout_ms: u64,
+}
+
+impl Default for ActorsConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 300,
+            call_timeout_ms: 5000,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The HMAC key that signs tokens. Empty: read `jwt_secret_file`, else use (or create)
+    /// `<data_dir>/jwt-secret`.
+    pub jwt_secret: String,
+    /// A file holding the signing key.
+    pub jwt_secret_file: String,
+    /// The `iss` claim of our tokens.
+    pub issuer: String,
+    /// The `aud` claim of access tokens (refresh tokens use `<audience>/refresh`).
+    pub audience: String,
+    /// Access-token lifetime, in seconds.
+    pub access_ttl_secs: u64,
+    /// Refresh-token family lifetime (how long a login lasts), in seconds.
+    pub refresh_ttl_secs: u64,
+    /// Failed logins in a row that lock an account.
+    pub max_failed_logins: u32,
+    /// How long a locked account stays locked, in seconds.
+    pub lockout_secs: u64,
+    /// Usernames that are admins. Empty: the first registered user is admin.
+    pub admin_usernames: Vec<String>,
+    /// Minimum zxcvbn score (0-4) of a new password.
+    pub min_password_score: u8,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            jwt_secret_file: String::new(),
+            issuer: "troupe".into(),
+            audience: "troupe-api".into(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            max_failed_logins: 5,
+            lockout_secs: 900,
+            admin_usernames: Vec::new(),
+            min_password_score: 2,
+        }
+    }
+}
+
+/// `[rate_limit]`: token buckets per client address and per user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Turn rate limiting on.
+    pub enabled: bool,
+    /// Sustained requests per second per client address.
+    pub per_ip_per_sec: u32,
+    /// Burst per client address.
+    pub per_ip_burst: u32,
+    /// Sustained requests per second per signed-in user.
+    pub per_user_per_sec: u32,
+    /// Burst per signed-in user.
+    pub per_user_burst: u32,
+    /// Sustained requests per minute per client address on `/api/v1/auth/*`.
+    pub auth_per_ip_per_min: u32,
+    /// Burst per client address on `/api/v1/auth/*`.
+    pub auth_per_ip_burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_ip_per_sec: 50,
+            per_ip_burst: 100,
+            per_user_per_sec: 20,
+            per_user_burst: 60,
+            auth_per_ip_per_min: 20,
+            auth_per_ip_burst: 10,
+        }
+    }
+}
+
+/// `[blobs]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// `local` (under `<data_dir>/blobs`) or `s3`.
+    pub backend: String,
+    /// S3 settings, used when `backend = "s3"`.
+    pub s3: S3Config,
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self {
+            backend: "local".into(),
+            s3: S3Config::default(),
+        }
+    }
+}
+
+/// `[blobs.s3]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL; empty means AWS.
+    pub endpoint: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Region.
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key (or use `secret_access_key_file`).
+    pub secret_access_key: String,
+    /// A file holding the secret access key.
+    pub secret_access_key_file: String,
+    /// Path-style addressing (`endpoint/bucket/key`), as MinIO and moto need.
+    pub path_style: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            secret_access_key_file: String::new(),
+            path_style: true,
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// The ffmpeg binary (a name on PATH or a path).
+    pub ffmpeg: String,
+    /// The ffprobe binary.
+    pub ffprobe: String,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+        }
+    }
+}
+
+/// Command-line values that override every other source.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+}
+
+/// Loads the configuration from every layer.
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, figment::Error> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    if Path::new("config/default.toml").is_file() {
+        fig = fig.merge(Toml::file("config/default.toml"));
+    }
+    if let Some(file) = file {
+        if !file.is_file() {
+            return Err(figment::Error::from(format!(
+                "config file {} does not exist",
+                file.display()
+            )));
+        }
+        fig = fig.merge(Toml::file(file));
+    }
+    fig = fig.merge(Env::prefixed("TROUPE__").split("__"));
+    if let Some(d) = &overrides.data_dir {
+        fig = fig.merge(Serialized::default("server.data_dir", d));
+    }
+    if let Some(l) = &overrides.listen {
+        fig = fig.merge(Serialized::default("server.listen", l));
+    }
+    fig.extract()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_documents_exactly_the_compiled_defaults() {
+        let text = include_str!("../config/default.toml");
+        let parsed: Config = Figment::from(Toml::string(text)).extract().unwrap();
+        assert_eq!(parsed, Config::default());
+        // Every key appears in the file, not just the ones that parse to defaults.
+        let all = toml_keys(&toml::Value::try_from(Config::default()).unwrap(), "");
+        for key in all {
+            let leaf = key.rsplit('.').next().unwrap();
+            assert!(
+                text.lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{leaf} ="))),
+                "config/default.toml does not document {key}"
+            );
+            let env = format!("TROUPE__{}", key.replace('.', "__").to_uppercase());
+            assert!(
+                text.contains(&env),
+                "config/default.toml does not name {env}"
+            );
+        }
+    }
+
+    fn toml_keys(v: &toml::Value, prefix: &str) -> Vec<String> {
+        match v {
+            toml::Value::Table(t) => t
+                .iter()
+                .flat_map(|(k, v)| {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    match v {
+                        toml::Value::Table(_) => toml_keys(v, &p),
+                        _ => vec![p],
+                    }
+                })
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn env_vars_override_files_and_flags_override_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "extra.toml",
+                "[server]\nworkers = 3\nlisten = \"1.2.3.4:1\"",
+            )?;
+            jail.set_env("TROUPE__SERVER__WORKERS", "7");
+            jail.set_env("TROUPE__AUTH__ADMIN_USERNAMES", "[\"root\"]");
+            let o = Overrides {
+                listen: Some("127.0.0.1:9".into()),
+                data_dir: None,
+            };
+            let c = load(Some(Path::new("extra.toml")), &o).unwrap();
+            assert_eq!(c.server.workers, 7);
+            assert_eq!(c.server.listen, "127.0.0.1:9");
+            assert_eq!(c.auth.admin_usernames, vec!["root".to_string()]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[server]\nlisten_port = 3")?;
+            assert!(load(Some(Path::new("bad.toml")), &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,249 @@
+//! The one HTTP error type: RFC 9457 `application/problem+json` with a stable `code`.
+//!
+//! Every failure a client can see goes through [`ApiError`], including actix's own extractor
+//! errors (bad JSON, wrong content type, oversized body, bad query or path), so that clients
+//! can always branch on `code`. Timeouts and unavailable actors are 503 with `Retry-After`,
+//! never 500.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{error::JsonPayloadError, HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+use troupe_actors::accounts::AccountError;
+use troupe_actors::runtime::CallError;
+
+/// An error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `username_taken`.
+    pub code: &'static str,
+    /// Human-readable explanation of this occurrence.
+    pub detail: String,
+    /// Seconds after which a retry may succeed (sets `Retry-After`).
+    pub retry_after: Option<u64>,
+    /// Extra response headers (rate-limit state, `WWW-Authenticate`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// The problem+json body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary of the status.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Explanation of this occurrence.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: String,
+}
+
+impl ApiError {
+    /// An error with a status, code and detail.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            retry_after: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    /// 401, with a `WWW-Authenticate` challenge.
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, code, detail);
+        let challenge = if code == "missing_token" {
+            "Bearer realm=\"troupe\"".to_string()
+        } else {
+            "Bearer realm=\"troupe\", error=\"invalid_token\"".to_string()
+        };
+        e.headers.push(("www-authenticate", challenge));
+        e
+    }
+
+    /// 403.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// 404.
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    /// 503 with `Retry-After`.
+    pub fn unavailable(code: &'static str, detail: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail);
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    fn problem(&self) -> Problem {
+        Problem {
+            type_: format!(
+                "https://troupe.dev/problems/{}",
+                self.code.replace('_', "-")
+            ),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        for (name, value) in &self.headers {
+            res.insert_header((*name, value.as_str()));
+        }
+        res.body(serde_json::to_vec(&self.problem()).unwrap_or_default())
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Timeout => ApiError::unavailable(
+                "timeout",
+                "the request timed out inside the server; retry",
+                1,
+            ),
+            CallError::Stopped => ApiError::unavailable(
+                "actor_restarting",
+                "the actor handling this request restarted; retry",
+                1,
+            ),
+            CallError::Unavailable(d) => ApiError::unavailable("unavailable", d, 2),
+            CallError::ShuttingDown => ApiError::unavailable(
+                "shutting_down",
+                "this node is shutting down; retry on another or shortly",
+                5,
+            ),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        use StatusCode as S;
+        match e {
+            AccountError::InvalidUsername(d) => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_username",
+                format!("username {d}"),
+            ),
+            AccountError::InvalidEmail(d) => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_email",
+                format!("email {d}"),
+            ),
+            AccountError::WeakPassword(d) => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                format!("password too weak: {d}"),
+            ),
+            AccountError::UsernameTaken => ApiError::new(
+                S::CONFLICT,
+                "username_taken",
+                "that username is already taken",
+            ),
+            AccountError::EmailTaken => ApiError::new(
+                S::CONFLICT,
+                "email_taken",
+                "an account with that email already exists",
+            ),
+            AccountError::InvalidCredentials => ApiError::unauthorized(
+                "invalid_credentials",
+                "invalid username or password, or the account is temporarily locked",
+            ),
+            AccountError::RefreshInvalid => ApiError::unauthorized(
+                "invalid_refresh_token",
+                "the refresh token is invalid, expired or revoked; log in again",
+            ),
+            AccountError::RefreshReused => ApiError::unauthorized(
+                "refresh_token_reused",
+                "this refresh token was already used; every session of that login has been revoked",
+            ),
+            AccountError::NotFound => ApiError::not_found("user_not_found", "no such user"),
+            AccountError::Store(d) => ApiError::unavailable(
+                "store_unavailable",
+                format!("state store error, nothing was changed: {d}"),
+                2,
+            ),
+            AccountError::Unavailable(c) => c.into(),
+        }
+    }
+}
+
+/// Maps actix's JSON extractor errors to problems.
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let e = match &err {
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON, sent with Content-Type: application/json",
+        ),
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        ),
+        JsonPayloadError::Deserialize(de) if de.is_data() => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("the JSON body does not match: {de}"),
+        ),
+        JsonPayloadError::Deserialize(de) => ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {de}"),
+        ),
+        other => ApiError::bad_request("invalid_body", other.to_string()),
+    };
+    e.into()
+}
+
+/// Maps query-string extractor errors to problems.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", err.to_string()).into()
+}
+
+/// Maps path extractor errors to problems.
+pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::not_found("not_found", err.to_string()).into()
+}

@@ -1,0 +1,195 @@
+//! `/healthz` (liveness), `/readyz` (readiness), `/metrics` (Prometheus), `/api/openapi.json`.
+
+use crate::startup::AppState;
+use actix_web::http::header;
+use actix_web::{get, web, HttpResponse};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use troupe_actors::store::Precondition;
+
+/// Liveness: the process is up and serving HTTP.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "The process is alive", body = HealthBody)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("application/json")
+        .body(r#"{"status":"ok"}"#)
+}
+
+/// Body of `/healthz`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthBody {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// One readiness check.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Check {
+    /// Whether the check passed.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// Body of `/readyz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// The state store accepts a durable write.
+    pub store: Check,
+    /// The blob store accepts a write and a read.
+    pub blobs: Check,
+    /// ffmpeg and ffprobe run.
+    pub ffmpeg: Check,
+}
+
+/// Readiness: the state store is writable, the blob store answers, ffmpeg is installed.
+/// 503 with `Retry-After` when any check fails.
+#[utoipa::path(tag = "operations", responses(
+    (status = 200, description = "Ready to serve", body = Readiness),
+    (status = 503, description = "Not ready; the body says why", body = Readiness),
+))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let store = match tokio::time::timeout(Duration::from_secs(3), async {
+        state
+            .store
+            .put("_troupe/readyz", b"probe".to_vec(), Precondition::None)
+            .await
+    })
+    .await
+    {
+        Ok(Ok(_)) => Check {
+            ok: true,
+            detail: format!("{} accepts durable writes", state.store.backend()),
+        },
+        Ok(Err(e)) => Check {
+            ok: false,
+            detail: e.to_string(),
+        },
+        Err(_) => Check {
+            ok: false,
+            detail: "state store write timed out after 3 s".into(),
+        },
+    };
+    let blobs =
+        match tokio::time::timeout(Duration::from_secs(5), state.blobs.probe("readyz")).await {
+            Ok(Ok(())) => Check {
+                ok: true,
+                detail: format!("{} blob store answers", state.blobs.backend()),
+            },
+            Ok(Err(e)) => Check {
+                ok: false,
+                detail: e.to_string(),
+            },
+            Err(_) => Check {
+                ok: false,
+                detail: "blob store probe timed out after 5 s".into(),
+            },
+        };
+    let ffmpeg = state.media.check().await;
+    let ready = store.ok && blobs.ok && ffmpeg.ok;
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        store,
+        blobs,
+        ffmpeg,
+    };
+    if ready {
+        HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "5"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(body)
+    }
+}
+
+/// Whether ffmpeg and ffprobe run; cached for a few seconds so probes stay cheap.
+pub struct MediaTools {
+    ffmpeg: String,
+    ffprobe: String,
+    cache: tokio::sync::Mutex<Option<(Instant, Check)>>,
+}
+
+impl MediaTools {
+    /// The tools named in configuration.
+    pub fn new(ffmpeg: &str, ffprobe: &str) -> Self {
+        Self {
+            ffmpeg: ffmpeg.into(),
+            ffprobe: ffprobe.into(),
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Runs `-version` on both (at most every 10 s).
+    pub async fn check(&self) -> Check {
+        let mut cache = self.cache.lock().await;
+        if let Some((at, check)) = cache.as_ref() {
+            if at.elapsed() < Duration::from_secs(10) {
+                return check.clone();
+            }
+        }
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for tool in [&self.ffmpeg, &self.ffprobe] {
+            let run = tokio::process::Command::new(tool)
+                .arg("-version")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output();
+            match tokio::time::timeout(Duration::from_secs(5), run).await {
+                Ok(Ok(out)) if out.status.success() => {
+                    let first = String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    found.push(first);
+                }
+                _ => missing.push(tool.clone()),
+            }
+        }
+        let check = if missing.is_empty() {
+            Check {
+                ok: true,
+                detail: found.join("; "),
+            }
+        } else {
+            Check {
+                ok: false,
+                detail: format!(
+                    "{} not found on PATH or not runnable; install it with `apt-get install ffmpeg` (Debian/Ubuntu) or `brew install ffmpeg` (macOS), or set media.ffmpeg / media.ffprobe",
+                    missing.join(" and ")
+                ),
+            }
+        };
+        *cache = Some((Instant::now(), check.clone()));
+        check
+    }
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
+
+/// This API's OpenAPI 3.1 document, generated from the code.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+#[get("/api/openapi.json")]
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi_json.clone())
+}

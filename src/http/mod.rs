@@ -1,0 +1,122 @@
+//! The HTTP layer: one file per resource, one route table ([`configure`]), one error type.
+//!
+//! Middleware, outermost first: [`observe`] (request id, span, access log, metrics), then
+//! [`ratelimit`]. Extractor errors are routed into [`error::ApiError`] by the configs that
+//! [`app`] installs.
+
+pub mod accounts;
+pub mod error;
+pub mod health;
+pub mod observe;
+pub mod ratelimit;
+pub mod tokens;
+pub mod users;
+
+use crate::startup::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpRequest};
+use error::ApiError;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+
+/// The route table. Every route is registered here, through `service`, so that every route
+/// is in the OpenAPI document.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(health::openapi)
+        .service(accounts::register)
+        .service(accounts::login)
+        .service(accounts::refresh)
+        .service(accounts::logout)
+        .service(users::me)
+        .service(users::get_user)
+        .service(users::set_plan);
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "troupe",
+        description = "A video streaming platform server built from virtual actors. Errors are RFC 9457 `application/problem+json` with a stable `code`.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    components(schemas(error::Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Registration, login and tokens"),
+        (name = "users", description = "The signed-in user"),
+        (name = "admin", description = "Administration"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document of every route in [`configure`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    api.info.version = env!("CARGO_PKG_VERSION").to_string();
+    api
+}
+
+/// The actix application: routes, extractor error mapping, middleware.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let json = web::JsonConfig::default()
+        .limit(state.config.server.max_json_bytes)
+        .error_handler(error::json_error);
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .configure(configure)
+        .split_for_parts();
+    app.app_data(state)
+        .app_data(json)
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .app_data(web::PayloadConfig::default().limit(1024 * 1024))
+        .default_service(web::to(not_found))
+        .wrap(from_fn(ratelimit::limit))
+        .wrap(from_fn(observe::observe))
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(
+        "not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}

@@ -1,0 +1,216 @@
+//! Access and refresh tokens (HS256 JWTs, jsonwebtoken) and the [`AuthUser`] extractor.
+//!
+//! Access tokens are short-lived and verified without asking any actor: signature, `alg`
+//! (only HS256, so `alg: none` and key-confusion tricks fail), issuer, audience and expiry.
+//! Refresh tokens carry their family and generation; the user actor decides whether they are
+//! still the current one. The two have different audiences, so neither passes for the other.
+
+use super::error::ApiError;
+use crate::config::AuthConfig;
+use actix_web::{dev::Payload, http::header, FromRequest, HttpMessage, HttpRequest};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::future::{ready, Ready};
+use troupe_actors::accounts::{LoginGrant, Role};
+use uuid::Uuid;
+
+/// Claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// The user's actor key (normalised username).
+    pub sub: String,
+    /// The user's id.
+    pub uid: Uuid,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Expiry (Unix seconds).
+    pub exp: i64,
+}
+
+/// Claims of a refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience (`<audience>/refresh`).
+    pub aud: String,
+    /// The user's actor key.
+    pub sub: String,
+    /// Refresh-token family.
+    pub fam: Uuid,
+    /// Generation within the family.
+    pub gen: u32,
+    /// Issued at.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+}
+
+/// Signs and verifies tokens.
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    access: Validation,
+    refresh: Validation,
+    issuer: String,
+    audience: String,
+    /// Access-token lifetime in seconds.
+    pub access_ttl: i64,
+}
+
+/// A freshly issued token pair.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenPair {
+    /// The bearer token for `Authorization: Bearer ...`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Exchange at `/api/v1/auth/refresh` for a new pair; usable once.
+    pub refresh_token: String,
+    /// Seconds until this login ends, whatever is refreshed.
+    pub refresh_expires_in: i64,
+}
+
+impl Tokens {
+    /// Builds the token service from the signing secret and the auth configuration.
+    pub fn new(secret: &[u8], cfg: &AuthConfig) -> Self {
+        let validation = |aud: &str| {
+            let mut v = Validation::new(Algorithm::HS256);
+            v.set_issuer(&[&cfg.issuer]);
+            v.set_audience(&[aud]);
+            v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+            v.leeway = 5;
+            v
+        };
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            access: validation(&cfg.audience),
+            refresh: validation(&format!("{}/refresh", cfg.audience)),
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+            access_ttl: cfg.access_ttl_secs as i64,
+        }
+    }
+
+    /// Signs an access token and a refresh token for a login or refresh.
+    pub fn issue(&self, grant: &LoginGrant) -> Result<TokenPair, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let key = grant.user.username.to_ascii_lowercase();
+        let access = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: key.clone(),
+            uid: grant.user.id,
+            role: grant.user.role,
+            iat: now,
+            exp: now + self.access_ttl,
+        };
+        let refresh_exp = grant.refresh_expires_at.timestamp();
+        let refresh = RefreshClaims {
+            iss: self.issuer.clone(),
+            aud: format!("{}/refresh", self.audience),
+            sub: key,
+            fam: grant.family,
+            gen: grant.generation,
+            iat: now,
+            exp: refresh_exp,
+        };
+        Ok(TokenPair {
+            access_token: self.sign(&access)?,
+            token_type: "Bearer",
+            expires_in: self.access_ttl,
+            refresh_token: self.sign(&refresh)?,
+            refresh_expires_in: (refresh_exp - now).max(0),
+        })
+    }
+
+    fn sign<T: Serialize>(&self, claims: &T) -> Result<String, ApiError> {
+        encode(&Header::new(Algorithm::HS256), claims, &self.encoding).map_err(|e| {
+            ApiError::unavailable("token_signing_failed", format!("cannot sign token: {e}"), 1)
+        })
+    }
+
+    /// Verifies an access token.
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, ApiError> {
+        decode::<AccessClaims>(token, &self.decoding, &self.access)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                ApiError::unauthorized(
+                    "invalid_token",
+                    format!("the access token is not valid: {e}"),
+                )
+            })
+    }
+
+    /// Verifies a refresh token's signature, audience and expiry (not whether it is current).
+    pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, ApiError> {
+        decode::<RefreshClaims>(token, &self.decoding, &self.refresh)
+            .map(|d| d.claims)
+            .map_err(|_| {
+                ApiError::unauthorized(
+                    "invalid_refresh_token",
+                    "the refresh token is invalid, expired or revoked; log in again",
+                )
+            })
+    }
+}
+
+/// The signed-in caller, from a valid `Authorization: Bearer` access token.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub AccessClaims);
+
+/// What the rate limiter found in the `Authorization` header, kept so that the token is
+/// verified once per request.
+#[derive(Clone)]
+pub(crate) struct Bearer(pub Result<AccessClaims, ApiError>);
+
+/// Verifies the request's bearer token, if it has one.
+pub(crate) fn bearer(req: &HttpRequest, tokens: &Tokens) -> Option<Result<AccessClaims, ApiError>> {
+    if let Some(b) = req.extensions().get::<Bearer>() {
+        return Some(b.0.clone());
+    }
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let result = match value.to_str().ok().and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }) {
+        Some(token) if !token.is_empty() => tokens.verify_access(token),
+        _ => Err(ApiError::unauthorized(
+            "invalid_token",
+            "the Authorization header must be 'Bearer <token>'",
+        )),
+    };
+    req.extensions_mut().insert(Bearer(result.clone()));
+    Some(result)
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<actix_web::web::Data<crate::startup::AppState>>() else {
+            return ready(Err(ApiError::unavailable(
+                "misconfigured",
+                "no application state",
+                1,
+            )));
+        };
+        ready(match bearer(req, &state.tokens) {
+            None => Err(ApiError::unauthorized(
+                "missing_token",
+                "this endpoint needs 'Authorization: Bearer <access token>'",
+            )),
+            Some(r) => r.map(AuthUser),
+        })
+    }
+}

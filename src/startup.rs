@@ -1,0 +1,253 @@
+//! Building the application and running it: `Application::build` opens the data dir, the
+//! stores and the actor directories; [`run`] serves HTTP until `shutdown` resolves, then shuts
+//! down in a fixed order: stop accepting, drain in-flight requests, passivate every actor,
+//! flush the store.
+
+use crate::config::Config;
+use crate::http::{self, health::MediaTools, ratelimit::RateLimits, tokens::Tokens};
+use actix_web::{web, HttpServer};
+use anyhow::{bail, Context};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::future::Future;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use troupe_actors::accounts::{Accounts, AccountsPolicy};
+use troupe_actors::blob::{self, BlobBackend, BlobStore, S3Settings};
+use troupe_actors::runtime::RuntimeConfig;
+use troupe_actors::store::{SledStore, StateStore};
+
+/// What every request handler can reach.
+pub struct AppState {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// Accounts.
+    pub accounts: Accounts,
+    /// Token signing and verification.
+    pub tokens: Tokens,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Durable actor state.
+    pub store: Arc<dyn StateStore>,
+    /// Blobs.
+    pub blobs: BlobStore,
+    /// ffmpeg availability.
+    pub media: MediaTools,
+    /// The Prometheus recorder.
+    pub metrics: PrometheusHandle,
+    /// The OpenAPI document, rendered once.
+    pub openapi_json: bytes::Bytes,
+}
+
+/// A built application, ready to [`run`].
+pub struct Application {
+    state: web::Data<AppState>,
+    /// Held for the process's life: the exclusive lock on the data dir.
+    _lock: std::fs::File,
+}
+
+impl Application {
+    /// Opens everything the server needs. Must run on the main multi-thread runtime.
+    pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+        let data_dir = config.server.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let lock = lock_data_dir(&data_dir)?;
+        let store: Arc<dyn StateStore> =
+            Arc::new(SledStore::open(&data_dir.join("state")).with_context(|| {
+                format!("cannot open the state store in {}", data_dir.display())
+            })?);
+        let blobs = BlobStore::open(&blob_backend(&config, &data_dir)?)
+            .context("cannot open the blob store")?;
+        let secret = crate::secret::load(&config.auth, &data_dir)?;
+        let runtime = RuntimeConfig {
+            idle_timeout: Duration::from_secs(config.actors.idle_timeout_secs.max(1)),
+            call_timeout: Duration::from_millis(config.actors.call_timeout_ms.max(1)),
+        };
+        let policy = AccountsPolicy {
+            max_failed_logins: config.auth.max_failed_logins.max(1),
+            lockout: Duration::from_secs(config.auth.lockout_secs),
+            refresh_ttl: Duration::from_secs(config.auth.refresh_ttl_secs),
+            admin_usernames: config.auth.admin_usernames.clone(),
+            min_password_score: config.auth.min_password_score.min(4),
+            ..AccountsPolicy::default()
+        };
+        let accounts = Accounts::start(store.clone(), policy, runtime)
+            .await
+            .context("cannot start the account actors")?;
+        let openapi_json = serde_json::to_vec_pretty(&http::openapi())?.into();
+        let state = AppState {
+            tokens: Tokens::new(&secret, &config.auth),
+            rate_limits: RateLimits::new(&config.rate_limit),
+            media: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
+            config: Arc::new(config),
+            accounts,
+            store,
+            blobs,
+            metrics,
+            openapi_json,
+        };
+        Ok(Self {
+            state: web::Data::new(state),
+            _lock: lock,
+        })
+    }
+}
+
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("troupe.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "the data dir {} is already in use by another troupe process (pid {}); stop it or use another --data-dir",
+                dir.display(),
+                holder.trim()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
+fn blob_backend(config: &Config, data_dir: &Path) -> anyhow::Result<BlobBackend> {
+    match config.blobs.backend.as_str() {
+        "local" => Ok(BlobBackend::Local {
+            root: blob::local_root(data_dir),
+        }),
+        "s3" => {
+            let s3 = &config.blobs.s3;
+            let secret = if s3.secret_access_key_file.is_empty() {
+                s3.secret_access_key.clone()
+            } else {
+                std::fs::read_to_string(&s3.secret_access_key_file)
+                    .with_context(|| {
+                        format!(
+                            "cannot read blobs.s3.secret_access_key_file {}",
+                            s3.secret_access_key_file
+                        )
+                    })?
+                    .trim()
+                    .to_owned()
+            };
+            Ok(BlobBackend::S3(S3Settings {
+                endpoint: s3.endpoint.clone(),
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: secret,
+                path_style: s3.path_style,
+            }))
+        }
+        other => bail!("blobs.backend is {other:?}; it must be \"local\" or \"s3\""),
+    }
+}
+
+/// Serves HTTP on `listener` until `shutdown` resolves, then shuts down gracefully.
+pub async fn run(
+    listener: TcpListener,
+    app: Application,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let state = app.state.clone();
+    let cfg = state.config.clone();
+    let factory_state = state.clone();
+    let mut server = HttpServer::new(move || http::app(factory_state.clone()))
+        .disable_signals()
+        .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+        // Without TCP_NODELAY a response written in two pieces waits for the client's
+        // delayed ACK, 40 ms per keep-alive request (research/http-serving.md).
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        });
+    if cfg.server.workers > 0 {
+        server = server.workers(cfg.server.workers);
+    }
+    let server = server.listen(listener)?.run();
+    let handle = server.handle();
+    let tidy_state = state.clone();
+    let tidy = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            tidy_state.rate_limits.tidy();
+        }
+    });
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        result = &mut server => {
+            result.context("the HTTP server stopped")?;
+        }
+        () = shutdown => {
+            tracing::info!("shutdown: no longer accepting connections; draining in-flight requests");
+            handle.stop(true).await;
+            let _ = server.await;
+        }
+    }
+    tidy.abort();
+    tracing::info!("shutdown: passivating actors");
+    state
+        .accounts
+        .shutdown(Duration::from_secs(cfg.server.shutdown_timeout_secs))
+        .await;
+    state
+        .store
+        .flush()
+        .await
+        .context("final flush of the state store failed")?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// `troupe serve`: builds the runtime and the application, binds, prints the address, runs.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    crate::telemetry::init_tracing(&config.log);
+    let metrics = crate::telemetry::init_metrics();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("troupe-actors")
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listen = config.server.listen.clone();
+        let app = Application::build(config, metrics).await?;
+        let listener =
+            TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "troupe listening");
+        println!("troupe listening on http://{addr}");
+        std::io::stdout().flush()?;
+        run(listener, app, shutdown_signal()).await
+    })
+}
