@@ -196,8 +196,9 @@ pub async fn run(
         }
         () = shutdown => {
             tracing::info!("shutdown: no longer accepting connections; draining in-flight requests");
-            handle.stop(true).await;
-            let _ = server.await;
+            // The stop command is carried out by the server future itself, so poll both.
+            let (_, result) = tokio::join!(handle.stop(true), server);
+            result.context("the HTTP server failed while draining")?;
         }
     }
     tidy.abort();

@@ -100,6 +100,9 @@ async fn a_crashed_actor_answers_its_caller_and_restarts_from_durable_state() {
         started.elapsed() < Duration::from_secs(1),
         "the caller must not hang"
     );
+    // Messages queued behind the crash get `Stopped` too; once the supervisor has freed the
+    // slot, the next message restarts the actor from its durable state.
+    wait_until(|| tallies.active() == 0).await;
     assert_eq!(tallies.call("c", TallyMsg::Get).await.unwrap(), 3);
     assert_eq!(tallies.call("c", |r| TallyMsg::Add(1, r)).await.unwrap(), 4);
 }

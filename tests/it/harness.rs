@@ -1,0 +1,295 @@
+//! `TestApp`: a real `troupe serve` process on 127.0.0.1 port 0, with its own temp data dir,
+//! and typed helpers for the API. Processes are killed for real (SIGKILL, SIGTERM).
+
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A password every test user has; strong enough for the default policy.
+pub const PASSWORD: &str = "violet-harbor-cinnamon-42";
+/// The signing secret the tests configure, so they can forge tokens.
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+/// How to start a server.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Extra `TROUPE__...` environment variables.
+    pub env: Vec<(String, String)>,
+    /// Keep rate limits on (off by default so load tests aren't throttled).
+    pub rate_limits: bool,
+    /// Don't set the test signing secret (exercise the generated one).
+    pub generated_secret: bool,
+}
+
+impl Options {
+    /// Adds an environment variable.
+    pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.env.push((k.to_owned(), v.into()));
+        self
+    }
+}
+
+/// A running server process.
+pub struct TestApp {
+    pub addr: String,
+    pub client: Client,
+    pub data_dir: PathBuf,
+    pub options: Options,
+    child: Option<Child>,
+    log: PathBuf,
+    _tmp: Option<Arc<tempfile::TempDir>>,
+}
+
+impl TestApp {
+    /// Starts a server on a fresh data dir.
+    pub async fn spawn(options: Options) -> TestApp {
+        let tmp = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let data = tmp.path().join("data");
+        let mut app = Self::start(&data, options).await.expect("server starts");
+        app._tmp = Some(tmp);
+        app
+    }
+
+    /// Starts a server on `data_dir`; `Err` carries the exit status and stderr if it exits
+    /// before listening.
+    pub async fn start(
+        data_dir: &Path,
+        options: Options,
+    ) -> Result<TestApp, (Option<ExitStatus>, String)> {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log = data_dir.with_extension(format!(
+            "{}.log",
+            std::process::id() as u64 * 1000 + rand_u16() as u64
+        ));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("RUST_LOG")
+            .env("TROUPE__LOG__LEVEL", "info,troupe=debug")
+            .env("TROUPE__SERVER__WORKERS", "2")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        if !options.generated_secret {
+            cmd.env("TROUPE__AUTH__JWT_SECRET", SECRET);
+        }
+        if !options.rate_limits {
+            cmd.env("TROUPE__RATE_LIMIT__ENABLED", "false");
+        }
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn troupe");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("troupe listening on http://") {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            if let Ok(addr) = rx.try_recv() {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err((
+                    Some(status),
+                    std::fs::read_to_string(&log).unwrap_or_default(),
+                ));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err((None, std::fs::read_to_string(&log).unwrap_or_default()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let client = Client::builder()
+            .timeout(Duration::from_secs(20))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        Ok(TestApp {
+            addr,
+            client,
+            data_dir: data_dir.to_owned(),
+            options,
+            child: Some(child),
+            log,
+            _tmp: None,
+        })
+    }
+
+    /// Starts a new process on the same data dir with the same options (after a kill).
+    pub async fn restart(mut self) -> TestApp {
+        assert!(
+            self.child.is_none(),
+            "restart only after the process is gone"
+        );
+        let tmp = self._tmp.take();
+        let mut app = Self::start(&self.data_dir, self.options.clone())
+            .await
+            .unwrap_or_else(|(s, log)| panic!("restart failed ({s:?}):\n{log}"));
+        app._tmp = tmp;
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// The server's stderr so far (JSON log lines).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Waits for the process to exit after a signal sent elsewhere (at most `timeout`).
+    pub async fn terminate_wait(&mut self, timeout: Duration) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("server did not exit within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut r = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.request(Method::POST, path, None, Some(body)).await
+    }
+
+    /// Registers `name` (email `<name>@example.org`) and returns the account.
+    pub async fn register(&self, name: &str) -> Value {
+        let r = self
+            .post("/api/v1/auth/register", json!({"username": name, "email": format!("{name}@example.org"), "password": PASSWORD}))
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "register {name}: {}",
+            r.text().await.unwrap()
+        );
+        r.json().await.unwrap()
+    }
+
+    /// Logs in and returns the token pair.
+    pub async fn login(&self, name: &str) -> Value {
+        let r = self
+            .post(
+                "/api/v1/auth/login",
+                json!({"username": name, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "login {name}: {}",
+            r.text().await.unwrap()
+        );
+        r.json().await.unwrap()
+    }
+
+    /// Registers and logs in; returns the access token.
+    pub async fn user(&self, name: &str) -> String {
+        self.register(name).await;
+        self.login(name).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn rand_u16() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static N: AtomicU16 = AtomicU16::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Asserts a problem+json answer and returns its body.
+pub async fn problem(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "expected {status} {code}");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(ct.as_deref(), Some("application/problem+json"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
+    body
+}
+
+/// Polls `f` until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

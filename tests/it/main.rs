@@ -1,0 +1,10 @@
+//! Integration tests: real `troupe` processes over real HTTP, real sled, real signals.
+//! One test binary (see STYLE.md); one module per area.
+
+mod harness;
+
+mod accounts;
+mod durability;
+mod operations;
+mod s3;
+mod server;
