@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# README command 2: run the whole test suite. Installs what is missing (Rust, ffmpeg,
+# moto_server, cargo-nextest). The tests start real troupe processes and a real moto_server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_rust
+ensure_ffmpeg
+ensure_moto
+ensure_nextest
+exec cargo nextest run --workspace --no-fail-fast "$@"
