@@ -3,9 +3,11 @@
 //! One task calls 1,000,000 distinct keys in sequence (set `ACTIVATIONS` to change the count).
 //! Each call activates a fresh actor: spawn, a read of its (absent) state from a real
 //! `SledStore` in a temp dir, one read-only message. Passivation is on (50 ms idle timeout), so
-//! the directory passivates the earlier activations while the loop goes on, and only the last
-//! few tens of milliseconds of activations are alive at any time. The runtime is a multi-thread
-//! tokio runtime with 2 workers.
+//! the directory passivates the earlier activations while the loop goes on; ideally only the
+//! last few tens of milliseconds of activations are alive at any time. The runtime has no cap on
+//! live activations, so if passivation falls behind the loop they pile up: the bench reports
+//! the largest number alive that it saw. The runtime is a multi-thread tokio runtime with 2
+//! workers (set `TOKIO_WORKERS` to change that).
 //!
 //! Every 100,000 activations it prints the rate and the process's VmRSS and VmHWM (from
 //! `/proc/self/status`); at the end it waits for every activation to passivate and prints a
@@ -16,6 +18,10 @@
 //!
 //! Run with `cargo bench --bench activation_rss` (or `ACTIVATIONS=200000 cargo bench ...`).
 
+// The same allocator as the server binary (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +30,7 @@ use troupe_actors::store::{SledStore, StateStore};
 
 const DEFAULT_ACTIVATIONS: u64 = 1_000_000;
 const REPORT_EVERY: u64 = 100_000;
+const SAMPLE_ALIVE_EVERY: u64 = 1_000;
 const IDLE_TIMEOUT: Duration = Duration::from_millis(50);
 const GIB_KIB: u64 = 1024 * 1024;
 
@@ -82,6 +89,7 @@ async fn run(activations: u64) {
     let config = RuntimeConfig {
         idle_timeout: IDLE_TIMEOUT,
         call_timeout: Duration::from_secs(30),
+        ..RuntimeConfig::default()
     };
     let dir = Directory::<Probe>::start(store, (), config)
         .await
@@ -89,8 +97,9 @@ async fn run(activations: u64) {
 
     let (rss0, _) = rss_kib();
     println!(
-        "activation_rss: {activations} activations, idle timeout {} ms, 2 tokio workers, sled in {}; start RSS {} MiB",
+        "activation_rss: {activations} activations, idle timeout {} ms, {} tokio workers, sled in {}; start RSS {} MiB",
         IDLE_TIMEOUT.as_millis(),
+        tokio::runtime::Handle::current().metrics().num_workers(),
         tmp.path().display(),
         mib(rss0)
     );
@@ -98,6 +107,7 @@ async fn run(activations: u64) {
     let start = Instant::now();
     let mut lap = start;
     let mut key = String::with_capacity(16);
+    let mut peak_alive = 0usize;
     for i in 0..activations {
         key.clear();
         use std::fmt::Write as _;
@@ -112,6 +122,9 @@ async fn run(activations: u64) {
             .expect("call");
         assert_eq!(n, 0);
         let done = i + 1;
+        if done % SAMPLE_ALIVE_EVERY == 0 {
+            peak_alive = peak_alive.max(dir.active());
+        }
         if done % REPORT_EVERY == 0 || done == activations {
             let now = Instant::now();
             let (rss, hwm) = rss_kib();
@@ -141,7 +154,7 @@ async fn run(activations: u64) {
     let left = dir.active();
     let (rss, hwm) = rss_kib();
     println!(
-        "  loop took {:.1} s; RSS at loop end {} MiB; after passivation ({left} still active) RSS {} MiB",
+        "  loop took {:.1} s; at most {peak_alive} activations alive at once (sampled every {SAMPLE_ALIVE_EVERY}); RSS at loop end {} MiB; after passivation ({left} still active) RSS {} MiB",
         elapsed.as_secs_f64(),
         mib(rss_loop_end),
         mib(rss)
@@ -166,8 +179,14 @@ fn main() {
         .transpose()
         .expect("ACTIVATIONS must be a whole number")
         .unwrap_or(DEFAULT_ACTIVATIONS);
+    let workers = std::env::var("TOKIO_WORKERS")
+        .ok()
+        .map(|v| v.trim().parse::<usize>())
+        .transpose()
+        .expect("TOKIO_WORKERS must be a whole number")
+        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("tokio runtime");

@@ -65,6 +65,7 @@ impl Application {
         let runtime = RuntimeConfig {
             idle_timeout: Duration::from_secs(config.actors.idle_timeout_secs.max(1)),
             call_timeout: Duration::from_millis(config.actors.call_timeout_ms.max(1)),
+            max_active: config.actors.max_active_per_kind.max(1),
         };
         let policy = AccountsPolicy {
             max_failed_logins: config.auth.max_failed_logins.max(1),

@@ -249,6 +249,7 @@ measure() { # name url round
     log "$name round $round: $rps req/s, p50 ${p50}us, p99 ${p99}us"
 }
 
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 log "warm-up: $WARMUP per server"
 run_wrk troupe "$TROUPE_URL" "$WARMUP" >/dev/null
 run_wrk nginx "$NGINX_URL" "$WARMUP" >/dev/null
@@ -266,6 +267,7 @@ median() { # server column
         awk '{a[NR] = $1} END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 troupe_rss_kb="$(awk '/^VmRSS:/ {print $2}' "/proc/$TROUPE_PID/status" 2>/dev/null || echo '?')"
 troupe_threads="$(awk '/^Threads:/ {print $2}' "/proc/$TROUPE_PID/status" 2>/dev/null || echo '?')"
 
@@ -290,6 +292,16 @@ for s in troupe nginx; do
     printf '%-8s %-6s %12.0f %10.0f %10.0f %7s\n' "$s" median "$(median "$s" 3)" "$(median "$s" 4)" "$(median "$s" 5)" ""
 done
 echo
+per_round="$(awk -F'\t' '$1 == "troupe" {t[$2] = $3} $1 == "nginx" {n[$2] = $3}
+    END {for (r = 1; r in t; r++) if (n[r] > 0) printf "%s%.2f", (r > 1 ? " " : ""), t[r] / n[r]}' "$RESULTS")"
+spread() { awk -F'\t' -v s="$1" '$1 == s {if (min == "" || $3 < min) min = $3; if ($3 > max) max = $3}
+    END {printf "%.0f%%", (min > 0 ? (max / min - 1) * 100 : 0)}' "$RESULTS"; }
+echo "  per-round ratio troupe/nginx: $per_round"
+echo "  spread (max/min - 1) of req/s across rounds: troupe $(spread troupe), nginx $(spread nginx)"
+echo "  load average (1/5/15 min) before: $LOAD_BEFORE, after: $LOAD_AFTER"
+if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l + 0 > 0.5)}'; then
+    echo "  WARNING: the machine was busy before the run (1-min load ${LOAD_BEFORE%% *}); other processes share the pinned cores, so absolute numbers are noisy"
+fi
 echo "  troupe after the run: RSS ${troupe_rss_kb} kB, ${troupe_threads} threads"
 total_err="$(awk -F'\t' '{e += $6} END {print e + 0}' "$RESULTS")"
 [ "$total_err" -gt 0 ] && echo "  WARNING: $total_err non-2xx responses or socket errors; numbers are suspect"

@@ -34,6 +34,7 @@ pub trait Entity: Sized + Send + Sync + 'static {
 
 /// An activation's view of itself: its key, its durable state, and how to change it.
 pub struct Ctx<E: Entity> {
+    on_exit: OnExit,
     key: String,
     storage_key: String,
     state: Option<E::State>,
@@ -135,11 +136,17 @@ impl<E> Default for EntityHost<E> {
     }
 }
 
+/// Called with the activation's actor id when it stops normally.
+pub(crate) type OnExit = Arc<dyn Fn(ractor::ActorId) + Send + Sync>;
+
 /// What an [`EntityHost`] needs to start.
 pub struct HostArgs<E: Entity> {
     pub(crate) key: String,
     pub(crate) args: E::Args,
     pub(crate) store: Arc<dyn StateStore>,
+    /// Frees the directory slot. Called from the activation's own task, so that retiring
+    /// activations does not funnel through the kind's single supervisor.
+    pub(crate) on_exit: OnExit,
 }
 
 impl<E: Entity> Actor for EntityHost<E> {
@@ -161,6 +168,7 @@ impl<E: Entity> Actor for EntityHost<E> {
             None => (None, None),
         };
         Ok(Ctx {
+            on_exit: args.on_exit,
             key: args.key,
             storage_key,
             state,
@@ -182,6 +190,15 @@ impl<E: Entity> Actor for EntityHost<E> {
             tracing::warn!(kind = E::KIND, key = %ctx.key, %reason, "stopping activation after a failed write");
             myself.stop(Some(reason));
         }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        ctx: &mut Ctx<E>,
+    ) -> Result<(), ActorProcessingErr> {
+        (ctx.on_exit)(myself.get_id());
         Ok(())
     }
 }

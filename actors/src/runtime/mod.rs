@@ -12,6 +12,8 @@ mod entity;
 
 pub use directory::Directory;
 pub use entity::{Ctx, Entity, EntityHost, Envelope};
+/// The reply port that queries carry (re-exported so callers need not depend on ractor).
+pub use ractor::RpcReplyPort;
 
 use std::time::Duration;
 
@@ -22,6 +24,10 @@ pub struct RuntimeConfig {
     pub idle_timeout: Duration,
     /// How long a caller waits for an answer, activation included.
     pub call_timeout: Duration,
+    /// The most activations of one kind alive at once on this node. Near the limit, the least
+    /// recently used tenth is passivated early; at the limit, a new activation waits (within
+    /// the call timeout) for one to exit. This bounds memory whatever clients ask for.
+    pub max_active: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -29,6 +35,7 @@ impl Default for RuntimeConfig {
         Self {
             idle_timeout: Duration::from_secs(300),
             call_timeout: Duration::from_secs(5),
+            max_active: 50_000,
         }
     }
 }

@@ -58,6 +58,7 @@ fn config(idle_ms: u64) -> RuntimeConfig {
     RuntimeConfig {
         idle_timeout: Duration::from_millis(idle_ms),
         call_timeout: Duration::from_secs(5),
+        ..Default::default()
     }
 }
 
@@ -144,6 +145,7 @@ async fn a_slow_actor_gives_a_timeout_not_a_hang() {
     let cfg = RuntimeConfig {
         idle_timeout: Duration::from_secs(60),
         call_timeout: Duration::from_millis(100),
+        ..Default::default()
     };
     let tallies = Directory::<Tally>::start(store, (), cfg).await.unwrap();
     let r = tallies
@@ -192,4 +194,27 @@ async fn shutdown_passivates_everything_and_refuses_new_work() {
         Err(CallError::ShuttingDown)
     ));
     assert_eq!(store.scan_prefix("tally/").await.unwrap().len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_activations_never_exceed_max_active_and_evicted_state_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let cfg = RuntimeConfig {
+        max_active: 20,
+        ..config(60_000)
+    };
+    let tallies = Directory::<Tally>::start(store, (), cfg).await.unwrap();
+    let mut peak = 0;
+    for round in 1..=2u64 {
+        for k in 0..200 {
+            let n = tallies
+                .call(&format!("k{k}"), |r| TallyMsg::Add(1, r))
+                .await
+                .unwrap();
+            assert_eq!(n, round);
+            peak = peak.max(tallies.active());
+        }
+    }
+    assert!(peak <= 20, "{peak} activations alive with max_active 20");
 }
