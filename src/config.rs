@@ -90,7 +90,7 @@ pub struct ActorsConfig {
     /// How long a request waits for an actor's answer, in milliseconds.
     pub call_timeout_ms: u64,
     /// The most live activations of one kind on this node; the least recently used are
-    /// passivated early beyond it. Bounds memory (roughly 10 KiB per activation).
+    /// passivated early beyond it. Bounds memory (10-30 KiB per activation).
     pub max_active_per_kind: usize,
 }
 
@@ -99,7 +99,7 @@ impl Default for ActorsConfig {
         Self {
             idle_timeout_secs: 300,
             call_timeout_ms: 5000,
-            max_active_per_kind: 50_000,
+            max_active_per_kind: 20_000,
         }
     }
 }

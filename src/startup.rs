@@ -184,10 +184,15 @@ pub async fn run(
     let handle = server.handle();
     let tidy_state = state.clone();
     let tidy = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        for n in 0u64.. {
             tick.tick().await;
-            tidy_state.rate_limits.tidy();
+            // Histograms keep raw samples until upkeep folds them into buckets; without this,
+            // memory grows with every request unless something scrapes /metrics.
+            tidy_state.metrics.run_upkeep();
+            if n % 12 == 0 {
+                tidy_state.rate_limits.tidy();
+            }
         }
     });
     let mut server = std::pin::pin!(server);

@@ -9,6 +9,8 @@
 #                         TROUPE_PORT / NGINX_PORT (default: pick free ports)
 #                         NO_PIN=1 (do not pin with taskset) NO_BUILD=1 (use existing binary)
 #                         EXTRA_TROUPE_ENV="TROUPE__LOG__ACCESS_LOG=false ..." (experiments)
+#                         NGINX_OPEN_FILE_CACHE=1 (stricter nginx reference: no open/fstat/close
+#                         per request)
 # Always exits 0 when the measurement completed: it is a measurement, not a gate.
 set -euo pipefail
 
@@ -138,7 +140,9 @@ log "starting troupe on 127.0.0.1:$TROUPE_PORT"
 extra_env=()
 if [ -n "${EXTRA_TROUPE_ENV:-}" ]; then read -r -a extra_env <<<"$EXTRA_TROUPE_ENV"; fi
 (
-    cd "$REPO_ROOT"
+    # Run from the scratch dir: troupe reads ./config/default.toml when present, and the repo's
+    # copy may be mid-edit relative to the binary. The compiled defaults are the same values.
+    cd "$TMP"
     exec "${PIN_SERVER[@]}" env -u RUST_LOG \
         TROUPE__SERVER__WORKERS=1 \
         TROUPE__LOG__FORMAT=json \
@@ -170,6 +174,13 @@ if [ "$(id -u)" -eq 0 ]; then
     # Explicit, because the compiled-in default group may not exist on this system.
     NGX_USER_LINE="user nobody $(id -gn nobody 2>/dev/null || echo nogroup);"
 fi
+NGX_OFC_LINE=""
+NGX_DESC="worker_processes 1, sendfile, tcp_nodelay, access_log off"
+if [ "${NGINX_OPEN_FILE_CACHE:-0}" = 1 ]; then
+    # Stricter reference: without it nginx does open/fstat/close on the file for every request.
+    NGX_OFC_LINE="    open_file_cache max=16; open_file_cache_valid 60s;"
+    NGX_DESC="$NGX_DESC, open_file_cache"
+fi
 cat >"$NGX/nginx.conf" <<CONF
 $NGX_USER_LINE
 worker_processes 1;
@@ -187,6 +198,7 @@ http {
     tcp_nodelay on;
     keepalive_timeout 65;
     keepalive_requests 100000;
+$NGX_OFC_LINE
     client_body_temp_path $NGX/tmp/client_body;
     proxy_temp_path $NGX/tmp/proxy;
     fastcgi_temp_path $NGX/tmp/fastcgi;
@@ -249,7 +261,17 @@ measure() { # name url round
     log "$name round $round: $rps req/s, p50 ${p50}us, p99 ${p99}us"
 }
 
+cpu_busy_pct() { # share of all CPUs busy over the next second, from /proc/stat
+    local a b
+    a="$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat 2>/dev/null || true)"
+    sleep 1
+    b="$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat 2>/dev/null || true)"
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "?" }'
+}
+BUSY_BEFORE="$(cpu_busy_pct)"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+log "CPU busy before the run (servers idle): ${BUSY_BEFORE}%"
 log "warm-up: $WARMUP per server"
 run_wrk troupe "$TROUPE_URL" "$WARMUP" >/dev/null
 run_wrk nginx "$NGINX_URL" "$WARMUP" >/dev/null
@@ -279,7 +301,7 @@ echo "healthz_vs_nginx: GET /healthz, troupe vs nginx static file, same machine,
 echo "  load:     wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS rounds alternating, warm-up $WARMUP each"
 echo "  pinning:  $PINNING"
 echo "  troupe:   $TROUPE_URL (TROUPE__SERVER__WORKERS=1, rate limit + access log at defaults${EXTRA_TROUPE_ENV:+, $EXTRA_TROUPE_ENV}); response $ct_troupe bytes, headers $hdr_troupe bytes"
-echo "  nginx:    $NGINX_URL ($("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //'), worker_processes 1, sendfile, tcp_nodelay, access_log off); response $ct_nginx bytes, headers $hdr_nginx bytes"
+echo "  nginx:    $NGINX_URL ($("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //'), $NGX_DESC); response $ct_nginx bytes, headers $hdr_nginx bytes"
 echo "  machine:  $NCPU CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)"
 echo
 printf '%-8s %-6s %12s %10s %10s %7s\n' server round 'req/s' 'p50 (us)' 'p99 (us)' errors
@@ -298,9 +320,9 @@ spread() { awk -F'\t' -v s="$1" '$1 == s {if (min == "" || $3 < min) min = $3; i
     END {printf "%.0f%%", (min > 0 ? (max / min - 1) * 100 : 0)}' "$RESULTS"; }
 echo "  per-round ratio troupe/nginx: $per_round"
 echo "  spread (max/min - 1) of req/s across rounds: troupe $(spread troupe), nginx $(spread nginx)"
-echo "  load average (1/5/15 min) before: $LOAD_BEFORE, after: $LOAD_AFTER"
-if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l + 0 > 0.5)}'; then
-    echo "  WARNING: the machine was busy before the run (1-min load ${LOAD_BEFORE%% *}); other processes share the pinned cores, so absolute numbers are noisy"
+echo "  other load: ${BUSY_BEFORE}% of all CPUs busy just before the run (servers idle); load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
+if awk -v b="$BUSY_BEFORE" 'BEGIN {exit !(b + 0 > 10)}'; then
+    echo "  WARNING: other processes were using ${BUSY_BEFORE}% of the CPUs; they share the pinned cores, so the numbers are noisy (rerun on a quiet machine)"
 fi
 echo "  troupe after the run: RSS ${troupe_rss_kb} kB, ${troupe_threads} threads"
 total_err="$(awk -F'\t' '{e += $6} END {print e + 0}' "$RESULTS")"

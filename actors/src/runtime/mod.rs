@@ -35,7 +35,7 @@ impl Default for RuntimeConfig {
         Self {
             idle_timeout: Duration::from_secs(300),
             call_timeout: Duration::from_secs(5),
-            max_active: 50_000,
+            max_active: 20_000,
         }
     }
 }
