@@ -65,6 +65,12 @@ async fn require_admin(state: &AppState, user: &AuthUser) -> Result<(), ApiError
     }
 }
 
+/// The actor key of a username from a path; a name that cannot exist is simply not found.
+fn user_key(username: String) -> Result<String, ApiError> {
+    troupe_actors::accounts::normalize_username(&username)
+        .map_err(|_| ApiError::not_found("user_not_found", "no such user"))
+}
+
 /// Any account, by username (admins only).
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("username" = String, Path, description = "Username (any case)")), responses(
     (status = 200, description = "The account", body = Me),
@@ -78,10 +84,7 @@ pub async fn get_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&state, &user).await?;
-    let key = path.into_inner().to_lowercase();
-    if troupe_actors::accounts::normalize_username(&key).is_err() {
-        return Err(ApiError::not_found("user_not_found", "no such user"));
-    }
+    let key = user_key(path.into_inner())?;
     match state.accounts.get(&key).await? {
         Some(u) => Ok(HttpResponse::Ok().json(Me::from(u))),
         None => Err(ApiError::not_found("user_not_found", "no such user")),
@@ -111,10 +114,7 @@ pub async fn set_plan(
     body: web::Json<SetPlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&state, &user).await?;
-    let key = path.into_inner().to_lowercase();
-    if troupe_actors::accounts::normalize_username(&key).is_err() {
-        return Err(ApiError::not_found("user_not_found", "no such user"));
-    }
+    let key = user_key(path.into_inner())?;
     let updated = state.accounts.set_plan(&key, body.plan).await?;
     tracing::info!(admin = %user.0.sub, user = %key, plan = ?body.plan, "plan changed");
     Ok(HttpResponse::Ok().json(Me::from(updated)))

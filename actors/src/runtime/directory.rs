@@ -234,17 +234,11 @@ impl<E: Entity> Directory<E> {
         {
             Ok(Ok(p)) => p,
             _ => {
-                self.inner
-                    .slots
-                    .lock()
-                    .expect("slots lock")
-                    .by_key
-                    .remove(key);
-                drop(done);
-                return Err(CallError::Unavailable(format!(
-                    "{max} {} actors are active on this node and none could be passivated in time",
+                let why = format!(
+                    "all {max} {} slots are busy and none freed in time",
                     E::KIND
-                )));
+                );
+                return Err(self.abandon(key, done, why));
             }
         };
         let supervisor = self
@@ -282,16 +276,7 @@ impl<E: Entity> Directory<E> {
             match self.inner.runtime.spawn(spawn).await {
                 Ok(r) => r,
                 Err(e) => {
-                    self.inner
-                        .slots
-                        .lock()
-                        .expect("slots lock")
-                        .by_key
-                        .remove(key);
-                    drop(done);
-                    return Err(CallError::Unavailable(format!(
-                        "activation task failed: {e}"
-                    )));
+                    return Err(self.abandon(key, done, format!("activation task failed: {e}")))
                 }
             }
         };
@@ -332,6 +317,18 @@ impl<E: Entity> Directory<E> {
                 )))
             }
         }
+    }
+
+    /// Gives up an activation before it started: frees the slot and wakes its waiters.
+    fn abandon(&self, key: &str, done: watch::Sender<()>, why: String) -> CallError {
+        self.inner
+            .slots
+            .lock()
+            .expect("slots lock")
+            .by_key
+            .remove(key);
+        drop(done);
+        CallError::Unavailable(why)
     }
 
     /// Passivates every activation and waits for them to exit (at most `timeout`). After this,
