@@ -9,15 +9,18 @@
 //! writes land in sled's memory at once, and the caller then waits for the next flush, which
 //! covers every write made before it started. Concurrent writers therefore share one fsync.
 //!
-//! Backends: [`SledStore`] (the default, one node) and [`MemoryStore`] (tests, benchmarks).
+//! Backends: [`SledStore`] (the default, one node), [`ObjectStateStore`] (S3-compatible
+//! shared storage, for the cluster) and [`MemoryStore`] (tests, benchmarks).
 //! Both pass the same [`conformance`] suite.
 
 mod memory;
+mod object;
 mod sled_store;
 
 pub mod conformance;
 
 pub use memory::MemoryStore;
+pub use object::ObjectStateStore;
 pub use sled_store::SledStore;
 
 use async_trait::async_trait;
