@@ -26,6 +26,15 @@ pub enum Command {
         /// Address to listen on. Default 127.0.0.1:8080.
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        /// This node's name in a cluster (turns cluster mode on).
+        #[arg(long, value_name = "NAME")]
+        node_name: Option<String>,
+        /// This node's cluster listener address.
+        #[arg(long, value_name = "ADDR")]
+        cluster_listen: Option<String>,
+        /// Cluster addresses of nodes to join, comma-separated.
+        #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
+        seeds: Option<Vec<String>>,
     },
     /// Print the OpenAPI document.
     Openapi,

@@ -26,6 +26,61 @@ pub struct Config {
     pub blobs: BlobsConfig,
     /// External media tools.
     pub media: MediaConfig,
+    /// Where actor state is kept.
+    pub state: StateConfig,
+    /// Cluster membership.
+    pub cluster: ClusterSection,
+}
+
+/// `[state]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    /// `sled` (embedded, one node) or `s3` (the `[blobs.s3]` bucket under `state/`; required
+    /// in a cluster).
+    pub backend: String,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            backend: "sled".into(),
+        }
+    }
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// This node's unique name; setting it (or `--node-name`) turns cluster mode on.
+    pub node_name: String,
+    /// Address of this node's cluster listener (ractor_cluster), e.g. `10.0.0.5:7946`.
+    pub listen: String,
+    /// Cluster addresses of nodes to join through.
+    pub seeds: Vec<String>,
+    /// Shared secret every node must present (or use `cookie_file`).
+    pub cookie: String,
+    /// A file holding the cookie.
+    pub cookie_file: String,
+    /// Heartbeat period, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// A peer silent for this long is down, in milliseconds.
+    pub failure_deadline_ms: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            node_name: String::new(),
+            listen: "127.0.0.1:7946".into(),
+            seeds: Vec::new(),
+            cookie: String::new(),
+            cookie_file: String::new(),
+            heartbeat_ms: 250,
+            failure_deadline_ms: 1500,
+        }
+    }
 }
 
 /// `[server]`
@@ -261,6 +316,12 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--listen`.
     pub listen: Option<String>,
+    /// `--node-name`.
+    pub node_name: Option<String>,
+    /// `--cluster-listen`.
+    pub cluster_listen: Option<String>,
+    /// `--seeds`.
+    pub seeds: Option<Vec<String>>,
 }
 
 /// Loads the configuration from every layer.
@@ -284,6 +345,15 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<fi
     }
     if let Some(l) = &overrides.listen {
         fig = fig.merge(Serialized::default("server.listen", l));
+    }
+    if let Some(n) = &overrides.node_name {
+        fig = fig.merge(Serialized::default("cluster.node_name", n));
+    }
+    if let Some(l) = &overrides.cluster_listen {
+        fig = fig.merge(Serialized::default("cluster.listen", l));
+    }
+    if let Some(s) = &overrides.seeds {
+        fig = fig.merge(Serialized::default("cluster.seeds", s));
     }
     fig.extract().map_err(Box::new)
 }
@@ -347,7 +417,7 @@ mod tests {
             jail.set_env("TROUPE__AUTH__ADMIN_USERNAMES", "[\"root\"]");
             let o = Overrides {
                 listen: Some("127.0.0.1:9".into()),
-                data_dir: None,
+                ..Default::default()
             };
             let c = load(Some(Path::new("extra.toml")), &o).unwrap();
             assert_eq!(c.server.workers, 7);

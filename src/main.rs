@@ -16,9 +16,21 @@ fn main() -> ExitCode {
             config,
             data_dir,
             listen,
-        } => config::load(config.as_deref(), &Overrides { data_dir, listen })
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
-            .and_then(troupe::startup::serve),
+            node_name,
+            cluster_listen,
+            seeds,
+        } => {
+            let overrides = Overrides {
+                data_dir,
+                listen,
+                node_name,
+                cluster_listen,
+                seeds,
+            };
+            config::load(config.as_deref(), &overrides)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+                .and_then(troupe::startup::serve)
+        }
         Command::Openapi => serde_json::to_string_pretty(&troupe::http::openapi())
             .map(|json| println!("{json}"))
             .map_err(Into::into),

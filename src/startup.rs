@@ -17,7 +17,8 @@ use std::time::Duration;
 use troupe_actors::accounts::{Accounts, AccountsPolicy};
 use troupe_actors::blob::{self, BlobBackend, BlobStore, S3Settings};
 use troupe_actors::runtime::RuntimeConfig;
-use troupe_actors::store::{SledStore, StateStore};
+use troupe_actors::store::{ObjectStateStore, SledStore, StateStore};
+use troupe_cluster::{Cluster, ClusterConfig};
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -39,6 +40,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, rendered once.
     pub openapi_json: bytes::Bytes,
+    /// Cluster membership, in cluster mode.
+    pub cluster: Option<Cluster>,
 }
 
 /// A built application, ready to [`run`].
@@ -55,12 +58,28 @@ impl Application {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         let lock = lock_data_dir(&data_dir)?;
-        let store: Arc<dyn StateStore> =
-            Arc::new(SledStore::open(&data_dir.join("state")).with_context(|| {
-                format!("cannot open the state store in {}", data_dir.display())
-            })?);
+        let clustered = !config.cluster.node_name.is_empty();
+        if clustered && (config.state.backend != "s3" || config.blobs.backend != "s3") {
+            bail!(
+                "cluster mode needs a shared store that every node reaches: set state.backend = \"s3\" and blobs.backend = \"s3\", with [blobs.s3] naming the bucket"
+            );
+        }
         let blobs = BlobStore::open(&blob_backend(&config, &data_dir)?)
             .context("cannot open the blob store")?;
+        let store: Arc<dyn StateStore> = match config.state.backend.as_str() {
+            "sled" => Arc::new(SledStore::open(&data_dir.join("state")).with_context(|| {
+                format!("cannot open the state store in {}", data_dir.display())
+            })?),
+            "s3" => {
+                let bucket = BlobStore::open(&BlobBackend::S3(s3_settings(&config)?))
+                    .context("cannot open the S3 state store")?;
+                Arc::new(ObjectStateStore::new(
+                    bucket.object_store().clone(),
+                    "state",
+                ))
+            }
+            other => bail!("state.backend is {other:?}; it must be \"sled\" or \"s3\""),
+        };
         let secret = crate::secret::load(&config.auth, &data_dir)?;
         let runtime = RuntimeConfig {
             idle_timeout: Duration::from_secs(config.actors.idle_timeout_secs.max(1)),
@@ -79,6 +98,44 @@ impl Application {
             .await
             .context("cannot start the account actors")?;
         let openapi_json = serde_json::to_vec_pretty(&http::openapi())?.into();
+        let cluster = if clustered {
+            let c = &config.cluster;
+            let cookie = if c.cookie_file.is_empty() {
+                c.cookie.clone()
+            } else {
+                std::fs::read_to_string(&c.cookie_file)
+                    .with_context(|| format!("cannot read cluster.cookie_file {}", c.cookie_file))?
+                    .trim()
+                    .to_owned()
+            };
+            if cookie.is_empty() {
+                bail!("cluster mode needs a cookie shared by every node: set cluster.cookie or cluster.cookie_file");
+            }
+            let listen = c.listen.parse().with_context(|| {
+                format!("cluster.listen {:?} is not an ip:port address", c.listen)
+            })?;
+            let (users, claims) = (accounts.users().clone(), accounts.claims().clone());
+            let counts: troupe_cluster::membership::ActorCounts = Arc::new(move || {
+                [
+                    (users.kind(), users.active()),
+                    (claims.kind(), claims.active()),
+                ]
+                .into_iter()
+                .map(|(k, n)| (k.to_owned(), n as u64))
+                .collect()
+            });
+            let cfg = ClusterConfig {
+                node_name: c.node_name.clone(),
+                listen,
+                seeds: c.seeds.clone(),
+                cookie,
+                heartbeat: Duration::from_millis(c.heartbeat_ms.max(10)),
+                failure_deadline: Duration::from_millis(c.failure_deadline_ms.max(50)),
+            };
+            Some(Cluster::start(cfg, counts).await?)
+        } else {
+            None
+        };
         let state = AppState {
             tokens: Tokens::new(&secret, &config.auth),
             rate_limits: RateLimits::new(&config.rate_limit),
@@ -89,6 +146,7 @@ impl Application {
             blobs,
             metrics,
             openapi_json,
+            cluster,
         };
         Ok(Self {
             state: web::Data::new(state),
@@ -125,35 +183,37 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
+fn s3_settings(config: &Config) -> anyhow::Result<S3Settings> {
+    let s3 = &config.blobs.s3;
+    let secret = if s3.secret_access_key_file.is_empty() {
+        s3.secret_access_key.clone()
+    } else {
+        std::fs::read_to_string(&s3.secret_access_key_file)
+            .with_context(|| {
+                format!(
+                    "cannot read blobs.s3.secret_access_key_file {}",
+                    s3.secret_access_key_file
+                )
+            })?
+            .trim()
+            .to_owned()
+    };
+    Ok(S3Settings {
+        endpoint: s3.endpoint.clone(),
+        bucket: s3.bucket.clone(),
+        region: s3.region.clone(),
+        access_key_id: s3.access_key_id.clone(),
+        secret_access_key: secret,
+        path_style: s3.path_style,
+    })
+}
+
 fn blob_backend(config: &Config, data_dir: &Path) -> anyhow::Result<BlobBackend> {
     match config.blobs.backend.as_str() {
         "local" => Ok(BlobBackend::Local {
             root: blob::local_root(data_dir),
         }),
-        "s3" => {
-            let s3 = &config.blobs.s3;
-            let secret = if s3.secret_access_key_file.is_empty() {
-                s3.secret_access_key.clone()
-            } else {
-                std::fs::read_to_string(&s3.secret_access_key_file)
-                    .with_context(|| {
-                        format!(
-                            "cannot read blobs.s3.secret_access_key_file {}",
-                            s3.secret_access_key_file
-                        )
-                    })?
-                    .trim()
-                    .to_owned()
-            };
-            Ok(BlobBackend::S3(S3Settings {
-                endpoint: s3.endpoint.clone(),
-                bucket: s3.bucket.clone(),
-                region: s3.region.clone(),
-                access_key_id: s3.access_key_id.clone(),
-                secret_access_key: secret,
-                path_style: s3.path_style,
-            }))
-        }
+        "s3" => Ok(BlobBackend::S3(s3_settings(config)?)),
         other => bail!("blobs.backend is {other:?}; it must be \"local\" or \"s3\""),
     }
 }

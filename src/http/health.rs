@@ -44,6 +44,9 @@ pub struct Readiness {
     pub blobs: Check,
     /// ffmpeg and ffprobe run.
     pub ffmpeg: Check,
+    /// In a cluster: this node sees a majority of the configured members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Check>,
 }
 
 /// Readiness: the state store is writable, the blob store answers, ffmpeg is installed.
@@ -91,12 +94,21 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             },
         };
     let ffmpeg = state.media.check().await;
-    let ready = store.ok && blobs.ok && ffmpeg.ok;
+    let cluster = state.cluster.as_ref().map(|c| {
+        let (up, configured) = (c.live_members().len(), c.configured_size());
+        let majority = configured / 2 + 1;
+        Check {
+            ok: up >= majority,
+            detail: format!("{up} of {configured} configured members up (majority is {majority})"),
+        }
+    });
+    let ready = store.ok && blobs.ok && ffmpeg.ok && cluster.as_ref().is_none_or(|c| c.ok);
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         store,
         blobs,
         ffmpeg,
+        cluster,
     };
     if ready {
         HttpResponse::Ok()

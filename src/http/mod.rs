@@ -5,6 +5,7 @@
 //! [`app`] installs.
 
 pub mod accounts;
+pub mod cluster;
 pub mod error;
 pub mod health;
 pub mod observe;
@@ -36,7 +37,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::logout)
         .service(users::me)
         .service(users::get_user)
-        .service(users::set_plan);
+        .service(users::set_plan)
+        .service(cluster::cluster);
 }
 
 #[derive(OpenApi)]

@@ -53,7 +53,7 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
     }
 }
 
-async fn require_admin(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
+pub(crate) async fn require_admin(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
     // Ask the actor rather than trust the role in the token, which may be stale.
     match state.accounts.get(&user.0.sub).await? {
         Some(u) if u.id == user.0.uid && u.role == Role::Admin => Ok(()),

@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts;
+mod cluster;
 mod durability;
 mod operations;
 mod s3;

@@ -1,0 +1,237 @@
+//! The cluster, with real processes: N troupe nodes sharing a moto_server bucket, joined
+//! through ractor_cluster, and killed or frozen for real. `Cluster` is the reusable harness.
+
+use crate::harness::*;
+use crate::s3::{s3_options, Moto};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+pub const COOKIE: &str = "test-cluster-cookie";
+
+/// N nodes and their shared store.
+pub struct Cluster {
+    pub moto: Moto,
+    pub nodes: Vec<TestApp>,
+    pub addrs: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn node_options(
+    moto: &Moto,
+    bucket: &str,
+    name: &str,
+    listen: &str,
+    seeds: &[String],
+    cookie: &str,
+) -> Options {
+    let seeds = format!(
+        "[{}]",
+        seeds
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    s3_options(moto, bucket)
+        .env("TROUPE__STATE__BACKEND", "s3")
+        .env("TROUPE__CLUSTER__NODE_NAME", name)
+        .env("TROUPE__CLUSTER__LISTEN", listen)
+        .env("TROUPE__CLUSTER__SEEDS", seeds)
+        .env("TROUPE__CLUSTER__COOKIE", cookie)
+        .env("TROUPE__CLUSTER__HEARTBEAT_MS", "200")
+        .env("TROUPE__CLUSTER__FAILURE_DEADLINE_MS", "1000")
+}
+
+impl Cluster {
+    /// Starts `n` nodes named node0..node{n-1}, every one listing all as seeds.
+    pub async fn start(n: usize) -> Cluster {
+        let moto = Moto::start().await;
+        moto.create_bucket("troupe").await;
+        let addrs: Vec<String> = (0..n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            nodes.push(
+                TestApp::spawn(node_options(
+                    &moto,
+                    "troupe",
+                    &format!("node{i}"),
+                    addr,
+                    &addrs,
+                    COOKIE,
+                ))
+                .await,
+            );
+        }
+        Cluster { moto, nodes, addrs }
+    }
+
+    /// `GET /api/v1/cluster` on node `i`.
+    pub async fn view(&self, i: usize, token: &str) -> Value {
+        let r = self.nodes[i].get("/api/v1/cluster", Some(token)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// The state node `i` reports for `member`.
+    pub async fn state_of(&self, i: usize, token: &str, member: &str) -> Option<String> {
+        let v = self.view(i, token).await;
+        v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == member)
+            .map(|m| m["state"].as_str().unwrap().to_owned())
+    }
+
+    pub fn signal(&self, i: usize, sig: Signal) {
+        kill(Pid::from_raw(self.nodes[i].pid() as i32), sig).unwrap();
+    }
+}
+
+async fn all_up(c: &Cluster, token: &str, on: &[usize], n: usize) {
+    for &i in on {
+        eventually(Duration::from_secs(20), || async {
+            let v = c.view(i, token).await;
+            let up = v["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["state"] == "up")
+                .count();
+            (up == n).then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_join_see_each_other_and_share_accounts() {
+    let c = Cluster::start(3).await;
+    let admin = c.nodes[0].user("admin").await;
+    all_up(&c, &admin, &[0, 1, 2], 3).await;
+    let v = c.view(1, &admin).await;
+    assert_eq!(v["mode"], "cluster");
+    assert_eq!(v["this_node"], "node1");
+    assert_eq!(v["configured_members"], 3);
+    assert_eq!(v["members"][0]["this_node"], true);
+    assert!(v["members"][0]["actors"]["user"].as_u64().is_some(), "{v}");
+    // State is shared: an account made on node0 logs in on node2.
+    c.nodes[2].login("admin").await;
+    for node in &c.nodes {
+        let r = node.get("/readyz", None).await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["cluster"]["ok"], true, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_with_the_wrong_cookie_is_refused_and_logged() {
+    let c = Cluster::start(2).await;
+    let admin = c.nodes[0].user("admin").await;
+    all_up(&c, &admin, &[0, 1], 2).await;
+    let addr = format!("127.0.0.1:{}", free_port());
+    let intruder = TestApp::spawn(node_options(
+        &c.moto,
+        "troupe",
+        "intruder",
+        &addr,
+        &c.addrs,
+        "wrong-cookie",
+    ))
+    .await;
+    let logs = eventually(Duration::from_secs(15), || async {
+        let all = format!(
+            "{}{}{}",
+            c.nodes[0].logs(),
+            c.nodes[1].logs(),
+            intruder.logs()
+        );
+        all.contains("failed authentication").then_some(all)
+    })
+    .await;
+    assert!(logs.contains("wrong cluster cookie"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for i in 0..2 {
+        assert_eq!(
+            c.state_of(i, &admin, "intruder").await,
+            None,
+            "the intruder must never be a member"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_and_frozen_nodes_are_declared_down_within_the_deadline() {
+    let mut c = Cluster::start(3).await;
+    let admin = c.nodes[0].user("admin").await;
+    all_up(&c, &admin, &[0, 1, 2], 3).await;
+
+    // kill -9: the session breaks, heartbeats stop.
+    let t = Instant::now();
+    c.nodes[2].kill9();
+    eventually(Duration::from_secs(10), || async {
+        (c.state_of(0, &admin, "node2").await.as_deref() == Some("down")).then_some(())
+    })
+    .await;
+    let killed = t.elapsed();
+
+    // SIGSTOP: the TCP session stays open (ractor_cluster never notices); our deadline does.
+    let t = Instant::now();
+    c.signal(1, Signal::SIGSTOP);
+    eventually(Duration::from_secs(10), || async {
+        (c.state_of(0, &admin, "node1").await.as_deref() == Some("down")).then_some(())
+    })
+    .await;
+    let frozen = t.elapsed();
+    eprintln!("declared down after kill -9: {killed:?}; after SIGSTOP: {frozen:?} (deadline 1 s, heartbeat 200 ms)");
+    assert!(
+        killed < Duration::from_secs(3) && frozen < Duration::from_secs(3),
+        "{killed:?} {frozen:?}"
+    );
+
+    // One of three up: no majority, so node0 is not ready.
+    let r = c.nodes[0].get("/readyz", None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["cluster"]["ok"], false, "{body}");
+
+    // Thawed, it is up again and node0 is ready again.
+    c.signal(1, Signal::SIGCONT);
+    eventually(Duration::from_secs(10), || async {
+        (c.state_of(0, &admin, "node1").await.as_deref() == Some("up")).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        (c.nodes[0].get("/readyz", None).await.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_refuses_to_start_without_a_shared_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options::default()
+        .env("TROUPE__CLUSTER__NODE_NAME", "lonely")
+        .env("TROUPE__CLUSTER__COOKIE", COOKIE)
+        .env(
+            "TROUPE__CLUSTER__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        );
+    let Err((status, log)) = TestApp::start(&dir.path().join("d"), opts).await else {
+        panic!("must refuse")
+    };
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
+    assert!(log.contains("cluster mode needs a shared store"), "{log}");
+}
