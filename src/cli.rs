@@ -36,6 +36,19 @@ pub enum Command {
         #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
         seeds: Option<Vec<String>>,
     },
+    /// Copy a one-node deployment (sled state, local blobs) into a shared S3-compatible
+    /// store, so that cluster nodes can serve it. Stop the server first.
+    Migrate {
+        /// A TOML config file; `[blobs.s3]` gives the endpoint and credentials.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The one-node data directory to copy. Default ./data.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The target, `s3://BUCKET`.
+        #[arg(long, value_name = "s3://BUCKET")]
+        to: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }

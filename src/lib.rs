@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod migrate;
 pub mod secret;
 pub mod startup;
 pub mod telemetry;

@@ -31,6 +31,19 @@ fn main() -> ExitCode {
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
                 .and_then(troupe::startup::serve)
         }
+        Command::Migrate {
+            config,
+            data_dir,
+            to,
+        } => {
+            let overrides = Overrides {
+                data_dir,
+                ..Default::default()
+            };
+            config::load(config.as_deref(), &overrides)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+                .and_then(|c| troupe::startup::migrate(c, &to))
+        }
         Command::Openapi => serde_json::to_string_pretty(&troupe::http::openapi())
             .map(|json| println!("{json}"))
             .map_err(Into::into),

@@ -155,7 +155,8 @@ impl Application {
     }
 }
 
-fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+/// Takes the exclusive lock on a data dir, or explains who holds it.
+pub fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     let path = dir.join("troupe.lock");
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -183,7 +184,8 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-fn s3_settings(config: &Config) -> anyhow::Result<S3Settings> {
+/// The `[blobs.s3]` settings, with the secret read from its file if one is named.
+pub fn s3_settings(config: &Config) -> anyhow::Result<S3Settings> {
     let s3 = &config.blobs.s3;
     let secret = if s3.secret_access_key_file.is_empty() {
         s3.secret_access_key.clone()
@@ -317,4 +319,21 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         std::io::stdout().flush()?;
         run(listener, app, shutdown_signal()).await
     })
+}
+
+/// `troupe migrate`: copies the data dir into the shared store and prints what it did.
+pub fn migrate(config: Config, to: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(crate::migrate::run(&config, to))?;
+    println!(
+        "migrated {} into {to}: {} state entries copied, {} already there, {} blobs ({} bytes) copied",
+        config.server.data_dir.display(),
+        report.state_copied,
+        report.state_skipped,
+        report.blobs_copied,
+        report.blob_bytes
+    );
+    Ok(())
 }

@@ -235,3 +235,86 @@ async fn cluster_mode_refuses_to_start_without_a_shared_store() {
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
     assert!(log.contains("cluster mode needs a shared store"), "{log}");
 }
+
+fn migrate(data_dir: &std::path::Path, moto: &Moto, to: &str) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_troupe"));
+    cmd.args(["migrate", "--data-dir"])
+        .arg(data_dir)
+        .args(["--to", to]);
+    for (k, v) in s3_options(moto, "ignored").env {
+        if k != "TROUPE__BLOBS__S3__BUCKET" && k != "TROUPE__BLOBS__BACKEND" {
+            cmd.env(k, v);
+        }
+    }
+    cmd.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_one_node_deployment_migrates_into_the_shared_store_and_a_cluster_node_serves_it() {
+    let moto = Moto::start().await;
+    moto.create_bucket("grown").await;
+    let mut single = TestApp::spawn(Options::default()).await;
+    let admin = single.user("founder").await;
+    single.register("member").await;
+    let r = single
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/admin/users/member/plan",
+            Some(&admin),
+            Some(serde_json::json!({"plan": "premium"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let blob = single.data_dir.join("blobs/videos/v1/seg_00000.ts");
+    std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+    std::fs::write(&blob, b"not really a segment").unwrap();
+
+    // Not while the server runs.
+    let busy = migrate(&single.data_dir, &moto, "s3://grown");
+    assert!(!busy.status.success());
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("already in use"),
+        "{busy:?}"
+    );
+
+    let data_dir = single.data_dir.clone();
+    let status = single.terminate_wait_after_sigterm().await;
+    assert!(status.success());
+    let out = migrate(&data_dir, &moto, "s3://grown");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("1 blobs"), "{stdout}");
+    assert!(!stdout.contains(" 0 state entries copied"), "{stdout}");
+    // Idempotent: a second run copies nothing new.
+    let again =
+        String::from_utf8_lossy(&migrate(&data_dir, &moto, "s3://grown").stdout).to_string();
+    assert!(again.contains(": 0 state entries copied"), "{again}");
+    assert!(moto
+        .keys("grown")
+        .await
+        .contains(&"videos/v1/seg_00000.ts".to_string()));
+
+    // A cluster node on the shared store serves the migrated accounts.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let node = TestApp::spawn(node_options(
+        &moto,
+        "grown",
+        "node0",
+        &addr,
+        std::slice::from_ref(&addr),
+        COOKIE,
+    ))
+    .await;
+    let token = node.login("founder").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let member: Value = node
+        .get("/api/v1/admin/users/member", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(member["plan"], "premium");
+    assert_eq!(member["role"], "user");
+}

@@ -179,6 +179,17 @@ impl TestApp {
         }
     }
 
+    /// Sends SIGTERM and waits for the exit status (at most 30 s).
+    pub async fn terminate_wait_after_sigterm(&mut self) -> ExitStatus {
+        let pid = self.pid() as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        self.terminate_wait(Duration::from_secs(30)).await
+    }
+
     pub async fn request(
         &self,
         method: Method,
