@@ -100,3 +100,40 @@ async fn a_bad_configuration_is_refused_with_a_message_not_a_panic() {
         assert!(!log.contains("panicked"), "{log}");
     }
 }
+
+#[test]
+fn docker_compose_and_dockerfile_commands_parse_with_the_real_cli() {
+    use clap::Parser;
+    let compose = include_str!("../../docker-compose.yml");
+    let mut commands = Vec::new();
+    let mut rest = compose;
+    while let Some(i) = rest.find("command: [") {
+        let from = &rest[i + "command: ".len()..];
+        let end = from.find(']').expect("closed command array");
+        commands.push(
+            serde_json::from_str::<Vec<String>>(&from[..=end])
+                .expect("command is a JSON-style array"),
+        );
+        rest = &from[end..];
+    }
+    let dockerfile = include_str!("../../Dockerfile");
+    let cmd = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("CMD "))
+        .expect("Dockerfile CMD");
+    commands.push(serde_json::from_str(cmd).unwrap());
+    let node_commands = commands
+        .iter()
+        .filter(|c| c.contains(&"--node-name".to_string()))
+        .count();
+    assert_eq!(node_commands, 3, "three troupe nodes in docker-compose.yml");
+    for c in commands
+        .iter()
+        .filter(|c| c.first().map(String::as_str) == Some("serve"))
+    {
+        let argv = std::iter::once("troupe".to_string()).chain(c.iter().cloned());
+        if let Err(e) = troupe::cli::Cli::try_parse_from(argv) {
+            panic!("{c:?} does not parse: {e}");
+        }
+    }
+}
