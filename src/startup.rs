@@ -114,16 +114,9 @@ impl Application {
             let listen = c.listen.parse().with_context(|| {
                 format!("cluster.listen {:?} is not an ip:port address", c.listen)
             })?;
-            let (users, claims) = (accounts.users().clone(), accounts.claims().clone());
-            let counts: troupe_cluster::membership::ActorCounts = Arc::new(move || {
-                [
-                    (users.kind(), users.active()),
-                    (claims.kind(), claims.active()),
-                ]
-                .into_iter()
-                .map(|(k, n)| (k.to_owned(), n as u64))
-                .collect()
-            });
+            let counted = accounts.clone();
+            let counts: troupe_cluster::membership::ActorCounts =
+                Arc::new(move || counted.active_counts());
             let cfg = ClusterConfig {
                 node_name: c.node_name.clone(),
                 listen,

@@ -65,14 +65,7 @@ pub async fn cluster(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
                 .collect(),
         },
         None => {
-            let a = &state.accounts;
-            let actors = [
-                (a.users().kind(), a.users().active()),
-                (a.claims().kind(), a.claims().active()),
-            ]
-            .into_iter()
-            .map(|(k, n)| (k.to_owned(), n as u64))
-            .collect();
+            let actors = state.accounts.active_counts();
             ClusterView {
                 mode: "single".into(),
                 this_node: "local".into(),

@@ -224,6 +224,17 @@ impl Accounts {
         &self.claims
     }
 
+    /// Active actors by kind on this node (for metrics and the cluster view).
+    pub fn active_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        [
+            (self.users.kind(), self.users.active()),
+            (self.claims.kind(), self.claims.active()),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n as u64))
+        .collect()
+    }
+
     /// Passivates every account actor.
     pub async fn shutdown(&self, timeout: Duration) {
         self.users.shutdown(timeout).await;
