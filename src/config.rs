@@ -57,6 +57,8 @@ pub struct ClusterSection {
     pub node_name: String,
     /// Address of this node's cluster listener (ractor_cluster), e.g. `10.0.0.5:7946`.
     pub listen: String,
+    /// The address peers use to reach this node; empty means `listen`.
+    pub advertise: String,
     /// Cluster addresses of nodes to join through.
     pub seeds: Vec<String>,
     /// Shared secret every node must present (or use `cookie_file`).
@@ -74,6 +76,7 @@ impl Default for ClusterSection {
         Self {
             node_name: String::new(),
             listen: "127.0.0.1:7946".into(),
+            advertise: String::new(),
             seeds: Vec::new(),
             cookie: String::new(),
             cookie_file: String::new(),

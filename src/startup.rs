@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use troupe_actors::accounts::{Accounts, AccountsPolicy};
 use troupe_actors::blob::{self, BlobBackend, BlobStore, S3Settings};
-use troupe_actors::runtime::RuntimeConfig;
+use troupe_actors::runtime::{RuntimeConfig, System};
 use troupe_actors::store::{ObjectStateStore, SledStore, StateStore};
 use troupe_cluster::{Cluster, ClusterConfig};
 
@@ -24,6 +24,8 @@ use troupe_cluster::{Cluster, ClusterConfig};
 pub struct AppState {
     /// The configuration in force.
     pub config: Arc<Config>,
+    /// This node's actor system: every kind's directory, and the router in a cluster.
+    pub system: System,
     /// Accounts.
     pub accounts: Accounts,
     /// Token signing and verification.
@@ -94,7 +96,8 @@ impl Application {
             min_password_score: config.auth.min_password_score.min(4),
             ..AccountsPolicy::default()
         };
-        let accounts = Accounts::start(store.clone(), policy, runtime)
+        let system = System::new(store.clone(), runtime);
+        let accounts = Accounts::start(&system, policy)
             .await
             .context("cannot start the account actors")?;
         let openapi_json = serde_json::to_vec_pretty(&http::openapi())?.into();
@@ -114,18 +117,20 @@ impl Application {
             let listen = c.listen.parse().with_context(|| {
                 format!("cluster.listen {:?} is not an ip:port address", c.listen)
             })?;
-            let counted = accounts.clone();
-            let counts: troupe_cluster::membership::ActorCounts =
-                Arc::new(move || counted.active_counts());
             let cfg = ClusterConfig {
                 node_name: c.node_name.clone(),
                 listen,
+                advertise: if c.advertise.is_empty() {
+                    c.listen.clone()
+                } else {
+                    c.advertise.clone()
+                },
                 seeds: c.seeds.clone(),
                 cookie,
                 heartbeat: Duration::from_millis(c.heartbeat_ms.max(10)),
                 failure_deadline: Duration::from_millis(c.failure_deadline_ms.max(50)),
             };
-            Some(Cluster::start(cfg, counts).await?)
+            Some(Cluster::start(cfg, system.clone()).await?)
         } else {
             None
         };
@@ -134,6 +139,7 @@ impl Application {
             rate_limits: RateLimits::new(&config.rate_limit),
             media: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
             config: Arc::new(config),
+            system,
             accounts,
             store,
             blobs,
@@ -256,6 +262,11 @@ pub async fn run(
             result.context("the HTTP server stopped")?;
         }
         () = shutdown => {
+            if let Some(cluster) = &state.cluster {
+                // First hand this node's actors to the others, so that requests in flight
+                // and new ones go to their new owners while this node drains.
+                cluster.leave().await;
+            }
             tracing::info!("shutdown: no longer accepting connections; draining in-flight requests");
             // The stop command is carried out by the server future itself, so poll both.
             let (_, result) = tokio::join!(handle.stop(true), server);
@@ -265,9 +276,12 @@ pub async fn run(
     tidy.abort();
     tracing::info!("shutdown: passivating actors");
     state
-        .accounts
+        .system
         .shutdown(Duration::from_secs(cfg.server.shutdown_timeout_secs))
         .await;
+    if let Some(cluster) = &state.cluster {
+        cluster.shutdown().await;
+    }
     state
         .store
         .flush()

@@ -1,11 +1,15 @@
 //! troupe's cluster layer: membership, placement, routing and failover.
 //!
 //! It moves envelopes of bytes between nodes and knows nothing of videos or users. It holds
-//! [`membership`] (who is up, by our own heartbeats over ractor_cluster) and [`placement`]
-//! (which member owns an actor, by rendezvous hashing). Routing and failover come next.
+//! [`membership`] (who is up, by our own heartbeats over ractor_cluster), [`placement`]
+//! (which member owns an actor, by rendezvous hashing) and [`routing`] (forwarding requests
+//! to owners, retries, and rebalancing when members change). Failover needs no code of its
+//! own: when a member is down, its actors have new owners, which activate them from the
+//! shared store at their next request.
 
 pub mod membership;
 pub mod placement;
+pub mod routing;
 
 pub use membership::{Cluster, ClusterConfig, MemberView};
 pub use placement::{owner, NodeId};

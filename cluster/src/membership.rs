@@ -2,25 +2,33 @@
 //! heartbeats with a deadline.
 //!
 //! ```text
-//!  NodeServer (ractor_cluster) ── TCP + cookie auth ── peers (full mesh, Transitive)
+//!  NodeServer (ractor_cluster) ── TCP + cookie auth ── every peer (full mesh, by gossip)
 //!  Gateway  (pg group "troupe-gateway"; the only cluster-messaged actor)
-//!  heartbeat task ── Ping(my info) every `heartbeat` ──▶ every remote gateway
-//!  reconnect task ── client_connect to seeds and known members that are not up
+//!     ├── Ping(info)      heartbeat; the answer carries the peer's info and the peers it knows
+//!     ├── Forward(env)    a request for an actor this node owns (see `routing`)
+//!     └── Leaving(info)   the sender is draining: take its actors over now
+//!  heartbeat task ── Ping every `heartbeat` ──▶ every remote gateway; re-evaluates the view
+//!  reconnect task ── connects to seeds and to gossiped members that are not up
 //! ```
 //!
 //! ractor_cluster notices only broken TCP connections: a frozen (SIGSTOP) or partitioned peer
 //! keeps its session for minutes (research/ractor_sled_objstore.md §1.5). So membership is our
-//! own: a peer is `up` while it answered a ping within `failure_deadline`, and `down` otherwise.
-//! Nothing here is consensus: two nodes may briefly disagree, which the shared store's
-//! compare-and-swap makes safe.
+//! own: a peer is `up` while it answered a ping within `failure_deadline` and its session is
+//! open, and `down` otherwise. A peer that announced it is leaving is `left`. Nothing here is
+//! consensus: two nodes may briefly disagree, which the shared store's compare-and-swap makes
+//! safe.
 
+use crate::placement;
 use ractor::{pg, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage, RactorClusterMessage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use troupe_actors::runtime::System;
+use troupe_actors::ActorId;
 
 /// The pg group every node's gateway joins.
 pub const GATEWAY_GROUP: &str = "troupe-gateway";
@@ -32,8 +40,12 @@ const WIRE_VERSION: u8 = 1;
 pub struct ClusterConfig {
     /// This node's unique name.
     pub node_name: String,
-    /// Where this node's cluster listener binds; peers connect here.
+    /// Where this node's cluster listener binds. Outgoing cluster connections leave from its
+    /// IP address too (unless it is unspecified, `0.0.0.0`).
     pub listen: SocketAddr,
+    /// The address peers use to reach this node (`listen` unless set: behind NAT, in a
+    /// container, or through a proxy).
+    pub advertise: String,
     /// Addresses of nodes to join through.
     pub seeds: Vec<String>,
     /// The shared secret every node must present.
@@ -57,10 +69,17 @@ pub enum ClusterError {
 pub struct NodeInfo {
     /// Node name.
     pub name: String,
-    /// Its cluster address.
+    /// Its advertised cluster address.
     pub address: String,
     /// Active actors by kind.
     pub actors: BTreeMap<String, u64>,
+    /// The members it sees up (name, address): how a joining node finds every member from
+    /// one seed.
+    #[serde(default)]
+    pub peers: Vec<(String, String)>,
+    /// It is draining before it exits.
+    #[serde(default)]
+    pub leaving: bool,
 }
 
 /// A member as this node sees it.
@@ -70,7 +89,7 @@ pub struct MemberView {
     pub name: String,
     /// Cluster address.
     pub address: String,
-    /// `up` or `down`.
+    /// `up`, `down` or `left`.
     pub state: &'static str,
     /// Whether this is the node answering.
     pub this_node: bool,
@@ -80,39 +99,80 @@ pub struct MemberView {
     pub actors: BTreeMap<String, u64>,
 }
 
-/// Counts this node's active actors by kind; supplied by the wiring, which knows the kinds.
-pub type ActorCounts = Arc<dyn Fn() -> BTreeMap<String, u64> + Send + Sync>;
-
-struct Peer {
-    info: NodeInfo,
-    last_seen: Instant,
+pub(crate) struct Peer {
+    pub(crate) info: NodeInfo,
+    pub(crate) last_seen: Instant,
+    /// Its gateway, as found through pg on the current session; `None` once the session
+    /// closed. Never kept across sessions: a reconnect gives the same actor a new id.
+    pub(crate) gateway: Option<ActorRef<GatewayMsg>>,
 }
 
-struct Shared {
-    config: ClusterConfig,
-    counts: ActorCounts,
-    peers: Mutex<HashMap<String, Peer>>,
+pub(crate) struct Shared {
+    pub(crate) config: ClusterConfig,
+    pub(crate) system: System,
+    pub(crate) peers: Mutex<HashMap<String, Peer>>,
     attempts: Mutex<HashMap<String, Instant>>,
+    /// Set when this node starts draining: it owns nothing from then on.
+    pub(crate) leaving: AtomicBool,
+    /// The live members at the last look, to notice a change and rebalance.
+    pub(crate) last_view: Mutex<Option<crate::routing::View>>,
 }
 
 impl Shared {
     fn me(&self) -> NodeInfo {
         NodeInfo {
             name: self.config.node_name.clone(),
-            address: self.config.listen.to_string(),
-            actors: (self.counts)(),
+            address: self.config.advertise.clone(),
+            actors: self.system.active_counts(),
+            peers: self
+                .peers
+                .lock()
+                .expect("peers lock")
+                .values()
+                .filter(|p| self.is_up(p))
+                .map(|p| (p.info.name.clone(), p.info.address.clone()))
+                .collect(),
+            leaving: self.leaving.load(Ordering::Relaxed),
         }
     }
 
-    fn is_up(&self, p: &Peer) -> bool {
-        p.last_seen.elapsed() <= self.config.failure_deadline
+    pub(crate) fn is_up(&self, p: &Peer) -> bool {
+        !p.info.leaving
+            && p.gateway.is_some()
+            && p.last_seen.elapsed() <= self.config.failure_deadline
+    }
+
+    fn state_of(&self, p: &Peer) -> &'static str {
+        if p.info.leaving {
+            "left"
+        } else if self.is_up(p) {
+            "up"
+        } else {
+            "down"
+        }
+    }
+
+    /// How many members the cluster has, for the majority rule: the configured members
+    /// (this node and its seeds), or more if more have joined. Members that left gracefully
+    /// don't count.
+    pub(crate) fn cluster_size(&self) -> usize {
+        let mut addrs: HashSet<&str> = self.config.seeds.iter().map(String::as_str).collect();
+        addrs.insert(&self.config.advertise);
+        let known = 1 + self
+            .peers
+            .lock()
+            .expect("peers lock")
+            .values()
+            .filter(|p| !p.info.leaving)
+            .count();
+        addrs.len().max(known)
     }
 }
 
 /// This node's membership in the cluster.
 #[derive(Clone)]
 pub struct Cluster {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     node: ActorRef<NodeServerMessage>,
     gateway: ActorRef<GatewayMsg>,
     tasks: Arc<Vec<tokio::task::JoinHandle<()>>>,
@@ -125,19 +185,29 @@ pub enum GatewayMsg {
     /// A heartbeat carrying the caller's [`NodeInfo`]; the answer carries ours.
     #[rpc]
     Ping(Vec<u8>, RpcReplyPort<Vec<u8>>),
+    /// A request for an actor on this node (a `routing::Forward`); the answer is the
+    /// runtime's encoded answer.
+    #[rpc]
+    Forward(Vec<u8>, RpcReplyPort<Vec<u8>>),
+    /// The sender (its [`NodeInfo`], `leaving` set) is draining and owns nothing any more.
+    Leaving(Vec<u8>),
 }
 
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     let mut out = vec![WIRE_VERSION];
     rmp_serde::encode::write_named(&mut out, v).expect("msgpack encoding of plain data");
     out
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Option<T> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Option<T> {
     match b {
         [WIRE_VERSION, rest @ ..] => rmp_serde::from_slice(rest).ok(),
         _ => None,
     }
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 struct Gateway;
@@ -166,39 +236,57 @@ impl Actor for Gateway {
             GatewayMsg::Ping(from, reply) => {
                 if let Some(peer) = decode::<NodeInfo>(&from) {
                     // Being pinged proves the peer is alive, too.
-                    record(shared, peer);
+                    record(shared, peer, None);
                 }
                 let _ = reply.send(encode(&shared.me()));
+            }
+            GatewayMsg::Forward(bytes, reply) => {
+                // Never handle a request inside the gateway: it would hold up heartbeats.
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let _ = reply.send(crate::routing::serve(&shared, &bytes).await);
+                });
+            }
+            GatewayMsg::Leaving(from) => {
+                if let Some(peer) = decode::<NodeInfo>(&from) {
+                    tracing::info!(peer = %peer.name, "cluster peer is leaving; taking its actors over");
+                    record(shared, peer, None);
+                    crate::routing::refresh_view(shared);
+                }
             }
         }
         Ok(())
     }
 }
 
-fn record(shared: &Shared, info: NodeInfo) {
+/// Records what a peer said about itself; `gateway` when we reached it through our session.
+fn record(shared: &Shared, info: NodeInfo, gateway: Option<ActorRef<GatewayMsg>>) {
     if info.name == shared.config.node_name {
         return;
     }
     let mut peers = shared.peers.lock().expect("peers lock");
     let was_up = peers.get(&info.name).is_some_and(|p| shared.is_up(p));
-    if !was_up {
-        tracing::info!(peer = %info.name, address = %info.address, "cluster peer is up");
+    let gateway = gateway.or_else(|| peers.get(&info.name).and_then(|p| p.gateway.clone()));
+    let peer = Peer {
+        info,
+        last_seen: Instant::now(),
+        gateway,
+    };
+    if !was_up && shared.is_up(&peer) {
+        tracing::info!(peer = %peer.info.name, address = %peer.info.address, "cluster peer is up");
     }
-    peers.insert(
-        info.name.clone(),
-        Peer {
-            info,
-            last_seen: Instant::now(),
-        },
-    );
+    peers.insert(peer.info.name.clone(), peer);
 }
 
-/// Logs authentication failures, which ractor_cluster reports only as a disconnect.
-struct AuthLog {
+/// Logs authentication failures, which ractor_cluster reports only as a disconnect, and
+/// marks a peer down the moment its session closes (a killed process is noticed in a
+/// millisecond instead of a heartbeat deadline).
+struct SessionEvents {
+    shared: Arc<Shared>,
     authenticated: Mutex<HashSet<String>>,
 }
 
-impl NodeEventSubscription for AuthLog {
+impl NodeEventSubscription for SessionEvents {
     fn node_session_opened(&self, _: ractor_cluster::node::NodeServerSessionInformation) {}
 
     fn node_session_authenticated(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
@@ -214,50 +302,72 @@ impl NodeEventSubscription for AuthLog {
             .lock()
             .expect("auth lock")
             .remove(&ses.peer_addr);
-        if was_authenticated {
-            tracing::info!(peer = %ses.peer_addr, "cluster session closed");
-        } else {
+        if !was_authenticated {
             tracing::warn!(peer = %ses.peer_addr, "cluster peer refused: it failed authentication (wrong cluster cookie?)");
+            return;
+        }
+        tracing::info!(peer = %ses.peer_addr, name = ?ses.peer_name.as_ref().map(|n| &n.name), "cluster session closed");
+        if let Some(name) = ses.peer_name.map(|n| n.name) {
+            if let Some(p) = self.shared.peers.lock().expect("peers lock").get_mut(&name) {
+                p.gateway = None;
+            }
+            crate::routing::refresh_view(&self.shared);
         }
     }
 }
 
 impl Cluster {
-    /// Starts the node server, the gateway, the heartbeat and the reconnect tasks.
-    pub async fn start(
-        config: ClusterConfig,
-        counts: ActorCounts,
-    ) -> Result<Cluster, ClusterError> {
+    /// Starts the node server, the gateway, the heartbeat and the reconnect tasks, and plugs
+    /// the router into `system`, so that its calls go to each actor's owner from now on.
+    pub async fn start(config: ClusterConfig, system: System) -> Result<Cluster, ClusterError> {
+        let host = config
+            .advertise
+            .rsplit_once(':')
+            .filter(|(_, p)| p.parse::<u16>().is_ok())
+            .map(|(h, _)| h.to_owned())
+            .ok_or_else(|| {
+                ClusterError::Start(format!(
+                    "cluster.advertise {:?} is not host:port",
+                    config.advertise
+                ))
+            })?;
+        // The node server binds `listen`; the name it gives peers is the advertised one.
         let server = NodeServer::new(
             config.listen.port(),
             config.cookie.clone(),
             config.node_name.clone(),
-            config.listen.ip().to_string(),
+            host,
             None,
-            Some(ractor_cluster::node::NodeConnectionMode::Transitive),
+            Some(ractor_cluster::node::NodeConnectionMode::Isolated),
         )
         .with_listen_addr(config.listen.ip());
         let (node, _) = Actor::spawn(None, server, ())
             .await
             .map_err(|e| ClusterError::Start(e.to_string()))?;
-        let _ = node.cast(NodeServerMessage::SubscribeToEvents {
-            id: "troupe-auth-log".into(),
-            subscription: Box::new(AuthLog {
-                authenticated: Mutex::new(HashSet::new()),
-            }),
-        });
         let shared = Arc::new(Shared {
             config,
-            counts,
+            system: system.clone(),
             peers: Mutex::new(HashMap::new()),
             attempts: Mutex::new(HashMap::new()),
+            leaving: AtomicBool::new(false),
+            last_view: Mutex::new(None),
+        });
+        let _ = node.cast(NodeServerMessage::SubscribeToEvents {
+            id: "troupe-session-events".into(),
+            subscription: Box::new(SessionEvents {
+                shared: shared.clone(),
+                authenticated: Mutex::new(HashSet::new()),
+            }),
         });
         let (gateway, _) = Actor::spawn(None, Gateway, shared.clone())
             .await
             .map_err(|e| ClusterError::Start(e.to_string()))?;
+        system
+            .set_router(Arc::new(crate::routing::ClusterRouter::new(shared.clone())))
+            .map_err(|e| ClusterError::Start(e.to_owned()))?;
         let heartbeat = tokio::spawn(heartbeats(shared.clone()));
         let reconnect = tokio::spawn(reconnects(shared.clone(), node.clone()));
-        tracing::info!(node = %shared.config.node_name, listen = %shared.config.listen, seeds = ?shared.config.seeds, "cluster layer started");
+        tracing::info!(node = %shared.config.node_name, listen = %shared.config.listen, advertise = %shared.config.advertise, seeds = ?shared.config.seeds, "cluster layer started");
         Ok(Cluster {
             shared,
             node,
@@ -277,7 +387,7 @@ impl Cluster {
         let mut out = vec![MemberView {
             name: me.name,
             address: me.address,
-            state: "up",
+            state: if me.leaving { "left" } else { "up" },
             this_node: true,
             last_seen_ms: 0,
             actors: me.actors,
@@ -288,7 +398,7 @@ impl Cluster {
             .map(|p| MemberView {
                 name: p.info.name.clone(),
                 address: p.info.address.clone(),
-                state: if self.shared.is_up(p) { "up" } else { "down" },
+                state: self.shared.state_of(p),
                 this_node: false,
                 last_seen_ms: p.last_seen.elapsed().as_millis() as u64,
                 actors: p.info.actors.clone(),
@@ -308,18 +418,39 @@ impl Cluster {
             .collect()
     }
 
-    /// How many members the configuration names: this node and its distinct seeds.
+    /// How many members count for the majority rule: the configured ones (this node and its
+    /// distinct seeds), or more if more have joined since.
     pub fn configured_size(&self) -> usize {
-        let me = self.shared.config.listen.to_string();
-        let mut addrs: HashSet<&str> = self
+        self.shared.cluster_size()
+    }
+
+    /// The node that owns `id` in this node's current view (for diagnostics and tests).
+    pub fn owner_of(&self, id: &ActorId) -> Option<String> {
+        placement::owner(id, &self.live_members()).cloned()
+    }
+
+    /// Starts a graceful leave: this node owns nothing from now on, and tells every peer so
+    /// that they take its actors over at once instead of after a failure deadline. Requests
+    /// still reaching it are forwarded to the new owners. Call before draining.
+    pub async fn leave(&self) {
+        self.shared.leaving.store(true, Ordering::SeqCst);
+        let me = encode(&self.shared.me());
+        let gateways: Vec<ActorRef<GatewayMsg>> = self
             .shared
-            .config
-            .seeds
-            .iter()
-            .map(String::as_str)
+            .peers
+            .lock()
+            .expect("peers lock")
+            .values()
+            .filter_map(|p| p.gateway.clone())
             .collect();
-        addrs.insert(&me);
-        addrs.len()
+        for g in &gateways {
+            let _ = g.cast(GatewayMsg::Leaving(me.clone()));
+        }
+        crate::routing::refresh_view(&self.shared);
+        tracing::info!(
+            peers = gateways.len(),
+            "told the cluster this node is leaving"
+        );
     }
 
     /// Leaves the cluster: the gateway leaves its group (peers stop pinging it), then the
@@ -355,26 +486,54 @@ async fn heartbeats(shared: Arc<Shared>) {
             tokio::spawn(async move {
                 if let Ok(reply) = ractor::call_t!(gateway, GatewayMsg::Ping, deadline_ms, me) {
                     if let Some(info) = decode::<NodeInfo>(&reply) {
-                        record(&shared, info);
+                        learn(&shared, &info);
+                        record(&shared, info, Some(gateway));
                     }
                 }
             });
         }
+        // Membership changes with time alone (a silent peer passes its deadline): look.
+        crate::routing::refresh_view(&shared);
+    }
+}
+
+/// Notes the members a peer knows, so the reconnect task connects to them too.
+fn learn(shared: &Shared, info: &NodeInfo) {
+    let mut peers = shared.peers.lock().expect("peers lock");
+    for (name, address) in &info.peers {
+        if *name == shared.config.node_name || peers.contains_key(name) {
+            continue;
+        }
+        peers.insert(
+            name.clone(),
+            Peer {
+                info: NodeInfo {
+                    name: name.clone(),
+                    address: address.clone(),
+                    actors: BTreeMap::new(),
+                    peers: Vec::new(),
+                    leaving: false,
+                },
+                // Not seen by us yet: down until it answers our own ping.
+                last_seen: Instant::now() - shared.config.failure_deadline * 2,
+                gateway: None,
+            },
+        );
     }
 }
 
 async fn reconnects(shared: Arc<Shared>, node: ActorRef<NodeServerMessage>) {
-    let me = shared.config.listen.to_string();
+    let me = shared.config.advertise.clone();
     loop {
         let mut targets: HashSet<String> = shared.config.seeds.iter().cloned().collect();
         let up: HashSet<String> = {
             let peers = shared.peers.lock().expect("peers lock");
-            for p in peers.values() {
+            for p in peers.values().filter(|p| !p.info.leaving) {
                 targets.insert(p.info.address.clone());
             }
             peers
                 .values()
-                .filter(|p| shared.is_up(p))
+                .filter(|p| p.gateway.is_some())
                 .map(|p| p.info.address.clone())
                 .collect()
         };
@@ -386,19 +545,16 @@ async fn reconnects(shared: Arc<Shared>, node: ActorRef<NodeServerMessage>) {
                 let mut attempts = shared.attempts.lock().expect("attempts lock");
                 if attempts
                     .get(&addr)
-                    .is_some_and(|t| t.elapsed() < Duration::from_secs(2))
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
                 {
                     continue;
                 }
                 attempts.insert(addr.clone(), Instant::now());
             }
-            let node = node.clone();
+            let (node, source) = (node.clone(), shared.config.listen.ip());
             tokio::spawn(async move {
-                match tokio::time::timeout(
-                    Duration::from_secs(1),
-                    ractor_cluster::client_connect(&node, addr.as_str()),
-                )
-                .await
+                match tokio::time::timeout(Duration::from_secs(1), connect(&node, &addr, source))
+                    .await
                 {
                     Ok(Ok(())) => tracing::debug!(%addr, "connected to cluster peer"),
                     Ok(Err(e)) => tracing::debug!(%addr, error = %e, "cannot reach cluster peer"),
@@ -406,6 +562,39 @@ async fn reconnects(shared: Arc<Shared>, node: ActorRef<NodeServerMessage>) {
                 }
             });
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Opens a cluster connection to `addr` from the `source` address (the listen IP, unless it
+/// is unspecified), and hands it to the node server.
+async fn connect(
+    node: &ActorRef<NodeServerMessage>,
+    addr: &str,
+    source: std::net::IpAddr,
+) -> std::io::Result<()> {
+    let target = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to nothing")))?;
+    let socket = if target.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if !source.is_unspecified() && source.is_ipv4() == target.is_ipv4() {
+        socket.bind(SocketAddr::new(source, 0))?;
+    }
+    let stream = socket.connect(target).await?;
+    stream.set_nodelay(true)?;
+    let (peer_addr, local_addr) = (stream.peer_addr()?, stream.local_addr()?);
+    node.cast(NodeServerMessage::ConnectionOpened {
+        stream: Box::new(ractor_cluster::NetworkStream::Raw {
+            peer_addr,
+            local_addr,
+            stream,
+        }),
+        is_server: false,
+    })
+    .map_err(|e| std::io::Error::other(e.to_string()))
 }

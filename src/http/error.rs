@@ -151,6 +151,21 @@ impl From<CallError> for ApiError {
                 "this node is shutting down; retry on another or shortly",
                 5,
             ),
+            CallError::Fenced => ApiError::unavailable(
+                "actor_moved",
+                "the actor moved to another node while handling this request; retry",
+                1,
+            ),
+            CallError::Unreachable(d) => ApiError::unavailable(
+                "node_unreachable",
+                format!("the node that owns this data is unreachable ({d}); its data moves to another node within seconds, retry"),
+                1,
+            ),
+            CallError::NoQuorum => ApiError::unavailable(
+                "no_quorum",
+                "this node cannot see a majority of the cluster, so it serves nothing; retry on another node or shortly",
+                2,
+            ),
         }
     }
 }

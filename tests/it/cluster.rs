@@ -2,6 +2,7 @@
 //! through ractor_cluster, and killed or frozen for real. `Cluster` is the reusable harness.
 
 use crate::harness::*;
+use crate::proxy::{Fault, Proxy};
 use crate::s3::{s3_options, Moto};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -11,15 +12,39 @@ use std::time::{Duration, Instant};
 
 pub const COOKIE: &str = "test-cluster-cookie";
 
-/// N nodes and their shared store.
+/// N nodes and their shared store: the reusable harness for every actor kind's cluster
+/// tests. "Start N nodes plus the store; kill, freeze or cut node k."
 pub struct Cluster {
     pub moto: Moto,
     pub nodes: Vec<TestApp>,
+    /// The address each node advertises (its proxy, with `proxied`).
     pub addrs: Vec<String>,
+    /// With `proxied`: the proxy in front of each node's cluster port.
+    pub proxies: Vec<Proxy>,
+    /// With `proxied`: the loopback IP each node's cluster traffic comes from.
+    pub ips: Vec<std::net::IpAddr>,
+    /// With `proxied`: the proxy in front of the store, which every node uses.
+    pub store_proxy: Option<Proxy>,
+    options: Vec<Options>,
+}
+
+/// How to start a cluster.
+#[derive(Clone, Copy, Default)]
+pub struct Spec {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Put a cuttable proxy in front of every node's cluster port and in front of the store,
+    /// and give each node its own loopback IP, so that a test can cut node k off from some or
+    /// all of the others, or everyone from the store.
+    pub proxied: bool,
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+fn free_port_on(ip: &str) -> u16 {
+    std::net::TcpListener::bind(format!("{ip}:0"))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -53,28 +78,107 @@ pub fn node_options(
 }
 
 impl Cluster {
-    /// Starts `n` nodes named node0..node{n-1}, every one listing all as seeds.
+    /// Starts `n` nodes named node0..node{n-1}, every one listing all as seeds, and waits
+    /// until every node sees a majority.
     pub async fn start(n: usize) -> Cluster {
+        Self::start_with(Spec {
+            nodes: n,
+            proxied: false,
+        })
+        .await
+    }
+
+    /// Starts a cluster as `spec` says, and waits until every node sees a majority.
+    pub async fn start_with(spec: Spec) -> Cluster {
         let moto = Moto::start().await;
         moto.create_bucket("troupe").await;
-        let addrs: Vec<String> = (0..n)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
+        let n = spec.nodes;
+        let ips: Vec<std::net::IpAddr> = (0..n)
+            .map(|i| {
+                if spec.proxied {
+                    format!("127.0.0.{}", 10 + i).parse().unwrap()
+                } else {
+                    "127.0.0.1".parse().unwrap()
+                }
+            })
             .collect();
-        let mut nodes = Vec::new();
-        for (i, addr) in addrs.iter().enumerate() {
-            nodes.push(
-                TestApp::spawn(node_options(
-                    &moto,
-                    "troupe",
-                    &format!("node{i}"),
-                    addr,
-                    &addrs,
-                    COOKIE,
-                ))
-                .await,
-            );
+        let listens: Vec<String> = ips
+            .iter()
+            .map(|ip| format!("{ip}:{}", free_port_on(&ip.to_string())))
+            .collect();
+        let mut proxies = Vec::new();
+        let mut store_proxy = None;
+        let addrs = if spec.proxied {
+            for l in &listens {
+                proxies.push(Proxy::start("127.0.0.1", l).await);
+            }
+            let store = moto.endpoint.trim_start_matches("http://").to_owned();
+            store_proxy = Some(Proxy::start("127.0.0.1", &store).await);
+            proxies.iter().map(|p| p.addr.clone()).collect()
+        } else {
+            listens.clone()
+        };
+        let mut options = Vec::new();
+        for i in 0..n {
+            let mut o = node_options(
+                &moto,
+                "troupe",
+                &format!("node{i}"),
+                &listens[i],
+                &addrs,
+                COOKIE,
+            )
+            .env("TROUPE__CLUSTER__ADVERTISE", addrs[i].clone());
+            if let Some(p) = &store_proxy {
+                o = o.env("TROUPE__BLOBS__S3__ENDPOINT", format!("http://{}", p.addr));
+            }
+            options.push(o);
         }
-        Cluster { moto, nodes, addrs }
+        let mut nodes = Vec::new();
+        for o in &options {
+            nodes.push(TestApp::spawn(o.clone()).await);
+        }
+        let c = Cluster {
+            moto,
+            nodes,
+            addrs,
+            proxies,
+            ips,
+            store_proxy,
+            options,
+        };
+        for i in 0..n {
+            c.wait_ready(i).await;
+        }
+        c
+    }
+
+    /// Waits until node `i` sees a majority (its `/readyz` cluster check passes).
+    pub async fn wait_ready(&self, i: usize) {
+        eventually(Duration::from_secs(30), || async {
+            let r = self.nodes[i]
+                .client
+                .get(self.nodes[i].url("/readyz"))
+                .send()
+                .await
+                .ok()?;
+            let body: Value = r.json().await.ok()?;
+            (body["cluster"]["ok"] == true).then_some(())
+        })
+        .await;
+    }
+
+    /// Starts node `i` again after it was killed, with the same options, and waits until it
+    /// sees a majority.
+    pub async fn restart(&mut self, i: usize) {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let app = TestApp::start(&data, self.options[i].clone())
+            .await
+            .unwrap_or_else(|(s, log)| panic!("restart of node{i} failed ({s:?}):\n{log}"));
+        std::mem::forget(tmp);
+        self.nodes[i] = app;
+        self.wait_ready(i).await;
     }
 
     /// `GET /api/v1/cluster` on node `i`.
@@ -97,6 +201,32 @@ impl Cluster {
 
     pub fn signal(&self, i: usize, sig: Signal) {
         kill(Pid::from_raw(self.nodes[i].pid() as i32), sig).unwrap();
+    }
+
+    /// Cuts node `k` off from every other node (a black hole both ways); it still reaches
+    /// the store. Needs `proxied`.
+    pub fn isolate(&self, k: usize, fault: Fault) {
+        for (i, p) in self.proxies.iter().enumerate() {
+            if i == k {
+                p.set(fault);
+            } else {
+                p.set_for_source(self.ips[k], fault);
+            }
+        }
+    }
+
+    /// Cuts the link between nodes `a` and `b` only. Needs `proxied`.
+    pub fn cut_link(&self, a: usize, b: usize, fault: Fault) {
+        self.proxies[a].set_for_source(self.ips[b], fault);
+        self.proxies[b].set_for_source(self.ips[a], fault);
+    }
+
+    /// The node that owns actor `kind/key` among `members` (node indexes), computed the way
+    /// every node computes it.
+    pub fn owner(kind: &str, key: &str, members: &[usize]) -> usize {
+        let names: Vec<String> = members.iter().map(|i| format!("node{i}")).collect();
+        let o = troupe_cluster::owner(&troupe_actors::ActorId::new(kind, key), &names).unwrap();
+        o.trim_start_matches("node").parse().unwrap()
     }
 }
 

@@ -7,5 +7,6 @@ mod accounts;
 mod cluster;
 mod durability;
 mod operations;
+mod proxy;
 mod s3;
 mod server;

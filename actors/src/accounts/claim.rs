@@ -6,7 +6,7 @@
 
 use crate::runtime::{Ctx, Entity};
 use chrono::{DateTime, Utc};
-use ractor::{ActorProcessingErr, RpcReplyPort};
+use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ pub struct ClaimState {
 }
 
 /// The result of a claim.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClaimOutcome {
     /// The caller holds the claim now (or already did).
     Won,
@@ -34,8 +34,10 @@ pub enum ClaimOutcome {
     Held(ClaimState),
 }
 
-/// Messages of the claim actor.
-pub enum ClaimMsg {
+/// Requests to the claim actor. All are idempotent: claiming what you hold wins again, and
+/// releasing what you don't hold does nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ClaimRequest {
     /// Claims the name for `owner`. With `takeover`, the claim is taken from that holder if it
     /// still holds it.
     Claim {
@@ -45,67 +47,64 @@ pub enum ClaimMsg {
         username: String,
         /// Take the claim from this holder.
         takeover: Option<Uuid>,
-        /// The answer, or a store error.
-        reply: RpcReplyPort<Result<ClaimOutcome, String>>,
     },
     /// Gives the claim up, if `owner` holds it.
     Release {
         /// The holder giving it up.
         owner: Uuid,
-        /// Done, or a store error.
-        reply: RpcReplyPort<Result<(), String>>,
     },
     /// Who holds the claim, if anyone.
-    Get(RpcReplyPort<Option<ClaimState>>),
+    Get,
+}
+
+/// Answers of the claim actor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ClaimResponse {
+    /// To [`ClaimRequest::Claim`]: the outcome, or a store error.
+    Claimed(Result<ClaimOutcome, String>),
+    /// To [`ClaimRequest::Release`]: done, or a store error.
+    Released(Result<(), String>),
+    /// To [`ClaimRequest::Get`].
+    Holder(Option<ClaimState>),
 }
 
 impl Entity for ClaimActor {
     const KIND: &'static str = "claim";
     const SCHEMA: u8 = 1;
     type State = ClaimState;
-    type Msg = ClaimMsg;
+    type Request = ClaimRequest;
+    type Response = ClaimResponse;
     type Args = ();
 
-    async fn handle(ctx: &mut Ctx<Self>, msg: ClaimMsg) -> Result<(), ActorProcessingErr> {
-        match msg {
-            ClaimMsg::Claim {
+    async fn handle(
+        ctx: &mut Ctx<Self>,
+        req: ClaimRequest,
+    ) -> Result<ClaimResponse, ActorProcessingErr> {
+        Ok(match req {
+            ClaimRequest::Claim {
                 owner,
                 username,
                 takeover,
-                reply,
-            } => {
-                let outcome = match ctx.state() {
-                    Some(held) if held.owner == owner => Ok(ClaimOutcome::Won),
-                    Some(held) if Some(held.owner) != takeover => {
-                        Ok(ClaimOutcome::Held(held.clone()))
-                    }
-                    _ => {
-                        let state = ClaimState {
-                            owner,
-                            username,
-                            claimed_at: Utc::now(),
-                        };
-                        ctx.save(state)
-                            .await
-                            .map(|_| ClaimOutcome::Won)
-                            .map_err(|e| e.to_string())
-                    }
-                };
-                let _ = reply.send(outcome);
-            }
-            ClaimMsg::Release { owner, reply } => {
-                let result = match ctx.state() {
-                    Some(held) if held.owner == owner => {
-                        ctx.remove().await.map_err(|e| e.to_string())
-                    }
-                    _ => Ok(()),
-                };
-                let _ = reply.send(result);
-            }
-            ClaimMsg::Get(reply) => {
-                let _ = reply.send(ctx.state().cloned());
-            }
-        }
-        Ok(())
+            } => ClaimResponse::Claimed(match ctx.state() {
+                Some(held) if held.owner == owner => Ok(ClaimOutcome::Won),
+                Some(held) if Some(held.owner) != takeover => Ok(ClaimOutcome::Held(held.clone())),
+                _ => {
+                    let state = ClaimState {
+                        owner,
+                        username,
+                        claimed_at: Utc::now(),
+                    };
+                    ctx.save(state)
+                        .await
+                        .map(|_| ClaimOutcome::Won)
+                        .map_err(|e| e.to_string())
+                }
+            }),
+            ClaimRequest::Release { owner } => ClaimResponse::Released(match ctx.state() {
+                Some(held) if held.owner == owner => ctx.remove().await.map_err(|e| e.to_string()),
+                _ => Ok(()),
+            }),
+            ClaimRequest::Get => ClaimResponse::Holder(ctx.state().cloned()),
+        })
     }
 }

@@ -14,14 +14,14 @@ pub mod claim;
 pub mod password;
 pub mod user;
 
-use crate::runtime::{CallError, Directory, RuntimeConfig};
-use crate::store::{StateStore, StoreError};
+use crate::runtime::{CallError, Directory, System};
+use crate::store::StoreError;
 use chrono::{DateTime, Utc};
-use claim::{ClaimActor, ClaimMsg};
+use claim::{ClaimActor, ClaimRequest, ClaimResponse};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use user::{NewUser, UserActor, UserArgs, UserMsg};
+use user::{unexpected, NewUser, UserActor, UserArgs, UserRequest, UserResponse};
 use uuid::Uuid;
 
 /// What a user may do.
@@ -92,7 +92,7 @@ pub struct UserView {
 
 /// A successful login or refresh: the account, and the refresh-token family position that the
 /// HTTP layer signs into a refresh token.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginGrant {
     /// The account.
     pub user: UserView,
@@ -105,7 +105,7 @@ pub struct LoginGrant {
 }
 
 /// Why an account operation failed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
 pub enum AccountError {
     /// The username is malformed.
     #[error("invalid username: {0}")]
@@ -190,21 +190,16 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Starts the user and claim directories on the current runtime.
-    pub async fn start(
-        store: Arc<dyn StateStore>,
-        policy: AccountsPolicy,
-        runtime: RuntimeConfig,
-    ) -> Result<Self, CallError> {
+    /// Starts the user and claim directories in `system`.
+    pub async fn start(system: &System, policy: AccountsPolicy) -> Result<Self, CallError> {
         let policy = Arc::new(policy);
-        let claims = Directory::<ClaimActor>::start(store.clone(), (), runtime).await?;
+        let claims = Directory::<ClaimActor>::start(system, ()).await?;
         let users = Directory::<UserActor>::start(
-            store,
+            system,
             UserArgs {
                 claims: claims.clone(),
                 policy: policy.clone(),
             },
-            runtime,
         )
         .await?;
         Ok(Self {
@@ -214,31 +209,22 @@ impl Accounts {
         })
     }
 
-    /// The user directory (for metrics and shutdown).
+    /// The user directory.
     pub fn users(&self) -> &Directory<UserActor> {
         &self.users
     }
 
-    /// The claim directory (for metrics and shutdown).
+    /// The claim directory.
     pub fn claims(&self) -> &Directory<ClaimActor> {
         &self.claims
     }
 
-    /// Active actors by kind on this node (for metrics and the cluster view).
-    pub fn active_counts(&self) -> std::collections::BTreeMap<String, u64> {
-        [
-            (self.users.kind(), self.users.active()),
-            (self.claims.kind(), self.claims.active()),
-        ]
-        .into_iter()
-        .map(|(k, n)| (k.to_owned(), n as u64))
-        .collect()
-    }
-
-    /// Passivates every account actor.
-    pub async fn shutdown(&self, timeout: Duration) {
-        self.users.shutdown(timeout).await;
-        self.claims.shutdown(timeout).await;
+    async fn ask(
+        &self,
+        user_key: &str,
+        request: UserRequest,
+    ) -> Result<UserResponse, AccountError> {
+        Ok(self.users.call(user_key, request).await?)
     }
 
     /// Registers an account.
@@ -264,13 +250,15 @@ impl Accounts {
         .await
         .map_err(|e| AccountError::Store(format!("hashing task failed: {e}")))??;
         let new = NewUser {
+            id: Uuid::now_v7(),
             username: username.to_owned(),
             email,
             password_hash,
         };
-        self.users
-            .call(&key, |reply| UserMsg::Create(new.clone(), reply))
-            .await?
+        match self.ask(&key, UserRequest::Create(new)).await? {
+            UserResponse::Account(r) => r,
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Checks a username (or email) and password, and starts a login.
@@ -279,11 +267,11 @@ impl Accounts {
             let email = login.trim().to_lowercase();
             match self
                 .claims
-                .call(&format!("email:{email}"), ClaimMsg::Get)
+                .call(&format!("email:{email}"), ClaimRequest::Get)
                 .await?
             {
-                Some(held) => held.username,
-                None => {
+                ClaimResponse::Holder(Some(held)) => held.username,
+                ClaimResponse::Holder(None) => {
                     let pw = password.to_owned();
                     let _ = tokio::task::spawn_blocking(move || {
                         password::verify(&pw, &password::DUMMY_HASH)
@@ -291,6 +279,7 @@ impl Accounts {
                     .await;
                     return Err(AccountError::InvalidCredentials);
                 }
+                other => return Err(unexpected(other)),
             }
         } else {
             login.trim().to_lowercase()
@@ -298,10 +287,14 @@ impl Accounts {
         if key.is_empty() || key.len() > 64 {
             return Err(AccountError::InvalidCredentials);
         }
-        let pw = password.to_owned();
-        self.users
-            .call(&key, |reply| UserMsg::Login(pw.clone(), reply))
-            .await?
+        let request = UserRequest::Login {
+            password: password.to_owned(),
+            attempt: Uuid::new_v4(),
+        };
+        match self.ask(&key, request).await? {
+            UserResponse::Grant(r) => r,
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Rotates a refresh token.
@@ -311,30 +304,39 @@ impl Accounts {
         family: Uuid,
         generation: u32,
     ) -> Result<LoginGrant, AccountError> {
-        self.users
-            .call(user_key, |reply| {
-                UserMsg::Refresh(family, generation, reply)
-            })
-            .await?
+        let request = UserRequest::Refresh {
+            family,
+            generation,
+            attempt: Uuid::new_v4(),
+        };
+        match self.ask(user_key, request).await? {
+            UserResponse::Grant(r) => r,
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Ends a login (revokes its refresh-token family).
     pub async fn logout(&self, user_key: &str, family: Uuid) -> Result<(), AccountError> {
-        self.users
-            .call(user_key, |reply| UserMsg::Logout(family, reply))
-            .await?
+        match self.ask(user_key, UserRequest::Logout(family)).await? {
+            UserResponse::Done(r) => r,
+            other => Err(unexpected(other)),
+        }
     }
 
     /// The account `user_key`, if it exists.
     pub async fn get(&self, user_key: &str) -> Result<Option<UserView>, AccountError> {
-        Ok(self.users.call(user_key, UserMsg::Get).await?)
+        match self.ask(user_key, UserRequest::Get).await? {
+            UserResponse::Found(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Sets the plan of `user_key`.
     pub async fn set_plan(&self, user_key: &str, plan: Plan) -> Result<UserView, AccountError> {
-        self.users
-            .call(user_key, |reply| UserMsg::SetPlan(plan, reply))
-            .await?
+        match self.ask(user_key, UserRequest::SetPlan(plan)).await? {
+            UserResponse::Account(r) => r,
+            other => Err(unexpected(other)),
+        }
     }
 }
 

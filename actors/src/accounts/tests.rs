@@ -1,16 +1,19 @@
 //! Account flows against the real runtime and a real sled store.
 
 use super::*;
-use crate::store::SledStore;
+use crate::store::{SledStore, StateStore};
 
 const PW: &str = "violet-harbor-cinnamon-42";
 
 async fn accounts(policy: AccountsPolicy) -> (Accounts, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
-    let a = Accounts::start(store, policy, RuntimeConfig::default())
-        .await
-        .unwrap();
+    let a = Accounts::start(
+        &crate::runtime::System::new(store, crate::runtime::RuntimeConfig::default()),
+        policy,
+    )
+    .await
+    .unwrap();
     (a, dir)
 }
 

@@ -4,11 +4,11 @@
 //! the refresh-token families. Login attempts for one account are handled one at a time, so
 //! the failed-login count is exact even under a flood of concurrent guesses.
 
-use super::claim::{ClaimActor, ClaimMsg, ClaimOutcome};
+use super::claim::{ClaimActor, ClaimOutcome, ClaimRequest, ClaimResponse};
 use super::{password, AccountError, AccountsPolicy, LoginGrant, Plan, Role, UserView};
 use crate::runtime::{Ctx, Directory, Entity};
 use chrono::{DateTime, Utc};
-use ractor::{ActorProcessingErr, RpcReplyPort};
+use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -39,6 +39,9 @@ pub struct UserState {
     pub locked_until: Option<DateTime<Utc>>,
     /// Refresh-token families (one per login), newest last.
     pub families: Vec<RefreshFamily>,
+    /// The login attempt that failed last, so that a retried attempt is not counted twice.
+    #[serde(default)]
+    pub last_failed_attempt: Option<Uuid>,
 }
 
 /// One chain of rotating refresh tokens, started by a login.
@@ -52,6 +55,13 @@ pub struct RefreshFamily {
     pub expires_at: DateTime<Utc>,
     /// Revoked by logout or by the reuse of an old token.
     pub revoked: bool,
+    /// The login attempt that started the family, so that a retried login returns it again.
+    #[serde(default)]
+    pub origin: Option<Uuid>,
+    /// The refresh attempt that made the current generation, so that a retried refresh gets
+    /// the same answer instead of looking like the reuse of a spent token.
+    #[serde(default)]
+    pub last_rotation: Option<Uuid>,
 }
 
 impl UserState {
@@ -77,8 +87,10 @@ pub struct UserArgs {
 }
 
 /// A new account, validated and hashed by the caller.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewUser {
+    /// The account id, chosen by the caller so that a retried creation is recognised.
+    pub id: Uuid,
     /// The username as typed.
     pub username: String,
     /// Normalised email.
@@ -87,58 +99,81 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
-/// Messages of the user actor.
-pub enum UserMsg {
+/// Requests to the user actor. Each is idempotent: `attempt` ids let a retried login or
+/// refresh find the answer the first try produced.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum UserRequest {
     /// Creates the account if the username and the email are free.
-    Create(NewUser, RpcReplyPort<Result<UserView, AccountError>>),
+    Create(NewUser),
     /// The account, if it exists.
-    Get(RpcReplyPort<Option<UserView>>),
+    Get,
     /// Checks a password and, if it is right, starts a refresh-token family.
-    Login(String, RpcReplyPort<Result<LoginGrant, AccountError>>),
+    Login {
+        /// The password as typed.
+        password: String,
+        /// Unique per login attempt.
+        attempt: Uuid,
+    },
     /// Rotates a refresh token: `(family, generation)` must be the family's current one.
-    Refresh(Uuid, u32, RpcReplyPort<Result<LoginGrant, AccountError>>),
+    Refresh {
+        /// The token's family.
+        family: Uuid,
+        /// The token's generation.
+        generation: u32,
+        /// Unique per refresh attempt.
+        attempt: Uuid,
+    },
     /// Revokes a refresh-token family.
-    Logout(Uuid, RpcReplyPort<Result<(), AccountError>>),
+    Logout(Uuid),
     /// Changes the plan.
-    SetPlan(Plan, RpcReplyPort<Result<UserView, AccountError>>),
+    SetPlan(Plan),
+}
+
+/// Answers of the user actor.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum UserResponse {
+    /// To `Create` and `SetPlan`.
+    Account(Result<UserView, AccountError>),
+    /// To `Get`.
+    Found(Option<UserView>),
+    /// To `Login` and `Refresh`.
+    Grant(Result<LoginGrant, AccountError>),
+    /// To `Logout`.
+    Done(Result<(), AccountError>),
 }
 
 impl Entity for UserActor {
     const KIND: &'static str = "user";
     const SCHEMA: u8 = 1;
     type State = UserState;
-    type Msg = UserMsg;
+    type Request = UserRequest;
+    type Response = UserResponse;
     type Args = UserArgs;
 
-    async fn handle(ctx: &mut Ctx<Self>, msg: UserMsg) -> Result<(), ActorProcessingErr> {
-        match msg {
-            UserMsg::Create(new, reply) => {
-                let _ = reply.send(create(ctx, new).await);
+    async fn handle(
+        ctx: &mut Ctx<Self>,
+        req: UserRequest,
+    ) -> Result<UserResponse, ActorProcessingErr> {
+        Ok(match req {
+            UserRequest::Create(new) => UserResponse::Account(create(ctx, new).await),
+            UserRequest::Get => UserResponse::Found(ctx.state().map(UserState::view)),
+            UserRequest::Login { password, attempt } => {
+                UserResponse::Grant(login(ctx, password, attempt).await)
             }
-            UserMsg::Get(reply) => {
-                let _ = reply.send(ctx.state().map(UserState::view));
-            }
-            UserMsg::Login(pw, reply) => {
-                let _ = reply.send(login(ctx, pw).await);
-            }
-            UserMsg::Refresh(family, generation, reply) => {
-                let _ = reply.send(refresh(ctx, family, generation).await);
-            }
-            UserMsg::Logout(family, reply) => {
-                let _ = reply.send(logout(ctx, family).await);
-            }
-            UserMsg::SetPlan(plan, reply) => {
-                let result = match ctx.state().cloned() {
-                    None => Err(AccountError::NotFound),
-                    Some(mut s) => {
-                        s.plan = plan;
-                        save(ctx, s).await
-                    }
-                };
-                let _ = reply.send(result);
-            }
-        }
-        Ok(())
+            UserRequest::Refresh {
+                family,
+                generation,
+                attempt,
+            } => UserResponse::Grant(refresh(ctx, family, generation, attempt).await),
+            UserRequest::Logout(family) => UserResponse::Done(logout(ctx, family).await),
+            UserRequest::SetPlan(plan) => UserResponse::Account(match ctx.state().cloned() {
+                None => Err(AccountError::NotFound),
+                Some(mut s) => {
+                    s.plan = plan;
+                    save(ctx, s).await
+                }
+            }),
+        })
     }
 }
 
@@ -149,10 +184,13 @@ async fn save(ctx: &mut Ctx<UserActor>, state: UserState) -> Result<UserView, Ac
 }
 
 async fn create(ctx: &mut Ctx<UserActor>, new: NewUser) -> Result<UserView, AccountError> {
-    if ctx.state().is_some() {
-        return Err(AccountError::UsernameTaken);
+    match ctx.state() {
+        // A retry of the creation that made this account.
+        Some(s) if s.id == new.id => return Ok(s.view()),
+        Some(_) => return Err(AccountError::UsernameTaken),
+        None => {}
     }
-    let id = Uuid::now_v7();
+    let id = new.id;
     let key = ctx.key().to_owned();
     let email_claim = format!("email:{}", new.email);
     if !claim(ctx, &email_claim, id, &key).await? {
@@ -189,6 +227,7 @@ async fn create(ctx: &mut Ctx<UserActor>, new: NewUser) -> Result<UserView, Acco
         failed_logins: 0,
         locked_until: None,
         families: Vec::new(),
+        last_failed_attempt: None,
     };
     match save(ctx, state).await {
         Ok(view) => Ok(view),
@@ -214,18 +253,17 @@ async fn claim(
     let claims = ctx.args().claims.clone();
     let ask = |takeover: Option<Uuid>| {
         let claims = claims.clone();
-        let key = key.to_owned();
+        let request = ClaimRequest::Claim {
+            owner: id,
+            username: key.to_owned(),
+            takeover,
+        };
         let name = name.to_owned();
         async move {
-            claims
-                .call(&name, |reply| ClaimMsg::Claim {
-                    owner: id,
-                    username: key.clone(),
-                    takeover,
-                    reply,
-                })
-                .await?
-                .map_err(AccountError::Store)
+            match claims.call(&name, request).await? {
+                ClaimResponse::Claimed(outcome) => outcome.map_err(AccountError::Store),
+                other => Err(unexpected(other)),
+            }
         }
     };
     let held = match ask(None).await? {
@@ -256,9 +294,9 @@ async fn release(ctx: &Ctx<UserActor>, name: &str, id: Uuid) {
     let result = ctx
         .args()
         .claims
-        .call(name, |reply| ClaimMsg::Release { owner: id, reply })
+        .call(name, ClaimRequest::Release { owner: id })
         .await;
-    if !matches!(result, Ok(Ok(()))) {
+    if !matches!(result, Ok(ClaimResponse::Released(Ok(())))) {
         tracing::warn!(
             claim = name,
             "could not release a claim; it becomes stale and can be taken over"
@@ -266,7 +304,11 @@ async fn release(ctx: &Ctx<UserActor>, name: &str, id: Uuid) {
     }
 }
 
-async fn login(ctx: &mut Ctx<UserActor>, pw: String) -> Result<LoginGrant, AccountError> {
+async fn login(
+    ctx: &mut Ctx<UserActor>,
+    pw: String,
+    attempt: Uuid,
+) -> Result<LoginGrant, AccountError> {
     let now = Utc::now();
     let Some(mut state) = ctx.state().cloned() else {
         // Same work, same answer as a wrong password.
@@ -280,6 +322,10 @@ async fn login(ctx: &mut Ctx<UserActor>, pw: String) -> Result<LoginGrant, Accou
     }
     let policy = ctx.args().policy.clone();
     if !ok {
+        if state.last_failed_attempt == Some(attempt) {
+            return Err(AccountError::InvalidCredentials);
+        }
+        state.last_failed_attempt = Some(attempt);
         state.failed_logins += 1;
         if state.failed_logins >= policy.max_failed_logins {
             state.failed_logins = 0;
@@ -289,6 +335,15 @@ async fn login(ctx: &mut Ctx<UserActor>, pw: String) -> Result<LoginGrant, Accou
         }
         ctx.save(state).await?;
         return Err(AccountError::InvalidCredentials);
+    }
+    if let Some(f) = state.families.iter().find(|f| f.origin == Some(attempt)) {
+        // A retry of a login that already succeeded: the same family again.
+        return Ok(LoginGrant {
+            user: state.view(),
+            family: f.id,
+            generation: f.generation,
+            refresh_expires_at: f.expires_at,
+        });
     }
     state.failed_logins = 0;
     state.locked_until = None;
@@ -301,6 +356,8 @@ async fn login(ctx: &mut Ctx<UserActor>, pw: String) -> Result<LoginGrant, Accou
         generation: 0,
         expires_at: now + chrono::Duration::from_std(policy.refresh_ttl).unwrap_or_default(),
         revoked: false,
+        origin: Some(attempt),
+        last_rotation: None,
     };
     let grant = LoginGrant {
         user: state.view(),
@@ -323,6 +380,7 @@ async fn refresh(
     ctx: &mut Ctx<UserActor>,
     family: Uuid,
     generation: u32,
+    attempt: Uuid,
 ) -> Result<LoginGrant, AccountError> {
     let now = Utc::now();
     let Some(mut state) = ctx.state().cloned() else {
@@ -334,6 +392,16 @@ async fn refresh(
     if f.revoked || f.expires_at <= now || generation > f.generation {
         return Err(AccountError::RefreshInvalid);
     }
+    if generation + 1 == f.generation && f.last_rotation == Some(attempt) {
+        // A retry of the rotation that made the current generation: the same answer.
+        let (generation, refresh_expires_at) = (f.generation, f.expires_at);
+        return Ok(LoginGrant {
+            user: state.view(),
+            family,
+            generation,
+            refresh_expires_at,
+        });
+    }
     if generation < f.generation {
         // An old token of the chain came back: it was stolen, or the client is confused.
         // Either way nobody can be trusted with this family any more.
@@ -343,6 +411,7 @@ async fn refresh(
         return Err(AccountError::RefreshReused);
     }
     f.generation += 1;
+    f.last_rotation = Some(attempt);
     let (generation, refresh_expires_at) = (f.generation, f.expires_at);
     let grant = LoginGrant {
         user: state.view(),
@@ -366,4 +435,11 @@ async fn logout(ctx: &mut Ctx<UserActor>, family: Uuid) -> Result<(), AccountErr
         }
         _ => Ok(()),
     }
+}
+
+/// An answer of the wrong shape: a bug, reported as an error rather than a panic.
+pub(crate) fn unexpected(answer: impl std::fmt::Debug) -> AccountError {
+    AccountError::Store(format!(
+        "unexpected answer from an account actor: {answer:?}"
+    ))
 }

@@ -15,16 +15,19 @@
 //! the next one.
 
 use super::entity::{Entity, EntityHost, Envelope, HostArgs};
+use super::system::{decode_answer, Hosted, Placement, RouterCell, System};
 use super::{CallError, RuntimeConfig};
 use crate::store::StateStore;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use crate::{codec, ActorId};
+use futures::future::BoxFuture;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{oneshot, watch};
 
-type HostRef<E> = ActorRef<Envelope<<E as Entity>::Msg>>;
+type HostRef<E> = ActorRef<Envelope<E>>;
 
 enum Slot<E: Entity> {
     Active {
@@ -56,6 +59,8 @@ struct Live {
 struct Inner<E: Entity> {
     slots: Mutex<Slots<E>>,
     store: Arc<dyn StateStore>,
+    /// Where actors live, once the cluster layer has plugged in; local until then.
+    router: RouterCell,
     args: E::Args,
     config: RuntimeConfig,
     runtime: tokio::runtime::Handle,
@@ -81,19 +86,18 @@ impl<E: Entity> Clone for Directory<E> {
 }
 
 impl<E: Entity> Directory<E> {
-    /// Starts the directory for kind `E`: its supervisor and its passivation sweeper. Must be
-    /// called on the runtime the actors should run on.
-    pub async fn start(
-        store: Arc<dyn StateStore>,
-        args: E::Args,
-        config: RuntimeConfig,
-    ) -> Result<Self, CallError> {
+    /// Starts the directory for kind `E` in `system`: its supervisor and its passivation
+    /// sweeper, and registers it so that other nodes can reach the kind. Must be called on
+    /// the runtime the actors should run on.
+    pub async fn start(system: &System, args: E::Args) -> Result<Self, CallError> {
+        let config = system.config();
         let inner = Arc::new(Inner {
             slots: Mutex::new(Slots {
                 by_key: HashMap::new(),
                 by_pid: HashMap::new(),
             }),
-            store,
+            store: system.store().clone(),
+            router: system.router_cell(),
             args,
             config,
             runtime: tokio::runtime::Handle::current(),
@@ -134,7 +138,9 @@ impl<E: Entity> Directory<E> {
                 inner.passivate_idle();
             }
         });
-        Ok(Self { inner })
+        let directory = Self { inner };
+        system.register(E::KIND, Arc::new(directory.clone()));
+        Ok(directory)
     }
 
     /// The kind this directory serves.
@@ -147,23 +153,108 @@ impl<E: Entity> Directory<E> {
         self.inner.slots.lock().expect("slots lock").by_pid.len()
     }
 
-    /// Sends a query to the entity `key`, activating it if needed, and waits for the answer
-    /// for at most the configured call timeout. `make` builds the message around the reply
-    /// port; it may be called more than once if the activation was passivating.
-    pub async fn call<T: Send + 'static>(
+    /// Sends `request` to the entity `key` wherever it lives, activating it if needed, and
+    /// waits for the answer for at most the configured call timeout.
+    ///
+    /// In a cluster the request goes to the entity's owner. A request that could not be
+    /// applied (the owner died, its activation was fenced off by a newer one, or it is
+    /// leaving) is sent again to the owner of the moment, with backoff, until the deadline:
+    /// requests are idempotent, so a retry never applies a change twice.
+    pub async fn call(&self, key: &str, request: E::Request) -> Result<E::Response, CallError> {
+        let deadline = tokio::time::Instant::now() + self.inner.config.call_timeout;
+        let mut backoff = Duration::from_millis(5);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = match self.place(key) {
+                Ok((Placement::Local, _)) => {
+                    self.call_local(key, request.clone(), deadline, None).await
+                }
+                Ok((Placement::Remote(node), router)) => {
+                    let router = router.expect("a remote placement comes from a router");
+                    self.call_remote(&*router, &node, key, &request, deadline)
+                        .await
+                }
+                // This node is cut off: say so at once rather than wait out the deadline.
+                Err(e) => return Err(e),
+            };
+            match result {
+                Err(e) if e.is_retryable() && self.inner.router.get().is_some() => {
+                    let now = tokio::time::Instant::now();
+                    if now + backoff >= deadline {
+                        return Err(e);
+                    }
+                    tracing::debug!(kind = E::KIND, key, attempt, error = %e, "retrying call");
+                    metrics::counter!("troupe_actor_call_retries_total", "kind" => E::KIND)
+                        .increment(1);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(200));
+                }
+                Err(CallError::Fenced) if tokio::time::Instant::now() < deadline => {
+                    // One node, yet another writer: retry on a fresh activation all the same.
+                    tokio::time::sleep(backoff).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn place(&self, key: &str) -> Result<(Placement, Option<Arc<dyn super::Router>>), CallError> {
+        match self.inner.router.get() {
+            None => Ok((Placement::Local, None)),
+            Some(router) => {
+                let placement = router.place(&ActorId::new(E::KIND, key))?;
+                Ok((placement, Some(router.clone())))
+            }
+        }
+    }
+
+    async fn call_remote(
+        &self,
+        router: &dyn super::Router,
+        node: &str,
+        key: &str,
+        request: &E::Request,
+        deadline: tokio::time::Instant,
+    ) -> Result<E::Response, CallError> {
+        let payload = codec::encode(E::SCHEMA, request)
+            .map_err(|e| CallError::Unavailable(format!("cannot encode request: {e}")))?;
+        let started = Instant::now();
+        let answer = router
+            .forward(node, &ActorId::new(E::KIND, key), payload, deadline)
+            .await;
+        metrics::histogram!("troupe_cluster_forward_seconds", "kind" => E::KIND)
+            .record(started.elapsed().as_secs_f64());
+        decode_answer::<E::Response>(E::SCHEMA, &answer?)
+    }
+
+    /// Sends `request` to the activation on this node. A request that has not started by
+    /// `start_by` is answered with [`CallError::Timeout`] unhandled.
+    async fn call_local(
         &self,
         key: &str,
-        make: impl Fn(RpcReplyPort<T>) -> E::Msg,
-    ) -> Result<T, CallError> {
-        let deadline = tokio::time::Instant::now() + self.inner.config.call_timeout;
+        request: E::Request,
+        deadline: tokio::time::Instant,
+        start_by: Option<SystemTime>,
+    ) -> Result<E::Response, CallError> {
+        let mut request = Some(request);
         loop {
             let actor = tokio::time::timeout_at(deadline, self.actor_ref(key))
                 .await
                 .map_err(|_| CallError::Timeout)??;
             let (tx, rx) = oneshot::channel();
-            if actor.send_message(Envelope(make(tx.into()))).is_err() {
+            let envelope = Envelope {
+                request: request.take().expect("the request is still ours"),
+                start_by,
+                reply: tx,
+            };
+            if let Err(e) = actor.send_message(envelope) {
                 // The activation is draining or gone; its slot changes as soon as its exit is
                 // processed. Look again shortly.
+                request = match e {
+                    ractor::MessagingErr::SendErr(env) => Some(env.request),
+                    _ => return Err(CallError::Stopped),
+                };
                 if tokio::time::Instant::now() >= deadline {
                     return Err(CallError::Timeout);
                 }
@@ -171,7 +262,7 @@ impl<E: Entity> Directory<E> {
                 continue;
             }
             return match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok(v)) => Ok(v),
+                Ok(Ok(answer)) => answer,
                 Ok(Err(_)) => Err(CallError::Stopped),
                 Err(_) => Err(CallError::Timeout),
             };
@@ -345,7 +436,7 @@ impl<E: Entity> Directory<E> {
             if remaining == 0 {
                 break;
             }
-            self.inner.passivate_where(|_| true);
+            self.inner.passivate_where(|_, _| true);
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 tracing::warn!(
                     kind = E::KIND,
@@ -373,7 +464,7 @@ impl<E: Entity> Inner<E> {
     fn passivate_idle(&self) {
         let idle = self.config.idle_timeout;
         let now = Instant::now();
-        self.passivate_where(|last_used| now.duration_since(last_used) >= idle);
+        self.passivate_where(|_, last_used| now.duration_since(last_used) >= idle);
     }
 
     /// Passivates about `count` of the least recently used activations.
@@ -396,21 +487,21 @@ impl<E: Entity> Inner<E> {
         };
         metrics::counter!("troupe_actor_evictions_total", "kind" => E::KIND)
             .increment(count as u64);
-        self.passivate_where(|last_used| last_used <= threshold);
+        self.passivate_where(|_, last_used| last_used <= threshold);
     }
 
     /// Moves every matching active slot to `Busy` and drains its activation: it finishes the
     /// messages already queued, refuses new ones, and exits; its exit frees the slot.
-    fn passivate_where(&self, pred: impl Fn(Instant) -> bool) {
+    fn passivate_where(&self, pred: impl Fn(&str, Instant) -> bool) {
         let mut draining = Vec::new();
         {
             let mut guard = self.slots.lock().expect("slots lock");
             let slots = &mut *guard;
-            for slot in slots.by_key.values_mut() {
+            for (key, slot) in slots.by_key.iter_mut() {
                 let Slot::Active { actor, last_used } = slot else {
                     continue;
                 };
-                if !pred(*last_used) {
+                if !pred(key, *last_used) {
                     continue;
                 }
                 let pid = actor.get_id();
@@ -463,6 +554,53 @@ impl<E: Entity> Inner<E> {
         if empty {
             self.emptied.notify_waiters();
         }
+    }
+}
+
+impl<E: Entity> Hosted for Directory<E> {
+    fn active(&self) -> usize {
+        Directory::active(self)
+    }
+
+    fn serve(
+        &self,
+        key: String,
+        payload: Vec<u8>,
+        start_by: SystemTime,
+        deadline: tokio::time::Instant,
+    ) -> BoxFuture<'static, Vec<u8>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let answer = match codec::decode::<E::Request>(E::SCHEMA, &payload) {
+                Ok(request) => {
+                    this.call_local(&key, request, deadline, Some(start_by))
+                        .await
+                }
+                Err(e) => Err(CallError::Unavailable(format!(
+                    "this node cannot read that {} request (different versions?): {e}",
+                    E::KIND
+                ))),
+            };
+            codec::encode(E::SCHEMA, &answer).unwrap_or_else(|e| {
+                codec::encode(
+                    E::SCHEMA,
+                    &Err::<E::Response, _>(CallError::Unavailable(format!(
+                        "cannot encode the answer: {e}"
+                    ))),
+                )
+                .unwrap_or_default()
+            })
+        })
+    }
+
+    fn passivate_unowned(&self, owned: &dyn Fn(&ActorId) -> bool) {
+        self.inner
+            .passivate_where(|key, _| !owned(&ActorId::new(E::KIND, key)));
+    }
+
+    fn shutdown(&self, timeout: Duration) -> BoxFuture<'static, ()> {
+        let this = self.clone();
+        Box::pin(async move { Directory::shutdown(&this, timeout).await })
     }
 }
 

@@ -1,35 +1,48 @@
 //! What an actor kind implements ([`Entity`]) and the ractor actor that hosts it ([`EntityHost`]).
 
+use super::CallError;
 use crate::codec;
 use crate::store::{Etag, Precondition, StateStore, StoreError};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{de::DeserializeOwned, Serialize};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::sync::oneshot;
 
-/// One kind of virtual actor: its name, its durable state, its messages and its handler.
+/// One kind of virtual actor: its name, its durable state, its requests and its handler.
 ///
-/// The runtime does the rest: activation on the first message (state loaded from the store),
-/// passivation when idle, supervision, and routing.
+/// The runtime does the rest: activation on the first request (state loaded from the store),
+/// passivation when idle, supervision, and routing to the node that owns the entity.
+///
+/// Requests and responses are plain serialisable values, not messages with reply ports, so
+/// that any kind can be called from any node: the cluster carries them as bytes. **Requests
+/// must be idempotent.** A caller that cannot know whether a request was applied (the owner
+/// died, or its write was fenced off) sends it again, so applying one twice must leave the
+/// same state and give the same answer as applying it once.
 pub trait Entity: Sized + Send + Sync + 'static {
     /// The kind name, used in [`crate::ActorId`] and as the storage prefix. No `/`.
     const KIND: &'static str;
-    /// The schema byte written in front of this kind's stored state (see [`crate::codec`]).
+    /// The schema byte written in front of this kind's stored state and of its requests and
+    /// responses on the cluster link (see [`crate::codec`]). Bump it when any of them changes
+    /// shape.
     const SCHEMA: u8;
     /// The durable state. `None` in the context means "this entity does not exist yet".
     type State: Serialize + DeserializeOwned + Send + Sync + 'static;
-    /// The messages the entity handles. Queries carry an `RpcReplyPort`.
-    type Msg: Send + 'static;
+    /// What callers ask. Cloned when a request is retried.
+    type Request: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
+    /// What the entity answers. Expected failures (not found, forbidden...) are answers too.
+    type Response: Serialize + DeserializeOwned + Send + 'static;
     /// Context shared by every activation of the kind (configuration, other directories).
     type Args: Clone + Send + Sync + 'static;
 
-    /// Handles one message. Expected failures go back through the message's reply port; an
-    /// `Err` here means the activation is broken: it stops and the next message restarts it
-    /// from its last durable state.
+    /// Handles one request and returns the answer. An `Err` here means the activation is
+    /// broken: it stops, its caller gets [`CallError::Stopped`], and the next request restarts
+    /// it from its last durable state.
     fn handle(
         ctx: &mut Ctx<Self>,
-        msg: Self::Msg,
-    ) -> impl Future<Output = Result<(), ActorProcessingErr>> + Send;
+        req: Self::Request,
+    ) -> impl Future<Output = Result<Self::Response, ActorProcessingErr>> + Send;
 }
 
 /// An activation's view of itself: its key, its durable state, and how to change it.
@@ -42,7 +55,10 @@ pub struct Ctx<E: Entity> {
     args: E::Args,
     store: Arc<dyn StateStore>,
     /// Set when a write failed: memory and store may disagree, so the activation must stop.
-    poisoned: Option<String>,
+    poisoned: Option<StoreError>,
+    /// Set once a write has failed: the activation is draining, and every request still
+    /// queued for it is sent back to be retried on a fresh activation.
+    retired: bool,
 }
 
 impl<E: Entity> Ctx<E> {
@@ -76,9 +92,11 @@ impl<E: Entity> Ctx<E> {
         }
     }
 
-    /// Durably replaces the state with `new`. On `Ok` the change survives a crash; on `Err`
-    /// the state is unchanged and the activation stops after this message (a conflict means
-    /// another activation has written: this one is stale and must not write again).
+    /// Durably replaces the state with `new`. On `Ok` the change survives a crash (on one
+    /// node) or a node's loss (in a cluster). On `Err` the state is unchanged and the
+    /// activation stops after this request. [`StoreError::Conflict`] means another activation
+    /// has written since this one loaded: this one is stale (fenced off), so its caller is
+    /// told to retry, and the retry finds the current state.
     pub async fn save(&mut self, new: E::State) -> Result<(), StoreError> {
         let bytes = codec::encode(E::SCHEMA, &new).map_err(|e| StoreError::Corrupt {
             key: self.storage_key.clone(),
@@ -95,7 +113,7 @@ impl<E: Entity> Ctx<E> {
                 Ok(())
             }
             Err(e) => {
-                self.poisoned = Some(e.to_string());
+                self.poisoned = Some(e.clone());
                 Err(e)
             }
         }
@@ -114,18 +132,23 @@ impl<E: Entity> Ctx<E> {
                 Ok(())
             }
             Err(e) => {
-                self.poisoned = Some(e.to_string());
+                self.poisoned = Some(e.clone());
                 Err(e)
             }
         }
     }
 }
 
-/// The message type of a hosted entity: the entity's own message, wrapped so that the runtime
-/// can implement `ractor::Message` for it once, for every kind.
-pub struct Envelope<M>(pub M);
+/// One request to a hosted entity, with where its answer goes.
+pub struct Envelope<E: Entity> {
+    pub(crate) request: E::Request,
+    /// A request that has not started by then is dropped unhandled: its caller has given up
+    /// and may have retried it elsewhere, so starting it late could undo newer writes.
+    pub(crate) start_by: Option<SystemTime>,
+    pub(crate) reply: oneshot::Sender<Result<E::Response, CallError>>,
+}
 
-impl<M: Send + 'static> ractor::Message for Envelope<M> {}
+impl<E: Entity> ractor::Message for Envelope<E> {}
 
 /// The ractor actor that hosts one activation of an [`Entity`].
 pub struct EntityHost<E>(std::marker::PhantomData<fn() -> E>);
@@ -150,7 +173,7 @@ pub struct HostArgs<E: Entity> {
 }
 
 impl<E: Entity> Actor for EntityHost<E> {
-    type Msg = Envelope<E::Msg>;
+    type Msg = Envelope<E>;
     type State = Ctx<E>;
     type Arguments = HostArgs<E>;
 
@@ -176,20 +199,54 @@ impl<E: Entity> Actor for EntityHost<E> {
             args: args.args,
             store: args.store,
             poisoned: None,
+            retired: false,
         })
     }
 
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
-        Envelope(msg): Self::Msg,
+        env: Self::Msg,
         ctx: &mut Ctx<E>,
     ) -> Result<(), ActorProcessingErr> {
-        E::handle(ctx, msg).await?;
-        if let Some(reason) = ctx.poisoned.take() {
-            tracing::warn!(kind = E::KIND, key = %ctx.key, %reason, "stopping activation after a failed write");
-            myself.stop(Some(reason));
+        let Envelope {
+            request,
+            start_by,
+            reply,
+        } = env;
+        if start_by.is_some_and(|t| SystemTime::now() > t) {
+            metrics::counter!("troupe_actor_expired_requests_total", "kind" => E::KIND)
+                .increment(1);
+            let _ = reply.send(Err(CallError::Timeout));
+            return Ok(());
         }
+        if ctx.retired {
+            let _ = reply.send(Err(CallError::Fenced));
+            return Ok(());
+        }
+        let handled = E::handle(ctx, request).await;
+        let Some(error) = ctx.poisoned.take() else {
+            // On `Err` the activation is broken: the reply is dropped (its caller sees
+            // `Stopped`) and the supervisor frees the slot for a fresh activation.
+            let _ = reply.send(Ok(handled?));
+            return Ok(());
+        };
+        let fenced = matches!(error, StoreError::Conflict);
+        tracing::warn!(kind = E::KIND, key = %ctx.key, %error, fenced, "retiring activation after a failed write");
+        if fenced {
+            metrics::counter!("troupe_actor_fenced_total", "kind" => E::KIND).increment(1);
+        }
+        // A fenced activation's answer was computed from stale state: discard it and have the
+        // caller retry on a fresh activation. Any other failed write is an honest answer (the
+        // store is unavailable), given as the handler made it.
+        let _ = reply.send(match handled {
+            Ok(response) if !fenced => Ok(response),
+            _ => Err(CallError::Fenced),
+        });
+        // Drain rather than stop: requests already queued are answered (with `Fenced`, so
+        // their callers retry) instead of being dropped.
+        ctx.retired = true;
+        let _ = myself.drain();
         Ok(())
     }
 

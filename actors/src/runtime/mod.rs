@@ -1,20 +1,33 @@
 //! The virtual-actor runtime (Orleans-style).
 //!
+//! ```text
+//!  System (one per node) ── router: Option<Arc<dyn Router>>  (set by the cluster layer)
+//!    ├── Directory<UserActor>  ──▶ KindSupervisor ──▶ EntityHost "alice", "bob", ...
+//!    ├── Directory<ClaimActor> ──▶ KindSupervisor ──▶ EntityHost ...
+//!    └── ...                    (every kind registers itself, so the cluster can reach it)
+//! ```
+//!
 //! An actor kind implements [`Entity`]. A [`Directory`] per kind and per node activates an
-//! entity on its first message by loading its state from the [`crate::store::StateStore`],
+//! entity on its first request by loading its state from the [`crate::store::StateStore`],
 //! hosts it in a ractor actor supervised by the kind's supervisor, and passivates it once it
 //! has been idle for [`RuntimeConfig::idle_timeout`]. Entities persist every change before
-//! they reply, so passivation never loses anything and a crashed activation restarts from its
-//! last durable state at its next message. Every call has a timeout.
+//! they answer, so passivation never loses anything and a crashed activation restarts from its
+//! last durable state at its next request. Every call has a timeout.
+//!
+//! In a cluster, the [`System`]'s [`Router`] says which node owns each actor; a call for an
+//! actor owned elsewhere is carried there as bytes, and retried on the new owner when the old
+//! one dies or its write is fenced off. Nothing here is specific to a kind, so every kind gets
+//! routing and failover for free.
 
 mod directory;
 mod entity;
+mod system;
 
 pub use directory::Directory;
 pub use entity::{Ctx, Entity, EntityHost, Envelope};
-/// The reply port that queries carry (re-exported so callers need not depend on ractor).
-pub use ractor::RpcReplyPort;
+pub use system::{Placement, Router, System};
 
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Timing of the runtime.
@@ -22,7 +35,7 @@ use std::time::Duration;
 pub struct RuntimeConfig {
     /// An activation that has received no message for this long is passivated.
     pub idle_timeout: Duration,
-    /// How long a caller waits for an answer, activation included.
+    /// How long a caller waits for an answer, activation and retries included.
     pub call_timeout: Duration,
     /// The most activations of one kind alive at once on this node. Near the limit, the least
     /// recently used tenth is passivated early; at the limit, a new activation waits (within
@@ -42,12 +55,12 @@ impl Default for RuntimeConfig {
 
 /// Why a call to an actor got no answer. None of these says the request was wrong: the HTTP
 /// layer answers them all with 503 and `Retry-After`.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum CallError {
-    /// No answer within the call timeout. The message may still be handled later.
+    /// No answer within the call timeout. The request may still be handled later.
     #[error("the actor did not answer in time")]
     Timeout,
-    /// The activation stopped (crashed, or fenced off after a failed write) before answering.
+    /// The activation stopped (crashed) before answering.
     #[error("the actor stopped before answering")]
     Stopped,
     /// The actor could not be activated (its state could not be read).
@@ -56,6 +69,31 @@ pub enum CallError {
     /// The node is shutting down and activates nothing new.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The activation was stale: another activation of the same actor wrote first, so this
+    /// one stopped without applying the request. Retried on the current owner.
+    #[error("the actor moved to another activation")]
+    Fenced,
+    /// The node that owns the actor could not be reached (down, or the link broke).
+    #[error("the owning node is unreachable: {0}")]
+    Unreachable(String),
+    /// This node cannot see a majority of the cluster, so it serves nothing: the majority
+    /// side may have taken its actors over.
+    #[error("this node cannot see a majority of the cluster")]
+    NoQuorum,
+}
+
+impl CallError {
+    /// Whether a call may be sent again (to a possibly different owner): the request was not
+    /// applied, or requests are idempotent and the first attempt's fate is unknown.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            CallError::Fenced
+                | CallError::Unreachable(_)
+                | CallError::ShuttingDown
+                | CallError::NoQuorum
+        )
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::store::{MemoryStore, SledStore, StateStore};
-use ractor::{ActorProcessingErr, RpcReplyPort};
+use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -13,45 +13,66 @@ struct TallyState {
     n: u64,
 }
 
-enum TallyMsg {
-    Add(u64, RpcReplyPort<u64>),
-    Get(RpcReplyPort<u64>),
-    Panic(RpcReplyPort<()>),
-    Sleep(Duration, RpcReplyPort<()>),
-    Flavor(RpcReplyPort<String>),
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum TallyReq {
+    Add(u64),
+    Get,
+    Panic,
+    Sleep(Duration),
+    Flavor,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum TallyAnswer {
+    N(u64),
+    Done,
+    Flavor(String),
+}
+
+impl TallyAnswer {
+    fn n(self) -> u64 {
+        match self {
+            TallyAnswer::N(n) => n,
+            other => panic!("not a number: {other:?}"),
+        }
+    }
 }
 
 impl Entity for Tally {
     const KIND: &'static str = "tally";
     const SCHEMA: u8 = 1;
     type State = TallyState;
-    type Msg = TallyMsg;
+    type Request = TallyReq;
+    type Response = TallyAnswer;
     type Args = ();
 
-    async fn handle(ctx: &mut Ctx<Self>, msg: TallyMsg) -> Result<(), ActorProcessingErr> {
-        match msg {
-            TallyMsg::Add(k, reply) => {
+    async fn handle(ctx: &mut Ctx<Self>, req: TallyReq) -> Result<TallyAnswer, ActorProcessingErr> {
+        Ok(match req {
+            TallyReq::Add(k) => {
                 let mut s = ctx.state().cloned().unwrap_or_default();
                 s.n += k;
                 let n = s.n;
                 ctx.save(s).await?;
-                let _ = reply.send(n);
+                TallyAnswer::N(n)
             }
-            TallyMsg::Get(reply) => {
-                let _ = reply.send(ctx.state().map(|s| s.n).unwrap_or(0));
-            }
-            TallyMsg::Panic(_reply) => panic!("tally asked to crash"),
-            TallyMsg::Sleep(d, reply) => {
+            TallyReq::Get => TallyAnswer::N(ctx.state().map(|s| s.n).unwrap_or(0)),
+            TallyReq::Panic => panic!("tally asked to crash"),
+            TallyReq::Sleep(d) => {
                 tokio::time::sleep(d).await;
-                let _ = reply.send(());
+                TallyAnswer::Done
             }
-            TallyMsg::Flavor(reply) => {
-                let flavor = format!("{:?}", tokio::runtime::Handle::current().runtime_flavor());
-                let _ = reply.send(flavor);
-            }
-        }
-        Ok(())
+            TallyReq::Flavor => TallyAnswer::Flavor(format!(
+                "{:?}",
+                tokio::runtime::Handle::current().runtime_flavor()
+            )),
+        })
     }
+}
+
+async fn tallies(store: Arc<dyn StateStore>, cfg: RuntimeConfig) -> Directory<Tally> {
+    Directory::<Tally>::start(&System::new(store, cfg), ())
+        .await
+        .unwrap()
 }
 
 fn config(idle_ms: u64) -> RuntimeConfig {
@@ -77,25 +98,21 @@ async fn wait_until(mut f: impl FnMut() -> bool) {
 async fn an_idle_actor_passivates_and_comes_back_with_its_state() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
-    let tallies = Directory::<Tally>::start(store, (), config(50))
-        .await
-        .unwrap();
-    assert_eq!(tallies.call("a", |r| TallyMsg::Add(5, r)).await.unwrap(), 5);
+    let tallies = tallies(store, config(50)).await;
+    assert_eq!(tallies.call("a", TallyReq::Add(5)).await.unwrap().n(), 5);
     assert_eq!(tallies.active(), 1);
     wait_until(|| tallies.active() == 0).await;
-    assert_eq!(tallies.call("a", TallyMsg::Get).await.unwrap(), 5);
-    assert_eq!(tallies.call("b", TallyMsg::Get).await.unwrap(), 0);
+    assert_eq!(tallies.call("a", TallyReq::Get).await.unwrap().n(), 5);
+    assert_eq!(tallies.call("b", TallyReq::Get).await.unwrap().n(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_actor_answers_its_caller_and_restarts_from_durable_state() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let tallies = Directory::<Tally>::start(store, (), config(60_000))
-        .await
-        .unwrap();
-    tallies.call("c", |r| TallyMsg::Add(3, r)).await.unwrap();
+    let tallies = tallies(store, config(60_000)).await;
+    tallies.call("c", TallyReq::Add(3)).await.unwrap().n();
     let started = std::time::Instant::now();
-    let crashed = tallies.call("c", TallyMsg::Panic).await;
+    let crashed = tallies.call("c", TallyReq::Panic).await;
     assert!(matches!(crashed, Err(CallError::Stopped)), "{crashed:?}");
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -104,8 +121,8 @@ async fn a_crashed_actor_answers_its_caller_and_restarts_from_durable_state() {
     // Messages queued behind the crash get `Stopped` too; once the supervisor has freed the
     // slot, the next message restarts the actor from its durable state.
     wait_until(|| tallies.active() == 0).await;
-    assert_eq!(tallies.call("c", TallyMsg::Get).await.unwrap(), 3);
-    assert_eq!(tallies.call("c", |r| TallyMsg::Add(1, r)).await.unwrap(), 4);
+    assert_eq!(tallies.call("c", TallyReq::Get).await.unwrap().n(), 3);
+    assert_eq!(tallies.call("c", TallyReq::Add(1)).await.unwrap().n(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,16 +130,14 @@ async fn no_message_is_lost_while_actors_passivate_under_load() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
     // A 1 ms idle timeout makes passivation race with almost every message.
-    let tallies = Directory::<Tally>::start(store, (), config(1))
-        .await
-        .unwrap();
+    let tallies = tallies(store, config(1)).await;
     let mut tasks = Vec::new();
     for t in 0..16 {
         let tallies = tallies.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..50u64 {
                 let key = format!("k{}", (t + i) % 4);
-                tallies.call(&key, |r| TallyMsg::Add(1, r)).await.unwrap();
+                tallies.call(&key, TallyReq::Add(1)).await.unwrap().n();
                 if i % 10 == 0 {
                     tokio::time::sleep(Duration::from_millis(3)).await;
                 }
@@ -134,7 +149,11 @@ async fn no_message_is_lost_while_actors_passivate_under_load() {
     }
     let mut total = 0;
     for k in 0..4 {
-        total += tallies.call(&format!("k{k}"), TallyMsg::Get).await.unwrap();
+        total += tallies
+            .call(&format!("k{k}"), TallyReq::Get)
+            .await
+            .unwrap()
+            .n();
     }
     assert_eq!(total, 16 * 50);
 }
@@ -147,9 +166,9 @@ async fn a_slow_actor_gives_a_timeout_not_a_hang() {
         call_timeout: Duration::from_millis(100),
         ..Default::default()
     };
-    let tallies = Directory::<Tally>::start(store, (), cfg).await.unwrap();
+    let tallies = tallies(store, cfg).await;
     let r = tallies
-        .call("s", |reply| TallyMsg::Sleep(Duration::from_secs(2), reply))
+        .call("s", TallyReq::Sleep(Duration::from_secs(2)))
         .await;
     assert!(matches!(r, Err(CallError::Timeout)), "{r:?}");
 }
@@ -157,9 +176,7 @@ async fn a_slow_actor_gives_a_timeout_not_a_hang() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actors_called_from_a_single_threaded_runtime_run_on_the_main_one() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let tallies = Directory::<Tally>::start(store, (), config(60_000))
-        .await
-        .unwrap();
+    let tallies = tallies(store, config(60_000)).await;
     let t2 = tallies.clone();
     // Like an actix worker: a thread with its own current-thread runtime.
     let flavor = std::thread::spawn(move || {
@@ -167,7 +184,12 @@ async fn actors_called_from_a_single_threaded_runtime_run_on_the_main_one() {
             .enable_all()
             .build()
             .unwrap()
-            .block_on(async move { t2.call("w", TallyMsg::Flavor).await.unwrap() })
+            .block_on(async move {
+                match t2.call("w", TallyReq::Flavor).await.unwrap() {
+                    TallyAnswer::Flavor(f) => f,
+                    other => panic!("{other:?}"),
+                }
+            })
     })
     .join()
     .unwrap();
@@ -177,20 +199,19 @@ async fn actors_called_from_a_single_threaded_runtime_run_on_the_main_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_passivates_everything_and_refuses_new_work() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let tallies = Directory::<Tally>::start(store.clone(), (), config(60_000))
-        .await
-        .unwrap();
+    let tallies = tallies(store.clone(), config(60_000)).await;
     for k in 0..100 {
         tallies
-            .call(&format!("k{k}"), |r| TallyMsg::Add(1, r))
+            .call(&format!("k{k}"), TallyReq::Add(1))
             .await
-            .unwrap();
+            .unwrap()
+            .n();
     }
     assert_eq!(tallies.active(), 100);
     tallies.shutdown(Duration::from_secs(5)).await;
     assert_eq!(tallies.active(), 0);
     assert!(matches!(
-        tallies.call("k1", TallyMsg::Get).await,
+        tallies.call("k1", TallyReq::Get).await,
         Err(CallError::ShuttingDown)
     ));
     assert_eq!(store.scan_prefix("tally/").await.unwrap().len(), 100);
@@ -204,17 +225,47 @@ async fn live_activations_never_exceed_max_active_and_evicted_state_survives() {
         max_active: 20,
         ..config(60_000)
     };
-    let tallies = Directory::<Tally>::start(store, (), cfg).await.unwrap();
+    let tallies = tallies(store, cfg).await;
     let mut peak = 0;
     for round in 1..=2u64 {
         for k in 0..200 {
             let n = tallies
-                .call(&format!("k{k}"), |r| TallyMsg::Add(1, r))
+                .call(&format!("k{k}"), TallyReq::Add(1))
                 .await
-                .unwrap();
+                .unwrap()
+                .n();
             assert_eq!(n, round);
             peak = peak.max(tallies.active());
         }
     }
     assert!(peak <= 20, "{peak} activations alive with max_active 20");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_activations_of_one_actor_never_both_commit() {
+    // Two "nodes" on one shared store, both activating the same key: the stale one's write
+    // fails its compare-and-swap, it is fenced off, and the request is retried on a fresh
+    // activation that sees the other's write. Nothing is lost, nothing is applied twice.
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let a = tallies(store.clone(), config(60_000)).await;
+    let b = tallies(store.clone(), config(60_000)).await;
+    assert_eq!(a.call("x", TallyReq::Add(1)).await.unwrap().n(), 1);
+    assert_eq!(b.call("x", TallyReq::Add(10)).await.unwrap().n(), 11);
+    // `a` still holds n = 1 and the old version: its write is refused, and the retry loads 11.
+    assert_eq!(a.call("x", TallyReq::Add(100)).await.unwrap().n(), 111);
+    assert_eq!(b.call("x", TallyReq::Add(1000)).await.unwrap().n(), 1111);
+    let mut tasks = Vec::new();
+    for i in 0..40u64 {
+        let d = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            d.call("x", TallyReq::Add(1)).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Reads from a stale activation can lag (in a cluster, placement keeps one owner per
+    // actor); a fresh activation reads what was committed.
+    let c = tallies(store, config(60_000)).await;
+    assert_eq!(c.call("x", TallyReq::Get).await.unwrap().n(), 1151);
 }

@@ -1,0 +1,222 @@
+//! Routing: which member owns an actor, carrying requests to it, and rebalancing when the
+//! members change.
+//!
+//! - **Placement** is rendezvous hashing over the live members ([`crate::placement`]), so
+//!   every node that sees the same members computes the same owner.
+//! - **Majority.** A node that cannot see a majority of the cluster serves nothing
+//!   ([`CallError::NoQuorum`], a 503): the majority side may have taken its actors over.
+//! - **Forwarding.** A request for an actor owned elsewhere goes to the owner's gateway as a
+//!   [`Forward`] envelope carrying a `start_by` time. The owner drops a request that it cannot
+//!   start by then. When an attempt fails after the request may have been delivered (the
+//!   owner died or froze mid-call), the sender waits until `start_by` has passed before it
+//!   retries elsewhere, so a frozen owner that wakes up later cannot apply the request again
+//!   after the new owner has moved on. This assumes node clocks agree within
+//!   [`CLOCK_MARGIN`].
+//! - **Rebalancing.** When the live members change, each node passivates the activations it
+//!   no longer owns (their state is already durable); they activate on their new owner at the
+//!   next request. A brief overlap, while nodes disagree about the members, is made safe by
+//!   the store's compare-and-swap: the stale activation's write fails and it is fenced off.
+
+use crate::membership::{decode, encode, unix_ms, GatewayMsg, Shared};
+use crate::placement;
+use async_trait::async_trait;
+use ractor::rpc::CallResult;
+use ractor::MessagingErr;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use troupe_actors::runtime::{CallError, Placement, Router};
+use troupe_actors::ActorId;
+
+/// How far apart node clocks may be for the `start_by` fence to hold.
+pub const CLOCK_MARGIN: Duration = Duration::from_millis(250);
+
+/// A request for an actor, between gateways.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Forward {
+    /// The actor.
+    target: ActorId,
+    /// Not to be started after this (Unix milliseconds).
+    start_by_ms: u64,
+    /// How long the sender waits for the answer.
+    timeout_ms: u64,
+    /// The runtime's encoded request.
+    #[serde(with = "serde_bytes")]
+    payload: Vec<u8>,
+}
+
+/// The live members at one moment, and whether they are a majority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct View {
+    /// Names of the members this node may place actors on, sorted.
+    members: Vec<String>,
+    quorum: bool,
+}
+
+fn current_view(shared: &Shared) -> View {
+    let me = &shared.config.node_name;
+    let leaving = shared.leaving.load(Ordering::Relaxed);
+    let mut members: Vec<String> = shared
+        .peers
+        .lock()
+        .expect("peers lock")
+        .values()
+        .filter(|p| shared.is_up(p))
+        .map(|p| p.info.name.clone())
+        .collect();
+    let up = members.len() + 1;
+    if !leaving {
+        members.push(me.clone());
+    }
+    members.sort();
+    View {
+        members,
+        quorum: up > shared.cluster_size() / 2,
+    }
+}
+
+/// Looks at the members; if they changed since the last look, passivates every activation
+/// this node no longer owns (all of them, without a majority).
+pub(crate) fn refresh_view(shared: &Shared) -> View {
+    let view = current_view(shared);
+    let changed = {
+        let mut last = shared.last_view.lock().expect("view lock");
+        let changed = last.as_ref() != Some(&view);
+        if changed {
+            *last = Some(view.clone());
+        }
+        changed
+    };
+    if changed {
+        tracing::info!(members = ?view.members, quorum = view.quorum, "cluster view changed; rebalancing");
+        metrics::counter!("troupe_cluster_view_changes_total").increment(1);
+        let me = shared.config.node_name.clone();
+        let (members, quorum) = (view.members.clone(), view.quorum);
+        shared
+            .system
+            .rebalance(&|id| quorum && placement::owner(id, &members).is_some_and(|o| *o == me));
+    }
+    view
+}
+
+/// The [`Router`] the runtime uses in cluster mode.
+pub(crate) struct ClusterRouter {
+    shared: Arc<Shared>,
+}
+
+impl ClusterRouter {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Resolves when `node` is no longer up.
+    async fn down(&self, node: &str) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            let up = self
+                .shared
+                .peers
+                .lock()
+                .expect("peers lock")
+                .get(node)
+                .is_some_and(|p| self.shared.is_up(p));
+            if !up {
+                return;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Router for ClusterRouter {
+    fn place(&self, id: &ActorId) -> Result<Placement, CallError> {
+        let view = refresh_view(&self.shared);
+        if !view.quorum && !self.shared.leaving.load(Ordering::Relaxed) {
+            return Err(CallError::NoQuorum);
+        }
+        match placement::owner(id, &view.members) {
+            Some(o) if *o == self.shared.config.node_name => Ok(Placement::Local),
+            Some(o) => Ok(Placement::Remote(o.clone())),
+            // Leaving, and nobody else is up: finish locally while the directories still can.
+            None => Ok(Placement::Local),
+        }
+    }
+
+    fn serving(&self) -> Result<(), CallError> {
+        if refresh_view(&self.shared).quorum || self.shared.leaving.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(CallError::NoQuorum)
+        }
+    }
+
+    async fn forward(
+        &self,
+        node: &str,
+        id: &ActorId,
+        payload: Vec<u8>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<u8>, CallError> {
+        let gateway = self
+            .shared
+            .peers
+            .lock()
+            .expect("peers lock")
+            .get(node)
+            .filter(|p| self.shared.is_up(p))
+            .and_then(|p| p.gateway.clone())
+            .ok_or_else(|| CallError::Unreachable(format!("{node} is not up")))?;
+        let now = tokio::time::Instant::now();
+        let remaining = deadline.saturating_duration_since(now);
+        let window = self.shared.config.failure_deadline.min(remaining);
+        let envelope = encode(&Forward {
+            target: id.clone(),
+            start_by_ms: unix_ms(SystemTime::now() + window),
+            timeout_ms: remaining.as_millis() as u64,
+            payload,
+        });
+        let call = gateway.call(
+            |reply| GatewayMsg::Forward(envelope, reply),
+            Some(remaining),
+        );
+        let failure = tokio::select! {
+            result = call => match result {
+                Ok(CallResult::Success(answer)) => return Ok(answer),
+                // Never left this node: safe to retry at once.
+                Err(MessagingErr::SendErr(_)) => {
+                    return Err(CallError::Unreachable(format!("{node}'s session is closed")))
+                }
+                Ok(CallResult::Timeout) => CallError::Timeout,
+                Ok(CallResult::SenderError) | Err(_) => {
+                    CallError::Unreachable(format!("{node} dropped the request"))
+                }
+            },
+            () = self.down(node) => CallError::Unreachable(format!("{node} went down mid-request")),
+        };
+        // The request may have reached `node`: wait until it can no longer start it there.
+        let safe = now + window + CLOCK_MARGIN;
+        if safe >= deadline {
+            tokio::time::sleep_until(deadline).await;
+            return Err(CallError::Timeout);
+        }
+        tokio::time::sleep_until(safe).await;
+        Err(failure)
+    }
+}
+
+/// Answers a [`Forward`] from another node.
+pub(crate) async fn serve(shared: &Shared, bytes: &[u8]) -> Vec<u8> {
+    let Some(fwd) = decode::<Forward>(bytes) else {
+        tracing::warn!("undecodable forward from a peer (different versions?)");
+        return Vec::new();
+    };
+    let start_by = UNIX_EPOCH + Duration::from_millis(fwd.start_by_ms);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(fwd.timeout_ms);
+    metrics::counter!("troupe_cluster_forwards_served_total", "kind" => fwd.target.kind.clone())
+        .increment(1);
+    shared
+        .system
+        .serve(&fwd.target, fwd.payload, start_by, deadline)
+        .await
+}
