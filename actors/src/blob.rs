@@ -92,7 +92,20 @@ impl BlobStore {
                 if s.bucket.is_empty() {
                     return Err(BlobError::Config("blobs.s3.bucket is empty".into()));
                 }
+                // Bounded: object_store's defaults retry for up to three minutes, and an actor
+                // whose write is stuck holds up every request queued for it. A store that is
+                // down for longer answers with an error, which clients see as a 503.
+                let retry = object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: std::time::Duration::from_secs(5),
+                    ..Default::default()
+                };
+                let client = object_store::ClientOptions::new()
+                    .with_connect_timeout(std::time::Duration::from_secs(2))
+                    .with_timeout(std::time::Duration::from_secs(15));
                 let mut b = AmazonS3Builder::new()
+                    .with_retry(retry)
+                    .with_client_options(client)
                     .with_bucket_name(&s.bucket)
                     .with_region(&s.region)
                     .with_access_key_id(&s.access_key_id)

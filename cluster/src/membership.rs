@@ -307,7 +307,12 @@ impl NodeEventSubscription for SessionEvents {
             return;
         }
         tracing::info!(peer = %ses.peer_addr, name = ?ses.peer_name.as_ref().map(|n| &n.name), "cluster session closed");
-        if let Some(name) = ses.peer_name.map(|n| n.name) {
+        // ractor_cluster names a peer `name@host`.
+        let name = ses.peer_name.map(|n| match n.name.rsplit_once('@') {
+            Some((name, _)) => name.to_owned(),
+            None => n.name,
+        });
+        if let Some(name) = name {
             if let Some(p) = self.shared.peers.lock().expect("peers lock").get_mut(&name) {
                 p.gateway = None;
             }

@@ -76,27 +76,34 @@ fn current_view(shared: &Shared) -> View {
     }
 }
 
-/// Looks at the members; if they changed since the last look, passivates every activation
-/// this node no longer owns (all of them, without a majority).
+/// Looks at the members; if they changed since the last look, rebalances:
+/// - every activation this node no longer owns is passivated (all of them, without a
+///   majority);
+/// - when a member appears (joins, or comes back after a partition or a freeze), every
+///   activation is passivated, owned or not. While apart, that member may have believed it
+///   owned some of them and written to the store; an activation that kept its old state
+///   would serve stale reads. Reloading from the store at the next request is one read each.
 pub(crate) fn refresh_view(shared: &Shared) -> View {
     let view = current_view(shared);
-    let changed = {
+    let previous = {
         let mut last = shared.last_view.lock().expect("view lock");
-        let changed = last.as_ref() != Some(&view);
-        if changed {
-            *last = Some(view.clone());
+        if last.as_ref() == Some(&view) {
+            return view;
         }
-        changed
+        last.replace(view.clone())
     };
-    if changed {
-        tracing::info!(members = ?view.members, quorum = view.quorum, "cluster view changed; rebalancing");
-        metrics::counter!("troupe_cluster_view_changes_total").increment(1);
-        let me = shared.config.node_name.clone();
-        let (members, quorum) = (view.members.clone(), view.quorum);
-        shared
-            .system
-            .rebalance(&|id| quorum && placement::owner(id, &members).is_some_and(|o| *o == me));
-    }
+    let appeared = previous.as_ref().is_some_and(|p| {
+        view.members
+            .iter()
+            .any(|m| *m != shared.config.node_name && !p.members.contains(m))
+    });
+    tracing::info!(members = ?view.members, quorum = view.quorum, appeared, "cluster view changed; rebalancing");
+    metrics::counter!("troupe_cluster_view_changes_total").increment(1);
+    let me = shared.config.node_name.clone();
+    let (members, keep) = (view.members.clone(), view.quorum && !appeared);
+    shared
+        .system
+        .rebalance(&|id| keep && placement::owner(id, &members).is_some_and(|o| *o == me));
     view
 }
 

@@ -168,6 +168,24 @@ impl Cluster {
         .await;
     }
 
+    /// Waits until every node sees every other node up.
+    pub async fn wait_all_up(&self, token: &str) {
+        let n = self.nodes.len();
+        for i in 0..n {
+            eventually(Duration::from_secs(30), || async {
+                let v = self.view(i, token).await;
+                let up = v["members"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m["state"] == "up")
+                    .count();
+                (up == n).then_some(())
+            })
+            .await;
+        }
+    }
+
     /// Starts node `i` again after it was killed, with the same options, and waits until it
     /// sees a majority.
     pub async fn restart(&mut self, i: usize) {

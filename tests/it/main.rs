@@ -6,6 +6,8 @@ mod harness;
 mod accounts;
 mod cluster;
 mod durability;
+mod failover;
+mod load;
 mod operations;
 mod proxy;
 mod s3;
