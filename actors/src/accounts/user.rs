@@ -1,5 +1,9 @@
 //! The user actor: one account.
 //!
+//! Creation writes through [`Ctx::save`], because a failed write must give back the claims it
+//! took. Every other change is staged ([`Ctx::stage`]): answers wait for the write, and
+//! changes that arrive while one is under way share the next.
+//!
 //! It owns the account (argon2id hash, role, plan), the failed-login count and lockout, and
 //! the refresh-token families. Login attempts for one account are handled one at a time, so
 //! the failed-login count is exact even under a flood of concurrent guesses.
@@ -170,7 +174,10 @@ impl Entity for UserActor {
                 None => Err(AccountError::NotFound),
                 Some(mut s) => {
                     s.plan = plan;
-                    save(ctx, s).await
+                    let view = s.view();
+                    // Batched: the answer waits for the write (see `Ctx::stage`).
+                    ctx.stage(s);
+                    Ok(view)
                 }
             }),
         })
@@ -333,7 +340,7 @@ async fn login(
                 Some(now + chrono::Duration::from_std(policy.lockout).unwrap_or_default());
             tracing::warn!(user = %ctx.key(), "account locked after repeated failed logins");
         }
-        ctx.save(state).await?;
+        ctx.stage(state);
         return Err(AccountError::InvalidCredentials);
     }
     if let Some(f) = state.families.iter().find(|f| f.origin == Some(attempt)) {
@@ -366,7 +373,7 @@ async fn login(
         refresh_expires_at: family.expires_at,
     };
     state.families.push(family);
-    ctx.save(state).await?;
+    ctx.stage(state);
     Ok(grant)
 }
 
@@ -407,7 +414,7 @@ async fn refresh(
         // Either way nobody can be trusted with this family any more.
         f.revoked = true;
         tracing::warn!(user = %ctx.key(), %family, "refresh token reused; family revoked");
-        ctx.save(state).await?;
+        ctx.stage(state);
         return Err(AccountError::RefreshReused);
     }
     f.generation += 1;
@@ -419,7 +426,7 @@ async fn refresh(
         generation,
         refresh_expires_at,
     };
-    ctx.save(state).await?;
+    ctx.stage(state);
     Ok(grant)
 }
 
@@ -430,7 +437,7 @@ async fn logout(ctx: &mut Ctx<UserActor>, family: Uuid) -> Result<(), AccountErr
     match state.families.iter_mut().find(|f| f.id == family) {
         Some(f) if !f.revoked => {
             f.revoked = true;
-            ctx.save(state).await?;
+            ctx.stage(state);
             Ok(())
         }
         _ => Ok(()),

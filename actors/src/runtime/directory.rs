@@ -14,7 +14,7 @@
 //! activation that is gone: a send that fails because the activation is draining is retried on
 //! the next one.
 
-use super::entity::{Entity, EntityHost, Envelope, HostArgs};
+use super::entity::{Entity, EntityHost, Envelope, HostArgs, HostMsg};
 use super::system::{decode_answer, Hosted, Placement, RouterCell, System};
 use super::{CallError, RuntimeConfig};
 use crate::store::StateStore;
@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{oneshot, watch};
 
-type HostRef<E> = ActorRef<Envelope<E>>;
+type HostRef<E> = ActorRef<HostMsg<E>>;
 
 enum Slot<E: Entity> {
     Active {
@@ -248,11 +248,11 @@ impl<E: Entity> Directory<E> {
                 start_by,
                 reply: tx,
             };
-            if let Err(e) = actor.send_message(envelope) {
+            if let Err(e) = actor.send_message(HostMsg::Request(envelope)) {
                 // The activation is draining or gone; its slot changes as soon as its exit is
                 // processed. Look again shortly.
                 request = match e {
-                    ractor::MessagingErr::SendErr(env) => Some(env.request),
+                    ractor::MessagingErr::SendErr(HostMsg::Request(env)) => Some(env.request),
                     _ => return Err(CallError::Stopped),
                 };
                 if tokio::time::Instant::now() >= deadline {

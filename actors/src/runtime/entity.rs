@@ -59,6 +59,27 @@ pub struct Ctx<E: Entity> {
     /// Set once a write has failed: the activation is draining, and every request still
     /// queued for it is sent back to be retried on a fresh activation.
     retired: bool,
+    /// The state holds changes ([`Ctx::stage`]) that no write has covered yet.
+    staged: bool,
+    /// Answers waiting for the next write: it covers the state they were computed from.
+    pending: Vec<Answer<E>>,
+    /// The write in progress, if any, and the answers it releases.
+    flush: Option<Flush<E>>,
+    /// Numbers writes, so that a late `Flushed` for a write already handled is ignored.
+    batches: u64,
+}
+
+/// An answer held back until the state it was computed from is durable.
+struct Answer<E: Entity> {
+    reply: oneshot::Sender<Result<E::Response, CallError>>,
+    response: E::Response,
+}
+
+/// A background write of staged state.
+struct Flush<E: Entity> {
+    batch: u64,
+    done: oneshot::Receiver<Result<Etag, StoreError>>,
+    answers: Vec<Answer<E>>,
 }
 
 impl<E: Entity> Ctx<E> {
@@ -98,6 +119,15 @@ impl<E: Entity> Ctx<E> {
     /// has written since this one loaded: this one is stale (fenced off), so its caller is
     /// told to retry, and the retry finds the current state.
     pub async fn save(&mut self, new: E::State) -> Result<(), StoreError> {
+        // A background write of staged changes must land first: this write replaces it.
+        if let Some(flush) = self.flush.take() {
+            let result = flush.done.await.unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the state write was abandoned".into(),
+                ))
+            });
+            self.settle(flush.answers, result)?;
+        }
         let bytes = codec::encode(E::SCHEMA, &new).map_err(|e| StoreError::Corrupt {
             key: self.storage_key.clone(),
             reason: e.to_string(),
@@ -110,6 +140,11 @@ impl<E: Entity> Ctx<E> {
             Ok(etag) => {
                 self.etag = Some(etag);
                 self.state = Some(new);
+                // This write covered whatever was staged, and the answers waiting for it.
+                self.staged = false;
+                for a in std::mem::take(&mut self.pending) {
+                    let _ = a.reply.send(Ok(a.response));
+                }
                 Ok(())
             }
             Err(e) => {
@@ -119,8 +154,109 @@ impl<E: Entity> Ctx<E> {
         }
     }
 
+    /// Replaces the state with `new` in memory at once, and makes it durable in the
+    /// background: every change staged while one write is under way shares the next write
+    /// (group commit per actor), so a busy actor writes once per store round trip instead of
+    /// once per request. The answer to this request, and to every later one, is held back
+    /// until a write covering the state it saw is durable; if that write fails, they get an
+    /// error instead and the activation retires. Use it where the handler needs no word on
+    /// durability before it answers; use [`Ctx::save`] where it does.
+    pub fn stage(&mut self, new: E::State) {
+        self.state = Some(new);
+        self.staged = true;
+    }
+
+    /// Whether answers must wait for a write: something is staged or being written.
+    fn holding(&self) -> bool {
+        self.staged || self.flush.is_some() || !self.pending.is_empty()
+    }
+
+    /// Starts a background write of the current state, if something is staged and no write
+    /// is under way. The answers pending now are released by it.
+    fn start_flush(&mut self, myself: &ActorRef<HostMsg<E>>) {
+        if self.flush.is_some() || !self.staged {
+            return;
+        }
+        let Some(state) = self.state.as_ref() else {
+            return;
+        };
+        let bytes = match codec::encode(E::SCHEMA, state) {
+            Ok(b) => b,
+            Err(e) => {
+                self.poisoned = Some(StoreError::Corrupt {
+                    key: self.storage_key.clone(),
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        let condition = match &self.etag {
+            Some(e) => Precondition::Matches(e.clone()),
+            None => Precondition::Absent,
+        };
+        self.staged = false;
+        self.batches += 1;
+        let batch = self.batches;
+        let (tx, rx) = oneshot::channel();
+        let answers = std::mem::take(&mut self.pending);
+        metrics::histogram!("troupe_actor_write_batch_size", "kind" => E::KIND)
+            .record(answers.len() as f64);
+        let (store, key, me) = (self.store.clone(), self.storage_key.clone(), myself.clone());
+        tokio::spawn(async move {
+            let _ = tx.send(store.put(&key, bytes, condition).await);
+            // Wakes the activation; if it is draining, `post_stop` collects the result.
+            let _ = me.send_message(HostMsg::Flushed(batch));
+        });
+        self.flush = Some(Flush {
+            batch,
+            done: rx,
+            answers,
+        });
+    }
+
+    /// Releases the answers a finished write covered: their responses if it succeeded, an
+    /// error if it failed (and then everything held back fails too, and the activation must
+    /// retire).
+    fn settle(
+        &mut self,
+        answers: Vec<Answer<E>>,
+        result: Result<Etag, StoreError>,
+    ) -> Result<(), StoreError> {
+        match result {
+            Ok(etag) => {
+                self.etag = Some(etag);
+                for a in answers {
+                    let _ = a.reply.send(Ok(a.response));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let why = if matches!(e, StoreError::Conflict) {
+                    CallError::Fenced
+                } else {
+                    CallError::Unavailable(e.to_string())
+                };
+                for a in answers.into_iter().chain(std::mem::take(&mut self.pending)) {
+                    let _ = a.reply.send(Err(why.clone()));
+                }
+                self.staged = false;
+                self.poisoned = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
     /// Durably deletes the entity's state.
     pub async fn remove(&mut self) -> Result<(), StoreError> {
+        if let Some(flush) = self.flush.take() {
+            let result = flush.done.await.unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the state write was abandoned".into(),
+                ))
+            });
+            self.settle(flush.answers, result)?;
+        }
+        self.staged = false;
         let condition = match &self.etag {
             Some(e) => Precondition::Matches(e.clone()),
             None => return Ok(()),
@@ -148,7 +284,15 @@ pub struct Envelope<E: Entity> {
     pub(crate) reply: oneshot::Sender<Result<E::Response, CallError>>,
 }
 
-impl<E: Entity> ractor::Message for Envelope<E> {}
+/// What an [`EntityHost`] receives: requests, and word that a background write finished.
+pub enum HostMsg<E: Entity> {
+    /// A request.
+    Request(Envelope<E>),
+    /// The write numbered so has finished; its result waits in the context.
+    Flushed(u64),
+}
+
+impl<E: Entity> ractor::Message for HostMsg<E> {}
 
 /// The ractor actor that hosts one activation of an [`Entity`].
 pub struct EntityHost<E>(std::marker::PhantomData<fn() -> E>);
@@ -173,7 +317,7 @@ pub struct HostArgs<E: Entity> {
 }
 
 impl<E: Entity> Actor for EntityHost<E> {
-    type Msg = Envelope<E>;
+    type Msg = HostMsg<E>;
     type State = Ctx<E>;
     type Arguments = HostArgs<E>;
 
@@ -200,15 +344,44 @@ impl<E: Entity> Actor for EntityHost<E> {
             store: args.store,
             poisoned: None,
             retired: false,
+            staged: false,
+            pending: Vec::new(),
+            flush: None,
+            batches: 0,
         })
     }
 
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
-        env: Self::Msg,
+        msg: Self::Msg,
         ctx: &mut Ctx<E>,
     ) -> Result<(), ActorProcessingErr> {
+        let env = match msg {
+            HostMsg::Request(env) => env,
+            HostMsg::Flushed(batch) => {
+                if ctx.flush.as_ref().is_some_and(|f| f.batch == batch) {
+                    let flush = ctx.flush.take().expect("checked above");
+                    let result = flush.done.await.unwrap_or_else(|_| {
+                        Err(StoreError::Unavailable(
+                            "the state write was abandoned".into(),
+                        ))
+                    });
+                    if ctx.settle(flush.answers, result).is_ok() {
+                        if ctx.staged {
+                            ctx.start_flush(&myself);
+                        } else {
+                            // Nothing new was staged: what the pending answers saw is durable.
+                            for a in std::mem::take(&mut ctx.pending) {
+                                let _ = a.reply.send(Ok(a.response));
+                            }
+                        }
+                    }
+                }
+                retire_if_poisoned(&myself, ctx);
+                return Ok(());
+            }
+        };
         let Envelope {
             request,
             start_by,
@@ -225,17 +398,20 @@ impl<E: Entity> Actor for EntityHost<E> {
             return Ok(());
         }
         let handled = E::handle(ctx, request).await;
-        let Some(error) = ctx.poisoned.take() else {
+        if ctx.poisoned.is_none() {
             // On `Err` the activation is broken: the reply is dropped (its caller sees
             // `Stopped`) and the supervisor frees the slot for a fresh activation.
-            let _ = reply.send(Ok(handled?));
+            let response = handled?;
+            if ctx.holding() {
+                ctx.pending.push(Answer { reply, response });
+                ctx.start_flush(&myself);
+            } else {
+                let _ = reply.send(Ok(response));
+            }
+            retire_if_poisoned(&myself, ctx);
             return Ok(());
-        };
-        let fenced = matches!(error, StoreError::Conflict);
-        tracing::warn!(kind = E::KIND, key = %ctx.key, %error, fenced, "retiring activation after a failed write");
-        if fenced {
-            metrics::counter!("troupe_actor_fenced_total", "kind" => E::KIND).increment(1);
         }
+        let fenced = matches!(ctx.poisoned, Some(StoreError::Conflict));
         // A fenced activation's answer was computed from stale state: discard it and have the
         // caller retry on a fresh activation. Any other failed write is an honest answer (the
         // store is unavailable), given as the handler made it.
@@ -243,10 +419,7 @@ impl<E: Entity> Actor for EntityHost<E> {
             Ok(response) if !fenced => Ok(response),
             _ => Err(CallError::Fenced),
         });
-        // Drain rather than stop: requests already queued are answered (with `Fenced`, so
-        // their callers retry) instead of being dropped.
-        ctx.retired = true;
-        let _ = myself.drain();
+        retire_if_poisoned(&myself, ctx);
         Ok(())
     }
 
@@ -255,7 +428,55 @@ impl<E: Entity> Actor for EntityHost<E> {
         myself: ActorRef<Self::Msg>,
         ctx: &mut Ctx<E>,
     ) -> Result<(), ActorProcessingErr> {
+        // Passivated or drained with a write under way, or changes staged: finish them here,
+        // so that no answer is lost and nothing staged is dropped. A write already under way
+        // is always awaited: the answers it covers are durable if it succeeded.
+        loop {
+            if let Some(flush) = ctx.flush.take() {
+                let result = flush.done.await.unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(
+                        "the state write was abandoned".into(),
+                    ))
+                });
+                let _ = ctx.settle(flush.answers, result);
+                continue;
+            }
+            if ctx.staged && !ctx.retired && ctx.poisoned.is_none() {
+                ctx.start_flush(&myself);
+                if ctx.flush.is_some() {
+                    continue;
+                }
+            }
+            break;
+        }
+        let unsafe_to_answer = ctx.retired || ctx.poisoned.is_some() || ctx.staged;
+        for a in std::mem::take(&mut ctx.pending) {
+            let _ = a.reply.send(if unsafe_to_answer {
+                Err(CallError::Fenced)
+            } else {
+                Ok(a.response)
+            });
+        }
         (ctx.on_exit)(myself.get_id());
         Ok(())
     }
+}
+
+/// After a failed write, memory and store may disagree: the activation retires. It drains
+/// rather than stops, so requests already queued are answered (with `Fenced`, so their callers
+/// retry on a fresh activation) instead of being dropped.
+fn retire_if_poisoned<E: Entity>(myself: &ActorRef<HostMsg<E>>, ctx: &mut Ctx<E>) {
+    let Some(error) = ctx.poisoned.as_ref() else {
+        return;
+    };
+    if ctx.retired {
+        return;
+    }
+    let fenced = matches!(error, StoreError::Conflict);
+    tracing::warn!(kind = E::KIND, key = %ctx.key, %error, fenced, "retiring activation after a failed write");
+    if fenced {
+        metrics::counter!("troupe_actor_fenced_total", "kind" => E::KIND).increment(1);
+    }
+    ctx.retired = true;
+    let _ = myself.drain();
 }

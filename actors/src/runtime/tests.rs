@@ -16,6 +16,8 @@ struct TallyState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum TallyReq {
     Add(u64),
+    /// Like `Add`, through `Ctx::stage` (batched writes).
+    Stage(u64),
     Get,
     Panic,
     Sleep(Duration),
@@ -53,6 +55,13 @@ impl Entity for Tally {
                 s.n += k;
                 let n = s.n;
                 ctx.save(s).await?;
+                TallyAnswer::N(n)
+            }
+            TallyReq::Stage(k) => {
+                let mut s = ctx.state().cloned().unwrap_or_default();
+                s.n += k;
+                let n = s.n;
+                ctx.stage(s);
                 TallyAnswer::N(n)
             }
             TallyReq::Get => TallyAnswer::N(ctx.state().map(|s| s.n).unwrap_or(0)),
@@ -268,4 +277,169 @@ async fn two_activations_of_one_actor_never_both_commit() {
     // actor); a fresh activation reads what was committed.
     let c = tallies(store, config(60_000)).await;
     assert_eq!(c.call("x", TallyReq::Get).await.unwrap().n(), 1151);
+}
+
+/// A store that counts writes, takes `delay` per write, and fails writes while `failing`.
+struct SlowStore {
+    inner: MemoryStore,
+    delay: Duration,
+    puts: std::sync::atomic::AtomicU64,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl StateStore for SlowStore {
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::store::Versioned>, crate::store::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        condition: crate::store::Precondition,
+    ) -> Result<crate::store::Etag, crate::store::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::store::StoreError::Unavailable(
+                "test store is down".into(),
+            ));
+        }
+        self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.put(key, value, condition).await
+    }
+    async fn delete(
+        &self,
+        key: &str,
+        condition: crate::store::Precondition,
+    ) -> Result<(), crate::store::StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn scan_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, crate::store::Versioned)>, crate::store::StoreError> {
+        self.inner.scan_prefix(prefix).await
+    }
+    async fn flush(&self) -> Result<(), crate::store::StoreError> {
+        Ok(())
+    }
+    fn backend(&self) -> &'static str {
+        "slow"
+    }
+}
+
+fn slow_store(delay_ms: u64) -> Arc<SlowStore> {
+    Arc::new(SlowStore {
+        inner: MemoryStore::new(),
+        delay: Duration::from_millis(delay_ms),
+        puts: Default::default(),
+        failing: Default::default(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_writes_to_one_actor_share_store_writes_and_stay_exact() {
+    let store = slow_store(10);
+    let tallies = tallies(store.clone(), config(60_000)).await;
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let t = tallies.clone();
+        tasks.push(tokio::spawn(async move {
+            t.call("hot", TallyReq::Stage(1)).await.unwrap().n()
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers.sort();
+    assert_eq!(
+        answers,
+        (1..=200).collect::<Vec<_>>(),
+        "every request saw its own increment"
+    );
+    let puts = store.puts.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        puts < 50,
+        "200 staged changes took {puts} writes; they should share writes"
+    );
+    // Durable: a fresh node on the same store reads the total.
+    let fresh = tallies_on(store.clone()).await;
+    assert_eq!(fresh.call("hot", TallyReq::Get).await.unwrap().n(), 200);
+}
+
+async fn tallies_on(store: Arc<SlowStore>) -> Directory<Tally> {
+    tallies(store, config(60_000)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staged_write_that_fails_answers_an_error_and_nothing_dirty_is_read() {
+    let store = slow_store(5);
+    let tallies = tallies(store.clone(), config(60_000)).await;
+    assert_eq!(tallies.call("k", TallyReq::Stage(2)).await.unwrap().n(), 2);
+    store
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed = tallies.call("k", TallyReq::Stage(5)).await;
+    assert!(
+        matches!(failed, Err(CallError::Unavailable(_))),
+        "{failed:?}"
+    );
+    store
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // The activation retired; the next one reads what is durable, not the failed 7.
+    wait_until(|| tallies.active() == 0).await;
+    assert_eq!(tallies.call("k", TallyReq::Get).await.unwrap().n(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passivation_finishes_staged_writes_before_the_actor_goes() {
+    let store = slow_store(20);
+    let tallies = tallies(store.clone(), config(5)).await;
+    let mut tasks = Vec::new();
+    for i in 0..50u64 {
+        let t = tallies.clone();
+        tasks.push(tokio::spawn(async move {
+            t.call(&format!("p{}", i % 5), TallyReq::Stage(1))
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    wait_until(|| tallies.active() == 0).await;
+    let fresh = tallies_on(store).await;
+    let mut total = 0;
+    for k in 0..5 {
+        total += fresh
+            .call(&format!("p{k}"), TallyReq::Get)
+            .await
+            .unwrap()
+            .n();
+    }
+    assert_eq!(total, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_writes_of_two_activations_are_fenced_not_lost() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let a = tallies(store.clone(), config(60_000)).await;
+    let b = tallies(store.clone(), config(60_000)).await;
+    let mut tasks = Vec::new();
+    for i in 0..60u64 {
+        let d = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            d.call("x", TallyReq::Stage(1)).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let c = tallies(store, config(60_000)).await;
+    assert_eq!(c.call("x", TallyReq::Get).await.unwrap().n(), 60);
 }
