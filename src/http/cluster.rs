@@ -15,7 +15,8 @@ pub struct Member {
     pub name: String,
     /// Cluster address.
     pub address: String,
-    /// `up` (answered a heartbeat within the failure deadline) or `down`.
+    /// `up` (answered a heartbeat within the failure deadline), `down`, or `left` (it said it
+    /// was leaving, on SIGTERM).
     pub state: String,
     /// Whether this member is the node answering.
     pub this_node: bool,
