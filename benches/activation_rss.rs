@@ -1,13 +1,15 @@
 //! Memory use of the virtual-actor runtime over a long run of activations.
 //!
 //! One task calls 1,000,000 distinct keys in sequence (set `ACTIVATIONS` to change the count).
-//! Each call activates a fresh actor: spawn, a read of its (absent) state from a real
-//! `SledStore` in a temp dir, one read-only message. Passivation is on (50 ms idle timeout), so
-//! the directory passivates the earlier activations while the loop goes on; ideally only the
-//! last few tens of milliseconds of activations are alive at any time. The runtime has no cap on
-//! live activations, so if passivation falls behind the loop they pile up: the bench reports
-//! the largest number alive that it saw. The runtime is a multi-thread tokio runtime with 2
-//! workers (set `TOKIO_WORKERS` to change that).
+//! Each call goes through `Directory::call` and activates a fresh actor: spawn, a read of its
+//! (absent) state from a real `SledStore` in a temp dir, one read-only request answered with a
+//! plain value. Passivation is on (50 ms idle timeout), so the directory passivates the earlier
+//! activations while the loop goes on; ideally only the last few tens of milliseconds of
+//! activations are alive at any time. If passivation falls behind the loop, live activations
+//! pile up until the runtime's cap (`RuntimeConfig::max_active`, left at its default of 20,000
+//! per kind) makes the directory evict the least recently used ones early and, at the cap, makes
+//! new activations wait: the bench reports the largest number alive that it saw. Everything runs
+//! on a multi-thread tokio runtime with 2 workers (set `TOKIO_WORKERS` to change that).
 //!
 //! Every 100,000 activations it prints the rate and the process's VmRSS and VmHWM (from
 //! `/proc/self/status`); at the end it waits for every activation to passivate and prints a
@@ -25,7 +27,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use troupe_actors::runtime::{Ctx, Directory, Entity, RuntimeConfig};
+use troupe_actors::runtime::{Ctx, Directory, Entity, RuntimeConfig, System};
 use troupe_actors::store::{SledStore, StateStore};
 
 const DEFAULT_ACTIVATIONS: u64 = 1_000_000;
@@ -34,6 +36,7 @@ const SAMPLE_ALIVE_EVERY: u64 = 1_000;
 const IDLE_TIMEOUT: Duration = Duration::from_millis(50);
 const GIB_KIB: u64 = 1024 * 1024;
 
+/// ractor's `ActorProcessingErr`, spelled out (the root package does not depend on ractor).
 type ProcessingErr = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A tiny entity that is only ever asked to answer its count.
@@ -44,24 +47,25 @@ struct ProbeState {
     n: u64,
 }
 
-enum ProbeMsg {
-    /// Read-only; the answer goes to the boxed callback (the bench cannot name ractor's
-    /// `RpcReplyPort`, the root package does not depend on ractor).
-    Get(Box<dyn FnOnce(u64) + Send>),
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum ProbeReq {
+    /// Read-only: answers the count.
+    Get,
 }
 
 impl Entity for Probe {
     const KIND: &'static str = "benchprobe";
     const SCHEMA: u8 = 1;
     type State = ProbeState;
-    type Msg = ProbeMsg;
+    type Request = ProbeReq;
+    /// The count.
+    type Response = u64;
     type Args = ();
 
-    async fn handle(ctx: &mut Ctx<Self>, msg: ProbeMsg) -> Result<(), ProcessingErr> {
-        match msg {
-            ProbeMsg::Get(reply) => reply(ctx.state().map(|s| s.n).unwrap_or(0)),
-        }
-        Ok(())
+    async fn handle(ctx: &mut Ctx<Self>, req: ProbeReq) -> Result<u64, ProcessingErr> {
+        Ok(match req {
+            ProbeReq::Get => ctx.state().map(|s| s.n).unwrap_or(0),
+        })
     }
 }
 
@@ -91,7 +95,8 @@ async fn run(activations: u64) {
         call_timeout: Duration::from_secs(30),
         ..RuntimeConfig::default()
     };
-    let dir = Directory::<Probe>::start(store, (), config)
+    // A single-node system: no router, so every actor is local.
+    let dir = Directory::<Probe>::start(&System::new(store, config), ())
         .await
         .expect("directory");
 
@@ -112,14 +117,7 @@ async fn run(activations: u64) {
         key.clear();
         use std::fmt::Write as _;
         write!(key, "u{i:08}").expect("format key");
-        let n = dir
-            .call(&key, |r| {
-                ProbeMsg::Get(Box::new(move |v: u64| {
-                    let _ = r.send(v);
-                }))
-            })
-            .await
-            .expect("call");
+        let n = dir.call(&key, ProbeReq::Get).await.expect("call");
         assert_eq!(n, 0);
         let done = i + 1;
         if done % SAMPLE_ALIVE_EVERY == 0 {

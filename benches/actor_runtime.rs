@@ -6,13 +6,16 @@
 //!
 //! Groups, with the goals of the performance issue:
 //!
-//! * `calls_to_active_actors` — request/reply calls with a read-only message (no store write)
-//!   to actors that are already active. `sequential/*` is one task doing one call at a time,
-//!   through [`Directory::call`] (the real path: directory lookup, timeout, send, reply) and
-//!   straight through the held `ActorRef` (send + oneshot reply only). `in_flight_64/*` is one
-//!   task with 64 calls in flight to 64 different actors (`join_all` rounds), and
-//!   `pipelined_64/directory` keeps a window of 64 calls in flight without round barriers.
-//!   Goal: at least 300k calls/s to active actors from one task.
+//! * `calls_to_active_actors` — calls with a read-only request (no store write) to actors that
+//!   are already active. `*/directory` goes through [`Directory::call`], the real path: the
+//!   placement check (no router here, so every actor is local), the request's clone for a
+//!   possible retry, the directory lookup, the deadline, the send to the activation and the
+//!   answer back through a oneshot. `*/plain_task` is the floor to compare it with: a plain
+//!   tokio task per key with an unbounded mpsc mailbox, answering through a oneshot, with no
+//!   directory, no ractor and no [`Entity`]. `sequential/*` is one task doing one call at a
+//!   time; `in_flight_64/*` is one task with 64 calls in flight to 64 different actors
+//!   (`join_all` rounds), and `pipelined_64/directory` keeps a window of 64 calls in flight
+//!   without round barriers. Goal: at least 300k calls/s to active actors from one task.
 //! * `activations_from_sled` — first calls to distinct keys whose state is in sled, so each
 //!   call activates an actor (spawn + sled read + decode). The benchmark streams through a pool
 //!   of 131,072 entities written up front; activations passivate after a 20 ms idle timeout, so
@@ -26,9 +29,10 @@
 //!   straight `StateStore::put` calls, and calls to 64 actors that each `ctx.save` per call.
 //!   Goal: at least 20k durable writes/s.
 //!
-//! The root package does not depend on `ractor`, so this bench cannot name `RpcReplyPort`; its
-//! entity therefore answers through a small [`Reply`] type. Through the directory that costs one
-//! extra boxed closure per call (tens of nanoseconds, well under the measured per-call times).
+//! The entity answers with a plain value ([`Entity::Response`]); the directory carries it back
+//! over the oneshot it creates per call. The bench cannot message an activation except through
+//! the directory (the runtime's envelope is private to it, and the root package does not depend
+//! on `ractor`), which is why the floor is a plain tokio task rather than a bare ractor actor.
 //!
 //! Run with `cargo bench --bench actor_runtime`.
 
@@ -43,8 +47,8 @@ use serde::{Deserialize, Serialize};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-use troupe_actors::runtime::{Ctx, Directory, Entity, Envelope, RuntimeConfig};
+use tokio::sync::{mpsc, oneshot};
+use troupe_actors::runtime::{Ctx, Directory, Entity, RuntimeConfig, System};
 use troupe_actors::store::{Precondition, SledStore, StateStore};
 
 /// Tokio workers: the machine has 2 cores.
@@ -64,25 +68,8 @@ const SUSTAINED_ALIVE: usize = 2 * ACTIVATION_BATCH;
 /// Idle timeout of the activation benchmark's directory.
 const SHORT_IDLE: Duration = Duration::from_millis(20);
 
+/// ractor's `ActorProcessingErr`, spelled out (the root package does not depend on ractor).
 type ProcessingErr = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// Where an answer goes: a plain oneshot (raw `ActorRef` path) or the directory's reply port,
-/// wrapped in a closure because the bench cannot name ractor's `RpcReplyPort`.
-enum Reply {
-    Direct(oneshot::Sender<u64>),
-    Port(Box<dyn FnOnce(u64) + Send>),
-}
-
-impl Reply {
-    fn send(self, v: u64) {
-        match self {
-            Reply::Direct(tx) => {
-                let _ = tx.send(v);
-            }
-            Reply::Port(f) => f(v),
-        }
-    }
-}
 
 /// A counter entity, like the runtime tests' `Tally`.
 struct Counter;
@@ -94,24 +81,29 @@ struct CounterState {
     pad: String,
 }
 
-enum CounterMsg {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum CounterReq {
     /// Read-only: answers the count, writes nothing.
-    Get(Reply),
-    /// Adds to the count and saves the state durably before answering.
-    Add(u64, Reply),
+    Get,
+    /// Adds to the count and saves the state durably before answering. Not idempotent, which
+    /// the runtime asks of requests because it may retry them; it only does so with a cluster
+    /// router or after a write conflict, and this bench has neither.
+    Add(u64),
 }
 
 impl Entity for Counter {
     const KIND: &'static str = "benchcounter";
     const SCHEMA: u8 = 1;
     type State = CounterState;
-    type Msg = CounterMsg;
+    type Request = CounterReq;
+    /// The count after the request.
+    type Response = u64;
     type Args = ();
 
-    async fn handle(ctx: &mut Ctx<Self>, msg: CounterMsg) -> Result<(), ProcessingErr> {
-        match msg {
-            CounterMsg::Get(reply) => reply.send(ctx.state().map(|s| s.n).unwrap_or(0)),
-            CounterMsg::Add(k, reply) => {
+    async fn handle(ctx: &mut Ctx<Self>, req: CounterReq) -> Result<u64, ProcessingErr> {
+        Ok(match req {
+            CounterReq::Get => ctx.state().map(|s| s.n).unwrap_or(0),
+            CounterReq::Add(k) => {
                 let mut s = ctx.state().cloned().unwrap_or_default();
                 s.n += k;
                 if s.pad.is_empty() {
@@ -119,47 +111,45 @@ impl Entity for Counter {
                 }
                 let n = s.n;
                 ctx.save(s).await?;
-                reply.send(n);
+                n
             }
-        }
-        Ok(())
+        })
     }
 }
 
 /// A read-only call through the directory.
 async fn dir_get(dir: &Directory<Counter>, key: &str) -> u64 {
-    dir.call(key, |r| {
-        CounterMsg::Get(Reply::Port(Box::new(move |v: u64| {
-            let _ = r.send(v);
-        })))
-    })
-    .await
-    .expect("get through the directory")
+    dir.call(key, CounterReq::Get)
+        .await
+        .expect("get through the directory")
 }
 
 /// A durable write through the directory.
 async fn dir_add(dir: &Directory<Counter>, key: &str) -> u64 {
-    dir.call(key, |r| {
-        CounterMsg::Add(
-            1,
-            Reply::Port(Box::new(move |v: u64| {
-                let _ = r.send(v);
-            })),
-        )
-    })
-    .await
-    .expect("add through the directory")
+    dir.call(key, CounterReq::Add(1))
+        .await
+        .expect("add through the directory")
 }
 
-/// A read-only call straight through a held `ActorRef` (a macro, because the bench cannot name
-/// ractor's `ActorRef` type to write a function over it).
-macro_rules! raw_get {
-    ($actor:expr) => {{
-        let (tx, rx) = oneshot::channel();
-        let sent = $actor.send_message(Envelope(CounterMsg::Get(Reply::Direct(tx))));
-        assert!(sent.is_ok(), "the activation refused the message");
-        rx.await.expect("reply")
-    }};
+/// The mailbox of a plain tokio task that answers every message with its count.
+type PlainTask = mpsc::UnboundedSender<oneshot::Sender<u64>>;
+
+/// Spawns a plain task answering `n` (must run inside the runtime).
+fn spawn_plain_task(n: u64) -> PlainTask {
+    let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<u64>>();
+    tokio::spawn(async move {
+        while let Some(reply) = rx.recv().await {
+            let _ = reply.send(n);
+        }
+    });
+    tx
+}
+
+/// A read-only call to a plain task: send + oneshot reply only.
+async fn plain_get(task: &PlainTask) -> u64 {
+    let (tx, rx) = oneshot::channel();
+    task.send(tx).expect("the plain task is running");
+    rx.await.expect("reply")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -194,6 +184,13 @@ fn sled_store(rt: &tokio::runtime::Runtime) -> (Arc<SledStore>, tempfile::TempDi
     (Arc::new(store), dir)
 }
 
+/// Starts the counter directory in a fresh single-node system (no router: every actor is local).
+async fn counters(store: Arc<dyn StateStore>, idle: Duration) -> Directory<Counter> {
+    Directory::<Counter>::start(&System::new(store, config(idle)), ())
+        .await
+        .expect("directory")
+}
+
 /// Waits (at most 60 s) until no more than `alive` activations are running.
 async fn wait_until_alive_at_most(dir: &Directory<Counter>, alive: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -211,21 +208,15 @@ fn calls_to_active_actors(c: &mut Criterion) {
     let (store, _tmp) = sled_store(&rt);
     let keys: Arc<Vec<String>> = Arc::new((0..FANOUT).map(|i| format!("hot{i}")).collect());
     let dir = rt.block_on(async {
-        let dir = Directory::<Counter>::start(store, (), config(Duration::from_secs(3600)))
-            .await
-            .expect("directory");
+        let dir = counters(store, Duration::from_secs(3600)).await;
         for k in keys.iter() {
             dir_add(&dir, k).await;
         }
         dir
     });
-    let refs = Arc::new(rt.block_on(async {
-        let mut refs = Vec::new();
-        for k in keys.iter() {
-            refs.push(dir.actor_ref(k).await.expect("actor ref"));
-        }
-        refs
-    }));
+    // One plain task per key, holding the same count as its actor.
+    let tasks: Arc<Vec<PlainTask>> =
+        Arc::new(rt.block_on(async { (0..FANOUT).map(|_| spawn_plain_task(1)).collect() }));
 
     let mut g = c.benchmark_group("calls_to_active_actors");
     g.sample_size(20)
@@ -245,14 +236,14 @@ fn calls_to_active_actors(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function("sequential/raw_ref", |b| {
+    g.bench_function("sequential/plain_task", |b| {
         b.iter_custom(|iters| {
-            let refs = refs.clone();
+            let tasks = tasks.clone();
             on_worker(&rt, async move {
-                let actor = &refs[0];
+                let task = &tasks[0];
                 let start = Instant::now();
                 for _ in 0..iters {
-                    black_box(raw_get!(actor));
+                    black_box(plain_get(task).await);
                 }
                 start.elapsed()
             })
@@ -272,13 +263,13 @@ fn calls_to_active_actors(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function("in_flight_64/raw_ref", |b| {
+    g.bench_function("in_flight_64/plain_task", |b| {
         b.iter_custom(|iters| {
-            let refs = refs.clone();
+            let tasks = tasks.clone();
             on_worker(&rt, async move {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    black_box(join_all(refs.iter().map(|a| async move { raw_get!(a) })).await);
+                    black_box(join_all(tasks.iter().map(plain_get)).await);
                 }
                 start.elapsed()
             })
@@ -315,9 +306,7 @@ fn activations_from_sled(c: &mut Criterion) {
     let (store, _tmp) = sled_store(&rt);
     let keys: Arc<Vec<String>> = Arc::new((0..PREPOPULATED).map(|i| format!("e{i:06}")).collect());
     let dir = rt.block_on(async {
-        let dir = Directory::<Counter>::start(store, (), config(SHORT_IDLE))
-            .await
-            .expect("directory");
+        let dir = counters(store, SHORT_IDLE).await;
         // Every entity gets a durable state (n = 1), written through its own activation.
         for chunk in keys.chunks(512) {
             join_all(chunk.iter().map(|k| dir_add(&dir, k))).await;
@@ -393,11 +382,7 @@ fn activations_from_sled(c: &mut Criterion) {
 fn durable_writes(c: &mut Criterion) {
     let rt = runtime();
     let (store, _tmp) = sled_store(&rt);
-    let dir = rt.block_on(async {
-        Directory::<Counter>::start(store.clone(), (), config(Duration::from_secs(3600)))
-            .await
-            .expect("directory")
-    });
+    let dir = rt.block_on(counters(store.clone(), Duration::from_secs(3600)));
     let value = vec![0x5a_u8; 100];
 
     let mut g = c.benchmark_group("durable_writes_64_writers");

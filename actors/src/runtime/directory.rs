@@ -29,6 +29,11 @@ use tokio::sync::{oneshot, watch};
 
 type HostRef<E> = ActorRef<HostMsg<E>>;
 
+/// The most times one call is sent, retries included (and never past its deadline). With
+/// backoff from 5 ms doubling to 200 ms, twelve attempts span about 1.6 s of waiting, more
+/// than a failover takes.
+const MAX_ATTEMPTS: u32 = 12;
+
 enum Slot<E: Entity> {
     Active {
         actor: HostRef<E>,
@@ -181,7 +186,7 @@ impl<E: Entity> Directory<E> {
             match result {
                 Err(e) if e.is_retryable() && self.inner.router.get().is_some() => {
                     let now = tokio::time::Instant::now();
-                    if now + backoff >= deadline {
+                    if now + backoff >= deadline || attempt >= MAX_ATTEMPTS {
                         return Err(e);
                     }
                     tracing::debug!(kind = E::KIND, key, attempt, error = %e, "retrying call");
