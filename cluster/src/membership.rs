@@ -520,7 +520,9 @@ fn learn(shared: &Shared, info: &NodeInfo) {
                     leaving: false,
                 },
                 // Not seen by us yet: down until it answers our own ping.
-                last_seen: Instant::now() - shared.config.failure_deadline * 2,
+                last_seen: Instant::now()
+                    .checked_sub(shared.config.failure_deadline * 2)
+                    .unwrap_or_else(Instant::now),
                 gateway: None,
             },
         );

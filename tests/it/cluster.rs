@@ -26,6 +26,8 @@ pub struct Cluster {
     /// With `proxied`: the proxy in front of the store, which every node uses.
     pub store_proxy: Option<Proxy>,
     options: Vec<Options>,
+    /// Data dirs of restarted nodes, removed with the cluster.
+    dirs: Vec<tempfile::TempDir>,
 }
 
 /// How to start a cluster.
@@ -146,6 +148,7 @@ impl Cluster {
             ips,
             store_proxy,
             options,
+            dirs: Vec::new(),
         };
         for i in 0..n {
             c.wait_ready(i).await;
@@ -194,7 +197,7 @@ impl Cluster {
         let app = TestApp::start(&data, self.options[i].clone())
             .await
             .unwrap_or_else(|(s, log)| panic!("restart of node{i} failed ({s:?}):\n{log}"));
-        std::mem::forget(tmp);
+        self.dirs.push(tmp);
         self.nodes[i] = app;
         self.wait_ready(i).await;
     }

@@ -173,7 +173,12 @@ impl<E: Entity> Directory<E> {
             attempt += 1;
             let result = match self.place(key) {
                 Ok((Placement::Local, _)) => {
-                    self.call_local(key, request.clone(), deadline, None).await
+                    // A request still queued when its caller gives up is dropped, not applied
+                    // late (after a freeze, say) behind the caller's back.
+                    let start_by = SystemTime::now()
+                        + deadline.saturating_duration_since(tokio::time::Instant::now());
+                    self.call_local(key, request.clone(), deadline, Some(start_by))
+                        .await
                 }
                 Ok((Placement::Remote(node), router)) => {
                     let router = router.expect("a remote placement comes from a router");
@@ -184,7 +189,12 @@ impl<E: Entity> Directory<E> {
                 Err(e) => return Err(e),
             };
             match result {
-                Err(e) if e.is_retryable() && self.inner.router.get().is_some() => {
+                // Without a cluster only a fenced write is worth retrying (another writer on
+                // the same store); in a cluster, every retryable failure is.
+                Err(e)
+                    if e.is_retryable()
+                        && (self.inner.router.get().is_some() || e == CallError::Fenced) =>
+                {
                     let now = tokio::time::Instant::now();
                     if now + backoff >= deadline || attempt >= MAX_ATTEMPTS {
                         return Err(e);
@@ -194,10 +204,6 @@ impl<E: Entity> Directory<E> {
                         .increment(1);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(200));
-                }
-                Err(CallError::Fenced) if tokio::time::Instant::now() < deadline => {
-                    // One node, yet another writer: retry on a fresh activation all the same.
-                    tokio::time::sleep(backoff).await;
                 }
                 other => return other,
             }
