@@ -1,0 +1,1035 @@
+//! Load benchmark of the cluster mode, with real processes: a `moto_server` S3 bucket as the
+//! shared state store, and `troupe serve` nodes joined through ractor_cluster, driven over HTTP
+//! by this process with reqwest.
+//!
+//! What it measures, in one run:
+//!
+//! 1. **Forwarded vs local latency.** A 3-node cluster (node0..node2); ~30 users registered
+//!    and logged in through node0. The bench computes each user's owner with the same
+//!    rendezvous function the nodes use ([`troupe_cluster::owner`]) and then sends, one at a
+//!    time over one keep-alive connection, `GET /api/v1/users/me` to node0 for users node0
+//!    owns (local) and for users node1/node2 own (forwarded through the gateways), interleaved,
+//!    after a warm-up. The actors are already active and the request writes nothing, so the
+//!    difference is the cost of forwarding. Prints p50/p90/p99 of both and the
+//!    forwarded/local ratio at p50 and p99 (goal: ≤ 1.5× at p50).
+//! 2. **Throughput, three nodes vs one.** [`CLIENTS`] concurrent clients (tokio tasks over
+//!    keep-alive connections) for a fixed time after a warm-up: a mixed workload (90%
+//!    `GET /users/me` over all users and all nodes, 10% admin
+//!    `PUT /api/v1/admin/users/{name}/plan`), and a write-only variant, on a 1-node cluster
+//!    (node0 alone, seeds = itself) and on the 3-node cluster. Prints requests/s, the ratio,
+//!    error counts (any non-2xx or transport error), and the view changes and forwards the
+//!    nodes counted in `/metrics` during the run.
+//! 3. **What a write costs in the shared store.** Write-only throughput of one node on sled
+//!    with local blobs (no cluster) vs the 1-node S3 cluster; and bare conditional PUTs
+//!    (`If-Match: <etag>`, what one plan change costs in the store) sent from the bench to the
+//!    same moto_server: the latency of one at a time, and the PUTs/s of [`CLIENTS`] concurrent
+//!    writers, which is the ceiling of S3-backed writes on this machine.
+//!
+//! Everything runs on the same machine (2 cores here): the nodes, moto_server (one Python
+//! process, which every S3-backed write goes through) and the load generator compete for the
+//! cores, so absolute numbers are noisy and three nodes cannot be expected to beat one; compare
+//! the ratios within one run.
+//!
+//! # Running
+//!
+//! ```sh
+//! cargo bench --bench cluster
+//! ```
+//!
+//! Cargo builds the `troupe` binary first (bench profile = release settings, into
+//! `target/release/troupe`) and passes its path to benchmarks as `CARGO_BIN_EXE_troupe`, so no
+//! separate `cargo build --release` is needed. `moto_server` must be on `PATH`
+//! (`pip install 'moto[server]'`; `./scripts/test.sh` installs it). Takes about two minutes.
+//! Every process it starts is killed (SIGKILL) when the bench ends, also on panic.
+//!
+//! Nodes run with `TROUPE__SERVER__WORKERS=2`, rate limits off, `warn` logs, and the default
+//! cluster timings (heartbeat 250 ms, failure deadline 1.5 s). moto_server (Werkzeug) answers
+//! every request with `Connection: close`, so each store request, the nodes' and the bench's
+//! bare PUT alike, opens a new TCP connection.
+
+use futures::stream::{self, StreamExt};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The password of every bench user (strong enough for the default policy).
+const PASSWORD: &str = "violet-harbor-cinnamon-42";
+/// The token signing secret every node shares (40 characters).
+const SECRET: &str = "bench-secret-bench-secret-bench-secret-0";
+const COOKIE: &str = "bench-cluster-cookie";
+/// `server.workers` of every node.
+const WORKERS: &str = "2";
+/// Users registered per deployment; the first is the admin.
+const USERS: usize = 30;
+/// Part 1: requests before measuring, and measured requests of each kind.
+const LATENCY_WARMUP: usize = 600;
+const LATENCY_SAMPLES: usize = 3_000;
+/// Part 2: concurrent clients, and the timings of the two workloads.
+const CLIENTS: usize = 32;
+const MIXED_WARMUP: Duration = Duration::from_secs(2);
+const MIXED_RUN: Duration = Duration::from_secs(10);
+const WRITES_WARMUP: Duration = Duration::from_secs(1);
+const WRITES_RUN: Duration = Duration::from_secs(6);
+/// Share of writes in the mixed workload, in percent.
+const MIXED_WRITE_PERCENT: u64 = 10;
+/// Part 3: conditional PUTs timed against moto_server.
+const PUT_WARMUP: usize = 50;
+const PUT_SAMPLES: usize = 400;
+/// Part 3: timings of the concurrent conditional PUTs to moto_server.
+const PUT_CONCURRENT_WARMUP: Duration = Duration::from_millis(500);
+const PUT_CONCURRENT_RUN: Duration = Duration::from_secs(3);
+/// An `Authorization` header moto_server accepts (it does not verify signatures).
+const FAKE_SIGV4: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+const PLANS: [&str; 4] = ["free", "basic", "premium", "ultimate"];
+
+fn main() {
+    // `cargo bench` passes `--bench`; there is nothing to filter.
+    let bin = troupe_bin();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(run(bin));
+}
+
+async fn run(bin: PathBuf) {
+    let total = Instant::now();
+    let mut rows: Vec<(String, String)> = Vec::new();
+
+    // ---- The 3-node cluster: latency, then throughput.
+    eprintln!("[cluster bench] starting moto_server and a 3-node cluster…");
+    let three = Deployment::cluster(&bin, 3).await;
+    let users = setup_users(&three.nodes[0].url, USERS).await;
+    let names: Vec<String> = (0..3).map(|i| format!("node{i}")).collect();
+    let (local, forwarded): (Vec<&User>, Vec<&User>) = users.iter().partition(|u| {
+        troupe_cluster::owner(&troupe_actors::ActorId::new("user", &u.name), &names)
+            .expect("members")
+            == "node0"
+    });
+    assert!(
+        !local.is_empty() && !forwarded.is_empty(),
+        "need users on node0 and elsewhere"
+    );
+    eprintln!(
+        "[cluster bench] part 1: {} users owned by node0, {} by node1/node2; {LATENCY_SAMPLES} sequential requests each",
+        local.len(),
+        forwarded.len()
+    );
+    let before = three.counters().await;
+    let (lat_local, lat_fwd) = latency(&three.nodes[0].url, &local, &forwarded).await;
+    let after = three.counters().await;
+    let (l, f) = (Percentiles::of(lat_local), Percentiles::of(lat_fwd));
+    println!();
+    println!("== 1. GET /api/v1/users/me on node0, sequential, one keep-alive connection (µs) ==");
+    println!(
+        "{:<11} {:>8} {:>8} {:>8} {:>8}",
+        "", "p50", "p90", "p99", "max"
+    );
+    println!("{:<11} {}", "local", l.row());
+    println!("{:<11} {}", "forwarded", f.row());
+    println!(
+        "forwarded/local: p50 {:.2}x  p99 {:.2}x  (goal ≤ 1.5x at p50); forwards served {}, view changes {}",
+        f.p50 / l.p50,
+        f.p99 / l.p99,
+        after.forwards - before.forwards,
+        after.view_changes - before.view_changes,
+    );
+    rows.push((
+        "forwarded/local latency, p50".into(),
+        format!(
+            "{:.2}x  ({:.0} µs vs {:.0} µs)",
+            f.p50 / l.p50,
+            f.p50,
+            l.p50
+        ),
+    ));
+    rows.push((
+        "forwarded/local latency, p99".into(),
+        format!(
+            "{:.2}x  ({:.0} µs vs {:.0} µs)",
+            f.p99 / l.p99,
+            f.p99,
+            l.p99
+        ),
+    ));
+
+    let mixed3 = three.load(&users, MIXED_WRITE_PERCENT).await;
+    let writes3 = three.load(&users, 100).await;
+    drop(three);
+
+    // ---- The 1-node cluster: throughput, then a bare conditional PUT to its moto_server.
+    eprintln!("[cluster bench] starting moto_server and a 1-node cluster…");
+    let one = Deployment::cluster(&bin, 1).await;
+    let users = setup_users(&one.nodes[0].url, USERS).await;
+    let mixed1 = one.load(&users, MIXED_WRITE_PERCENT).await;
+    let writes1 = one.load(&users, 100).await;
+    let (put, put_rps) = conditional_puts(one.moto.as_ref().expect("moto")).await;
+    drop(one);
+
+    // ---- One node on sled with local blobs, no cluster.
+    eprintln!("[cluster bench] starting one node on sled…");
+    let sled = Deployment::sled(&bin).await;
+    let users = setup_users(&sled.nodes[0].url, USERS).await;
+    let writes_sled = sled.load(&users, 100).await;
+    drop(sled);
+
+    println!();
+    println!(
+        "== 2. Throughput, {CLIENTS} clients over keep-alive connections, requests spread over all nodes =="
+    );
+    println!("{}", LoadResult::header());
+    for (label, r) in [
+        ("mixed, 1 node (s3)", &mixed1),
+        ("mixed, 3 nodes (s3)", &mixed3),
+        ("writes, 1 node (s3)", &writes1),
+        ("writes, 3 nodes (s3)", &writes3),
+        ("writes, 1 node (sled)", &writes_sled),
+    ] {
+        println!("{}", r.row(label));
+    }
+    for (label, r) in [
+        ("mixed, 1 node (s3)", &mixed1),
+        ("mixed, 3 nodes (s3)", &mixed3),
+        ("writes, 1 node (s3)", &writes1),
+        ("writes, 3 nodes (s3)", &writes3),
+        ("writes, 1 node (sled)", &writes_sled),
+    ] {
+        if let Some(e) = &r.first_error {
+            println!("first error in {label}: {e}");
+        }
+    }
+    println!(
+        "3 nodes / 1 node: mixed {:.2}x, writes {:.2}x",
+        mixed3.rps() / mixed1.rps(),
+        writes3.rps() / writes1.rps()
+    );
+    rows.push((
+        "mixed req/s, 3 nodes vs 1".into(),
+        format!(
+            "{:.2}x  ({:.0} vs {:.0}; errors {} / {})",
+            mixed3.rps() / mixed1.rps(),
+            mixed3.rps(),
+            mixed1.rps(),
+            mixed3.errors(),
+            mixed1.errors()
+        ),
+    ));
+    rows.push((
+        "write req/s, 3 nodes vs 1".into(),
+        format!(
+            "{:.2}x  ({:.0} vs {:.0}; errors {} / {})",
+            writes3.rps() / writes1.rps(),
+            writes3.rps(),
+            writes1.rps(),
+            writes3.errors(),
+            writes1.errors()
+        ),
+    ));
+
+    println!();
+    println!("== 3. What a write costs in the shared store ==");
+    println!(
+        "write-only, 1 node: sled {:.0} req/s, s3 (moto) {:.0} req/s → sled/s3 {:.2}x; write p50 sled {:.0} µs, s3 {:.0} µs",
+        writes_sled.rps(),
+        writes1.rps(),
+        writes_sled.rps() / writes1.rps(),
+        writes_sled.write_lat.p50,
+        writes1.write_lat.p50,
+    );
+    println!(
+        "bare conditional PUT (If-Match) to the same moto_server, from the bench: one at a time p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs; {CLIENTS} concurrent writers {:.0} PUT/s",
+        put.p50, put.p90, put.p99, put_rps
+    );
+    println!(
+        "→ a plan change is one such PUT. moto alone: ~{:.0} PUT/s one at a time (1/p50), {:.0} PUT/s to {CLIENTS} writers; the 1-node S3 cluster: {:.0} writes/s. \
+         {CLIENTS} clients / {:.0} writes/s = {:.0} ms in the system per write (Little's law) vs a bare PUT's p50 of {:.1} ms: writes queue for the store",
+        1e6 / put.p50,
+        put_rps,
+        writes1.rps(),
+        writes1.rps(),
+        1e3 * CLIENTS as f64 / writes1.rps(),
+        put.p50 / 1e3,
+    );
+    rows.push((
+        "write req/s, sled vs s3 (1 node)".into(),
+        format!(
+            "{:.2}x  ({:.0} vs {:.0})",
+            writes_sled.rps() / writes1.rps(),
+            writes_sled.rps(),
+            writes1.rps()
+        ),
+    ));
+    rows.push((
+        "bare If-Match PUT to moto".into(),
+        format!(
+            "p50 {:.0} µs, p99 {:.0} µs one at a time; {:.0} PUT/s with {CLIENTS} writers",
+            put.p50, put.p99, put_rps
+        ),
+    ));
+
+    println!();
+    println!("== Summary ==");
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (k, v) in &rows {
+        println!("{k:<width$}  {v}");
+    }
+    println!("(total {:.0} s)", total.elapsed().as_secs_f64());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The troupe binary.
+
+/// The server binary. `cargo bench` builds the package's binaries (with the bench profile,
+/// i.e. release settings, into `target/release/`) before it builds a benchmark, and gives the
+/// benchmark their paths as `CARGO_BIN_EXE_<name>`, as it does for integration tests.
+fn troupe_bin() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_troupe"));
+    if !bin.is_file() {
+        eprintln!(
+            "error: {} does not exist. Run the bench through Cargo, which builds it first:\n\n    \
+             cargo bench --bench cluster\n\n\
+             (or build it with `cargo build --release --bin troupe`).",
+            bin.display()
+        );
+        std::process::exit(2);
+    }
+    bin
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes.
+
+/// A child process, killed (SIGKILL) and reaped when dropped, also during a panic.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A moto_server on a free port.
+struct Moto {
+    endpoint: String,
+    _proc: Proc,
+}
+
+impl Moto {
+    async fn start(dir: &Path) -> Moto {
+        let port = free_port();
+        let log = dir.join(format!("moto-{port}.log"));
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("moto log"))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start moto_server ({e}): install it with pip install 'moto[server]'")
+            });
+        let proc = Proc { child, log };
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let client = Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .get(format!("{endpoint}/moto-api/"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer within 30 s:\n{}",
+                proc.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Moto {
+            endpoint,
+            _proc: proc,
+        }
+    }
+
+    async fn create_bucket(&self, bucket: &str) {
+        let r = Client::new()
+            .put(format!("{}/{bucket}", self.endpoint))
+            .send()
+            .await
+            .expect("create bucket");
+        assert!(r.status().is_success(), "create bucket: {}", r.status());
+    }
+}
+
+/// A running `troupe serve`.
+struct Node {
+    /// `http://ADDR`.
+    url: String,
+    proc: Proc,
+}
+
+impl Node {
+    async fn spawn(bin: &Path, data_dir: &Path, env: &[(String, String)]) -> Node {
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let log = data_dir.with_extension("log");
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("RUST_LOG")
+            .env("TROUPE__LOG__LEVEL", "warn")
+            .env("TROUPE__SERVER__WORKERS", WORKERS)
+            .env("TROUPE__RATE_LIMIT__ENABLED", "false")
+            .env("TROUPE__AUTH__JWT_SECRET", SECRET)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("node log"));
+        let mut child = cmd.spawn().expect("spawn troupe");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut proc = Proc { child, log };
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads stdout to the end, so the pipe never fills.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("troupe listening on http://") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            if let Ok(addr) = rx.try_recv() {
+                break addr;
+            }
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                panic!(
+                    "troupe exited before listening ({status}):\n{}",
+                    proc.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "troupe did not listen within 60 s:\n{}",
+                proc.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        Node {
+            url: format!("http://{addr}"),
+            proc,
+        }
+    }
+}
+
+/// Nodes and their store. Field order is drop order: the nodes go before the store they use,
+/// and the temp dir last.
+struct Deployment {
+    nodes: Vec<Node>,
+    moto: Option<Moto>,
+    clustered: bool,
+    _tmp: tempfile::TempDir,
+}
+
+impl Deployment {
+    /// `n` nodes named node0..node{n-1} on a fresh moto_server bucket, every one listing all
+    /// as seeds; returns once every node sees a majority (and, within 15 s, all of them).
+    async fn cluster(bin: &Path, n: usize) -> Deployment {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let moto = Moto::start(tmp.path()).await;
+        moto.create_bucket("troupe").await;
+        let listens: Vec<String> = (0..n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let seeds = format!(
+            "[{}]",
+            listens
+                .iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut nodes = Vec::new();
+        for (i, listen) in listens.iter().enumerate() {
+            let env: Vec<(String, String)> = [
+                ("TROUPE__STATE__BACKEND", "s3"),
+                ("TROUPE__BLOBS__BACKEND", "s3"),
+                ("TROUPE__BLOBS__S3__ENDPOINT", &moto.endpoint),
+                ("TROUPE__BLOBS__S3__BUCKET", "troupe"),
+                ("TROUPE__BLOBS__S3__REGION", "us-east-1"),
+                ("TROUPE__BLOBS__S3__ACCESS_KEY_ID", "testing"),
+                ("TROUPE__BLOBS__S3__SECRET_ACCESS_KEY", "testing"),
+                ("TROUPE__BLOBS__S3__PATH_STYLE", "true"),
+                ("TROUPE__CLUSTER__NODE_NAME", &format!("node{i}")),
+                ("TROUPE__CLUSTER__LISTEN", listen),
+                ("TROUPE__CLUSTER__SEEDS", &seeds),
+                ("TROUPE__CLUSTER__COOKIE", COOKIE),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+            nodes.push(Node::spawn(bin, &tmp.path().join(format!("node{i}")), &env).await);
+        }
+        let d = Deployment {
+            nodes,
+            moto: Some(moto),
+            clustered: true,
+            _tmp: tmp,
+        };
+        d.wait_ready(n).await;
+        d
+    }
+
+    /// One node on sled with local blobs, no cluster.
+    async fn sled(bin: &Path) -> Deployment {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let env = [
+            ("TROUPE__STATE__BACKEND".to_owned(), "sled".to_owned()),
+            ("TROUPE__BLOBS__BACKEND".to_owned(), "local".to_owned()),
+        ];
+        let node = Node::spawn(bin, &tmp.path().join("node"), &env).await;
+        let d = Deployment {
+            nodes: vec![node],
+            moto: None,
+            clustered: false,
+            _tmp: tmp,
+        };
+        d.wait_ready(0).await;
+        d
+    }
+
+    /// Waits for every node's `/readyz` to say `cluster.ok` (or, without a cluster, for the
+    /// store check), then gives the members up to 15 s to all see each other.
+    async fn wait_ready(&self, members: usize) {
+        let client = Client::new();
+        for node in &self.nodes {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut all_up_by = None;
+            loop {
+                let body: Option<Value> =
+                    match client.get(format!("{}/readyz", node.url)).send().await {
+                        Ok(r) => r.json().await.ok(),
+                        Err(_) => None,
+                    };
+                let body = body.unwrap_or(Value::Null);
+                let ok = if self.clustered {
+                    body["cluster"]["ok"] == true
+                } else {
+                    body["store"]["ok"] == true
+                };
+                if ok {
+                    let all = format!("{members} of {members} ");
+                    let detail = body["cluster"]["detail"].as_str().unwrap_or("");
+                    let by = *all_up_by.get_or_insert(Instant::now() + Duration::from_secs(15));
+                    if !self.clustered || detail.starts_with(&all) {
+                        break;
+                    }
+                    if Instant::now() > by {
+                        eprintln!("warning: {} is ready but reports \"{detail}\"", node.url);
+                        break;
+                    }
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{} not ready within 60 s: {body}\n{}",
+                    node.url,
+                    node.proc.log_tail()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// Forwards served and view changes, summed over the nodes' `/metrics`.
+    async fn counters(&self) -> Counters {
+        let client = Client::new();
+        let mut c = Counters::default();
+        for node in &self.nodes {
+            let Ok(r) = client.get(format!("{}/metrics", node.url)).send().await else {
+                continue;
+            };
+            let text = r.text().await.unwrap_or_default();
+            c.forwards += metric_sum(&text, "troupe_cluster_forwards_served_total");
+            c.view_changes += metric_sum(&text, "troupe_cluster_view_changes_total");
+        }
+        c
+    }
+
+    /// Runs the load of part 2 on every node of the deployment: a warm-up, then a measured
+    /// run. `write_percent` of the requests are plan changes, the rest `GET /users/me`.
+    async fn load(&self, users: &[User], write_percent: u64) -> LoadResult {
+        let (warmup, run) = if write_percent >= 100 {
+            (WRITES_WARMUP, WRITES_RUN)
+        } else {
+            (MIXED_WARMUP, MIXED_RUN)
+        };
+        eprintln!(
+            "[cluster bench] load: {} node(s), {CLIENTS} clients, {write_percent}% writes, {}+{} s",
+            self.nodes.len(),
+            warmup.as_secs(),
+            run.as_secs()
+        );
+        let targets: Arc<Vec<String>> =
+            Arc::new(self.nodes.iter().map(|n| n.url.clone()).collect());
+        let users = Arc::new(users.to_vec());
+        let admin = Arc::new(users[0].token.clone());
+        let client = Client::builder()
+            .pool_max_idle_per_host(CLIENTS)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        // 0: warming up, 1: measuring, 2: stop.
+        let phase = Arc::new(AtomicU8::new(0));
+        let before = self.counters().await;
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|t| {
+                let (client, targets, users, admin, phase) = (
+                    client.clone(),
+                    targets.clone(),
+                    users.clone(),
+                    admin.clone(),
+                    phase.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x2545_F491));
+                    let mut out = TaskResult::default();
+                    loop {
+                        let p = phase.load(Ordering::Relaxed);
+                        if p == 2 {
+                            return out;
+                        }
+                        let node = &targets[rng.below(targets.len() as u64) as usize];
+                        let user = &users[rng.below(users.len() as u64) as usize];
+                        let write = rng.below(100) < write_percent;
+                        let request = if write {
+                            let plan = PLANS[rng.below(PLANS.len() as u64) as usize];
+                            client
+                                .put(format!("{node}/api/v1/admin/users/{}/plan", user.name))
+                                .bearer_auth(admin.as_str())
+                                .json(&json!({ "plan": plan }))
+                        } else {
+                            client
+                                .get(format!("{node}/api/v1/users/me"))
+                                .bearer_auth(&user.token)
+                        };
+                        let start = Instant::now();
+                        let outcome = match request.send().await {
+                            Ok(r) => {
+                                let status = r.status();
+                                let body = r.bytes().await;
+                                match body {
+                                    Ok(_) if status.is_success() => Ok(()),
+                                    Ok(b) => Err(format!(
+                                        "{status}: {}",
+                                        String::from_utf8_lossy(&b[..b.len().min(200)])
+                                    )),
+                                    Err(e) => Err(format!("{status}, body: {e}")),
+                                }
+                            }
+                            Err(e) => Err(format!("transport: {e}")),
+                        };
+                        let micros = start.elapsed().as_micros() as f64;
+                        // Counts what completes while measuring.
+                        if phase.load(Ordering::Relaxed) != 1 {
+                            continue;
+                        }
+                        match outcome {
+                            Ok(()) if write => out.write_lat.push(micros),
+                            Ok(()) => out.read_lat.push(micros),
+                            Err(e) => {
+                                let key = e.split(':').next().unwrap_or("").to_owned();
+                                *out.errors.entry(key).or_default() += 1;
+                                out.first_error.get_or_insert(e);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(warmup).await;
+        phase.store(1, Ordering::Relaxed);
+        let started = Instant::now();
+        tokio::time::sleep(run).await;
+        phase.store(2, Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        let mut total = TaskResult::default();
+        for t in tasks {
+            let r = t.await.expect("load task");
+            total.read_lat.extend(r.read_lat);
+            total.write_lat.extend(r.write_lat);
+            for (k, v) in r.errors {
+                *total.errors.entry(k).or_default() += v;
+            }
+            if total.first_error.is_none() {
+                total.first_error = r.first_error;
+            }
+        }
+        let after = self.counters().await;
+        LoadResult {
+            reads: total.read_lat.len(),
+            writes: total.write_lat.len(),
+            read_lat: Percentiles::of(total.read_lat),
+            write_lat: Percentiles::of(total.write_lat),
+            errors_by_kind: total.errors,
+            first_error: total.first_error,
+            elapsed,
+            forwards: after.forwards - before.forwards,
+            view_changes: after.view_changes - before.view_changes,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    forwards: f64,
+    view_changes: f64,
+}
+
+/// The sum of every sample of `name` in Prometheus text.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users.
+
+#[derive(Clone)]
+struct User {
+    name: String,
+    token: String,
+}
+
+/// Registers `n` users through `url` (the first becomes the admin) and logs each in.
+async fn setup_users(url: &str, n: usize) -> Vec<User> {
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let one = |i: usize| {
+        let client = client.clone();
+        async move {
+            let name = format!("bench{i:03}");
+            let r = client
+                .post(format!("{url}/api/v1/auth/register"))
+                .json(&json!({"username": name, "email": format!("{name}@example.org"), "password": PASSWORD}))
+                .send()
+                .await
+                .expect("register");
+            let status = r.status();
+            assert_eq!(
+                status,
+                StatusCode::CREATED,
+                "register {name}: {}",
+                r.text().await.unwrap_or_default()
+            );
+            let r = client
+                .post(format!("{url}/api/v1/auth/login"))
+                .json(&json!({"username": name, "password": PASSWORD}))
+                .send()
+                .await
+                .expect("login");
+            let status = r.status();
+            let body: Value = r.json().await.expect("login body");
+            assert_eq!(status, StatusCode::OK, "login {name}: {body}");
+            User {
+                name,
+                token: body["access_token"]
+                    .as_str()
+                    .expect("access_token")
+                    .to_owned(),
+            }
+        }
+    };
+    // The admin first, so that it is the first account; then the rest, a few at a time
+    // (password hashing is deliberately slow).
+    let mut users = vec![one(0).await];
+    let mut rest: Vec<User> = stream::iter(1..n)
+        .map(one)
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    rest.sort_by(|a, b| a.name.cmp(&b.name));
+    users.extend(rest);
+    users
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 1 and part 3 measurements.
+
+/// Sequential `GET /users/me` to `url` over one keep-alive connection, alternating between a
+/// user of `local` and one of `forwarded`; returns the measured latencies (µs) of each.
+async fn latency(url: &str, local: &[&User], forwarded: &[&User]) -> (Vec<f64>, Vec<f64>) {
+    let client = Client::builder()
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let (mut l, mut f) = (
+        Vec::with_capacity(LATENCY_SAMPLES),
+        Vec::with_capacity(LATENCY_SAMPLES),
+    );
+    for i in 0..LATENCY_WARMUP + 2 * LATENCY_SAMPLES {
+        let (user, out) = if i % 2 == 0 {
+            (local[(i / 2) % local.len()], &mut l)
+        } else {
+            (forwarded[(i / 2) % forwarded.len()], &mut f)
+        };
+        let start = Instant::now();
+        let r = client
+            .get(format!("{url}/api/v1/users/me"))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .expect("GET /users/me");
+        let status = r.status();
+        let body = r.bytes().await.expect("body");
+        let micros = start.elapsed().as_micros() as f64;
+        assert!(
+            status.is_success(),
+            "GET /users/me as {}: {status} {}",
+            user.name,
+            String::from_utf8_lossy(&body)
+        );
+        if i >= LATENCY_WARMUP {
+            out.push(micros);
+        }
+    }
+    (l, f)
+}
+
+/// `PUT` of a ~300-byte object to `moto`, with `If-Match: <etag>` when given; returns the new
+/// ETag.
+async fn moto_put(client: &Client, url: &str, etag: Option<&str>) -> String {
+    // moto_server refuses anonymous writes to an existing private object, and checks no
+    // signatures: any SigV4-shaped header will do (the nodes sign for real).
+    let mut req = client
+        .put(url)
+        .header("authorization", FAKE_SIGV4)
+        .body(vec![b'x'; 300]);
+    if let Some(e) = etag {
+        req = req.header("if-match", e);
+    }
+    let r = req.send().await.expect("PUT to moto");
+    assert!(r.status().is_success(), "PUT to moto: {}", r.status());
+    r.headers()
+        .get("etag")
+        .and_then(|e| e.to_str().ok())
+        .expect("etag")
+        .to_owned()
+}
+
+/// Bare conditional PUTs to `moto`, as a node's `ctx.save` does them (one `PUT` with
+/// `If-Match: <current etag>` per write): the latency (µs) of one at a time, and the PUTs/s
+/// of [`CLIENTS`] concurrent writers, each on its own object.
+async fn conditional_puts(moto: &Moto) -> (Percentiles, f64) {
+    eprintln!("[cluster bench] timing conditional PUTs to moto_server");
+    moto.create_bucket("bench-put").await;
+    let client = Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let url = format!("{}/bench-put/state/user/probe", moto.endpoint);
+    let mut etag = moto_put(&client, &url, None).await;
+    let mut samples = Vec::with_capacity(PUT_SAMPLES);
+    for i in 0..PUT_WARMUP + PUT_SAMPLES {
+        let start = Instant::now();
+        etag = moto_put(&client, &url, Some(&etag)).await;
+        if i >= PUT_WARMUP {
+            samples.push(start.elapsed().as_micros() as f64);
+        }
+    }
+
+    let phase = Arc::new(AtomicU8::new(0));
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|t| {
+            let (client, phase) = (client.clone(), phase.clone());
+            let url = format!("{}/bench-put/state/user/w{t}", moto.endpoint);
+            tokio::spawn(async move {
+                let mut etag = moto_put(&client, &url, None).await;
+                let mut done = 0u64;
+                loop {
+                    match phase.load(Ordering::Relaxed) {
+                        2 => return done,
+                        p => {
+                            etag = moto_put(&client, &url, Some(&etag)).await;
+                            // Counts what completes while measuring.
+                            if p == 1 && phase.load(Ordering::Relaxed) == 1 {
+                                done += 1;
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(PUT_CONCURRENT_WARMUP).await;
+    phase.store(1, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(PUT_CONCURRENT_RUN).await;
+    phase.store(2, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.expect("PUT task");
+    }
+    (
+        Percentiles::of(samples),
+        done as f64 / elapsed.as_secs_f64(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results.
+
+#[derive(Default)]
+struct TaskResult {
+    read_lat: Vec<f64>,
+    write_lat: Vec<f64>,
+    errors: BTreeMap<String, u64>,
+    first_error: Option<String>,
+}
+
+struct LoadResult {
+    reads: usize,
+    writes: usize,
+    read_lat: Percentiles,
+    write_lat: Percentiles,
+    /// Failed requests by status (or `transport`).
+    errors_by_kind: BTreeMap<String, u64>,
+    first_error: Option<String>,
+    elapsed: Duration,
+    forwards: f64,
+    view_changes: f64,
+}
+
+impl LoadResult {
+    fn rps(&self) -> f64 {
+        (self.reads + self.writes) as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn errors(&self) -> u64 {
+        self.errors_by_kind.values().sum()
+    }
+
+    fn header() -> String {
+        format!(
+            "{:<22} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8}  errors",
+            "",
+            "req/s",
+            "reads",
+            "writes",
+            "rd p50µs",
+            "rd p99µs",
+            "wr p50µs",
+            "wr p99µs",
+            "views",
+            "fwd/s"
+        )
+    }
+
+    fn row(&self, label: &str) -> String {
+        let errors = if self.errors_by_kind.is_empty() {
+            "0".to_owned()
+        } else {
+            self.errors_by_kind
+                .iter()
+                .map(|(k, v)| format!("{k}×{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "{label:<22} {:>8.0} {:>8} {:>8} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>7.0} {:>8.0}  {errors}",
+            self.rps(),
+            self.reads,
+            self.writes,
+            self.read_lat.p50,
+            self.read_lat.p99,
+            self.write_lat.p50,
+            self.write_lat.p99,
+            self.view_changes,
+            self.forwards / self.elapsed.as_secs_f64(),
+        )
+    }
+}
+
+/// Nearest-rank percentiles, in µs; NaN without samples.
+struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Percentiles {
+    fn of(mut v: Vec<f64>) -> Percentiles {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
+            }
+        };
+        Percentiles {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+
+    fn row(&self) -> String {
+        format!(
+            "{:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+            self.p50, self.p90, self.p99, self.max
+        )
+    }
+}
+
+/// xorshift64*: cheap, deterministic per task.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
