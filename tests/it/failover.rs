@@ -133,9 +133,7 @@ async fn a_node_killed_under_load_fails_over_in_under_3_s_and_loses_nothing() {
             c.restart(k).await;
             c.nodes[k].addr.clone()
         };
-        let mut t = load.targets.lock().unwrap();
-        t[k] = new_addr;
-        drop(t);
+        load.targets.lock().unwrap()[k] = new_addr;
         progress(&load, 20).await;
     }
     let (ledger, tally) = load.stop().await;

@@ -124,7 +124,7 @@ impl Worker {
         while !self.stop.load(Ordering::Relaxed) {
             n += 1;
             // Every third step registers; the others change a plan or log in.
-            if mine.is_empty() || n % 3 == 0 {
+            if mine.is_empty() || n.is_multiple_of(3) {
                 let name = format!("{}w{}u{}", self.prefix, self.id, mine.len());
                 let body = json!({"username": name, "email": format!("{name}@example.org"), "password": PASSWORD});
                 // Retried until the answer is known, so every name is an account or not.
