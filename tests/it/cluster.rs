@@ -171,10 +171,9 @@ impl Cluster {
         .await;
     }
 
-    /// Waits until every node sees every other node up.
-    pub async fn wait_all_up(&self, token: &str) {
-        let n = self.nodes.len();
-        for i in 0..n {
+    /// Waits until each node in `on` sees `n` members up.
+    pub async fn wait_up(&self, token: &str, on: &[usize], n: usize) {
+        for &i in on {
             eventually(Duration::from_secs(30), || async {
                 let v = self.view(i, token).await;
                 let up = v["members"]
@@ -187,6 +186,12 @@ impl Cluster {
             })
             .await;
         }
+    }
+
+    /// Waits until every node sees every node up.
+    pub async fn wait_all_up(&self, token: &str) {
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.wait_up(token, &all, all.len()).await;
     }
 
     /// Starts node `i` again after it was killed, with the same options, and waits until it
@@ -251,27 +256,11 @@ impl Cluster {
     }
 }
 
-async fn all_up(c: &Cluster, token: &str, on: &[usize], n: usize) {
-    for &i in on {
-        eventually(Duration::from_secs(20), || async {
-            let v = c.view(i, token).await;
-            let up = v["members"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|m| m["state"] == "up")
-                .count();
-            (up == n).then_some(())
-        })
-        .await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_join_see_each_other_and_share_accounts() {
     let c = Cluster::start(3).await;
     let admin = c.nodes[0].user("admin").await;
-    all_up(&c, &admin, &[0, 1, 2], 3).await;
+    c.wait_up(&admin, &[0, 1, 2], 3).await;
     let v = c.view(1, &admin).await;
     assert_eq!(v["mode"], "cluster");
     assert_eq!(v["this_node"], "node1");
@@ -291,7 +280,7 @@ async fn three_nodes_join_see_each_other_and_share_accounts() {
 async fn a_node_with_the_wrong_cookie_is_refused_and_logged() {
     let c = Cluster::start(2).await;
     let admin = c.nodes[0].user("admin").await;
-    all_up(&c, &admin, &[0, 1], 2).await;
+    c.wait_up(&admin, &[0, 1], 2).await;
     let addr = format!("127.0.0.1:{}", free_port());
     let intruder = TestApp::spawn(node_options(
         &c.moto,
@@ -327,7 +316,7 @@ async fn a_node_with_the_wrong_cookie_is_refused_and_logged() {
 async fn killed_and_frozen_nodes_are_declared_down_within_the_deadline() {
     let mut c = Cluster::start(3).await;
     let admin = c.nodes[0].user("admin").await;
-    all_up(&c, &admin, &[0, 1, 2], 3).await;
+    c.wait_up(&admin, &[0, 1, 2], 3).await;
 
     // kill -9: the session breaks, heartbeats stop.
     let t = Instant::now();

@@ -14,6 +14,17 @@ use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// Starts a cluster as `spec` says, an admin, and client load of `workers` workers on every
+/// node, and waits for the load to get going.
+async fn loaded(spec: Spec, prefix: &str, workers: usize) -> (Cluster, String, Vec<String>, Load) {
+    let c = Cluster::start_with(spec).await;
+    let admin = c.nodes[0].user("admin").await;
+    let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr.clone()).collect();
+    let load = Load::start(prefix, workers, &admin, addrs.clone());
+    progress(&load, 30).await;
+    (c, admin, addrs, load)
+}
+
 /// Waits until the load has had `n` more acknowledged operations.
 async fn progress(load: &Load, n: u64) {
     let start = load.acked();
@@ -113,11 +124,15 @@ fn assert_no_500(load_tally: &crate::load::Tally) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_killed_under_load_fails_over_in_under_3_s_and_loses_nothing() {
-    let mut c = Cluster::start(3).await;
-    let admin = c.nodes[0].user("admin").await;
-    let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr.clone()).collect();
-    let load = Load::start("k", 4, &admin, addrs);
-    progress(&load, 30).await;
+    let (mut c, admin, _, load) = loaded(
+        Spec {
+            nodes: 3,
+            proxied: false,
+        },
+        "k",
+        4,
+    )
+    .await;
     let mut failover = Vec::new();
     for (round, k) in [2usize, 0, 1].into_iter().enumerate() {
         let survivor = (k + 1) % 3;
@@ -150,11 +165,15 @@ async fn a_node_killed_under_load_fails_over_in_under_3_s_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_frozen_node_is_replaced_and_its_late_requests_change_nothing() {
-    let c = Cluster::start(3).await;
-    let admin = c.nodes[0].user("admin").await;
-    let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr.clone()).collect();
-    let load = Load::start("f", 4, &admin, addrs.clone());
-    progress(&load, 30).await;
+    let (c, admin, addrs, load) = loaded(
+        Spec {
+            nodes: 3,
+            proxied: false,
+        },
+        "f",
+        4,
+    )
+    .await;
     let (_, tokens) = accounts_owned_by(&c, 1, &[0, 1, 2], 0, "frz", 5).await;
     time_to_answer(&c, 0, &tokens, Instant::now()).await;
     c.signal(1, Signal::SIGSTOP);
@@ -178,15 +197,15 @@ async fn a_frozen_node_is_replaced_and_its_late_requests_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_cut_off_from_the_others_serves_nothing_and_the_majority_takes_over() {
-    let c = Cluster::start_with(Spec {
-        nodes: 3,
-        proxied: true,
-    })
+    let (c, admin, addrs, load) = loaded(
+        Spec {
+            nodes: 3,
+            proxied: true,
+        },
+        "p",
+        4,
+    )
     .await;
-    let admin = c.nodes[0].user("admin").await;
-    let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr.clone()).collect();
-    let load = Load::start("p", 4, &admin, addrs.clone());
-    progress(&load, 30).await;
     let (names, tokens) = accounts_owned_by(&c, 2, &[0, 1, 2], 0, "cut", 5).await;
     time_to_answer(&c, 0, &tokens, Instant::now()).await;
     c.isolate(2, Fault::Blackhole);
@@ -351,15 +370,15 @@ fn metric(text: &str, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreachable_store_gives_503_with_retry_after_and_loses_nothing() {
-    let c = Cluster::start_with(Spec {
-        nodes: 3,
-        proxied: true,
-    })
+    let (c, admin, addrs, load) = loaded(
+        Spec {
+            nodes: 3,
+            proxied: true,
+        },
+        "s",
+        3,
+    )
     .await;
-    let admin = c.nodes[0].user("admin").await;
-    let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr.clone()).collect();
-    let load = Load::start("s", 3, &admin, addrs.clone());
-    progress(&load, 30).await;
     let store = c.store_proxy.as_ref().unwrap();
     store.set(Fault::Refuse);
     let before = load.tally.unavailable.load(Ordering::Relaxed);
@@ -399,17 +418,7 @@ async fn a_joining_node_takes_its_share_and_a_leaving_one_hands_it_back_without_
         crate::cluster::COOKIE,
     );
     c.nodes.push(TestApp::spawn(opts).await);
-    eventually(Duration::from_secs(20), || async {
-        let v = c.view(0, &admin).await;
-        let up = v["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["state"] == "up")
-            .count();
-        (up == 4).then_some(())
-    })
-    .await;
+    c.wait_up(&admin, &[0], 4).await;
     c.wait_ready(3).await;
     load.targets.lock().unwrap().push(c.nodes[3].addr.clone());
     // Touch many accounts so they activate wherever they belong now.
