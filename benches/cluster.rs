@@ -141,6 +141,21 @@ async fn run(bin: PathBuf) {
         after.forwards - before.forwards,
         after.view_changes - before.view_changes,
     );
+    // Heartbeats go through ractor_cluster alone (gateway to gateway, answered inline), so
+    // their mean round trip is the floor under a forwarded request.
+    let ping_us =
+        (after.ping_sum - before.ping_sum) / (after.ping_count - before.ping_count).max(1.0) * 1e6;
+    println!(
+        "bare ractor_cluster round trip (heartbeats during the run, mean): {ping_us:.0} µs; forwarding added {:.0} µs at p50",
+        f.p50 - l.p50
+    );
+    rows.push((
+        "ractor_cluster round trip, mean".into(),
+        format!(
+            "{ping_us:.0} µs (forwarding adds {:.0} µs at p50)",
+            f.p50 - l.p50
+        ),
+    ));
     rows.push((
         "forwarded/local latency, p50".into(),
         format!(
@@ -580,6 +595,8 @@ impl Deployment {
             let text = r.text().await.unwrap_or_default();
             c.forwards += metric_sum(&text, "troupe_cluster_forwards_served_total");
             c.view_changes += metric_sum(&text, "troupe_cluster_view_changes_total");
+            c.ping_sum += metric_sum(&text, "troupe_cluster_ping_seconds_sum");
+            c.ping_count += metric_sum(&text, "troupe_cluster_ping_seconds_count");
         }
         c
     }
@@ -712,6 +729,8 @@ impl Deployment {
 struct Counters {
     forwards: f64,
     view_changes: f64,
+    ping_sum: f64,
+    ping_count: f64,
 }
 
 /// The sum of every sample of `name` in Prometheus text.

@@ -489,7 +489,12 @@ async fn heartbeats(shared: Arc<Shared>) {
             let gateway: ActorRef<GatewayMsg> = cell.into();
             let (me, shared) = (me.clone(), shared.clone());
             tokio::spawn(async move {
+                let sent = Instant::now();
                 if let Ok(reply) = ractor::call_t!(gateway, GatewayMsg::Ping, deadline_ms, me) {
+                    // The bare round trip through ractor_cluster: the floor under every
+                    // forwarded request.
+                    metrics::histogram!("troupe_cluster_ping_seconds")
+                        .record(sent.elapsed().as_secs_f64());
                     if let Some(info) = decode::<NodeInfo>(&reply) {
                         learn(&shared, &info);
                         record(&shared, info, Some(gateway));
