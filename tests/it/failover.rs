@@ -426,21 +426,27 @@ async fn a_joining_node_takes_its_share_and_a_leaving_one_hands_it_back_without_
     for n in &names {
         c.nodes[i_of(n)].register(n).await;
     }
-    let hosted = eventually(Duration::from_secs(10), || async {
-        let v = c.view(3, &admin).await;
-        let users = v["members"][0]["actors"]["user"].as_u64().unwrap_or(0);
-        (users > 0).then_some(users)
-    })
-    .await;
     let expected = names
         .iter()
         .filter(|n| Cluster::owner("user", n, &[0, 1, 2, 3]) == 3)
         .count();
-    eprintln!("node3 hosts {hosted} user actors after the join; rendezvous gives it {expected} of the 80 new accounts (1/4 would be 20)");
     assert!((12..=28).contains(&expected));
+    // Each node's own count of live user actors: node3 holds about a quarter of them, and at
+    // least every new account it owns.
+    let mut hosted = Vec::new();
+    for i in 0..4 {
+        let v = c.view(i, &admin).await;
+        hosted.push(v["members"][0]["actors"]["user"].as_u64().unwrap_or(0));
+    }
+    let share = hosted[3] as f64 / hosted.iter().sum::<u64>() as f64;
+    eprintln!("after the join, live user actors per node {hosted:?}: node3 holds {:.0}% of them; rendezvous gives it {expected} of the 80 new accounts (1/4 would be 20)", share * 100.0);
     assert!(
-        hosted as usize >= expected,
-        "node3 hosts {hosted}, expected at least {expected}"
+        hosted[3] as usize >= expected,
+        "node3 hosts {hosted:?}, expected at least {expected}"
+    );
+    assert!(
+        (0.12..=0.40).contains(&share),
+        "node3 holds {share:.2} of the user actors"
     );
     progress(&load, 40).await;
     // It leaves gracefully: it tells the others, drains and exits 0.

@@ -173,7 +173,13 @@ impl TestApp {
             }
             if Instant::now() > deadline {
                 let _ = c.kill();
-                panic!("server did not exit within {timeout:?}");
+                let logs = self.logs();
+                let tail: Vec<&str> = logs.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "server did not exit within {timeout:?}; its last log lines:\n{}",
+                    tail.join("\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

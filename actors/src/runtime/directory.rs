@@ -447,8 +447,7 @@ impl<E: Entity> Directory<E> {
             if remaining == 0 {
                 break;
             }
-            self.inner.passivate_where(|_, _| true);
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            if tokio::time::Instant::now() >= deadline {
                 tracing::warn!(
                     kind = E::KIND,
                     remaining,
@@ -456,6 +455,11 @@ impl<E: Entity> Directory<E> {
                 );
                 break;
             }
+            self.inner.passivate_where(|_, _| true);
+            // Look again soon even if not all are gone: an activation that was starting when
+            // `closing` was set comes alive after this sweep, and must be passivated too.
+            let soon = (tokio::time::Instant::now() + Duration::from_millis(50)).min(deadline);
+            let _ = tokio::time::timeout_at(soon, notified).await;
         }
         let supervisor = self
             .inner

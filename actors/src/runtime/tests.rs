@@ -443,3 +443,37 @@ async fn staged_writes_of_two_activations_are_fenced_not_lost() {
     let c = tallies(store, config(60_000)).await;
     assert_eq!(c.call("x", TallyReq::Get).await.unwrap().n(), 60);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_under_load_finishes_promptly_with_nothing_left_alive() {
+    // Activations that are starting while shutdown begins come alive after its first sweep;
+    // shutdown must catch them too rather than wait out its whole deadline.
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let tallies = tallies(store, config(60_000)).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let (d, stop) = (tallies.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Err(CallError::ShuttingDown) =
+                    d.call(&format!("t{t}k{i}"), TallyReq::Add(1)).await
+                {
+                    break;
+                }
+                i += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    tallies.shutdown(Duration::from_secs(20)).await;
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(tallies.active(), 0);
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+}
