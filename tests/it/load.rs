@@ -139,18 +139,8 @@ impl Worker {
                         )
                         .await
                     {
-                        Outcome::Acked(_) => {
-                            self.ledger
-                                .lock()
-                                .unwrap()
-                                .entry(name.clone())
-                                .or_default()
-                                .registered = true;
-                            mine.push(name.clone());
-                            break;
-                        }
-                        // A 409 after an unknown outcome: the first try made it.
-                        Outcome::Refused => {
+                        // A 409 (refused) after an unknown outcome: the first try made it.
+                        Outcome::Acked(_) | Outcome::Refused => {
                             self.ledger
                                 .lock()
                                 .unwrap()
