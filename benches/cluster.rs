@@ -506,6 +506,10 @@ impl Deployment {
                 ("TROUPE__BLOBS__S3__PATH_STYLE", "true"),
                 ("TROUPE__CLUSTER__NODE_NAME", &format!("node{i}")),
                 ("TROUPE__CLUSTER__LISTEN", listen),
+                (
+                    "TROUPE__CLUSTER__LINK_LISTEN",
+                    &format!("127.0.0.1:{}", free_port()),
+                ),
                 ("TROUPE__CLUSTER__SEEDS", &seeds),
                 ("TROUPE__CLUSTER__COOKIE", COOKIE),
             ]

@@ -59,6 +59,12 @@ pub struct ClusterSection {
     pub listen: String,
     /// The address peers use to reach this node; empty means `listen`.
     pub advertise: String,
+    /// Where forwarded requests arrive (the forwarding link); empty means `listen`'s IP with
+    /// its port + 1.
+    pub link_listen: String,
+    /// The address peers use to reach the forwarding link; empty means `link_listen` (or,
+    /// when that listens on every interface, the `advertise` host with its port).
+    pub link_advertise: String,
     /// Cluster addresses of nodes to join through.
     pub seeds: Vec<String>,
     /// Shared secret every node must present (or use `cookie_file`).
@@ -77,6 +83,8 @@ impl Default for ClusterSection {
             node_name: String::new(),
             listen: "127.0.0.1:7946".into(),
             advertise: String::new(),
+            link_listen: String::new(),
+            link_advertise: String::new(),
             seeds: Vec::new(),
             cookie: String::new(),
             cookie_file: String::new(),

@@ -114,17 +114,42 @@ impl Application {
             if cookie.is_empty() {
                 bail!("cluster mode needs a cookie shared by every node: set cluster.cookie or cluster.cookie_file");
             }
-            let listen = c.listen.parse().with_context(|| {
+            let listen: std::net::SocketAddr = c.listen.parse().with_context(|| {
                 format!("cluster.listen {:?} is not an ip:port address", c.listen)
             })?;
+            let advertise = if c.advertise.is_empty() {
+                c.listen.clone()
+            } else {
+                c.advertise.clone()
+            };
+            let link_listen: std::net::SocketAddr = if c.link_listen.is_empty() {
+                std::net::SocketAddr::new(listen.ip(), listen.port().wrapping_add(1))
+            } else {
+                c.link_listen.parse().with_context(|| {
+                    format!(
+                        "cluster.link_listen {:?} is not an ip:port address",
+                        c.link_listen
+                    )
+                })?
+            };
+            // Peers reach the link at its own IP, or at the advertised host when it listens on
+            // every interface.
+            let link_advertise = if !c.link_advertise.is_empty() {
+                c.link_advertise.clone()
+            } else if link_listen.ip().is_unspecified() {
+                let host = advertise
+                    .rsplit_once(':')
+                    .map_or(advertise.as_str(), |(h, _)| h);
+                format!("{host}:{}", link_listen.port())
+            } else {
+                link_listen.to_string()
+            };
             let cfg = ClusterConfig {
                 node_name: c.node_name.clone(),
                 listen,
-                advertise: if c.advertise.is_empty() {
-                    c.listen.clone()
-                } else {
-                    c.advertise.clone()
-                },
+                advertise,
+                link_listen,
+                link_advertise,
                 seeds: c.seeds.clone(),
                 cookie,
                 heartbeat: Duration::from_millis(c.heartbeat_ms.max(10)),

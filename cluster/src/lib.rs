@@ -7,6 +7,7 @@
 //! own: when a member is down, its actors have new owners, which activate them from the
 //! shared store at their next request.
 
+mod link;
 pub mod membership;
 pub mod placement;
 pub mod routing;

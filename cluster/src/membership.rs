@@ -46,6 +46,10 @@ pub struct ClusterConfig {
     /// The address peers use to reach this node (`listen` unless set: behind NAT, in a
     /// container, or through a proxy).
     pub advertise: String,
+    /// Where the forwarding link listens (see `link`): requests between nodes travel there.
+    pub link_listen: SocketAddr,
+    /// The address peers use to reach this node's forwarding link.
+    pub link_advertise: String,
     /// Addresses of nodes to join through.
     pub seeds: Vec<String>,
     /// The shared secret every node must present.
@@ -80,6 +84,10 @@ pub struct NodeInfo {
     /// It is draining before it exits.
     #[serde(default)]
     pub leaving: bool,
+    /// Its forwarding link's address; empty for a node that has none (then requests go
+    /// through the gateway actor).
+    #[serde(default)]
+    pub link: String,
 }
 
 /// A member as this node sees it.
@@ -116,6 +124,8 @@ pub(crate) struct Shared {
     pub(crate) leaving: AtomicBool,
     /// The live members at the last look, to notice a change and rebalance.
     pub(crate) last_view: Mutex<Option<crate::routing::View>>,
+    /// Connections that carry forwarded requests.
+    pub(crate) links: Arc<crate::link::Links>,
 }
 
 impl Shared {
@@ -133,6 +143,7 @@ impl Shared {
                 .map(|p| (p.info.name.clone(), p.info.address.clone()))
                 .collect(),
             leaving: self.leaving.load(Ordering::Relaxed),
+            link: self.config.link_advertise.clone(),
         }
     }
 
@@ -349,7 +360,14 @@ impl Cluster {
         let (node, _) = Actor::spawn(None, server, ())
             .await
             .map_err(|e| ClusterError::Start(e.to_string()))?;
+        let links = crate::link::Links::new(
+            config.node_name.clone(),
+            config.cookie.clone(),
+            config.listen.ip(),
+        );
+        let link_listen = config.link_listen;
         let shared = Arc::new(Shared {
+            links: links.clone(),
             config,
             system: system.clone(),
             peers: Mutex::new(HashMap::new()),
@@ -370,6 +388,16 @@ impl Cluster {
         system
             .set_router(Arc::new(crate::routing::ClusterRouter::new(shared.clone())))
             .map_err(|e| ClusterError::Start(e.to_owned()))?;
+        let served = shared.clone();
+        let handler: crate::link::Handler = Arc::new(move |bytes: Vec<u8>| {
+            let shared = served.clone();
+            Box::pin(async move { crate::routing::serve(&shared, &bytes).await })
+        });
+        let link = links.listen(link_listen, handler).await.map_err(|e| {
+            ClusterError::Start(format!(
+                "cannot listen for the forwarding link on {link_listen}: {e}"
+            ))
+        })?;
         let heartbeat = tokio::spawn(heartbeats(shared.clone()));
         let reconnect = tokio::spawn(reconnects(shared.clone(), node.clone()));
         tracing::info!(node = %shared.config.node_name, listen = %shared.config.listen, advertise = %shared.config.advertise, seeds = ?shared.config.seeds, "cluster layer started");
@@ -377,7 +405,7 @@ impl Cluster {
             shared,
             node,
             gateway,
-            tasks: Arc::new(vec![heartbeat, reconnect]),
+            tasks: Arc::new(vec![heartbeat, reconnect, link]),
         })
     }
 
@@ -523,6 +551,7 @@ fn learn(shared: &Shared, info: &NodeInfo) {
                     actors: BTreeMap::new(),
                     peers: Vec::new(),
                     leaving: false,
+                    link: String::new(),
                 },
                 // Not seen by us yet: down until it answers our own ping.
                 last_seen: Instant::now()
@@ -585,6 +614,24 @@ async fn connect(
     addr: &str,
     source: std::net::IpAddr,
 ) -> std::io::Result<()> {
+    let stream = dial(addr, source).await?;
+    let (peer_addr, local_addr) = (stream.peer_addr()?, stream.local_addr()?);
+    node.cast(NodeServerMessage::ConnectionOpened {
+        stream: Box::new(ractor_cluster::NetworkStream::Raw {
+            peer_addr,
+            local_addr,
+            stream,
+        }),
+        is_server: false,
+    })
+    .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// A TCP connection to `addr` from `source` (unless it is unspecified), with `TCP_NODELAY`.
+pub(crate) async fn dial(
+    addr: &str,
+    source: std::net::IpAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
     let target = tokio::net::lookup_host(addr)
         .await?
         .next()
@@ -599,14 +646,5 @@ async fn connect(
     }
     let stream = socket.connect(target).await?;
     stream.set_nodelay(true)?;
-    let (peer_addr, local_addr) = (stream.peer_addr()?, stream.local_addr()?);
-    node.cast(NodeServerMessage::ConnectionOpened {
-        stream: Box::new(ractor_cluster::NetworkStream::Raw {
-            peer_addr,
-            local_addr,
-            stream,
-        }),
-        is_server: false,
-    })
-    .map_err(|e| std::io::Error::other(e.to_string()))
+    Ok(stream)
 }

@@ -165,14 +165,14 @@ impl Router for ClusterRouter {
         payload: Vec<u8>,
         deadline: tokio::time::Instant,
     ) -> Result<Vec<u8>, CallError> {
-        let gateway = self
+        let (gateway, link) = self
             .shared
             .peers
             .lock()
             .expect("peers lock")
             .get(node)
             .filter(|p| self.shared.is_up(p))
-            .and_then(|p| p.gateway.clone())
+            .and_then(|p| Some((p.gateway.clone()?, p.info.link.clone())))
             .ok_or_else(|| CallError::Unreachable(format!("{node} is not up")))?;
         let now = tokio::time::Instant::now();
         let remaining = deadline.saturating_duration_since(now);
@@ -183,23 +183,48 @@ impl Router for ClusterRouter {
             timeout_ms: remaining.as_millis() as u64,
             payload,
         });
-        let call = gateway.call(
-            |reply| GatewayMsg::Forward(envelope, reply),
-            Some(remaining),
-        );
-        let failure = tokio::select! {
-            result = call => match result {
-                Ok(CallResult::Success(answer)) => return Ok(answer),
+        let failure = if link.is_empty() {
+            // A peer without a forwarding link: through its gateway actor.
+            let call = gateway.call(
+                |reply| GatewayMsg::Forward(envelope, reply),
+                Some(remaining),
+            );
+            tokio::select! {
+                result = call => match result {
+                    Ok(CallResult::Success(answer)) => return Ok(answer),
+                    // Never left this node: safe to retry at once.
+                    Err(MessagingErr::SendErr(_)) => {
+                        return Err(CallError::Unreachable(format!("{node}'s session is closed")))
+                    }
+                    Ok(CallResult::Timeout) => CallError::Timeout,
+                    Ok(CallResult::SenderError) | Err(_) => {
+                        CallError::Unreachable(format!("{node} dropped the request"))
+                    }
+                },
+                () = self.down(node) => CallError::Unreachable(format!("{node} went down mid-request")),
+            }
+        } else {
+            let conn = self
+                .shared
+                .links
+                .conn(node, &link)
+                .await
+                .map_err(|e| CallError::Unreachable(format!("no link to {node}: {e}")))?;
+            let Ok(mut in_flight) = conn.send(&envelope) else {
                 // Never left this node: safe to retry at once.
-                Err(MessagingErr::SendErr(_)) => {
-                    return Err(CallError::Unreachable(format!("{node}'s session is closed")))
-                }
-                Ok(CallResult::Timeout) => CallError::Timeout,
-                Ok(CallResult::SenderError) | Err(_) => {
-                    CallError::Unreachable(format!("{node} dropped the request"))
-                }
-            },
-            () = self.down(node) => CallError::Unreachable(format!("{node} went down mid-request")),
+                self.shared.links.drop_conn(node);
+                return Err(CallError::Unreachable(format!(
+                    "the link to {node} is closed"
+                )));
+            };
+            tokio::select! {
+                result = tokio::time::timeout(remaining, &mut in_flight.answer) => match result {
+                    Ok(Ok(answer)) => return Ok(answer),
+                    Ok(Err(_)) => CallError::Unreachable(format!("the link to {node} broke mid-request")),
+                    Err(_) => CallError::Timeout,
+                },
+                () = self.down(node) => CallError::Unreachable(format!("{node} went down mid-request")),
+            }
         };
         // The request may have reached `node`: wait until it can no longer start it there.
         let safe = now + window + CLOCK_MARGIN;

@@ -19,8 +19,10 @@ pub struct Cluster {
     pub nodes: Vec<TestApp>,
     /// The address each node advertises (its proxy, with `proxied`).
     pub addrs: Vec<String>,
-    /// With `proxied`: the proxy in front of each node's cluster port.
+    /// With `proxied`: the proxies in front of each node's cluster port and of its
+    /// forwarding link.
     pub proxies: Vec<Proxy>,
+    pub link_proxies: Vec<Proxy>,
     /// With `proxied`: the loopback IP each node's cluster traffic comes from.
     pub ips: Vec<std::net::IpAddr>,
     /// With `proxied`: the proxy in front of the store, which every node uses.
@@ -53,6 +55,11 @@ fn free_port_on(ip: &str) -> u16 {
         .port()
 }
 
+/// A free forwarding-link address on `ip`.
+fn link_listen_for(ip: &str) -> String {
+    format!("{ip}:{}", free_port_on(ip))
+}
+
 pub fn node_options(
     moto: &Moto,
     bucket: &str,
@@ -69,10 +76,12 @@ pub fn node_options(
             .collect::<Vec<_>>()
             .join(",")
     );
+    let ip = listen.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip);
     s3_options(moto, bucket)
         .env("TROUPE__STATE__BACKEND", "s3")
         .env("TROUPE__CLUSTER__NODE_NAME", name)
         .env("TROUPE__CLUSTER__LISTEN", listen)
+        .env("TROUPE__CLUSTER__LINK_LISTEN", link_listen_for(ip))
         .env("TROUPE__CLUSTER__SEEDS", seeds)
         .env("TROUPE__CLUSTER__COOKIE", cookie)
         .env("TROUPE__CLUSTER__HEARTBEAT_MS", "200")
@@ -120,6 +129,7 @@ impl Cluster {
         } else {
             listens.clone()
         };
+        let mut link_proxies = Vec::new();
         let mut options = Vec::new();
         for i in 0..n {
             let mut o = node_options(
@@ -133,6 +143,13 @@ impl Cluster {
             .env("TROUPE__CLUSTER__ADVERTISE", addrs[i].clone());
             if let Some(p) = &store_proxy {
                 o = o.env("TROUPE__BLOBS__S3__ENDPOINT", format!("http://{}", p.addr));
+                // Forwarded requests go through a proxy too, so that a cut cuts them.
+                let link = link_listen_for(&ips[i].to_string());
+                let proxy = Proxy::start("127.0.0.1", &link).await;
+                o = o
+                    .env("TROUPE__CLUSTER__LINK_LISTEN", link)
+                    .env("TROUPE__CLUSTER__LINK_ADVERTISE", proxy.addr.clone());
+                link_proxies.push(proxy);
             }
             options.push(o);
         }
@@ -145,6 +162,7 @@ impl Cluster {
             nodes,
             addrs,
             proxies,
+            link_proxies,
             ips,
             store_proxy,
             options,
@@ -232,19 +250,23 @@ impl Cluster {
     /// Cuts node `k` off from every other node (a black hole both ways); it still reaches
     /// the store. Needs `proxied`.
     pub fn isolate(&self, k: usize, fault: Fault) {
-        for (i, p) in self.proxies.iter().enumerate() {
-            if i == k {
-                p.set(fault);
-            } else {
-                p.set_for_source(self.ips[k], fault);
+        for proxies in [&self.proxies, &self.link_proxies] {
+            for (i, p) in proxies.iter().enumerate() {
+                if i == k {
+                    p.set(fault);
+                } else {
+                    p.set_for_source(self.ips[k], fault);
+                }
             }
         }
     }
 
     /// Cuts the link between nodes `a` and `b` only. Needs `proxied`.
     pub fn cut_link(&self, a: usize, b: usize, fault: Fault) {
-        self.proxies[a].set_for_source(self.ips[b], fault);
-        self.proxies[b].set_for_source(self.ips[a], fault);
+        for proxies in [&self.proxies, &self.link_proxies] {
+            proxies[a].set_for_source(self.ips[b], fault);
+            proxies[b].set_for_source(self.ips[a], fault);
+        }
     }
 
     /// The node that owns actor `kind/key` among `members` (node indexes), computed the way

@@ -1,0 +1,417 @@
+//! The forwarding link: how forwarded requests travel between nodes.
+//!
+//! ```text
+//!  node A                                   node B
+//!  caller ─▶ writer task ══ TCP frames ══▶ reader task ─▶ serve (entity) ─┐
+//!  caller ◀─ reader task ◀═ TCP frames ═══ writer task ◀──────────────────┘
+//! ```
+//!
+//! Membership, heartbeats and "I am leaving" go through ractor_cluster and the gateway actor.
+//! Requests don't: a ractor_cluster call crosses about sixteen tasks (stub, session, writer,
+//! reader, session, gateway, a reply task, and back), and on a busy machine its round trip
+//! alone was longer than a whole local request. The link is one TCP connection per pair of
+//! nodes, multiplexed by request id, with one writer and one reader task at each end.
+//!
+//! - **Authentication.** Each side proves it holds the cluster cookie without sending it: the
+//!   server sends a random challenge, the client answers `HMAC-SHA256(cookie, challenge ||
+//!   client nonce || name)` and the server answers with its own MAC over both nonces. A peer
+//!   that fails is refused and logged.
+//! - **Frames** are `[len: u32][id: u64][payload]`, at most 16 MiB. A request's payload is the
+//!   versioned `routing::Forward` envelope; an answer's is the runtime's encoded answer.
+//! - **Failures.** When a connection breaks, every request waiting on it fails as "may have
+//!   been delivered", and `routing` applies its start-by fence before retrying elsewhere. The
+//!   next request opens a new connection.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+const MAX_FRAME: usize = 16 * 1024 * 1024;
+const CLIENT_LABEL: &[u8] = b"troupe-link-v1 client";
+const SERVER_LABEL: &[u8] = b"troupe-link-v1 server";
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(cookie: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut m = HmacSha256::new_from_slice(cookie.as_bytes()).expect("HMAC takes any key");
+    for p in parts {
+        m.update(&(p.len() as u32).to_be_bytes());
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
+}
+
+fn nonce() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    out[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    out
+}
+
+/// Serves an authenticated connection's requests; supplied by `routing`.
+pub(crate) type Handler =
+    Arc<dyn Fn(Vec<u8>) -> futures::future::BoxFuture<'static, Vec<u8>> + Send + Sync>;
+
+/// One open connection to a peer, as its client.
+pub(crate) struct Conn {
+    frames: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>,
+    next: AtomicU64,
+    closed: AtomicBool,
+}
+
+/// A request in flight on a [`Conn`]; dropping it forgets the request.
+pub(crate) struct InFlight {
+    conn: Arc<Conn>,
+    id: u64,
+    /// The answer; an error means the connection broke (the request may have arrived).
+    pub(crate) answer: oneshot::Receiver<Vec<u8>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.conn
+            .pending
+            .lock()
+            .expect("pending lock")
+            .remove(&self.id);
+    }
+}
+
+impl Conn {
+    /// Sends `payload` as a request. `Err` means it was not sent (the connection is closed).
+    pub(crate) fn send(self: &Arc<Self>, payload: &[u8]) -> Result<InFlight, ()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(());
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        let in_flight = InFlight {
+            conn: self.clone(),
+            id,
+            answer: rx,
+        };
+        self.frames.send(frame(id, payload)).map_err(|_| ())?;
+        Ok(in_flight)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        // Dropping the senders fails every waiting request.
+        self.pending.lock().expect("pending lock").clear();
+    }
+}
+
+fn frame(id: u64, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12 + payload.len());
+    out.extend_from_slice(&((8 + payload.len()) as u32).to_be_bytes());
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+async fn read_frame<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<(u64, Vec<u8>)> {
+    let len = r.read_u32().await? as usize;
+    if !(8..=MAX_FRAME).contains(&len) {
+        return Err(std::io::Error::other(format!("bad frame length {len}")));
+    }
+    let id = r.read_u64().await?;
+    let mut payload = vec![0u8; len - 8];
+    r.read_exact(&mut payload).await?;
+    Ok((id, payload))
+}
+
+/// Writes every frame queued on `rx` to `w`, flushing when the queue is empty.
+async fn write_frames<W: tokio::io::AsyncWrite + Unpin>(
+    w: W,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    let mut w = BufWriter::new(w);
+    while let Some(f) = rx.recv().await {
+        w.write_all(&f).await?;
+        while let Ok(f) = rx.try_recv() {
+            w.write_all(&f).await?;
+        }
+        w.flush().await?;
+    }
+    Ok(())
+}
+
+/// This node's links: the listener, and a client connection per peer.
+pub(crate) struct Links {
+    name: String,
+    cookie: String,
+    source: std::net::IpAddr,
+    conns: Mutex<HashMap<String, Arc<Conn>>>,
+}
+
+impl Links {
+    pub(crate) fn new(name: String, cookie: String, source: std::net::IpAddr) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            cookie,
+            source,
+            conns: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Binds `addr` and serves authenticated peers with `handler`.
+    pub(crate) async fn listen(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        handler: Handler,
+    ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let me = Arc::downgrade(self);
+        Ok(tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let (me, handler) = (me.clone(), handler.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = serve_conn(me, stream, handler).await {
+                        tracing::debug!(%peer, error = %e, "forwarding link closed");
+                    }
+                });
+            }
+        }))
+    }
+
+    /// The open connection to `node` at `addr`, opening one if needed.
+    pub(crate) async fn conn(&self, node: &str, addr: &str) -> std::io::Result<Arc<Conn>> {
+        if let Some(c) = self.conns.lock().expect("conns lock").get(node) {
+            if !c.closed.load(Ordering::Acquire) {
+                return Ok(c.clone());
+            }
+        }
+        let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.open(addr))
+            .await
+            .map_err(|_| std::io::Error::other(format!("connecting to {addr} timed out")))??;
+        let mut conns = self.conns.lock().expect("conns lock");
+        match conns.get(node) {
+            // Somebody else connected meanwhile: use theirs, let ours go.
+            Some(c) if !c.closed.load(Ordering::Acquire) => {
+                conn.close();
+                Ok(c.clone())
+            }
+            _ => {
+                conns.insert(node.to_owned(), conn.clone());
+                Ok(conn)
+            }
+        }
+    }
+
+    async fn open(&self, addr: &str) -> std::io::Result<Arc<Conn>> {
+        let mut stream = crate::membership::dial(addr, self.source).await?;
+        // Handshake, client side.
+        let mut challenge = [0u8; 32];
+        stream.read_exact(&mut challenge).await?;
+        let mine = nonce();
+        let proof = mac(
+            &self.cookie,
+            &[CLIENT_LABEL, &challenge, &mine, self.name.as_bytes()],
+        );
+        let mut hello = Vec::new();
+        hello.extend_from_slice(&mine);
+        hello.extend_from_slice(&proof);
+        hello.extend_from_slice(&(self.name.len() as u16).to_be_bytes());
+        hello.extend_from_slice(self.name.as_bytes());
+        stream.write_all(&hello).await?;
+        let mut theirs = [0u8; 32];
+        stream.read_exact(&mut theirs).await?;
+        let expected = mac(&self.cookie, &[SERVER_LABEL, &challenge, &mine]);
+        if theirs != expected {
+            tracing::warn!(%addr, "forwarding link refused: the peer does not hold the cluster cookie");
+            return Err(std::io::Error::other("peer failed authentication"));
+        }
+        let (r, w) = stream.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = Arc::new(Conn {
+            frames: tx,
+            pending: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+        });
+        let writer = conn.clone();
+        tokio::spawn(async move {
+            let _ = write_frames(w, rx).await;
+            writer.close();
+        });
+        let reader = Arc::downgrade(&conn);
+        tokio::spawn(async move {
+            let mut r = BufReader::new(r);
+            loop {
+                let Ok((id, payload)) = read_frame(&mut r).await else {
+                    break;
+                };
+                let Some(conn) = reader.upgrade() else { break };
+                let waiter = conn.pending.lock().expect("pending lock").remove(&id);
+                if let Some(w) = waiter {
+                    let _ = w.send(payload);
+                }
+            }
+            if let Some(conn) = reader.upgrade() {
+                conn.close();
+            }
+        });
+        Ok(conn)
+    }
+
+    /// Closes the client connection to `node`, failing what waits on it.
+    pub(crate) fn drop_conn(&self, node: &str) {
+        if let Some(c) = self.conns.lock().expect("conns lock").remove(node) {
+            c.close();
+        }
+    }
+}
+
+async fn serve_conn(
+    links: Weak<Links>,
+    mut stream: TcpStream,
+    handler: Handler,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let cookie = links
+        .upgrade()
+        .map(|l| l.cookie.clone())
+        .ok_or_else(|| std::io::Error::other("shutting down"))?;
+    // Handshake, server side.
+    let challenge = nonce();
+    stream.write_all(&challenge).await?;
+    let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        let mut theirs = [0u8; 32];
+        stream.read_exact(&mut theirs).await?;
+        let mut proof = [0u8; 32];
+        stream.read_exact(&mut proof).await?;
+        let len = stream.read_u16().await? as usize;
+        let mut name = vec![0u8; len.min(256)];
+        stream.read_exact(&mut name).await?;
+        Ok::<_, std::io::Error>((theirs, proof, name))
+    })
+    .await
+    .map_err(|_| std::io::Error::other("handshake timed out"))??;
+    let (theirs, proof, name) = hello;
+    if mac(&cookie, &[CLIENT_LABEL, &challenge, &theirs, &name]) != proof {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::warn!(%peer, "forwarding link refused: the peer failed authentication (wrong cluster cookie?)");
+        return Ok(());
+    }
+    stream
+        .write_all(&mac(&cookie, &[SERVER_LABEL, &challenge, &theirs]))
+        .await?;
+    let (r, w) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(write_frames(w, rx));
+    let mut r = BufReader::new(r);
+    loop {
+        let (id, payload) = read_frame(&mut r).await?;
+        let (tx, handler) = (tx.clone(), handler.clone());
+        tokio::spawn(async move {
+            let answer = handler(payload).await;
+            let _ = tx.send(frame(id, &answer));
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo() -> Handler {
+        Arc::new(|bytes: Vec<u8>| {
+            Box::pin(async move {
+                let mut out = b"echo:".to_vec();
+                out.extend(bytes);
+                out
+            })
+        })
+    }
+
+    async fn server(cookie: &str) -> (Arc<Links>, String, tokio::task::JoinHandle<()>) {
+        let links = Links::new("server".into(), cookie.into(), "127.0.0.1".parse().unwrap());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let task = links.listen(addr, echo()).await.unwrap();
+        (links, addr.to_string(), task)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_and_answers_are_matched_by_id_over_one_connection() {
+        let (_s, addr, _task) = server("cookie").await;
+        let client = Links::new(
+            "client".into(),
+            "cookie".into(),
+            "127.0.0.1".parse().unwrap(),
+        );
+        let conn = client.conn("server", &addr).await.unwrap();
+        let mut waits = Vec::new();
+        for i in 0..200u32 {
+            let f = conn.send(&i.to_be_bytes()).unwrap();
+            waits.push((i, f));
+        }
+        for (i, mut f) in waits {
+            let answer = (&mut f.answer).await.unwrap();
+            assert_eq!(answer[..5], *b"echo:");
+            assert_eq!(answer[5..], i.to_be_bytes());
+        }
+        // The same connection serves the next caller.
+        let again = client.conn("server", &addr).await.unwrap();
+        assert!(Arc::ptr_eq(&conn, &again));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_without_the_cookie_gets_no_link_either_way() {
+        let (_s, addr, _task) = server("right").await;
+        let intruder = Links::new("x".into(), "wrong".into(), "127.0.0.1".parse().unwrap());
+        assert!(intruder.conn("server", &addr).await.is_err());
+        // Nor does a client with the right cookie get one to a server holding another.
+        let (_s2, addr2, _task2) = server("wrong").await;
+        let client = Links::new("c".into(), "right".into(), "127.0.0.1".parse().unwrap());
+        assert!(client.conn("server", &addr2).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broken_connection_fails_what_waits_and_the_next_call_reconnects() {
+        let hang: Handler = Arc::new(|_| Box::pin(std::future::pending()));
+        let links = Links::new("server".into(), "c".into(), "127.0.0.1".parse().unwrap());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let task = links.listen(addr, hang).await.unwrap();
+        let client = Links::new("client".into(), "c".into(), "127.0.0.1".parse().unwrap());
+        let conn = client.conn("server", &addr.to_string()).await.unwrap();
+        let mut waiting = conn.send(b"never answered").unwrap();
+        client.drop_conn("server");
+        assert!(
+            (&mut waiting.answer).await.is_err(),
+            "a waiting request must fail, not hang"
+        );
+        assert!(conn.send(b"late").is_err());
+        task.abort();
+        let _ = task.await;
+        let (_s, addr2, _t) = server("c").await;
+        let fresh = client.conn("server", &addr2).await.unwrap();
+        let mut f = fresh.send(b"hi").unwrap();
+        assert_eq!((&mut f.answer).await.unwrap(), b"echo:hi");
+    }
+}
