@@ -8,7 +8,7 @@
 //!    and logged in through node0. The bench computes each user's owner with the same
 //!    rendezvous function the nodes use ([`troupe_cluster::owner`]) and then sends, one at a
 //!    time over one keep-alive connection, `GET /api/v1/users/me` to node0 for users node0
-//!    owns (local) and for users node1/node2 own (forwarded through the gateways), interleaved,
+//!    owns (local) and for users node1/node2 own (forwarded over the forwarding link), interleaved,
 //!    after a warm-up. The actors are already active and the request writes nothing, so the
 //!    difference is the cost of forwarding. Prints p50/p90/p99 of both and the
 //!    forwarded/local ratio at p50 and p99 (goal: ≤ 1.5× at p50).
@@ -141,8 +141,9 @@ async fn run(bin: PathBuf) {
         after.forwards - before.forwards,
         after.view_changes - before.view_changes,
     );
-    // Heartbeats go through ractor_cluster alone (gateway to gateway, answered inline), so
-    // their mean round trip is the floor under a forwarded request.
+    // Heartbeats go through ractor_cluster alone (gateway to gateway, answered inline): their
+    // mean round trip is what a request forwarded as a ractor_cluster call would pay at least,
+    // and the reason requests travel on the forwarding link instead.
     let ping_us =
         (after.ping_sum - before.ping_sum) / (after.ping_count - before.ping_count).max(1.0) * 1e6;
     println!(
