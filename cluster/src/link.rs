@@ -174,8 +174,14 @@ impl Links {
         let me = Arc::downgrade(self);
         Ok(tokio::spawn(async move {
             loop {
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
+                let (stream, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, say: don't spin, try again shortly.
+                        tracing::warn!(error = %e, "forwarding link cannot accept");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                 };
                 let (me, handler) = (me.clone(), handler.clone());
                 tokio::spawn(async move {
