@@ -347,6 +347,13 @@ mod tests {
     }
 
     async fn server(cookie: &str) -> (Arc<Links>, String, tokio::task::JoinHandle<()>) {
+        serving(cookie, echo()).await
+    }
+
+    async fn serving(
+        cookie: &str,
+        handler: Handler,
+    ) -> (Arc<Links>, String, tokio::task::JoinHandle<()>) {
         let links = Links::new("server".into(), cookie.into(), "127.0.0.1".parse().unwrap());
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -354,7 +361,7 @@ mod tests {
             .unwrap()
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let task = links.listen(addr, echo()).await.unwrap();
+        let task = links.listen(addr, handler).await.unwrap();
         (links, addr.to_string(), task)
     }
 
@@ -396,16 +403,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_broken_connection_fails_what_waits_and_the_next_call_reconnects() {
         let hang: Handler = Arc::new(|_| Box::pin(std::future::pending()));
-        let links = Links::new("server".into(), "c".into(), "127.0.0.1".parse().unwrap());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let task = links.listen(addr, hang).await.unwrap();
+        let (_links, addr, task) = serving("c", hang).await;
         let client = Links::new("client".into(), "c".into(), "127.0.0.1".parse().unwrap());
-        let conn = client.conn("server", &addr.to_string()).await.unwrap();
+        let conn = client.conn("server", &addr).await.unwrap();
         let mut waiting = conn.send(b"never answered").unwrap();
         client.drop_conn("server");
         assert!(
