@@ -5,8 +5,8 @@
 //!  NodeServer (ractor_cluster) ── TCP + cookie auth ── every peer (full mesh, by gossip)
 //!  Gateway  (pg group "troupe-gateway"; the only cluster-messaged actor)
 //!     ├── Ping(info)      heartbeat; the answer carries the peer's info and the peers it knows
-//!     ├── Forward(env)    a request for an actor this node owns (see `routing`)
 //!     └── Leaving(info)   the sender is draining: take its actors over now
+//!  (requests between nodes travel on the forwarding link: see `link` and `routing`)
 //!  heartbeat task ── Ping every `heartbeat` ──▶ every remote gateway; re-evaluates the view
 //!  reconnect task ── connects to seeds and to gossiped members that are not up
 //! ```
@@ -84,8 +84,7 @@ pub struct NodeInfo {
     /// It is draining before it exits.
     #[serde(default)]
     pub leaving: bool,
-    /// Its forwarding link's address; empty for a node that has none (then requests go
-    /// through the gateway actor).
+    /// Its forwarding link's address (empty only in a `learn`ed entry not yet heard from).
     #[serde(default)]
     pub link: String,
 }
@@ -196,10 +195,6 @@ pub enum GatewayMsg {
     /// A heartbeat carrying the caller's [`NodeInfo`]; the answer carries ours.
     #[rpc]
     Ping(Vec<u8>, RpcReplyPort<Vec<u8>>),
-    /// A request for an actor on this node (a `routing::Forward`); the answer is the
-    /// runtime's encoded answer.
-    #[rpc]
-    Forward(Vec<u8>, RpcReplyPort<Vec<u8>>),
     /// The sender (its [`NodeInfo`], `leaving` set) is draining and owns nothing any more.
     Leaving(Vec<u8>),
 }
@@ -250,13 +245,6 @@ impl Actor for Gateway {
                     record(shared, peer, None);
                 }
                 let _ = reply.send(encode(&shared.me()));
-            }
-            GatewayMsg::Forward(bytes, reply) => {
-                // Never handle a request inside the gateway: it would hold up heartbeats.
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let _ = reply.send(crate::routing::serve(&shared, &bytes).await);
-                });
             }
             GatewayMsg::Leaving(from) => {
                 if let Some(peer) = decode::<NodeInfo>(&from) {

@@ -5,8 +5,8 @@
 //!   every node that sees the same members computes the same owner.
 //! - **Majority.** A node that cannot see a majority of the cluster serves nothing
 //!   ([`CallError::NoQuorum`], a 503): the majority side may have taken its actors over.
-//! - **Forwarding.** A request for an actor owned elsewhere goes to the owner's gateway as a
-//!   [`Forward`] envelope carrying a `start_by` time. The owner drops a request that it cannot
+//! - **Forwarding.** A request for an actor owned elsewhere goes to the owner over the
+//!   forwarding link ([`crate::link`]) as a [`Forward`] envelope carrying a `start_by` time. The owner drops a request that it cannot
 //!   start by then. When an attempt fails after the request may have been delivered (the
 //!   owner died or froze mid-call), the sender waits until `start_by` has passed before it
 //!   retries elsewhere, so a frozen owner that wakes up later cannot apply the request again
@@ -17,11 +17,9 @@
 //!   next request. A brief overlap, while nodes disagree about the members, is made safe by
 //!   the store's compare-and-swap: the stale activation's write fails and it is fenced off.
 
-use crate::membership::{decode, encode, unix_ms, GatewayMsg, Shared};
+use crate::membership::{decode, encode, unix_ms, Shared};
 use crate::placement;
 use async_trait::async_trait;
-use ractor::rpc::CallResult;
-use ractor::MessagingErr;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,7 +30,7 @@ use troupe_actors::ActorId;
 /// How far apart node clocks may be for the `start_by` fence to hold.
 pub const CLOCK_MARGIN: Duration = Duration::from_millis(250);
 
-/// A request for an actor, between gateways.
+/// A request for an actor, between nodes, over the forwarding link.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Forward {
     /// The actor.
@@ -165,14 +163,15 @@ impl Router for ClusterRouter {
         payload: Vec<u8>,
         deadline: tokio::time::Instant,
     ) -> Result<Vec<u8>, CallError> {
-        let (gateway, link) = self
+        let link = self
             .shared
             .peers
             .lock()
             .expect("peers lock")
             .get(node)
             .filter(|p| self.shared.is_up(p))
-            .and_then(|p| Some((p.gateway.clone()?, p.info.link.clone())))
+            .filter(|p| p.gateway.is_some())
+            .map(|p| p.info.link.clone())
             .ok_or_else(|| CallError::Unreachable(format!("{node} is not up")))?;
         let now = tokio::time::Instant::now();
         let remaining = deadline.saturating_duration_since(now);
@@ -183,48 +182,32 @@ impl Router for ClusterRouter {
             timeout_ms: remaining.as_millis() as u64,
             payload,
         });
-        let failure = if link.is_empty() {
-            // A peer without a forwarding link: through its gateway actor.
-            let call = gateway.call(
-                |reply| GatewayMsg::Forward(envelope, reply),
-                Some(remaining),
-            );
-            tokio::select! {
-                result = call => match result {
-                    Ok(CallResult::Success(answer)) => return Ok(answer),
-                    // Never left this node: safe to retry at once.
-                    Err(MessagingErr::SendErr(_)) => {
-                        return Err(CallError::Unreachable(format!("{node}'s session is closed")))
-                    }
-                    Ok(CallResult::Timeout) => CallError::Timeout,
-                    Ok(CallResult::SenderError) | Err(_) => {
-                        CallError::Unreachable(format!("{node} dropped the request"))
-                    }
-                },
-                () = self.down(node) => CallError::Unreachable(format!("{node} went down mid-request")),
-            }
-        } else {
-            let conn = self
-                .shared
-                .links
-                .conn(node, &link)
-                .await
-                .map_err(|e| CallError::Unreachable(format!("no link to {node}: {e}")))?;
-            let Ok(mut in_flight) = conn.send(&envelope) else {
-                // Never left this node: safe to retry at once.
-                self.shared.links.drop_conn(node);
-                return Err(CallError::Unreachable(format!(
-                    "the link to {node} is closed"
-                )));
-            };
-            tokio::select! {
-                result = tokio::time::timeout(remaining, &mut in_flight.answer) => match result {
-                    Ok(Ok(answer)) => return Ok(answer),
-                    Ok(Err(_)) => CallError::Unreachable(format!("the link to {node} broke mid-request")),
-                    Err(_) => CallError::Timeout,
-                },
-                () = self.down(node) => CallError::Unreachable(format!("{node} went down mid-request")),
-            }
+        if link.is_empty() {
+            // Every node since the link landed advertises one; nothing else can be a member.
+            return Err(CallError::Unreachable(format!(
+                "{node} has no forwarding link"
+            )));
+        }
+        let conn = self
+            .shared
+            .links
+            .conn(node, &link)
+            .await
+            .map_err(|e| CallError::Unreachable(format!("no link to {node}: {e}")))?;
+        let Ok(mut in_flight) = conn.send(&envelope) else {
+            // Never left this node: safe to retry at once.
+            self.shared.links.drop_conn(node);
+            return Err(CallError::Unreachable(format!(
+                "the link to {node} is closed"
+            )));
+        };
+        let failure = tokio::select! {
+            result = tokio::time::timeout(remaining, &mut in_flight.answer) => match result {
+                Ok(Ok(answer)) => return Ok(answer),
+                Ok(Err(_)) => CallError::Unreachable(format!("the link to {node} broke mid-request")),
+                Err(_) => CallError::Timeout,
+            },
+            () = self.down(node) => CallError::Unreachable(format!("{node} went down mid-request")),
         };
         // The request may have reached `node`: wait until it can no longer start it there.
         let safe = now + window + CLOCK_MARGIN;
