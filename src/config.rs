@@ -309,6 +309,40 @@ pub struct MediaConfig {
     pub ffmpeg: String,
     /// The ffprobe binary.
     pub ffprobe: String,
+    /// Largest accepted upload, in bytes (tus `Tus-Max-Size`).
+    pub max_upload_bytes: u64,
+    /// An unfinished upload expires this long after its last PATCH, in seconds.
+    pub upload_ttl_secs: u64,
+    /// Upload bytes are written to the blob store in parts of this size (S3 needs ≥ 5 MiB).
+    pub upload_part_bytes: usize,
+    /// Transcodes run at once on a node.
+    pub transcode_concurrency: usize,
+    /// A transcode (one ffmpeg run) is killed after this long, in seconds.
+    pub transcode_timeout_secs: u64,
+    /// Failed transcode runs before a video fails for good.
+    pub transcode_attempts: u32,
+    /// Backoff after the first failed run, in milliseconds; doubled after each.
+    pub transcode_retry_backoff_ms: u64,
+    /// A run reports at least every third of this; after it, another node may take the job
+    /// over, in seconds.
+    pub job_lease_secs: u64,
+    /// How often the sweeper expires uploads, deletes finished ones' bytes and resumes lost
+    /// jobs, in seconds.
+    pub sweep_interval_secs: u64,
+    /// The HLS ladder: rendition heights, capped at the source's.
+    pub ladder: Vec<u32>,
+    /// Target HLS segment length, in seconds.
+    pub segment_secs: u32,
+    /// x264 preset (`ultrafast` … `veryslow`).
+    pub x264_preset: String,
+    /// ffmpeg `-threads`; 0 lets ffmpeg choose.
+    pub ffmpeg_threads: u32,
+    /// Lifetime of a playback token, in seconds.
+    pub playback_token_ttl_secs: u64,
+    /// Memory for hot HLS segments and playlists, in bytes (0 turns the cache off).
+    pub segment_cache_bytes: u64,
+    /// How often a node polls a video that its event subscribers watch, in milliseconds.
+    pub events_poll_ms: u64,
 }
 
 impl Default for MediaConfig {
@@ -316,6 +350,22 @@ impl Default for MediaConfig {
         Self {
             ffmpeg: "ffmpeg".into(),
             ffprobe: "ffprobe".into(),
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            upload_ttl_secs: 86_400,
+            upload_part_bytes: 8 * 1024 * 1024,
+            transcode_concurrency: 1,
+            transcode_timeout_secs: 7_200,
+            transcode_attempts: 3,
+            transcode_retry_backoff_ms: 5_000,
+            job_lease_secs: 30,
+            sweep_interval_secs: 30,
+            ladder: vec![240, 360, 480, 720, 1080, 1440, 2160],
+            segment_secs: 4,
+            x264_preset: "veryfast".into(),
+            ffmpeg_threads: 0,
+            playback_token_ttl_secs: 600,
+            segment_cache_bytes: 256 * 1024 * 1024,
+            events_poll_ms: 1_000,
         }
     }
 }

@@ -16,6 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use troupe_actors::accounts::{Accounts, AccountsPolicy};
 use troupe_actors::blob::{self, BlobBackend, BlobStore, S3Settings};
+use troupe_actors::media::jobs::JobSettings;
+use troupe_actors::media::transcode::{EncodeSettings, Tools};
+use troupe_actors::media::upload::UploadPolicy;
+use troupe_actors::media::{Media, MediaSettings};
 use troupe_actors::runtime::{RuntimeConfig, System};
 use troupe_actors::store::{ObjectStateStore, SledStore, StateStore};
 use troupe_cluster::{Cluster, ClusterConfig};
@@ -37,7 +41,9 @@ pub struct AppState {
     /// Blobs.
     pub blobs: BlobStore,
     /// ffmpeg availability.
-    pub media: MediaTools,
+    pub tools: MediaTools,
+    /// Videos, uploads and transcoding.
+    pub media: Media,
     /// The Prometheus recorder.
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, rendered once.
@@ -100,6 +106,9 @@ impl Application {
         let accounts = Accounts::start(&system, policy)
             .await
             .context("cannot start the account actors")?;
+        let media = Media::start(&system, blobs.clone(), media_settings(&config, &data_dir))
+            .await
+            .context("cannot start the video and upload actors")?;
         let openapi_json = serde_json::to_vec_pretty(&http::openapi())?.into();
         let cluster = if clustered {
             let c = &config.cluster;
@@ -162,7 +171,8 @@ impl Application {
         let state = AppState {
             tokens: Tokens::new(&secret, &config.auth),
             rate_limits: RateLimits::new(&config.rate_limit),
-            media: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
+            tools: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
+            media,
             config: Arc::new(config),
             system,
             accounts,
@@ -176,6 +186,40 @@ impl Application {
             state: web::Data::new(state),
             _lock: lock,
         })
+    }
+}
+
+/// The media settings from the configuration.
+fn media_settings(config: &Config, data_dir: &Path) -> MediaSettings {
+    let m = &config.media;
+    let lease = Duration::from_secs(m.job_lease_secs.max(1));
+    MediaSettings {
+        jobs: JobSettings {
+            tools: Tools {
+                ffmpeg: m.ffmpeg.clone().into(),
+                ffprobe: m.ffprobe.clone().into(),
+            },
+            encode: EncodeSettings {
+                heights: m.ladder.clone(),
+                segment_secs: m.segment_secs.max(1),
+                preset: m.x264_preset.clone(),
+                threads: m.ffmpeg_threads,
+                timeout: Duration::from_secs(m.transcode_timeout_secs.max(1)),
+            },
+            concurrency: m.transcode_concurrency.max(1),
+            probe_timeout: Duration::from_secs(60),
+            report_every: lease / 3,
+            tmp_dir: data_dir.join("tmp").join("transcode"),
+        },
+        policy: UploadPolicy {
+            ttl: Duration::from_secs(m.upload_ttl_secs.max(1)),
+            max_attempts: m.transcode_attempts.max(1),
+            max_interruptions: 10,
+            lease,
+            retry_backoff: Duration::from_millis(m.transcode_retry_backoff_ms),
+        },
+        sweep_every: Duration::from_secs(m.sweep_interval_secs.max(1)),
+        events_poll: Duration::from_millis(m.events_poll_ms.max(50)),
     }
 }
 

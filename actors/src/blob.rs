@@ -82,7 +82,10 @@ impl BlobStore {
                 })?;
                 let fs = LocalFileSystem::new_with_prefix(root)
                     .map_err(|e| BlobError::Config(e.to_string()))?
-                    .with_automatic_cleanup(true);
+                    .with_automatic_cleanup(true)
+                    // A written blob (an upload part, a segment) must survive a crash: the
+                    // reply that acknowledges it is sent after this returns.
+                    .with_fsync(true);
                 Ok(Self {
                     inner: Arc::new(fs),
                     backend: "local",
@@ -156,6 +159,65 @@ impl BlobStore {
         }
     }
 
+    /// The paths of every blob under `prefix` (a directory-like prefix, without the slash).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        use futures::TryStreamExt;
+        let prefix = BlobPath::from(prefix);
+        let metas: Vec<_> = self.inner.list(Some(&prefix)).try_collect().await?;
+        Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    /// Deletes every blob under `prefix`; returns how many there were.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, BlobError> {
+        let paths = self.list(prefix).await?;
+        for p in &paths {
+            self.delete(p).await?;
+        }
+        Ok(paths.len())
+    }
+
+    /// Starts a streamed write of a blob of unknown length. Bytes are sent in parts of
+    /// `part_size` (at least 5 MiB for S3), so memory stays bounded whatever the size.
+    pub async fn writer(&self, path: &str, part_size: usize) -> Result<BlobWriter, BlobError> {
+        let upload = self.inner.put_multipart(&BlobPath::from(path)).await?;
+        Ok(BlobWriter {
+            inner: object_store::WriteMultipart::new_with_chunk_size(upload, part_size),
+            written: 0,
+        })
+    }
+
+    /// Copies a blob into a local file, appending; returns the bytes copied.
+    pub async fn copy_to_file(
+        &self,
+        path: &str,
+        file: &mut tokio::fs::File,
+    ) -> Result<u64, BlobError> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let mut stream = self
+            .inner
+            .get(&BlobPath::from(path))
+            .await?
+            .into_stream();
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| BlobError::Store(format!("cannot write a local copy: {e}")))?;
+            n += chunk.len() as u64;
+        }
+        Ok(n)
+    }
+
+    /// Writes a local file as a blob.
+    pub async fn put_file(&self, path: &str, local: &Path) -> Result<(), BlobError> {
+        let bytes = tokio::fs::read(local)
+            .await
+            .map_err(|e| BlobError::Store(format!("cannot read {}: {e}", local.display())))?;
+        self.put(path, Bytes::from(bytes)).await
+    }
+
     /// Writes, reads back and deletes a small probe blob: the readiness check.
     pub async fn probe(&self, name: &str) -> Result<(), BlobError> {
         let path = format!("_troupe/probe/{name}");
@@ -168,6 +230,40 @@ impl BlobStore {
             ));
         }
         self.delete(&path).await
+    }
+}
+
+/// A blob being written in parts ([`BlobStore::writer`]). Nothing is visible at its path
+/// until [`BlobWriter::finish`]; [`BlobWriter::abort`] (or dropping it) leaves nothing.
+pub struct BlobWriter {
+    inner: object_store::WriteMultipart,
+    written: u64,
+}
+
+impl BlobWriter {
+    /// Appends bytes, waiting while too many parts are in flight.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        self.inner.wait_for_capacity(2).await?;
+        self.inner.write(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Completes the blob; on `Ok` it is durable.
+    pub async fn finish(self) -> Result<u64, BlobError> {
+        let n = self.written;
+        self.inner.finish().await?;
+        Ok(n)
+    }
+
+    /// Abandons the blob.
+    pub async fn abort(self) {
+        let _ = self.inner.abort().await;
     }
 }
 

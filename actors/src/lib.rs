@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod blob;
 pub mod codec;
 pub mod id;
+pub mod media;
 pub mod runtime;
 pub mod store;
 

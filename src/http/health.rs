@@ -93,7 +93,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 detail: "blob store probe timed out after 5 s".into(),
             },
         };
-    let ffmpeg = state.media.check().await;
+    let ffmpeg = state.tools.check().await;
     let cluster = state.cluster.as_ref().map(|c| {
         let (up, configured) = (c.live_members().len(), c.configured_size());
         let majority = configured / 2 + 1;

@@ -52,12 +52,41 @@ pub struct RefreshClaims {
     pub exp: i64,
 }
 
+/// Claims of a playback token: what may be played, by whom, up to which rendition.
+///
+/// Two audiences share this shape. A *playback* token (short-lived, from the API) opens a
+/// video's master playlist. The master playlist names its media playlists with a *media* token
+/// minted from it, which lives as long as watching the video takes, so that playback that has
+/// started is not cut off, while a dead playback token opens nothing new.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlaybackClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience: `<audience>/playback` or `<audience>/media`.
+    pub aud: String,
+    /// The viewer's user key, or `anonymous`.
+    pub sub: String,
+    /// The one video it plays.
+    pub vid: Uuid,
+    /// The tallest rendition it may play, in lines (the viewer's plan).
+    pub cap: u32,
+    /// The playback session it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Issued at.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+}
+
 /// Signs and verifies tokens.
 pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     access: Validation,
     refresh: Validation,
+    playback: Validation,
+    media: Validation,
     issuer: String,
     audience: String,
     /// Access-token lifetime in seconds.
@@ -95,6 +124,8 @@ impl Tokens {
             decoding: DecodingKey::from_secret(secret),
             access: validation(&cfg.audience),
             refresh: validation(&format!("{}/refresh", cfg.audience)),
+            playback: validation(&format!("{}/playback", cfg.audience)),
+            media: validation(&format!("{}/media", cfg.audience)),
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             access_ttl: cfg.access_ttl_secs as i64,
@@ -151,6 +182,52 @@ impl Tokens {
             })
     }
 
+    /// Signs a playback token for one video.
+    pub fn sign_playback(
+        &self,
+        video: Uuid,
+        cap: u32,
+        viewer: &str,
+        session: Option<String>,
+        ttl_secs: i64,
+    ) -> Result<(String, PlaybackClaims), ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = PlaybackClaims {
+            iss: self.issuer.clone(),
+            aud: format!("{}/playback", self.audience),
+            sub: viewer.to_owned(),
+            vid: video,
+            cap,
+            sid: session,
+            iat: now,
+            exp: now + ttl_secs,
+        };
+        Ok((self.sign(&claims)?, claims))
+    }
+
+    /// Mints the media token that a master playlist hands to its media playlists: the same
+    /// video, viewer and cap, valid for `ttl_secs`.
+    pub fn sign_media(&self, playback: &PlaybackClaims, ttl_secs: i64) -> Result<String, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = PlaybackClaims {
+            aud: format!("{}/media", self.audience),
+            iat: now,
+            exp: now + ttl_secs,
+            ..playback.clone()
+        };
+        self.sign(&claims)
+    }
+
+    /// Verifies a playback token for `video`.
+    pub fn verify_playback(&self, token: &str, video: Uuid) -> Result<PlaybackClaims, ApiError> {
+        verify_scoped(decode::<PlaybackClaims>(token, &self.decoding, &self.playback), video)
+    }
+
+    /// Verifies a media token for `video`.
+    pub fn verify_media(&self, token: &str, video: Uuid) -> Result<PlaybackClaims, ApiError> {
+        verify_scoped(decode::<PlaybackClaims>(token, &self.decoding, &self.media), video)
+    }
+
     /// Verifies a refresh token's signature, audience and expiry (not whether it is current).
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, ApiError> {
         decode::<RefreshClaims>(token, &self.decoding, &self.refresh)
@@ -161,6 +238,32 @@ impl Tokens {
                     "the refresh token is invalid, expired or revoked; log in again",
                 )
             })
+    }
+}
+
+fn verify_scoped(
+    decoded: jsonwebtoken::errors::Result<jsonwebtoken::TokenData<PlaybackClaims>>,
+    video: Uuid,
+) -> Result<PlaybackClaims, ApiError> {
+    use actix_web::http::StatusCode;
+    use jsonwebtoken::errors::ErrorKind;
+    match decoded {
+        Ok(d) if d.claims.vid == video => Ok(d.claims),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "token_wrong_video",
+            "this playback token is for another video",
+        )),
+        Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "playback_token_expired",
+            "the playback token has expired; get a new one",
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_playback_token",
+            "the playback token is missing, malformed or not signed by this service",
+        )),
     }
 }
 

@@ -129,6 +129,20 @@ impl System {
             .collect()
     }
 
+    /// Whether this node owns `id` now: always on one node; in a cluster, as the router
+    /// places it. Background sweeps use it so that each actor is swept by one node only.
+    pub fn owns(&self, id: &ActorId) -> bool {
+        match self.inner.router.get() {
+            None => true,
+            Some(r) => matches!(r.place(id), Ok(Placement::Local)),
+        }
+    }
+
+    /// Whether a cluster router is plugged in.
+    pub fn clustered(&self) -> bool {
+        self.inner.router.get().is_some()
+    }
+
     /// Active actors on this node, by kind.
     pub fn active_counts(&self) -> BTreeMap<String, u64> {
         self.kinds()

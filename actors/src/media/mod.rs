@@ -1,0 +1,87 @@
+//! Videos, uploads and transcoding: the video actor, the upload actor (tus state and the
+//! transcode job), the ffmpeg runner, and where their blobs live.
+//!
+//! ```text
+//! POST /videos ──▶ video/<id>  Create                      awaiting_upload
+//! POST /uploads ─▶ upload/<id> Create ──▶ video Attach      uploading
+//! PATCH ─────────▶ part blob (durable) ─▶ upload Commit     … last byte:
+//!                  upload ──▶ video Queued ──▶ Jobs::spawn  queued
+//! job task (not in any handler): fetch source, ffprobe, ffmpeg ladder, store outputs
+//!     progress ──▶ upload Progress ──▶ video Progress     processing(pct)
+//!     done ──────▶ upload Finish ───▶ video Ready|Failed  ready | failed(reason)
+//! ```
+//!
+//! Calls go one way only, upload → video, so that no two actors ever wait on each other.
+
+pub mod events;
+pub mod jobs;
+pub mod service;
+pub mod transcode;
+pub mod upload;
+pub mod video;
+
+pub use service::{ListQuery, Media, MediaError, MediaSettings, Page, VideoInput, Viewer};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One rung of the HLS ladder, as it was produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rendition {
+    /// Its name and directory, e.g. `720p`.
+    pub name: String,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels (the `720` of `720p`).
+    pub height: u32,
+    /// Peak bit rate over any one segment, audio included, in bits/s (HLS `BANDWIDTH`).
+    pub bandwidth: u64,
+    /// Average bit rate over the whole rendition, in bits/s (HLS `AVERAGE-BANDWIDTH`).
+    pub average_bandwidth: u64,
+    /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2` (HLS `CODECS`).
+    pub codecs: String,
+    /// Frames per second (HLS `FRAME-RATE`).
+    pub frame_rate: f64,
+}
+
+/// Where a video's blobs live. Everything a video owns is under [`video_prefix`], except the
+/// uploaded source, which is under [`upload_prefix`] of its upload.
+pub mod layout {
+    use uuid::Uuid;
+
+    /// Every blob of the video's HLS output and poster.
+    pub fn video_prefix(video: Uuid) -> String {
+        format!("videos/{video}")
+    }
+
+    /// A rendition's media playlist.
+    pub fn media_playlist(video: Uuid, rendition: &str) -> String {
+        format!("videos/{video}/hls/{rendition}/index.m3u8")
+    }
+
+    /// A file of a rendition (a segment, or its playlist).
+    pub fn rendition_file(video: Uuid, rendition: &str, file: &str) -> String {
+        format!("videos/{video}/hls/{rendition}/{file}")
+    }
+
+    /// The poster thumbnail (JPEG).
+    pub fn poster(video: Uuid) -> String {
+        format!("videos/{video}/poster.jpg")
+    }
+
+    /// Every blob of an upload: the parts of its source.
+    pub fn upload_prefix(upload: Uuid) -> String {
+        format!("uploads/{upload}")
+    }
+
+    /// One part of an upload's source: the bytes of one PATCH, starting at `offset`.
+    pub fn upload_part(upload: Uuid, offset: u64, patch: Uuid) -> String {
+        format!("uploads/{upload}/parts/{offset:020}-{patch}")
+    }
+}
+
+/// A short, random-enough id for one run of a transcode job.
+pub fn new_run_id() -> Uuid {
+    Uuid::new_v4()
+}

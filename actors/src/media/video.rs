@@ -1,0 +1,488 @@
+//! The video actor: one video's metadata, owner, visibility, processing state and renditions.
+//!
+//! ```text
+//! awaiting_upload ──Attach──▶ uploading ──Queued──▶ queued ──Progress──▶ processing(pct)
+//!        ▲                        │  ▲                 ▲                    │
+//!        └── (a new Attach replaces the upload) ───────┴──(retry)───────────┤
+//!                                                           ready ◀──Ready──┤
+//!                                                          failed ◀─Failed──┘
+//! ```
+//!
+//! The processing requests (`Attach`, `Queued`, `Progress`, `Ready`, `Failed`) come from the
+//! upload actor and name their upload: one for an upload the video no longer expects is
+//! answered [`VideoError::Superseded`] and changes nothing. Every change bumps `version`, so
+//! that event streams can tell what is new. Creation and deletion are written through
+//! ([`Ctx::save`]); everything else is staged (group commit).
+
+use super::events::EventHub;
+use super::Rendition;
+use crate::runtime::{Ctx, Entity};
+use chrono::{DateTime, Utc};
+use ractor::ActorProcessingErr;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The actor kind `video`, keyed by the video id.
+pub struct VideoActor;
+
+/// Who may see a video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Listed and playable by anyone.
+    Public,
+    /// Playable by anyone with the link; not listed.
+    Unlisted,
+    /// Only its owner and admins.
+    Private,
+}
+
+/// Where a video is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VideoStatus {
+    /// Created; no upload has started.
+    AwaitingUpload,
+    /// An upload is under way.
+    Uploading,
+    /// Uploaded; waiting for a transcoder.
+    Queued,
+    /// Being transcoded; see `progress`.
+    Processing,
+    /// Playable.
+    Ready,
+    /// Transcoding failed for good; see `failure_reason`.
+    Failed,
+}
+
+/// The durable state of a video.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoState {
+    /// The video id (also the actor key).
+    pub id: Uuid,
+    /// The owner's user key (normalised username).
+    pub owner: String,
+    /// The owner's user id, so that a re-registered name is not the owner.
+    pub owner_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Tags, lowercase.
+    pub tags: Vec<String>,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// Where it is in its life.
+    pub status: VideoStatus,
+    /// Transcoding progress in percent, while processing.
+    pub progress: f64,
+    /// Why it failed, for a human.
+    pub failure_reason: Option<String>,
+    /// The HLS renditions, tallest first, once ready.
+    pub renditions: Vec<Rendition>,
+    /// Duration in seconds, once ready.
+    pub duration_secs: Option<f64>,
+    /// Whether a poster thumbnail exists.
+    pub has_poster: bool,
+    /// The upload the video expects its bytes from.
+    pub upload: Option<Uuid>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Bumped on every change.
+    pub version: u64,
+    /// Deletion has begun: the video is gone for clients, and its blobs are being removed.
+    pub deleting: bool,
+}
+
+/// A video as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VideoView {
+    /// Video id.
+    pub id: Uuid,
+    /// The owner's username (normalised).
+    pub owner: String,
+    /// The owner's user id.
+    pub owner_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// `public`, `unlisted` or `private`.
+    pub visibility: Visibility,
+    /// `awaiting_upload`, `uploading`, `queued`, `processing`, `ready` or `failed`.
+    pub state: VideoStatus,
+    /// Transcoding progress in percent (0–100).
+    pub progress: f64,
+    /// Why processing failed, when `state` is `failed`.
+    pub failure_reason: Option<String>,
+    /// The renditions, tallest first.
+    pub renditions: Vec<Rendition>,
+    /// Duration in seconds, once ready.
+    pub duration_secs: Option<f64>,
+    /// Whether a poster thumbnail exists.
+    pub has_poster: bool,
+    /// The current upload, if any.
+    pub upload_id: Option<Uuid>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Bumped on every change.
+    pub version: u64,
+}
+
+impl VideoState {
+    /// The API view.
+    pub fn view(&self) -> VideoView {
+        VideoView {
+            id: self.id,
+            owner: self.owner.clone(),
+            owner_id: self.owner_id,
+            title: self.title.clone(),
+            description: self.description.clone(),
+            tags: self.tags.clone(),
+            visibility: self.visibility,
+            state: self.status,
+            progress: self.progress,
+            failure_reason: self.failure_reason.clone(),
+            renditions: self.renditions.clone(),
+            duration_secs: self.duration_secs,
+            has_poster: self.has_poster,
+            upload_id: self.upload,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        }
+    }
+}
+
+/// A new video, validated by the caller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewVideo {
+    /// The id, chosen by the caller so that a retried creation is recognised.
+    pub id: Uuid,
+    /// The owner's user key.
+    pub owner: String,
+    /// The owner's user id.
+    pub owner_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Visibility.
+    pub visibility: Visibility,
+}
+
+/// A metadata change, validated by the caller; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VideoPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// New visibility.
+    pub visibility: Option<Visibility>,
+}
+
+/// What a finished transcode produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Processed {
+    /// The renditions, tallest first.
+    pub renditions: Vec<Rendition>,
+    /// Duration in seconds.
+    pub duration_secs: f64,
+    /// Whether a poster was stored.
+    pub has_poster: bool,
+}
+
+/// Requests to the video actor. All idempotent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum VideoRequest {
+    /// Creates the video.
+    Create(NewVideo),
+    /// The video.
+    Get,
+    /// Changes metadata.
+    Update(VideoPatch),
+    /// Starts deletion: from now on the video is gone for clients. Answers the last view, so
+    /// that the caller knows which blobs to remove.
+    BeginDelete,
+    /// Ends deletion: the state is removed. Only after `BeginDelete`.
+    FinishDelete,
+    /// An upload starts (or replaces the previous one).
+    Attach {
+        /// The upload.
+        upload: Uuid,
+    },
+    /// The upload is complete and waits for a transcoder (also after a failed attempt that
+    /// will be retried).
+    Queued {
+        /// The upload.
+        upload: Uuid,
+    },
+    /// Transcoding progress.
+    Progress {
+        /// The upload.
+        upload: Uuid,
+        /// Percent, 0–100.
+        percent: f64,
+    },
+    /// Transcoding finished.
+    Ready {
+        /// The upload.
+        upload: Uuid,
+        /// What it produced.
+        processed: Processed,
+    },
+    /// Transcoding failed for good.
+    Failed {
+        /// The upload.
+        upload: Uuid,
+        /// Why, for a human.
+        reason: String,
+    },
+}
+
+/// Why a video request failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum VideoError {
+    /// No such video (or it is being deleted).
+    #[error("no such video")]
+    NotFound,
+    /// The request does not fit the video's state; the text says why.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request names an upload the video no longer expects.
+    #[error("the video now expects another upload")]
+    Superseded,
+    /// The state could not be written; nothing changed.
+    #[error("state store error: {0}")]
+    Store(String),
+}
+
+/// Answers of the video actor.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum VideoResponse {
+    /// The video after the request.
+    Video(Result<VideoView, VideoError>),
+    /// Done.
+    Done(Result<(), VideoError>),
+}
+
+/// What the video actor needs from its surroundings.
+#[derive(Clone)]
+pub struct VideoArgs {
+    /// Where changes are announced to this node's event streams.
+    pub events: EventHub,
+}
+
+impl Entity for VideoActor {
+    const KIND: &'static str = "video";
+    const SCHEMA: u8 = 1;
+    type State = VideoState;
+    type Request = VideoRequest;
+    type Response = VideoResponse;
+    type Args = VideoArgs;
+
+    async fn handle(
+        ctx: &mut Ctx<Self>,
+        req: VideoRequest,
+    ) -> Result<VideoResponse, ActorProcessingErr> {
+        Ok(match req {
+            VideoRequest::Create(new) => VideoResponse::Video(create(ctx, new).await),
+            VideoRequest::Get => VideoResponse::Video(match ctx.state() {
+                Some(s) if !s.deleting => Ok(s.view()),
+                _ => Err(VideoError::NotFound),
+            }),
+            VideoRequest::BeginDelete => VideoResponse::Video(begin_delete(ctx).await),
+            VideoRequest::FinishDelete => VideoResponse::Done(match ctx.state() {
+                None => Ok(()),
+                Some(s) if !s.deleting => Err(VideoError::Conflict(
+                    "deletion has not begun".into(),
+                )),
+                Some(_) => ctx
+                    .remove()
+                    .await
+                    .map_err(|e| VideoError::Store(e.to_string())),
+            }),
+            other => VideoResponse::Video(change(ctx, other)),
+        })
+    }
+}
+
+async fn create(ctx: &mut Ctx<VideoActor>, new: NewVideo) -> Result<VideoView, VideoError> {
+    if let Some(s) = ctx.state() {
+        // A retry of the creation that made this video; ids are random, so nothing else.
+        return if s.owner_id == new.owner_id && !s.deleting {
+            Ok(s.view())
+        } else {
+            Err(VideoError::Conflict("that video id is taken".into()))
+        };
+    }
+    let now = Utc::now();
+    let state = VideoState {
+        id: new.id,
+        owner: new.owner,
+        owner_id: new.owner_id,
+        title: new.title,
+        description: new.description,
+        tags: new.tags,
+        visibility: new.visibility,
+        status: VideoStatus::AwaitingUpload,
+        progress: 0.0,
+        failure_reason: None,
+        renditions: Vec::new(),
+        duration_secs: None,
+        has_poster: false,
+        upload: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+        deleting: false,
+    };
+    let view = state.view();
+    ctx.save(state)
+        .await
+        .map_err(|e| VideoError::Store(e.to_string()))?;
+    ctx.args().events.publish(&view);
+    Ok(view)
+}
+
+async fn begin_delete(ctx: &mut Ctx<VideoActor>) -> Result<VideoView, VideoError> {
+    let Some(mut s) = ctx.state().cloned() else {
+        return Err(VideoError::NotFound);
+    };
+    if s.deleting {
+        // A retried or resumed deletion.
+        return Ok(s.view());
+    }
+    s.deleting = true;
+    s.version += 1;
+    s.updated_at = Utc::now();
+    let view = s.view();
+    ctx.save(s)
+        .await
+        .map_err(|e| VideoError::Store(e.to_string()))?;
+    ctx.args().events.closed(view.id);
+    Ok(view)
+}
+
+/// Applies a metadata or processing change, staged.
+fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, VideoError> {
+    let Some(mut s) = ctx.state().filter(|s| !s.deleting).cloned() else {
+        return Err(VideoError::NotFound);
+    };
+    let expects = |s: &VideoState, upload: Uuid| {
+        if s.upload == Some(upload) {
+            Ok(())
+        } else {
+            Err(VideoError::Superseded)
+        }
+    };
+    let before = (s.status, s.progress, s.version);
+    use VideoStatus as St;
+    match req {
+        VideoRequest::Update(p) => {
+            if let Some(t) = p.title {
+                s.title = t;
+            }
+            if let Some(d) = p.description {
+                s.description = d;
+            }
+            if let Some(t) = p.tags {
+                s.tags = t;
+            }
+            if let Some(v) = p.visibility {
+                s.visibility = v;
+            }
+            s.version += 1;
+        }
+        VideoRequest::Attach { upload } => {
+            if s.upload == Some(upload) {
+                return Ok(s.view());
+            }
+            match s.status {
+                St::AwaitingUpload | St::Uploading | St::Failed => {}
+                St::Queued | St::Processing | St::Ready => {
+                    return Err(VideoError::Conflict(
+                        "the video already has its upload; create a new video to upload another file".into(),
+                    ))
+                }
+            }
+            s.upload = Some(upload);
+            s.status = St::Uploading;
+            s.progress = 0.0;
+            s.failure_reason = None;
+            s.renditions.clear();
+            s.duration_secs = None;
+            s.has_poster = false;
+            s.version += 1;
+        }
+        VideoRequest::Queued { upload } => {
+            expects(&s, upload)?;
+            match s.status {
+                St::Uploading | St::Processing | St::AwaitingUpload => {
+                    s.status = St::Queued;
+                    s.progress = 0.0;
+                    s.version += 1;
+                }
+                St::Queued | St::Ready | St::Failed => {}
+            }
+        }
+        VideoRequest::Progress { upload, percent } => {
+            expects(&s, upload)?;
+            if matches!(s.status, St::Uploading | St::Queued | St::Processing) {
+                let percent = percent.clamp(0.0, 100.0);
+                if s.status != St::Processing || (percent - s.progress).abs() >= 0.1 {
+                    s.status = St::Processing;
+                    s.progress = (percent * 10.0).round() / 10.0;
+                    s.version += 1;
+                }
+            }
+        }
+        VideoRequest::Ready { upload, processed } => {
+            expects(&s, upload)?;
+            if s.status != St::Ready {
+                s.status = St::Ready;
+                s.progress = 100.0;
+                s.failure_reason = None;
+                s.renditions = processed.renditions;
+                s.duration_secs = Some(processed.duration_secs);
+                s.has_poster = processed.has_poster;
+                s.version += 1;
+            }
+        }
+        VideoRequest::Failed { upload, reason } => {
+            expects(&s, upload)?;
+            if s.status != St::Failed && s.status != St::Ready {
+                s.status = St::Failed;
+                s.failure_reason = Some(reason);
+                s.version += 1;
+            }
+        }
+        VideoRequest::Create(_)
+        | VideoRequest::Get
+        | VideoRequest::BeginDelete
+        | VideoRequest::FinishDelete => unreachable!("handled by the caller"),
+    }
+    let view = s.view();
+    if (s.status, s.progress, s.version) != before {
+        s.updated_at = Utc::now();
+        let view = s.view();
+        ctx.stage(s);
+        ctx.args().events.publish(&view);
+        return Ok(view);
+    }
+    Ok(view)
+}
