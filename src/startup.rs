@@ -44,6 +44,8 @@ pub struct AppState {
     pub tools: MediaTools,
     /// Videos, uploads and transcoding.
     pub media: Media,
+    /// Hot HLS segments and playlists.
+    pub hls_cache: http::hls::BlobCache,
     /// The Prometheus recorder.
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, rendered once.
@@ -173,6 +175,7 @@ impl Application {
             rate_limits: RateLimits::new(&config.rate_limit),
             tools: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
             media,
+            hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),
             system,
             accounts,

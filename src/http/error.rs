@@ -10,6 +10,9 @@ use actix_web::{error::JsonPayloadError, HttpRequest, HttpResponse, ResponseErro
 use serde::Serialize;
 use std::fmt;
 use troupe_actors::accounts::AccountError;
+use troupe_actors::media::upload::UploadError;
+use troupe_actors::media::video::VideoError;
+use troupe_actors::media::MediaError;
 use troupe_actors::runtime::CallError;
 
 /// An error answer.
@@ -219,6 +222,87 @@ impl From<AccountError> for ApiError {
             ),
             AccountError::Unavailable(c) => c.into(),
         }
+    }
+}
+
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> Self {
+        use StatusCode as S;
+        match e {
+            MediaError::Invalid { field, reason } => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_video",
+                format!("{field} {reason}"),
+            ),
+            MediaError::BadCursor => ApiError::bad_request(
+                "invalid_cursor",
+                "the cursor is not one this server gave out; start again without it",
+            ),
+            MediaError::Video(VideoError::NotFound) => {
+                ApiError::not_found("video_not_found", "no such video")
+            }
+            MediaError::Video(VideoError::Conflict(d)) => {
+                ApiError::new(S::CONFLICT, "video_conflict", d)
+            }
+            MediaError::Video(VideoError::Superseded) => ApiError::new(
+                S::CONFLICT,
+                "upload_superseded",
+                "the video now expects another upload",
+            ),
+            MediaError::Video(VideoError::Store(d)) | MediaError::Upload(UploadError::Store(d)) => {
+                ApiError::unavailable(
+                    "store_unavailable",
+                    format!("state store error, nothing was changed: {d}"),
+                    2,
+                )
+            }
+            MediaError::Upload(u) => upload_error(u),
+            MediaError::Unavailable(c) => c.into(),
+            MediaError::Store(d) => ApiError::unavailable(
+                "store_unavailable",
+                format!("storage error: {d}"),
+                2,
+            ),
+        }
+    }
+}
+
+fn upload_error(e: UploadError) -> ApiError {
+    use StatusCode as S;
+    match e {
+        UploadError::NotFound => ApiError::not_found("upload_not_found", "no such upload"),
+        UploadError::Gone => ApiError::new(
+            S::GONE,
+            "upload_gone",
+            "the upload was terminated or has expired; start a new one",
+        ),
+        UploadError::OffsetMismatch { expected, got } => ApiError::new(
+            S::CONFLICT,
+            "offset_mismatch",
+            format!("Upload-Offset is {got} but the upload is at {expected}; HEAD the upload and resume from its offset"),
+        ),
+        UploadError::TooLong(len) => ApiError::new(
+            S::PAYLOAD_TOO_LARGE,
+            "upload_too_long",
+            format!("the body goes past the declared Upload-Length of {len} bytes"),
+        ),
+        UploadError::Complete => ApiError::new(
+            S::CONFLICT,
+            "upload_complete",
+            "every byte of this upload has already arrived",
+        ),
+        UploadError::Video(v) => MediaError::Video(v).into(),
+        UploadError::Superseded => ApiError::new(
+            S::CONFLICT,
+            "upload_superseded",
+            "the video now expects another upload",
+        ),
+        UploadError::Unavailable(c) => c.into(),
+        UploadError::Store(d) => ApiError::unavailable(
+            "store_unavailable",
+            format!("state store error, nothing was changed: {d}"),
+            2,
+        ),
     }
 }
 

@@ -8,10 +8,13 @@ pub mod accounts;
 pub mod cluster;
 pub mod error;
 pub mod health;
+pub mod hls;
 pub mod observe;
 pub mod ratelimit;
 pub mod tokens;
+pub mod uploads;
 pub mod users;
+pub mod videos;
 
 use crate::startup::AppState;
 use actix_web::body::MessageBody;
@@ -38,7 +41,23 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(users::me)
         .service(users::get_user)
         .service(users::set_plan)
-        .service(cluster::cluster);
+        .service(cluster::cluster)
+        .service(videos::create)
+        .service(videos::list)
+        .service(videos::get_video)
+        .service(videos::update)
+        .service(videos::delete_video)
+        .service(videos::playback_token)
+        .service(videos::thumbnail)
+        .service(videos::events)
+        .service(uploads::options)
+        .service(uploads::options_one)
+        .service(uploads::create)
+        .service(uploads::head)
+        .service(uploads::patch)
+        .service(uploads::terminate)
+        .service(uploads::override_post)
+        .service(hls::master);
 }
 
 #[derive(OpenApi)]
@@ -55,6 +74,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "users", description = "The signed-in user"),
         (name = "admin", description = "Administration"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "videos", description = "Videos: metadata, state, live events"),
+        (name = "uploads", description = "tus 1.0 resumable uploads"),
+        (name = "playback", description = "HLS playback with signed tokens"),
     )
 )]
 struct ApiDoc;
@@ -112,6 +134,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .app_data(web::PayloadConfig::default().limit(1024 * 1024))
         .default_service(web::to(not_found))
+        .wrap(from_fn(uploads::tus_headers))
         .wrap(from_fn(ratelimit::limit))
         .wrap(from_fn(observe::observe))
 }

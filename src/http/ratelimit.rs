@@ -4,7 +4,7 @@
 //! Every limited response carries `RateLimit-Limit`, `RateLimit-Remaining` and
 //! `RateLimit-Reset` (draft-ietf-httpapi-ratelimit-headers) for the tightest bucket it
 //! touched. A refused request gets 429 `rate_limited` with `Retry-After`. Health probes and
-//! metrics scrapes are never limited.
+//! metrics scrapes are never limited, nor is HLS playback (token-gated, paced by players).
 
 use super::error::ApiError;
 use super::tokens::bearer;
@@ -111,7 +111,9 @@ impl RateLimits {
 }
 
 fn exempt(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics")
+    // HLS is gated by signed tokens and fetched at the player's pace (a segment every few
+    // seconds per viewer, many viewers behind one address); it is served like a CDN would.
+    matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/hls/")
 }
 
 /// The rate-limiting middleware.

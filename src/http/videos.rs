@@ -1,0 +1,464 @@
+//! `/api/v1/videos`: create, read, change, delete and list videos; their poster, playback
+//! tokens and live events.
+//!
+//! Who sees what: public and unlisted videos are visible to anyone who knows the id; private
+//! ones only to their owner and admins (anyone else gets 404, so that their existence does not
+//! leak). Only the owner or an admin may change or delete a video.
+
+use super::error::{ApiError, Problem};
+use super::tokens::{bearer, AccessClaims, AuthUser};
+use crate::startup::AppState;
+use actix_web::http::header;
+use actix_web::{delete, get, patch, post, web, FromRequest, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::future::{ready, Ready};
+use std::time::Duration;
+use troupe_actors::accounts::{Plan, Role};
+use troupe_actors::media::events::VideoEvent;
+use troupe_actors::media::video::{VideoView, Visibility};
+use troupe_actors::media::{layout, ListQuery, VideoInput, Viewer};
+use uuid::Uuid;
+
+/// The caller, if the request carries a bearer token (or `?access_token=` for event streams,
+/// which browsers open without headers). An invalid token is a 401, not anonymity.
+pub struct MaybeUser(pub Option<AccessClaims>);
+
+impl FromRequest for MaybeUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Ok(MaybeUser(None)));
+        };
+        if let Some(r) = bearer(req, &state.tokens) {
+            return ready(r.map(|c| MaybeUser(Some(c))));
+        }
+        let query = web::Query::<TokenQuery>::from_query(req.query_string()).ok();
+        ready(match query.and_then(|q| q.into_inner().access_token) {
+            Some(t) => state.tokens.verify_access(&t).map(|c| MaybeUser(Some(c))),
+            None => Ok(MaybeUser(None)),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    access_token: Option<String>,
+}
+
+/// Who the caller is for visibility rules. The admin role is confirmed with the user actor
+/// (a token's role may be stale); nobody else needs a lookup.
+async fn viewer(state: &AppState, claims: Option<&AccessClaims>) -> Result<Option<Viewer>, ApiError> {
+    let Some(c) = claims else { return Ok(None) };
+    let admin = c.role == Role::Admin
+        && matches!(state.accounts.get(&c.sub).await?, Some(u) if u.id == c.uid && u.role == Role::Admin);
+    Ok(Some(Viewer { id: c.uid, admin }))
+}
+
+/// A video as the API returns it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VideoBody {
+    /// The video.
+    #[serde(flatten)]
+    pub video: VideoView,
+    /// The poster thumbnail, once processed.
+    pub thumbnail_url: Option<String>,
+    /// Where to send the bytes (tus 1.0; name the video in `Upload-Metadata: video_id`).
+    pub upload_url: &'static str,
+}
+
+impl From<VideoView> for VideoBody {
+    fn from(video: VideoView) -> Self {
+        let thumbnail_url = video
+            .has_poster
+            .then(|| format!("/api/v1/videos/{}/thumbnail.jpg", video.id));
+        VideoBody {
+            video,
+            thumbnail_url,
+            upload_url: "/api/v1/uploads",
+        }
+    }
+}
+
+/// A new video's metadata.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVideo {
+    /// 1 to 200 characters.
+    pub title: String,
+    /// Up to 10,000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Up to 16 tags of 1 to 40 characters (stored lowercase).
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// `public` (default), `unlisted` or `private`.
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+}
+
+/// A metadata change; absent fields stay as they are.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVideo {
+    /// 1 to 200 characters.
+    pub title: Option<String>,
+    /// Up to 10,000 characters.
+    pub description: Option<String>,
+    /// Up to 16 tags.
+    pub tags: Option<Vec<String>>,
+    /// `public`, `unlisted` or `private`.
+    pub visibility: Option<Visibility>,
+}
+
+/// Creates a video, waiting for its upload. Upload its file with tus at `/api/v1/uploads`,
+/// naming the video in `Upload-Metadata` (`video_id <base64 id>`).
+#[utoipa::path(tag = "videos", security(("bearer" = [])), request_body = CreateVideo, responses(
+    (status = 201, description = "Created; `state` is `awaiting_upload`", body = VideoBody),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_video` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/api/v1/videos")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<CreateVideo>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input = VideoInput {
+        title: Some(body.title),
+        description: body.description,
+        tags: body.tags,
+        visibility: body.visibility,
+    };
+    let video = state.media.create_video(&user.0.sub, user.0.uid, input).await?;
+    tracing::info!(video = %video.id, owner = %video.owner, "video created");
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/videos/{}", video.id)))
+        .json(VideoBody::from(video)))
+}
+
+/// A video the caller may see, or 404.
+async fn visible(state: &AppState, id: Uuid, viewer: Option<Viewer>) -> Result<VideoView, ApiError> {
+    let video = state.media.video(id).await?;
+    if Viewer::may_see(viewer, &video) {
+        Ok(video)
+    } else {
+        Err(ApiError::not_found("video_not_found", "no such video"))
+    }
+}
+
+/// A video the caller may change: 404 if they may not see it, 403 if they may only see it.
+pub(crate) async fn editable(state: &AppState, id: Uuid, user: &AuthUser) -> Result<VideoView, ApiError> {
+    let viewer = viewer(state, Some(&user.0)).await?;
+    let video = visible(state, id, viewer).await?;
+    if Viewer::may_edit(viewer, &video) {
+        Ok(video)
+    } else {
+        Err(ApiError::forbidden("only the video's owner or an admin may do this"))
+    }
+}
+
+fn video_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("video_not_found", "no such video"))
+}
+
+/// A video: its state, progress, renditions, duration and thumbnail.
+#[utoipa::path(tag = "videos", params(("id" = Uuid, Path, description = "Video id")), responses(
+    (status = 200, description = "The video", body = VideoBody),
+    (status = 404, description = "`video_not_found` (also for a private video of someone else)", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/videos/{id}")]
+pub async fn get_video(
+    state: web::Data<AppState>,
+    user: MaybeUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = video_id(&path)?;
+    let viewer = viewer(&state, user.0.as_ref()).await?;
+    let video = visible(&state, id, viewer).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(VideoBody::from(video)))
+}
+
+/// Changes a video's title, description, tags or visibility (owner or admin).
+#[utoipa::path(tag = "videos", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Video id")), request_body = UpdateVideo, responses(
+    (status = 200, description = "The changed video", body = VideoBody),
+    (status = 403, description = "`forbidden`: not the owner", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_video` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
+))]
+#[patch("/api/v1/videos/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<UpdateVideo>,
+) -> Result<HttpResponse, ApiError> {
+    let id = video_id(&path)?;
+    editable(&state, id, &user).await?;
+    let b = body.into_inner();
+    let input = VideoInput {
+        title: b.title,
+        description: b.description,
+        tags: b.tags,
+        visibility: b.visibility,
+    };
+    let video = state.media.update_video(id, input).await?;
+    Ok(HttpResponse::Ok().json(VideoBody::from(video)))
+}
+
+/// Deletes a video and every blob it owns: its upload's bytes, segments, playlists, poster.
+#[utoipa::path(tag = "videos", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Video id")), responses(
+    (status = 204, description = "Deleted"),
+    (status = 403, description = "`forbidden`: not the owner", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/api/v1/videos/{id}")]
+pub async fn delete_video(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = video_id(&path)?;
+    editable(&state, id, &user).await?;
+    state.media.delete_video(id).await?;
+    tracing::info!(video = %id, by = %user.0.sub, "video deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Listing parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only videos with this tag.
+    pub tag: Option<String>,
+    /// Only videos of this username.
+    pub owner: Option<String>,
+    /// Words that must all appear in the title, description or tags.
+    pub q: Option<String>,
+}
+
+/// A page of videos.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VideoPage {
+    /// Newest first.
+    pub items: Vec<VideoBody>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Lists videos, newest first: public ready videos for everyone, plus all of the caller's
+/// own (admins see all). Stable cursor pagination.
+#[utoipa::path(tag = "videos", params(ListParams), responses(
+    (status = 200, description = "A page of videos", body = VideoPage),
+    (status = 400, description = "`invalid_cursor` or `invalid_query`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/videos")]
+pub async fn list(
+    state: web::Data<AppState>,
+    user: MaybeUser,
+    query: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    if q.limit.is_some_and(|l| l == 0 || l > troupe_actors::media::service::MAX_PAGE) {
+        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 100"));
+    }
+    let viewer = viewer(&state, user.0.as_ref()).await?;
+    let page = state
+        .media
+        .list(
+            ListQuery {
+                limit: q.limit,
+                cursor: q.cursor,
+                tag: q.tag,
+                owner: q.owner,
+                q: q.q,
+            },
+            viewer,
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(VideoPage {
+            items: page.items.into_iter().map(VideoBody::from).collect(),
+            next_cursor: page.next_cursor,
+        }))
+}
+
+/// A playback token and where to use it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PlaybackGrant {
+    /// The signed token, scoped to this video.
+    pub token: String,
+    /// Seconds until it expires (media playlists it opens live longer, so playback that has
+    /// started is not cut off).
+    pub expires_in: i64,
+    /// The master playlist URL, token included: give it to any HLS player.
+    pub master_url: String,
+    /// The tallest rendition the viewer's plan allows, in lines.
+    pub max_rendition: u32,
+}
+
+/// Issues a playback token for a ready video the caller may see. Anonymous viewers get the
+/// free plan's renditions.
+#[utoipa::path(tag = "playback", params(("id" = Uuid, Path, description = "Video id")), responses(
+    (status = 200, description = "A token", body = PlaybackGrant),
+    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`video_not_ready`", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/api/v1/videos/{id}/playback-token")]
+pub async fn playback_token(
+    state: web::Data<AppState>,
+    user: MaybeUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = video_id(&path)?;
+    let viewer = viewer(&state, user.0.as_ref()).await?;
+    let video = visible(&state, id, viewer).await?;
+    if video.state != troupe_actors::media::video::VideoStatus::Ready {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "video_not_ready",
+            format!("the video is {:?}, not ready to play yet", video.state).to_lowercase(),
+        ));
+    }
+    let (sub, plan) = match &user.0 {
+        Some(c) => match state.accounts.get(&c.sub).await? {
+            Some(u) if u.id == c.uid => (c.sub.clone(), u.plan),
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "invalid_token",
+                    "the account of this token does not exist",
+                ))
+            }
+        },
+        None => ("anonymous".to_string(), Plan::Free),
+    };
+    let ttl = state.config.media.playback_token_ttl_secs as i64;
+    let cap = plan.max_rendition();
+    let (token, _) = state.tokens.sign_playback(id, cap, &sub, None, ttl)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(PlaybackGrant {
+            master_url: format!("/hls/{id}/master.m3u8?token={token}"),
+            token,
+            expires_in: ttl,
+            max_rendition: cap,
+        }))
+}
+
+/// The poster thumbnail (JPEG) of a processed video.
+#[utoipa::path(tag = "videos", params(("id" = Uuid, Path, description = "Video id")), responses(
+    (status = 200, description = "The poster", content_type = "image/jpeg"),
+    (status = 404, description = "`video_not_found` or `not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/videos/{id}/thumbnail.jpg")]
+pub async fn thumbnail(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: MaybeUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = video_id(&path)?;
+    let viewer = viewer(&state, user.0.as_ref()).await?;
+    let video = visible(&state, id, viewer).await?;
+    if !video.has_poster {
+        return Err(ApiError::not_found("not_found", "the video has no poster yet"));
+    }
+    let cache = if video.visibility == Visibility::Private {
+        "private, max-age=300"
+    } else {
+        "public, max-age=300"
+    };
+    super::hls::serve_blob(&state, &req, &layout::poster(id), "image/jpeg", cache).await
+}
+
+fn sse(event: &str, id: Option<u64>, data: &impl Serialize) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    let id = id.map(|v| format!("id: {v}\n")).unwrap_or_default();
+    Bytes::from(format!("event: {event}\n{id}data: {json}\n\n"))
+}
+
+/// A live stream (server-sent events) of the video's changes: `video` events carry the whole
+/// video (state, progress, renditions…) when anything changes, starting with its current
+/// state; `deleted` ends the stream. Browsers' `EventSource` cannot send headers, so the
+/// access token may also come as `?access_token=`.
+#[utoipa::path(tag = "videos", params(("id" = Uuid, Path, description = "Video id"), ("access_token" = Option<String>, Query, description = "Access token, for clients that cannot send headers")), responses(
+    (status = 200, description = "An event stream", content_type = "text/event-stream"),
+    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/videos/{id}/events")]
+pub async fn events(
+    state: web::Data<AppState>,
+    user: MaybeUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = video_id(&path)?;
+    let viewer = viewer(&state, user.0.as_ref()).await?;
+    let video = visible(&state, id, viewer).await?;
+    let rx = state.media.events().subscribe(id, video.version);
+    let first = sse("video", Some(video.version), &VideoBody::from(video));
+    metrics::gauge!("troupe_sse_subscribers").increment(1.0);
+    let keepalive = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(15),
+        Duration::from_secs(15),
+    );
+    struct Sub {
+        rx: tokio::sync::broadcast::Receiver<VideoEvent>,
+        keepalive: tokio::time::Interval,
+        done: bool,
+    }
+    impl Drop for Sub {
+        fn drop(&mut self) {
+            metrics::gauge!("troupe_sse_subscribers").decrement(1.0);
+        }
+    }
+    let rest = futures::stream::unfold(
+        Sub {
+            rx,
+            keepalive,
+            done: false,
+        },
+        move |mut sub| async move {
+            if sub.done {
+                return None;
+            }
+            loop {
+                tokio::select! {
+                    ev = sub.rx.recv() => match ev {
+                        Ok(VideoEvent::Changed(v)) => {
+                            let b = sse("video", Some(v.version), &VideoBody::from(v));
+                            return Some((Ok::<_, actix_web::Error>(b), sub));
+                        }
+                        Ok(VideoEvent::Deleted) => {
+                            sub.done = true;
+                            let b = sse("deleted", None, &serde_json::json!({"id": id}));
+                            return Some((Ok(b), sub));
+                        }
+                        // Too slow to keep up: the next change carries the whole video anyway.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = sub.keepalive.tick() => {
+                        return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), sub));
+                    }
+                }
+            }
+        },
+    );
+    let stream = futures::stream::once(async move { Ok::<_, actix_web::Error>(first) }).chain(rest);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(stream))
+}
