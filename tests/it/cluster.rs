@@ -101,6 +101,11 @@ impl Cluster {
 
     /// Starts a cluster as `spec` says, and waits until every node sees a majority.
     pub async fn start_with(spec: Spec) -> Cluster {
+        Self::start_with_env(spec, &[]).await
+    }
+
+    /// Like [`Cluster::start_with`], with extra `TROUPE__...` settings on every node.
+    pub async fn start_with_env(spec: Spec, env: &[(&str, String)]) -> Cluster {
         let moto = Moto::start().await;
         moto.create_bucket("troupe").await;
         let n = spec.nodes;
@@ -141,6 +146,9 @@ impl Cluster {
                 COOKIE,
             )
             .env("TROUPE__CLUSTER__ADVERTISE", addrs[i].clone());
+            for (k, v) in env {
+                o = o.env(k, v.clone());
+            }
             if let Some(p) = &store_proxy {
                 o = o.env("TROUPE__BLOBS__S3__ENDPOINT", format!("http://{}", p.addr));
                 // Forwarded requests go through a proxy too, so that a cut cuts them.

@@ -8,6 +8,7 @@ mod cluster;
 mod durability;
 mod failover;
 mod load;
+mod media;
 mod operations;
 mod proxy;
 mod s3;
