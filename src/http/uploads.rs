@@ -93,10 +93,13 @@ fn header_u64(h: &HeaderMap, name: &str, code: &'static str) -> Result<Option<u6
     }
 }
 
+/// One `Upload-Metadata` entry: a key and its decoded value, if it has one.
+pub type MetadataPair = (String, Option<Vec<u8>>);
+
 /// Parses `Upload-Metadata`: `key base64value,key2,...`, keys unique ASCII without spaces or
 /// commas. Returns `(key, decoded value)` pairs.
-pub fn parse_metadata(raw: &str) -> Result<Vec<(String, Option<Vec<u8>>)>, String> {
-    let mut out: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+pub fn parse_metadata(raw: &str) -> Result<Vec<MetadataPair>, String> {
+    let mut out: Vec<MetadataPair> = Vec::new();
     for pair in raw.split(',') {
         let pair = pair.trim();
         if pair.is_empty() {

@@ -436,7 +436,7 @@ pub async fn events(
                 tokio::select! {
                     ev = sub.rx.recv() => match ev {
                         Ok(VideoEvent::Changed(v)) => {
-                            let b = sse("video", Some(v.version), &VideoBody::from(v));
+                            let b = sse("video", Some(v.version), &VideoBody::from(*v));
                             return Some((Ok::<_, actix_web::Error>(b), sub));
                         }
                         Ok(VideoEvent::Deleted) => {

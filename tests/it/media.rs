@@ -688,3 +688,76 @@ async fn an_unfinished_upload_expires_and_leaves_no_file() {
     let loc = tus_create(&app, &token, id, 10).await;
     assert_eq!(tus_patch(&app, &token, &loc, 0, vec![1; 10]).await.status(), StatusCode::NO_CONTENT);
 }
+
+mod cluster {
+    use super::*;
+    use crate::cluster::{Cluster, Spec};
+
+    async fn media_cluster() -> Cluster {
+        let env = media_env();
+        Cluster::start_with_env(Spec { nodes: 3, proxied: false }, &env).await
+    }
+
+    #[tokio::test]
+    async fn in_a_cluster_an_upload_through_every_node_plays_from_any() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = media_cluster().await;
+        let token = c.nodes[0].user("alice").await;
+        let data = std::fs::read(clip(tmp.path(), "in.mp4", 640, 360, 6, true)).unwrap();
+        let v = new_video(&c.nodes[1], &token, "clustered", "public").await;
+        let id = v["id"].as_str().unwrap().to_owned();
+        // One PATCH through each node in turn.
+        let loc = tus_create(&c.nodes[0], &token, &id, data.len() as u64).await;
+        let chunk = data.len() / 3 + 1;
+        for (i, off) in (0..data.len()).step_by(chunk).enumerate() {
+            let end = (off + chunk).min(data.len());
+            let r = tus_patch(&c.nodes[i % 3], &token, &loc, off as u64, data[off..end].to_vec()).await;
+            assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", r.text().await.unwrap());
+        }
+        let v = wait_state(&c.nodes[2], &token, &id, "ready", Duration::from_secs(120)).await;
+        let names: Vec<&str> = v["renditions"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["360p", "240p"]);
+        for n in 0..3 {
+            let (_, master) = playback(&c.nodes[n], Some(&token), &id).await;
+            let (ok, stderr) = ffmpeg_plays(&master);
+            assert!(ok && stderr.trim().is_empty(), "node{n}: {stderr}");
+        }
+        // Deleting through one node removes the blobs from the shared bucket.
+        let r = c.nodes[1].request(Method::DELETE, &format!("/api/v1/videos/{id}"), Some(&token), None).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let keys = c.moto.keys("troupe").await;
+        assert!(!keys.iter().any(|k| k.contains(&id)), "blobs left in the bucket: {keys:?}");
+    }
+
+    #[tokio::test]
+    async fn killing_the_node_that_runs_a_transcode_still_ends_ready() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env: Vec<(&str, String)> = media_env()
+            .into_iter()
+            .chain([("TROUPE__MEDIA__X264_PRESET", "veryfast".to_string())])
+            .collect();
+        let mut c = Cluster::start_with_env(Spec { nodes: 3, proxied: false }, &env).await;
+        let token = c.nodes[0].user("alice").await;
+        let data = std::fs::read(clip(tmp.path(), "long.mp4", 1280, 720, 20, true)).unwrap();
+        let v = new_video(&c.nodes[0], &token, "long", "public").await;
+        let id = v["id"].as_str().unwrap().to_owned();
+        let loc = upload(&c.nodes[0], &token, &id, &data, 8 << 20).await;
+        let upload_id = loc.rsplit('/').next().unwrap().to_owned();
+        let runner = Cluster::owner("upload", &upload_id, &[0, 1, 2]);
+        let survivor = (runner + 1) % 3;
+        eventually(Duration::from_secs(60), || async {
+            let v: Value = c.nodes[survivor].get(&format!("/api/v1/videos/{id}"), Some(&token)).await.json().await.unwrap();
+            assert_ne!(v["state"], "ready", "finished before it could be interrupted");
+            (v["state"] == "processing" && v["progress"].as_f64().unwrap() > 5.0).then_some(())
+        })
+        .await;
+        c.nodes[runner].kill9();
+        let v = wait_state(&c.nodes[survivor], &token, &id, "ready", Duration::from_secs(240)).await;
+        assert_eq!(v["renditions"].as_array().unwrap().len(), 4, "{v}");
+        let taken_over = (0..3).filter(|&n| n != runner).any(|n| c.nodes[n].logs().contains("was lost"));
+        assert!(taken_over, "a survivor should say it took over the lost run");
+        let (_, master) = playback(&c.nodes[survivor], Some(&token), &id).await;
+        let (ok, stderr) = ffmpeg_plays(&master);
+        assert!(ok && stderr.trim().is_empty(), "{stderr}");
+    }
+}

@@ -18,7 +18,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub enum VideoEvent {
     /// The video changed; this is it now.
-    Changed(VideoView),
+    Changed(Box<VideoView>),
     /// The video is gone.
     Deleted,
 }
@@ -67,7 +67,7 @@ impl EventHub {
         if let Some(t) = topics.get_mut(&view.id) {
             if view.version > t.version {
                 t.version = view.version;
-                let _ = t.tx.send(VideoEvent::Changed(view.clone()));
+                let _ = t.tx.send(VideoEvent::Changed(Box::new(view.clone())));
             }
         }
     }

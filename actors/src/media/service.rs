@@ -309,7 +309,7 @@ impl Media {
             })
             .filter(|v| after.as_ref().is_none_or(|a| key(v) < *a))
             .collect();
-        items.sort_by(|a, b| key(b).cmp(&key(a)));
+        items.sort_by_key(|v| std::cmp::Reverse(key(v)));
         let next_cursor = (items.len() > limit).then(|| cursor(&items[limit - 1]));
         items.truncate(limit);
         Ok(Page { items, next_cursor })

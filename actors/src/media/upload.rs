@@ -466,7 +466,7 @@ async fn commit(
     if done {
         complete(ctx).await;
     }
-    Ok(ctx.state().map(UploadState::view).ok_or(UploadError::NotFound)?)
+    ctx.state().map(UploadState::view).ok_or(UploadError::NotFound)
 }
 
 /// Every byte is here: queue the job, tell the video, start a run.
@@ -599,14 +599,11 @@ async fn progress(ctx: &mut Ctx<UploadActor>, run: Uuid, fraction: Option<f64>) 
     let (video, id) = (s.video, s.id);
     ctx.stage(s);
     if let Some(f) = fraction {
-        match tell_video(ctx, video, VideoRequest::Progress { upload: id, percent: f * 100.0 }).await {
-            Err(UploadError::Video(_)) => {
-                // Deleted, or it took another upload: stop the run.
-                settle(ctx, JobStatus::Failed, Some("the video no longer expects this upload".into()));
-                return Err(UploadError::Superseded);
-            }
-            // Unreachable for a moment: the next report tells it.
-            Err(_) | Ok(()) => {}
+        // An unreachable video is told by the next report.
+        if let Err(UploadError::Video(_)) = tell_video(ctx, video, VideoRequest::Progress { upload: id, percent: f * 100.0 }).await {
+            // Deleted, or it took another upload: stop the run.
+            settle(ctx, JobStatus::Failed, Some("the video no longer expects this upload".into()));
+            return Err(UploadError::Superseded);
         }
     }
     Ok(())

@@ -273,6 +273,7 @@ pub enum VideoError {
 
 /// Answers of the video actor.
 #[derive(Debug, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // answers are moved once, not stored
 pub enum VideoResponse {
     /// The video after the request.
     Video(Result<VideoView, VideoError>),
