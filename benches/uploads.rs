@@ -60,13 +60,19 @@ async fn run() {
             .collect()
     };
     let src = root.join("source.bin");
-    std::fs::File::create(&src).unwrap().write_all(&data).unwrap();
+    std::fs::File::create(&src)
+        .unwrap()
+        .write_all(&data)
+        .unwrap();
 
     let data_dir = root.join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data_dir)
-        .env("TROUPE__AUTH__JWT_SECRET", "bench-secret-bench-secret-bench-secret-0")
+        .env(
+            "TROUPE__AUTH__JWT_SECRET",
+            "bench-secret-bench-secret-bench-secret-0",
+        )
         .env("TROUPE__RATE_LIMIT__ENABLED", "false")
         .env("TROUPE__LOG__LEVEL", "warn")
         .env("TROUPE__SERVER__WORKERS", "1")
@@ -80,7 +86,10 @@ async fn run() {
         .find(|l| l.starts_with("troupe listening on "))
         .expect("troupe prints its address");
     let base = line.trim_start_matches("troupe listening on ").to_owned();
-    let client = Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
+    let client = Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap();
     let token = login(&client, &base).await;
 
     let mut dd_rates = Vec::new();
@@ -111,7 +120,10 @@ async fn run() {
             .unwrap();
         let id = video["id"].as_str().unwrap();
         use base64::Engine;
-        let meta = format!("video_id {}", base64::engine::general_purpose::STANDARD.encode(id));
+        let meta = format!(
+            "video_id {}",
+            base64::engine::general_purpose::STANDARD.encode(id)
+        );
         let r = client
             .post(format!("{base}/api/v1/uploads"))
             .bearer_auth(&token)
@@ -136,7 +148,12 @@ async fn run() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", r.text().await.unwrap());
+            assert_eq!(
+                r.status(),
+                StatusCode::NO_CONTENT,
+                "{}",
+                r.text().await.unwrap()
+            );
         }
         let troupe = TOTAL as f64 / t.elapsed().as_secs_f64() / 1e6;
         eprintln!("round {round}: dd {dd:.0} MB/s, troupe {troupe:.0} MB/s");
@@ -153,7 +170,11 @@ async fn run() {
     let _ = child.kill();
     let _ = child.wait();
     let (dd, troupe) = (median(dd_rates), median(troupe_rates));
-    println!("tus PATCH vs dd conv=fsync ({} MiB in {} MiB PATCHes, median of {ROUNDS})", TOTAL >> 20, PATCH >> 20);
+    println!(
+        "tus PATCH vs dd conv=fsync ({} MiB in {} MiB PATCHes, median of {ROUNDS})",
+        TOTAL >> 20,
+        PATCH >> 20
+    );
     println!("  dd conv=fsync : {dd:8.0} MB/s");
     println!("  troupe PATCH  : {troupe:8.0} MB/s");
     println!("  ratio         : {:.2}x (goal >= 0.70)", troupe / dd);

@@ -41,3 +41,50 @@ ensure_nextest() {
   echo "==> installing cargo-nextest" >&2
   cargo install --locked cargo-nextest
 }
+
+# The real-client tests (tests/it/players.rs) drive unchanged third-party clients: hls.js in
+# headless Chromium through playwright-core, tus-js-client in Node, and tuspy in Python.
+
+# Debian's chromium: it plays H.264 and AAC through the system ffmpeg (Playwright's own
+# Chromium has no H.264, and the tests never download a browser).
+ensure_chromium() {
+  ensure_apt chromium chromium
+}
+
+# Node.js >= 20 (playwright-core needs it) and npm. Debian 12's nodejs is 18: then Node 20
+# from the npm registry's node-linux-<arch> package, put first on PATH.
+ensure_node() {
+  ensure_apt node nodejs
+  ensure_apt npm npm
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  [ "$major" -ge 20 ] && return 0
+  local arch dir
+  case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+  dir="${XDG_CACHE_HOME:-$HOME/.cache}/troupe/node20"
+  if [ ! -x "$dir/node_modules/node-linux-$arch/bin/node" ]; then
+    echo "==> installing Node.js 20 (npm package node-linux-$arch; the system has Node $major)" >&2
+    npm install --prefix "$dir" --no-audit --no-fund --no-update-notifier --loglevel=error "node-linux-$arch@20" >/dev/null
+  fi
+  export PATH="$dir/node_modules/node-linux-$arch/bin:$PATH"
+}
+
+# hls.js, playwright-core and tus-js-client in tests/players/node_modules, as locked in
+# tests/players/package-lock.json (again whenever the lock file changes).
+ensure_player_packages() {
+  local d=tests/players
+  if [ -f "$d/node_modules/.package-lock.json" ] &&
+    [ ! "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+    return 0
+  fi
+  echo "==> installing hls.js, playwright-core and tus-js-client (npm ci in $d)" >&2
+  (cd "$d" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null)
+}
+
+# tuspy (PyPI; module tusclient), the Python tus client.
+ensure_tuspy() {
+  python3 -c 'import tusclient' 2>/dev/null && return 0
+  echo "==> installing tuspy (Python tus client)" >&2
+  python3 -m pip install -q --disable-pip-version-check tuspy ||
+    python3 -m pip install -q --disable-pip-version-check --user --break-system-packages tuspy
+}

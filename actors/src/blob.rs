@@ -194,11 +194,7 @@ impl BlobStore {
     ) -> Result<u64, BlobError> {
         use futures::StreamExt;
         use tokio::io::AsyncWriteExt;
-        let mut stream = self
-            .inner
-            .get(&BlobPath::from(path))
-            .await?
-            .into_stream();
+        let mut stream = self.inner.get(&BlobPath::from(path)).await?.into_stream();
         let mut n = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;

@@ -258,11 +258,9 @@ impl From<MediaError> for ApiError {
             }
             MediaError::Upload(u) => upload_error(u),
             MediaError::Unavailable(c) => c.into(),
-            MediaError::Store(d) => ApiError::unavailable(
-                "store_unavailable",
-                format!("storage error: {d}"),
-                2,
-            ),
+            MediaError::Store(d) => {
+                ApiError::unavailable("store_unavailable", format!("storage error: {d}"), 2)
+            }
         }
     }
 }

@@ -57,7 +57,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(uploads::patch)
         .service(uploads::terminate)
         .service(uploads::override_post)
-        .service(hls::master);
+        .service(hls::master)
+        .service(hls::media_playlist)
+        .service(hls::segment)
+        .service(hls::preflight);
 }
 
 #[derive(OpenApi)]

@@ -220,12 +220,18 @@ impl Tokens {
 
     /// Verifies a playback token for `video`.
     pub fn verify_playback(&self, token: &str, video: Uuid) -> Result<PlaybackClaims, ApiError> {
-        verify_scoped(decode::<PlaybackClaims>(token, &self.decoding, &self.playback), video)
+        verify_scoped(
+            decode::<PlaybackClaims>(token, &self.decoding, &self.playback),
+            video,
+        )
     }
 
     /// Verifies a media token for `video`.
     pub fn verify_media(&self, token: &str, video: Uuid) -> Result<PlaybackClaims, ApiError> {
-        verify_scoped(decode::<PlaybackClaims>(token, &self.decoding, &self.media), video)
+        verify_scoped(
+            decode::<PlaybackClaims>(token, &self.decoding, &self.media),
+            video,
+        )
     }
 
     /// Verifies a refresh token's signature, audience and expiry (not whether it is current).

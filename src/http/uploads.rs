@@ -51,29 +51,54 @@ pub async fn tus_headers(
     if tus {
         let h = res.headers_mut();
         if !preflight {
-            h.insert(header::HeaderName::from_static("tus-resumable"), HeaderValue::from_static(TUS_VERSION));
+            h.insert(
+                header::HeaderName::from_static("tus-resumable"),
+                HeaderValue::from_static(TUS_VERSION),
+            );
         }
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSE),
+        );
     }
     Ok(res)
 }
 
 fn status(code: u16, name: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST), name, detail)
+    ApiError::new(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+        name,
+        detail,
+    )
 }
 
 /// 412 unless the client speaks our version.
 fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
-    match req.headers().get("tus-resumable").and_then(|v| v.to_str().ok()) {
+    match req
+        .headers()
+        .get("tus-resumable")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(TUS_VERSION) => Ok(()),
         Some(other) => {
-            let mut e = status(412, "unsupported_tus_version", format!("Tus-Resumable {other} is not supported; this server speaks {TUS_VERSION}"));
+            let mut e = status(
+                412,
+                "unsupported_tus_version",
+                format!("Tus-Resumable {other} is not supported; this server speaks {TUS_VERSION}"),
+            );
             e.headers.push(("tus-version", TUS_VERSION.into()));
             Err(e)
         }
         None => {
-            let mut e = status(412, "unsupported_tus_version", format!("the Tus-Resumable header is required (this server speaks {TUS_VERSION})"));
+            let mut e = status(
+                412,
+                "unsupported_tus_version",
+                format!("the Tus-Resumable header is required (this server speaks {TUS_VERSION})"),
+            );
             e.headers.push(("tus-version", TUS_VERSION.into()));
             Err(e)
         }
@@ -89,7 +114,9 @@ fn header_u64(h: &HeaderMap, name: &str, code: &'static str) -> Result<Option<u6
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse().ok())
             .map(Some)
-            .ok_or_else(|| ApiError::bad_request(code, format!("{name} must be a non-negative integer"))),
+            .ok_or_else(|| {
+                ApiError::bad_request(code, format!("{name} must be a non-negative integer"))
+            }),
     }
 }
 
@@ -119,7 +146,9 @@ pub fn parse_metadata(raw: &str) -> Result<Vec<MetadataPair>, String> {
             ),
         };
         if it.next().is_some() {
-            return Err(format!("the pair for {key:?} has more than a key and a value"));
+            return Err(format!(
+                "the pair for {key:?} has more than a key and a value"
+            ));
         }
         if out.iter().any(|(k, _)| k == key) {
             return Err(format!("the key {key:?} appears twice"));
@@ -137,16 +166,31 @@ enum Checksum {
 
 impl Checksum {
     fn parse(h: &HeaderMap) -> Result<Option<Self>, ApiError> {
-        let Some(v) = h.get("upload-checksum") else { return Ok(None) };
-        let bad = || ApiError::bad_request("invalid_checksum_header", "Upload-Checksum must be '<algorithm> <base64 digest>'");
-        let (alg, digest) = v.to_str().ok().and_then(|s| s.trim().split_once(' ')).ok_or_else(bad)?;
-        let digest = base64::engine::general_purpose::STANDARD.decode(digest.trim()).map_err(|_| bad())?;
+        let Some(v) = h.get("upload-checksum") else {
+            return Ok(None);
+        };
+        let bad = || {
+            ApiError::bad_request(
+                "invalid_checksum_header",
+                "Upload-Checksum must be '<algorithm> <base64 digest>'",
+            )
+        };
+        let (alg, digest) = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().split_once(' '))
+            .ok_or_else(bad)?;
+        let digest = base64::engine::general_purpose::STANDARD
+            .decode(digest.trim())
+            .map_err(|_| bad())?;
         match alg.to_ascii_lowercase().as_str() {
             "sha1" => Ok(Some(Checksum::Sha1(sha1::Sha1::new(), digest))),
             "sha256" => Ok(Some(Checksum::Sha256(sha2::Sha256::new(), digest))),
             other => Err(ApiError::bad_request(
                 "unsupported_checksum_algorithm",
-                format!("checksum algorithm {other:?} is not supported; use one of {TUS_CHECKSUMS}"),
+                format!(
+                    "checksum algorithm {other:?} is not supported; use one of {TUS_CHECKSUMS}"
+                ),
             )),
         }
     }
@@ -172,7 +216,8 @@ fn expires(view: &UploadView) -> String {
 
 /// The upload, if the caller may write it.
 async fn owned(state: &AppState, user: &AuthUser, id: &str) -> Result<UploadView, ApiError> {
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("upload_not_found", "no such upload"))?;
+    let id = Uuid::parse_str(id)
+        .map_err(|_| ApiError::not_found("upload_not_found", "no such upload"))?;
     let view = state.media.upload(id).await?;
     if view.owner_id != user.0.uid && user.0.role != Role::Admin {
         return Err(ApiError::forbidden("this upload belongs to another user"));
@@ -182,7 +227,9 @@ async fn owned(state: &AppState, user: &AuthUser, id: &str) -> Result<UploadView
 
 fn gone(view: &UploadView) -> Result<(), ApiError> {
     match view.status {
-        UploadStatus::Terminated | UploadStatus::Expired => Err(MediaError::Upload(troupe_actors::media::upload::UploadError::Gone).into()),
+        UploadStatus::Terminated | UploadStatus::Expired => {
+            Err(MediaError::Upload(troupe_actors::media::upload::UploadError::Gone).into())
+        }
         _ => Ok(()),
     }
 }
@@ -205,9 +252,15 @@ fn capabilities(state: &AppState) -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header(("tus-version", TUS_VERSION))
         .insert_header(("tus-extension", TUS_EXTENSIONS))
-        .insert_header(("tus-max-size", state.config.media.max_upload_bytes.to_string()))
+        .insert_header((
+            "tus-max-size",
+            state.config.media.max_upload_bytes.to_string(),
+        ))
         .insert_header(("tus-checksum-algorithm", TUS_CHECKSUMS))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST, GET, HEAD, PATCH, DELETE, OPTIONS"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "POST, GET, HEAD, PATCH, DELETE, OPTIONS",
+        ))
         .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
         .finish()
@@ -234,33 +287,59 @@ pub async fn create(
     check_version(&req)?;
     let h = req.headers();
     if h.contains_key("upload-defer-length") {
-        return Err(ApiError::bad_request("defer_length_unsupported", "Upload-Defer-Length is not supported: send Upload-Length"));
+        return Err(ApiError::bad_request(
+            "defer_length_unsupported",
+            "Upload-Defer-Length is not supported: send Upload-Length",
+        ));
     }
     if h.contains_key("upload-concat") {
-        return Err(ApiError::bad_request("concatenation_unsupported", "the concatenation extension is not supported"));
+        return Err(ApiError::bad_request(
+            "concatenation_unsupported",
+            "the concatenation extension is not supported",
+        ));
     }
-    let length = header_u64(h, "upload-length", "invalid_upload_length")?
-        .ok_or_else(|| ApiError::bad_request("missing_upload_length", "Upload-Length is required"))?;
+    let length = header_u64(h, "upload-length", "invalid_upload_length")?.ok_or_else(|| {
+        ApiError::bad_request("missing_upload_length", "Upload-Length is required")
+    })?;
     let max = state.config.media.max_upload_bytes;
     if length > max {
-        return Err(status(413, "upload_too_large", format!("Upload-Length {length} is over the maximum of {max} bytes")));
+        return Err(status(
+            413,
+            "upload_too_large",
+            format!("Upload-Length {length} is over the maximum of {max} bytes"),
+        ));
     }
-    let raw_meta = h.get("upload-metadata").map(|v| v.to_str().map(str::to_owned)).transpose()
-        .map_err(|_| ApiError::bad_request("invalid_upload_metadata", "Upload-Metadata must be ASCII"))?;
-    let meta = parse_metadata(raw_meta.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::bad_request("invalid_upload_metadata", format!("Upload-Metadata is malformed: {e}")))?;
+    let raw_meta = h
+        .get("upload-metadata")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| {
+            ApiError::bad_request("invalid_upload_metadata", "Upload-Metadata must be ASCII")
+        })?;
+    let meta = parse_metadata(raw_meta.as_deref().unwrap_or("")).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_upload_metadata",
+            format!("Upload-Metadata is malformed: {e}"),
+        )
+    })?;
     let video = meta
         .iter()
         .find(|(k, _)| k == "video_id")
         .and_then(|(_, v)| v.as_ref())
         .and_then(|v| std::str::from_utf8(v).ok())
         .ok_or_else(|| ApiError::bad_request("missing_video_id", "Upload-Metadata must name the video: video_id <base64 of the id from POST /api/v1/videos>"))?;
-    let video = Uuid::parse_str(video.trim()).map_err(|_| ApiError::not_found("video_not_found", "no such video"))?;
+    let video = Uuid::parse_str(video.trim())
+        .map_err(|_| ApiError::not_found("video_not_found", "no such video"))?;
     editable(&state, video, &user).await?;
-    let view = state.media.create_upload(video, user.0.uid, length, raw_meta).await?;
+    let view = state
+        .media
+        .create_upload(video, user.0.uid, length, raw_meta)
+        .await?;
     tracing::info!(upload = %view.id, %video, length, "upload created");
     let location = format!("/api/v1/uploads/{}", view.id);
-    let with_body = h.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(OCTETS.as_bytes()));
+    let with_body = h
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(OCTETS.as_bytes()));
     let view = if with_body && length > 0 {
         match write(&state, &req, &view, 0, payload).await {
             Ok(v) => v,
@@ -296,7 +375,12 @@ pub async fn head(
     do_head(&state, &req, &user, &path).await
 }
 
-async fn do_head(state: &AppState, req: &HttpRequest, user: &AuthUser, id: &str) -> Result<HttpResponse, ApiError> {
+async fn do_head(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &AuthUser,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
     check_version(req)?;
     let view = owned(state, user, id).await?;
     gone(&view)?;
@@ -344,11 +428,19 @@ async fn do_patch(
 ) -> Result<HttpResponse, ApiError> {
     check_version(req)?;
     let h = req.headers();
-    if !h.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(OCTETS.as_bytes())) {
-        return Err(status(415, "unsupported_media_type", format!("a PATCH body must be sent as Content-Type: {OCTETS}")));
+    if !h
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(OCTETS.as_bytes()))
+    {
+        return Err(status(
+            415,
+            "unsupported_media_type",
+            format!("a PATCH body must be sent as Content-Type: {OCTETS}"),
+        ));
     }
-    let offset = header_u64(h, "upload-offset", "invalid_upload_offset")?
-        .ok_or_else(|| ApiError::bad_request("missing_upload_offset", "Upload-Offset is required"))?;
+    let offset = header_u64(h, "upload-offset", "invalid_upload_offset")?.ok_or_else(|| {
+        ApiError::bad_request("missing_upload_offset", "Upload-Offset is required")
+    })?;
     let view = owned(state, user, id).await?;
     gone(&view)?;
     let view = write(state, req, &view, offset, payload).await?;
@@ -373,21 +465,43 @@ async fn write(
         return Err(MediaError::Upload(troupe_actors::media::upload::UploadError::Complete).into());
     }
     if offset != view.offset {
-        return Err(MediaError::Upload(troupe_actors::media::upload::UploadError::OffsetMismatch { expected: view.offset, got: offset }).into());
+        return Err(MediaError::Upload(
+            troupe_actors::media::upload::UploadError::OffsetMismatch {
+                expected: view.offset,
+                got: offset,
+            },
+        )
+        .into());
     }
     let remaining = view.length - offset;
     if let Some(len) = header_u64(h, "content-length", "invalid_content_length")? {
         if len > remaining {
-            return Err(MediaError::Upload(troupe_actors::media::upload::UploadError::TooLong(view.length)).into());
+            return Err(
+                MediaError::Upload(troupe_actors::media::upload::UploadError::TooLong(
+                    view.length,
+                ))
+                .into(),
+            );
         }
     }
     let mut checksum = Checksum::parse(h)?;
     let patch_id = Uuid::new_v4();
     let key = layout::upload_part(view.id, offset, patch_id);
     let store_err = |e: troupe_actors::blob::BlobError| {
-        ApiError::unavailable("blob_store_unavailable", format!("the bytes could not be stored: {e}"), 2)
+        ApiError::unavailable(
+            "blob_store_unavailable",
+            format!("the bytes could not be stored: {e}"),
+            2,
+        )
     };
-    let mut writer = state.blobs.writer(&key, state.config.media.upload_part_bytes.max(5 * 1024 * 1024)).await.map_err(store_err)?;
+    let mut writer = state
+        .blobs
+        .writer(
+            &key,
+            state.config.media.upload_part_bytes.max(5 * 1024 * 1024),
+        )
+        .await
+        .map_err(store_err)?;
     let mut broken = false;
     while let Some(chunk) = payload.next().await {
         let chunk = match chunk {
@@ -400,7 +514,12 @@ async fn write(
         };
         if writer.written() + chunk.len() as u64 > remaining {
             writer.abort().await;
-            return Err(MediaError::Upload(troupe_actors::media::upload::UploadError::TooLong(view.length)).into());
+            return Err(
+                MediaError::Upload(troupe_actors::media::upload::UploadError::TooLong(
+                    view.length,
+                ))
+                .into(),
+            );
         }
         if let Some(c) = checksum.as_mut() {
             c.update(&chunk);
@@ -414,12 +533,19 @@ async fn write(
     if broken && (checksum.is_some() || n == 0) {
         // Unverifiable, or nothing: keep nothing.
         writer.abort().await;
-        return Err(ApiError::bad_request("body_incomplete", "the body broke off; HEAD the upload and resume"));
+        return Err(ApiError::bad_request(
+            "body_incomplete",
+            "the body broke off; HEAD the upload and resume",
+        ));
     }
     if let Some(c) = checksum {
         if !c.matches() {
             writer.abort().await;
-            return Err(status(460, "checksum_mismatch", "the body does not match Upload-Checksum; nothing was stored, send it again"));
+            return Err(status(
+                460,
+                "checksum_mismatch",
+                "the body does not match Upload-Checksum; nothing was stored, send it again",
+            ));
         }
     }
     if n == 0 {
@@ -428,7 +554,11 @@ async fn write(
     }
     writer.finish().await.map_err(store_err)?;
     metrics::counter!("troupe_upload_bytes_total").increment(n);
-    match state.media.commit(view.id, patch_id, offset, n, key.clone()).await {
+    match state
+        .media
+        .commit(view.id, patch_id, offset, n, key.clone())
+        .await
+    {
         Ok(v) => {
             if v.offset == v.length {
                 tracing::info!(upload = %v.id, video = %v.video, bytes = v.length, "upload complete");
@@ -459,7 +589,12 @@ pub async fn terminate(
     do_delete(&state, &req, &user, &path).await
 }
 
-async fn do_delete(state: &AppState, req: &HttpRequest, user: &AuthUser, id: &str) -> Result<HttpResponse, ApiError> {
+async fn do_delete(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &AuthUser,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
     check_version(req)?;
     let view = owned(state, user, id).await?;
     gone(&view)?;
@@ -481,12 +616,20 @@ pub async fn override_post(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let method = req.headers().get("x-http-method-override").and_then(|v| v.to_str().ok()).map(str::to_ascii_uppercase);
+    let method = req
+        .headers()
+        .get("x-http-method-override")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_uppercase);
     match method.as_deref() {
         Some("PATCH") => do_patch(&state, &req, &user, &path, payload).await,
         Some("DELETE") => do_delete(&state, &req, &user, &path).await,
         Some("HEAD") => do_head(&state, &req, &user, &path).await,
-        _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "POST to an upload needs X-HTTP-Method-Override: PATCH, DELETE or HEAD")),
+        _ => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "POST to an upload needs X-HTTP-Method-Override: PATCH, DELETE or HEAD",
+        )),
     }
 }
 
@@ -496,7 +639,8 @@ mod tests {
 
     #[test]
     fn metadata_parses_per_the_spec() {
-        let m = parse_metadata("filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential").unwrap();
+        let m = parse_metadata("filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential")
+            .unwrap();
         assert_eq!(m[0].0, "filename");
         assert_eq!(m[0].1.as_deref(), Some(&b"world_domination_plan.pdf"[..]));
         assert_eq!(m[1], ("is_confidential".to_string(), None));

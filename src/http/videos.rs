@@ -51,7 +51,10 @@ struct TokenQuery {
 
 /// Who the caller is for visibility rules. The admin role is confirmed with the user actor
 /// (a token's role may be stale); nobody else needs a lookup.
-async fn viewer(state: &AppState, claims: Option<&AccessClaims>) -> Result<Option<Viewer>, ApiError> {
+async fn viewer(
+    state: &AppState,
+    claims: Option<&AccessClaims>,
+) -> Result<Option<Viewer>, ApiError> {
     let Some(c) = claims else { return Ok(None) };
     let admin = c.role == Role::Admin
         && matches!(state.accounts.get(&c.sub).await?, Some(u) if u.id == c.uid && u.role == Role::Admin);
@@ -134,7 +137,10 @@ pub async fn create(
         tags: body.tags,
         visibility: body.visibility,
     };
-    let video = state.media.create_video(&user.0.sub, user.0.uid, input).await?;
+    let video = state
+        .media
+        .create_video(&user.0.sub, user.0.uid, input)
+        .await?;
     tracing::info!(video = %video.id, owner = %video.owner, "video created");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/videos/{}", video.id)))
@@ -142,7 +148,11 @@ pub async fn create(
 }
 
 /// A video the caller may see, or 404.
-async fn visible(state: &AppState, id: Uuid, viewer: Option<Viewer>) -> Result<VideoView, ApiError> {
+async fn visible(
+    state: &AppState,
+    id: Uuid,
+    viewer: Option<Viewer>,
+) -> Result<VideoView, ApiError> {
     let video = state.media.video(id).await?;
     if Viewer::may_see(viewer, &video) {
         Ok(video)
@@ -152,13 +162,19 @@ async fn visible(state: &AppState, id: Uuid, viewer: Option<Viewer>) -> Result<V
 }
 
 /// A video the caller may change: 404 if they may not see it, 403 if they may only see it.
-pub(crate) async fn editable(state: &AppState, id: Uuid, user: &AuthUser) -> Result<VideoView, ApiError> {
+pub(crate) async fn editable(
+    state: &AppState,
+    id: Uuid,
+    user: &AuthUser,
+) -> Result<VideoView, ApiError> {
     let viewer = viewer(state, Some(&user.0)).await?;
     let video = visible(state, id, viewer).await?;
     if Viewer::may_edit(viewer, &video) {
         Ok(video)
     } else {
-        Err(ApiError::forbidden("only the video's owner or an admin may do this"))
+        Err(ApiError::forbidden(
+            "only the video's owner or an admin may do this",
+        ))
     }
 }
 
@@ -269,8 +285,13 @@ pub async fn list(
     query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    if q.limit.is_some_and(|l| l == 0 || l > troupe_actors::media::service::MAX_PAGE) {
-        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 100"));
+    if q.limit
+        .is_some_and(|l| l == 0 || l > troupe_actors::media::service::MAX_PAGE)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        ));
     }
     let viewer = viewer(&state, user.0.as_ref()).await?;
     let page = state
@@ -372,7 +393,10 @@ pub async fn thumbnail(
     let viewer = viewer(&state, user.0.as_ref()).await?;
     let video = visible(&state, id, viewer).await?;
     if !video.has_poster {
-        return Err(ApiError::not_found("not_found", "the video has no poster yet"));
+        return Err(ApiError::not_found(
+            "not_found",
+            "the video has no poster yet",
+        ));
     }
     let cache = if video.visibility == Visibility::Private {
         "private, max-age=300"

@@ -115,6 +115,9 @@ impl TestApp {
         let client = Client::builder()
             .timeout(Duration::from_secs(20))
             .pool_max_idle_per_host(64)
+            // Below the server's 5 s keep-alive, so that a pooled connection is never reused
+            // just as the server closes it (a POST on it would fail with IncompleteMessage).
+            .pool_idle_timeout(Duration::from_secs(3))
             .build()
             .unwrap();
         Ok(TestApp {

@@ -14,10 +14,13 @@
 //! A run works in a temp dir of its own, removed on every path (and the whole temp root is
 //! emptied at start, for runs lost with a previous process).
 
-use super::transcode::{self, EncodeSettings, TranscodeError, Tools};
-use super::upload::{FinishAnswer, JobStatus, Outcome, Part, UploadActor, UploadRequest, UploadResponse, UploadState, UploadStatus};
-use super::video::Processed;
 use super::layout;
+use super::transcode::{self, EncodeSettings, Tools, TranscodeError};
+use super::upload::{
+    FinishAnswer, JobStatus, Outcome, Part, UploadActor, UploadRequest, UploadResponse,
+    UploadState, UploadStatus,
+};
+use super::video::Processed;
 use crate::blob::BlobStore;
 use crate::runtime::{Directory, Entity, System};
 use crate::{codec, ActorId};
@@ -116,7 +119,11 @@ impl Jobs {
 
     /// Whether `run` is alive in this process.
     pub fn is_running(&self, run: Uuid) -> bool {
-        self.inner.running.lock().expect("running lock").contains(&run)
+        self.inner
+            .running
+            .lock()
+            .expect("running lock")
+            .contains(&run)
     }
 
     /// Runs on this node now (waiting for a slot included).
@@ -126,14 +133,22 @@ impl Jobs {
 
     /// Starts a run in the background.
     pub fn spawn(&self, spec: RunSpec) {
-        self.inner.running.lock().expect("running lock").insert(spec.run);
+        self.inner
+            .running
+            .lock()
+            .expect("running lock")
+            .insert(spec.run);
         let jobs = self.clone();
         let span = tracing::info_span!("transcode", upload = %spec.upload, video = %spec.video, run = %spec.run, attempt = spec.attempt);
         tokio::spawn(
             async move {
                 let run = spec.run;
                 jobs.run(spec).await;
-                jobs.inner.running.lock().expect("running lock").remove(&run);
+                jobs.inner
+                    .running
+                    .lock()
+                    .expect("running lock")
+                    .remove(&run);
             }
             .instrument(span),
         );
@@ -153,7 +168,14 @@ impl Jobs {
     /// Reports; `false` when the run has been superseded and must stop.
     async fn report(&self, spec: &RunSpec, fraction: Option<f64>) -> bool {
         !matches!(
-            self.call(spec.upload, UploadRequest::Progress { run: spec.run, fraction }).await,
+            self.call(
+                spec.upload,
+                UploadRequest::Progress {
+                    run: spec.run,
+                    fraction
+                }
+            )
+            .await,
             Some(UploadResponse::Done(Err(_)))
         )
     }
@@ -204,12 +226,25 @@ impl Jobs {
         metrics::counter!("troupe_transcodes_total", "outcome" => if ok { "done" } else { "failed" }).increment(1);
         metrics::histogram!("troupe_transcode_seconds").record(started.elapsed().as_secs_f64());
         match &outcome {
-            Outcome::Done(_) => tracing::info!(upload = %spec.upload, secs = started.elapsed().as_secs_f64(), "transcode run done"),
-            Outcome::Failed { reason, retryable } => tracing::warn!(upload = %spec.upload, %reason, retryable, "transcode run failed"),
+            Outcome::Done(_) => {
+                tracing::info!(upload = %spec.upload, secs = started.elapsed().as_secs_f64(), "transcode run done")
+            }
+            Outcome::Failed { reason, retryable } => {
+                tracing::warn!(upload = %spec.upload, %reason, retryable, "transcode run failed")
+            }
         }
         // Report the end until the upload actor hears it (it may be failing over).
         let answer = loop {
-            match self.call(spec.upload, UploadRequest::Finish { run: spec.run, outcome: outcome.clone() }).await {
+            match self
+                .call(
+                    spec.upload,
+                    UploadRequest::Finish {
+                        run: spec.run,
+                        outcome: outcome.clone(),
+                    },
+                )
+                .await
+            {
                 Some(UploadResponse::Finished(a)) => break a,
                 _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }
@@ -217,7 +252,12 @@ impl Jobs {
         match answer {
             FinishAnswer::Settled | FinishAnswer::Superseded => {}
             FinishAnswer::Orphaned => {
-                if let Err(e) = self.inner.blobs.delete_prefix(&layout::video_prefix(spec.video)).await {
+                if let Err(e) = self
+                    .inner
+                    .blobs
+                    .delete_prefix(&layout::video_prefix(spec.video))
+                    .await
+                {
                     tracing::warn!(video = %spec.video, error = %e, "could not delete the outputs of a deleted video");
                 }
             }
@@ -246,7 +286,10 @@ impl Jobs {
         }
         let source = dir.join("source");
         if let Err(reason) = self.fetch(spec, &source).await {
-            return Outcome::Failed { reason, retryable: true };
+            return Outcome::Failed {
+                reason,
+                retryable: true,
+            };
         }
         let probe = match transcode::probe(&s.tools, &source, s.probe_timeout).await {
             Ok(p) => p,
@@ -259,10 +302,22 @@ impl Jobs {
         let report = |f: f64| {
             let _ = progress.send(f.clamp(0.0, 1.0) * 0.95);
         };
-        let encoded = match transcode::encode(&s.tools, &source, &probe, &s.encode, &out, &report).await {
-            Ok(e) => e,
-            Err(e) => return failed(e),
-        };
+        let encoded =
+            match transcode::encode(&s.tools, &source, &probe, &s.encode, &out, &report).await {
+                Ok(e) => e,
+                Err(e) => return failed(e),
+            };
+        // A truncated or corrupt file decodes only in part, and ffmpeg, being lenient, says
+        // nothing: compare what was encoded with what the container declares.
+        if encoded.duration_secs < probe.duration_secs * 0.9 - 0.5 {
+            return Outcome::Failed {
+                reason: format!(
+                    "the file is truncated or corrupt: it declares {:.1} s of video but only {:.1} s could be decoded",
+                    probe.duration_secs, encoded.duration_secs
+                ),
+                retryable: false,
+            };
+        }
         // Store the outputs: segments first, playlists last, so that a playlist never names a
         // segment that is not there.
         let mut files = encoded.files.clone();
@@ -275,7 +330,9 @@ impl Jobs {
             } else {
                 let mut it = rel_str.splitn(2, '/');
                 match (it.next(), it.next()) {
-                    (Some(rendition), Some(file)) => layout::rendition_file(spec.video, rendition, file),
+                    (Some(rendition), Some(file)) => {
+                        layout::rendition_file(spec.video, rendition, file)
+                    }
                     _ => continue,
                 }
             };
@@ -308,12 +365,18 @@ impl Jobs {
                 .await
                 .map_err(|e| format!("cannot read the uploaded bytes: {e}"))?;
             if n != part.len {
-                return Err(format!("an uploaded part has {n} bytes, expected {}", part.len));
+                return Err(format!(
+                    "an uploaded part has {n} bytes, expected {}",
+                    part.len
+                ));
             }
             total += n;
         }
         if total != spec.length {
-            return Err(format!("the upload has {total} bytes, expected {}", spec.length));
+            return Err(format!(
+                "the upload has {total} bytes, expected {}",
+                spec.length
+            ));
         }
         use tokio::io::AsyncWriteExt;
         file.flush().await.map_err(|e| e.to_string())?;
@@ -349,30 +412,47 @@ impl Jobs {
         let now = Utc::now();
         for (key, value) in entries {
             let id = key[prefix.len()..].to_owned();
-            if !self.inner.system.owns(&ActorId::new(UploadActor::KIND, id.clone())) {
+            if !self
+                .inner
+                .system
+                .owns(&ActorId::new(UploadActor::KIND, id.clone()))
+            {
                 continue;
             }
             let Ok(state) = codec::decode::<UploadState>(UploadActor::SCHEMA, &value.value) else {
                 continue;
             };
-            let Ok(upload) = Uuid::parse_str(&id) else { continue };
+            let Ok(upload) = Uuid::parse_str(&id) else {
+                continue;
+            };
             if state.status == UploadStatus::Uploading && state.expires_at < now {
                 tracing::info!(%upload, "upload expired");
                 self.call(upload, UploadRequest::Expire).await;
             } else if state.finished() && !state.blobs_deleted {
-                match self.inner.blobs.delete_prefix(&layout::upload_prefix(upload)).await {
+                match self
+                    .inner
+                    .blobs
+                    .delete_prefix(&layout::upload_prefix(upload))
+                    .await
+                {
                     Ok(n) => {
                         tracing::debug!(%upload, blobs = n, "deleted the blobs of a finished upload");
                         self.call(upload, UploadRequest::BlobsDeleted).await;
                     }
-                    Err(e) => tracing::warn!(%upload, error = %e, "could not delete an upload's blobs"),
+                    Err(e) => {
+                        tracing::warn!(%upload, error = %e, "could not delete an upload's blobs")
+                    }
                 }
             } else if state.finished() && state.blobs_deleted && state.expires_at < now {
                 self.call(upload, UploadRequest::Forget).await;
             } else if let Some(job) = &state.job {
                 let due = match &job.status {
                     JobStatus::Queued => job.not_before.is_none_or(|t| t <= now),
-                    JobStatus::Running { run, boot, lease_until } => {
+                    JobStatus::Running {
+                        run,
+                        boot,
+                        lease_until,
+                    } => {
                         if *boot == self.boot() {
                             !self.is_running(*run)
                         } else {

@@ -5,8 +5,14 @@
 use super::events::EventHub;
 use super::jobs::{JobSettings, Jobs};
 use super::layout;
-use super::upload::{NewUpload, UploadActor, UploadArgs, UploadError, UploadPolicy, UploadRequest, UploadResponse, UploadView};
-use super::video::{NewVideo, VideoActor, VideoArgs, VideoError, VideoPatch, VideoRequest, VideoResponse, VideoState, VideoStatus, VideoView, Visibility};
+use super::upload::{
+    NewUpload, UploadActor, UploadArgs, UploadError, UploadPolicy, UploadRequest, UploadResponse,
+    UploadView,
+};
+use super::video::{
+    NewVideo, VideoActor, VideoArgs, VideoError, VideoPatch, VideoRequest, VideoResponse,
+    VideoState, VideoStatus, VideoView, Visibility,
+};
 use crate::blob::BlobStore;
 use crate::codec;
 use crate::runtime::{CallError, Directory, Entity, System};
@@ -152,9 +158,19 @@ impl Drop for SweeperHandle {
 
 impl Media {
     /// Starts the video and upload kinds, the runner and the sweeper.
-    pub async fn start(system: &System, blobs: BlobStore, settings: MediaSettings) -> Result<Self, CallError> {
+    pub async fn start(
+        system: &System,
+        blobs: BlobStore,
+        settings: MediaSettings,
+    ) -> Result<Self, CallError> {
         let events = EventHub::new(settings.events_poll);
-        let videos = Directory::<VideoActor>::start(system, VideoArgs { events: events.clone() }).await?;
+        let videos = Directory::<VideoActor>::start(
+            system,
+            VideoArgs {
+                events: events.clone(),
+            },
+        )
+        .await?;
         let jobs = Jobs::new(settings.jobs, system.clone(), blobs.clone());
         let uploads = Directory::<UploadActor>::start(
             system,
@@ -207,20 +223,33 @@ impl Media {
     async fn video_call(&self, id: Uuid, req: VideoRequest) -> Result<VideoView, MediaError> {
         match self.videos.call(&id.to_string(), req).await? {
             VideoResponse::Video(r) => r.map_err(MediaError::Video),
-            VideoResponse::Done(_) => Err(MediaError::Store("unexpected answer from the video actor".into())),
+            VideoResponse::Done(_) => Err(MediaError::Store(
+                "unexpected answer from the video actor".into(),
+            )),
         }
     }
 
-    async fn upload_call(&self, id: Uuid, req: UploadRequest) -> Result<Option<UploadView>, MediaError> {
+    async fn upload_call(
+        &self,
+        id: Uuid,
+        req: UploadRequest,
+    ) -> Result<Option<UploadView>, MediaError> {
         match self.uploads.call(&id.to_string(), req).await? {
             UploadResponse::Upload(r) => r.map(Some).map_err(MediaError::Upload),
             UploadResponse::Done(r) => r.map(|()| None).map_err(MediaError::Upload),
-            UploadResponse::Finished(_) => Err(MediaError::Store("unexpected answer from the upload actor".into())),
+            UploadResponse::Finished(_) => Err(MediaError::Store(
+                "unexpected answer from the upload actor".into(),
+            )),
         }
     }
 
     /// Creates a video owned by `owner`.
-    pub async fn create_video(&self, owner: &str, owner_id: Uuid, input: VideoInput) -> Result<VideoView, MediaError> {
+    pub async fn create_video(
+        &self,
+        owner: &str,
+        owner_id: Uuid,
+        input: VideoInput,
+    ) -> Result<VideoView, MediaError> {
         let patch = validate(input, true)?;
         let new = NewVideo {
             id: Uuid::now_v7(),
@@ -231,7 +260,8 @@ impl Media {
             tags: patch.tags.unwrap_or_default(),
             visibility: patch.visibility.unwrap_or(Visibility::Public),
         };
-        self.video_call(new.id, VideoRequest::Create(new.clone())).await
+        self.video_call(new.id, VideoRequest::Create(new.clone()))
+            .await
     }
 
     /// A video.
@@ -249,13 +279,23 @@ impl Media {
     pub async fn delete_video(&self, id: Uuid) -> Result<(), MediaError> {
         let view = self.video_call(id, VideoRequest::BeginDelete).await?;
         let blob_err = |e: crate::blob::BlobError| MediaError::Store(e.to_string());
-        self.blobs.delete_prefix(&layout::video_prefix(id)).await.map_err(blob_err)?;
+        self.blobs
+            .delete_prefix(&layout::video_prefix(id))
+            .await
+            .map_err(blob_err)?;
         if let Some(upload) = view.upload_id {
             // Stops its job too: the run's next report finds the video gone.
             let _ = self.upload_call(upload, UploadRequest::Terminate).await;
-            self.blobs.delete_prefix(&layout::upload_prefix(upload)).await.map_err(blob_err)?;
+            self.blobs
+                .delete_prefix(&layout::upload_prefix(upload))
+                .await
+                .map_err(blob_err)?;
         }
-        match self.videos.call(&id.to_string(), VideoRequest::FinishDelete).await? {
+        match self
+            .videos
+            .call(&id.to_string(), VideoRequest::FinishDelete)
+            .await?
+        {
             VideoResponse::Done(r) => r.map_err(MediaError::Video),
             VideoResponse::Video(_) => Ok(()),
         }
@@ -304,7 +344,8 @@ impl Media {
                 if words.is_empty() {
                     return true;
                 }
-                let hay = format!("{} {} {}", v.title, v.description, v.tags.join(" ")).to_lowercase();
+                let hay =
+                    format!("{} {} {}", v.title, v.description, v.tags.join(" ")).to_lowercase();
                 words.iter().all(|w| hay.contains(w.as_str()))
             })
             .filter(|v| after.as_ref().is_none_or(|a| key(v) < *a))
@@ -316,7 +357,13 @@ impl Media {
     }
 
     /// Creates an upload for a video the caller may edit (the caller checked).
-    pub async fn create_upload(&self, video: Uuid, owner_id: Uuid, length: u64, metadata: Option<String>) -> Result<UploadView, MediaError> {
+    pub async fn create_upload(
+        &self,
+        video: Uuid,
+        owner_id: Uuid,
+        length: u64,
+        metadata: Option<String>,
+    ) -> Result<UploadView, MediaError> {
         let new = NewUpload {
             id: Uuid::new_v4(),
             video,
@@ -337,10 +384,25 @@ impl Media {
     }
 
     /// Appends a durable part.
-    pub async fn commit(&self, id: Uuid, patch: Uuid, offset: u64, len: u64, key: String) -> Result<UploadView, MediaError> {
-        self.upload_call(id, UploadRequest::Commit { patch, offset, len, key })
-            .await?
-            .ok_or(MediaError::Upload(UploadError::NotFound))
+    pub async fn commit(
+        &self,
+        id: Uuid,
+        patch: Uuid,
+        offset: u64,
+        len: u64,
+        key: String,
+    ) -> Result<UploadView, MediaError> {
+        self.upload_call(
+            id,
+            UploadRequest::Commit {
+                patch,
+                offset,
+                len,
+                key,
+            },
+        )
+        .await?
+        .ok_or(MediaError::Upload(UploadError::NotFound))
     }
 
     /// Terminates an upload and deletes its bytes.
@@ -386,7 +448,10 @@ pub fn validate(input: VideoInput, creating: bool) -> Result<VideoPatch, MediaEr
                 return Err(invalid("title", "must not be empty"));
             }
             if t.chars().count() > MAX_TITLE {
-                return Err(invalid("title", &format!("must be at most {MAX_TITLE} characters")));
+                return Err(invalid(
+                    "title",
+                    &format!("must be at most {MAX_TITLE} characters"),
+                ));
             }
             if t.chars().any(char::is_control) {
                 return Err(invalid("title", "must not contain control characters"));
@@ -398,7 +463,10 @@ pub fn validate(input: VideoInput, creating: bool) -> Result<VideoPatch, MediaEr
     };
     let description = match input.description {
         Some(d) if d.chars().count() > MAX_DESCRIPTION => {
-            return Err(invalid("description", &format!("must be at most {MAX_DESCRIPTION} characters")))
+            return Err(invalid(
+                "description",
+                &format!("must be at most {MAX_DESCRIPTION} characters"),
+            ))
         }
         other => other.map(|d| d.trim().to_owned()),
     };
@@ -411,10 +479,16 @@ pub fn validate(input: VideoInput, creating: bool) -> Result<VideoPatch, MediaEr
             for t in tags {
                 let t = t.trim().to_lowercase();
                 if t.is_empty() || t.chars().count() > MAX_TAG {
-                    return Err(invalid("tags", &format!("must each be 1 to {MAX_TAG} characters")));
+                    return Err(invalid(
+                        "tags",
+                        &format!("must each be 1 to {MAX_TAG} characters"),
+                    ));
                 }
                 if t.chars().any(|c| c.is_control() || c == ',') {
-                    return Err(invalid("tags", "must not contain commas or control characters"));
+                    return Err(invalid(
+                        "tags",
+                        "must not contain commas or control characters",
+                    ));
                 }
                 if !out.contains(&t) {
                     out.push(t);

@@ -342,7 +342,11 @@ impl Entity for UploadActor {
         use UploadResponse as R;
         Ok(match req {
             UploadRequest::Create(new) => R::Upload(create(ctx, new).await),
-            UploadRequest::Get => R::Upload(ctx.state().map(UploadState::view).ok_or(UploadError::NotFound)),
+            UploadRequest::Get => R::Upload(
+                ctx.state()
+                    .map(UploadState::view)
+                    .ok_or(UploadError::NotFound),
+            ),
             UploadRequest::Commit {
                 patch,
                 offset,
@@ -373,23 +377,32 @@ impl Entity for UploadActor {
                 kick(ctx).await;
                 R::Done(Ok(()))
             }
-            UploadRequest::Progress { run, fraction } => R::Done(progress(ctx, run, fraction).await),
+            UploadRequest::Progress { run, fraction } => {
+                R::Done(progress(ctx, run, fraction).await)
+            }
             UploadRequest::Finish { run, outcome } => R::Finished(finish(ctx, run, outcome).await),
         })
     }
 }
 
 /// Calls the video; expected refusals come back as [`UploadError::Video`].
-async fn tell_video(ctx: &Ctx<UploadActor>, video: Uuid, req: VideoRequest) -> Result<(), UploadError> {
+async fn tell_video(
+    ctx: &Ctx<UploadActor>,
+    video: Uuid,
+    req: VideoRequest,
+) -> Result<(), UploadError> {
     match ctx.args().videos.call(&video.to_string(), req).await {
         Ok(VideoResponse::Video(Ok(_)) | VideoResponse::Done(Ok(()))) => Ok(()),
-        Ok(VideoResponse::Video(Err(e)) | VideoResponse::Done(Err(e))) => Err(UploadError::Video(e)),
+        Ok(VideoResponse::Video(Err(e)) | VideoResponse::Done(Err(e))) => {
+            Err(UploadError::Video(e))
+        }
         Err(e) => Err(UploadError::Unavailable(e)),
     }
 }
 
 fn expiry(ctx: &Ctx<UploadActor>) -> DateTime<Utc> {
-    Utc::now() + chrono::Duration::from_std(ctx.args().policy.ttl).unwrap_or(chrono::Duration::days(1))
+    Utc::now()
+        + chrono::Duration::from_std(ctx.args().policy.ttl).unwrap_or(chrono::Duration::days(1))
 }
 
 async fn create(ctx: &mut Ctx<UploadActor>, new: NewUpload) -> Result<UploadView, UploadError> {
@@ -397,7 +410,9 @@ async fn create(ctx: &mut Ctx<UploadActor>, new: NewUpload) -> Result<UploadView
         return if s.video == new.video && s.owner_id == new.owner_id {
             Ok(s.view())
         } else {
-            Err(UploadError::Video(VideoError::Conflict("that upload id is taken".into())))
+            Err(UploadError::Video(VideoError::Conflict(
+                "that upload id is taken".into(),
+            )))
         };
     }
     // The video first: if it refuses, no upload is left behind.
@@ -419,7 +434,9 @@ async fn create(ctx: &mut Ctx<UploadActor>, new: NewUpload) -> Result<UploadView
         blobs_deleted: false,
     };
     let view = state.view();
-    ctx.save(state).await.map_err(|e| UploadError::Store(e.to_string()))?;
+    ctx.save(state)
+        .await
+        .map_err(|e| UploadError::Store(e.to_string()))?;
     if new.length == 0 {
         // `Upload-Length: 0` is complete at once (tus creation); the job fails it as empty.
         complete(ctx).await;
@@ -466,7 +483,9 @@ async fn commit(
     if done {
         complete(ctx).await;
     }
-    ctx.state().map(UploadState::view).ok_or(UploadError::NotFound)
+    ctx.state()
+        .map(UploadState::view)
+        .ok_or(UploadError::NotFound)
 }
 
 /// Every byte is here: queue the job, tell the video, start a run.
@@ -490,11 +509,17 @@ async fn complete(ctx: &mut Ctx<UploadActor>) {
         Ok(()) => {}
         Err(UploadError::Video(_)) => {
             // The video was deleted or took another upload: nothing to transcode for.
-            settle(ctx, JobStatus::Failed, Some("the video no longer expects this upload".into()));
+            settle(
+                ctx,
+                JobStatus::Failed,
+                Some("the video no longer expects this upload".into()),
+            );
             return;
         }
         // The video is unreachable for now; the run's first report tells it.
-        Err(e) => tracing::warn!(upload = %id, error = %e, "could not tell the video its upload is complete"),
+        Err(e) => {
+            tracing::warn!(upload = %id, error = %e, "could not tell the video its upload is complete")
+        }
     }
     kick(ctx).await;
 }
@@ -563,7 +588,8 @@ async fn kick(ctx: &mut Ctx<UploadActor>) {
     job.status = JobStatus::Running {
         run,
         boot: jobs.boot(),
-        lease_until: now + chrono::Duration::from_std(policy.lease).unwrap_or(chrono::Duration::seconds(30)),
+        lease_until: now
+            + chrono::Duration::from_std(policy.lease).unwrap_or(chrono::Duration::seconds(30)),
     };
     job.progress = 0.0;
     job.not_before = None;
@@ -579,7 +605,11 @@ async fn kick(ctx: &mut Ctx<UploadActor>) {
     jobs.spawn(spec);
 }
 
-async fn progress(ctx: &mut Ctx<UploadActor>, run: Uuid, fraction: Option<f64>) -> Result<(), UploadError> {
+async fn progress(
+    ctx: &mut Ctx<UploadActor>,
+    run: Uuid,
+    fraction: Option<f64>,
+) -> Result<(), UploadError> {
     let Some(mut s) = ctx.state().cloned() else {
         return Err(UploadError::Superseded);
     };
@@ -588,8 +618,13 @@ async fn progress(ctx: &mut Ctx<UploadActor>, run: Uuid, fraction: Option<f64>) 
         return Err(UploadError::Superseded);
     };
     match &mut job.status {
-        JobStatus::Running { run: r, lease_until, .. } if *r == run => {
-            *lease_until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+        JobStatus::Running {
+            run: r,
+            lease_until,
+            ..
+        } if *r == run => {
+            *lease_until = Utc::now()
+                + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
         }
         _ => return Err(UploadError::Superseded),
     }
@@ -600,9 +635,22 @@ async fn progress(ctx: &mut Ctx<UploadActor>, run: Uuid, fraction: Option<f64>) 
     ctx.stage(s);
     if let Some(f) = fraction {
         // An unreachable video is told by the next report.
-        if let Err(UploadError::Video(_)) = tell_video(ctx, video, VideoRequest::Progress { upload: id, percent: f * 100.0 }).await {
+        if let Err(UploadError::Video(_)) = tell_video(
+            ctx,
+            video,
+            VideoRequest::Progress {
+                upload: id,
+                percent: f * 100.0,
+            },
+        )
+        .await
+        {
             // Deleted, or it took another upload: stop the run.
-            settle(ctx, JobStatus::Failed, Some("the video no longer expects this upload".into()));
+            settle(
+                ctx,
+                JobStatus::Failed,
+                Some("the video no longer expects this upload".into()),
+            );
             return Err(UploadError::Superseded);
         }
     }
@@ -633,7 +681,16 @@ async fn finish(ctx: &mut Ctx<UploadActor>, run: Uuid, outcome: Outcome) -> Fini
             job.status = JobStatus::Done;
             job.progress = 1.0;
             ctx.stage(s);
-            match tell_video(ctx, video, VideoRequest::Ready { upload: id, processed }).await {
+            match tell_video(
+                ctx,
+                video,
+                VideoRequest::Ready {
+                    upload: id,
+                    processed,
+                },
+            )
+            .await
+            {
                 Ok(()) => FinishAnswer::Settled,
                 Err(UploadError::Video(_)) => FinishAnswer::Orphaned,
                 Err(e) => {
@@ -648,9 +705,12 @@ async fn finish(ctx: &mut Ctx<UploadActor>, run: Uuid, outcome: Outcome) -> Fini
             job.attempts += 1;
             job.last_error = Some(reason.clone());
             if retryable && job.attempts < policy.max_attempts {
-                let backoff = policy.retry_backoff.saturating_mul(1 << (job.attempts - 1).min(6));
+                let backoff = policy
+                    .retry_backoff
+                    .saturating_mul(1 << (job.attempts - 1).min(6));
                 job.status = JobStatus::Queued;
-                job.not_before = Some(Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default());
+                job.not_before =
+                    Some(Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default());
                 tracing::warn!(upload = %id, attempt = job.attempts, %reason, ?backoff, "transcode run failed; will retry");
                 ctx.stage(s);
                 let _ = tell_video(ctx, video, VideoRequest::Queued { upload: id }).await;
@@ -658,7 +718,10 @@ async fn finish(ctx: &mut Ctx<UploadActor>, run: Uuid, outcome: Outcome) -> Fini
             } else {
                 job.status = JobStatus::Failed;
                 let reason = if retryable {
-                    format!("transcoding failed {} times; last error: {reason}", job.attempts)
+                    format!(
+                        "transcoding failed {} times; last error: {reason}",
+                        job.attempts
+                    )
                 } else {
                     reason
                 };

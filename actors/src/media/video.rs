@@ -309,9 +309,9 @@ impl Entity for VideoActor {
             VideoRequest::BeginDelete => VideoResponse::Video(begin_delete(ctx).await),
             VideoRequest::FinishDelete => VideoResponse::Done(match ctx.state() {
                 None => Ok(()),
-                Some(s) if !s.deleting => Err(VideoError::Conflict(
-                    "deletion has not begun".into(),
-                )),
+                Some(s) if !s.deleting => {
+                    Err(VideoError::Conflict("deletion has not begun".into()))
+                }
                 Some(_) => ctx
                     .remove()
                     .await
@@ -415,11 +415,10 @@ fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, Vid
             }
             match s.status {
                 St::AwaitingUpload | St::Uploading | St::Failed => {}
-                St::Queued | St::Processing | St::Ready => {
-                    return Err(VideoError::Conflict(
-                        "the video already has its upload; create a new video to upload another file".into(),
-                    ))
-                }
+                St::Queued | St::Processing | St::Ready => return Err(VideoError::Conflict(
+                    "the video already has its upload; create a new video to upload another file"
+                        .into(),
+                )),
             }
             s.upload = Some(upload);
             s.status = St::Uploading;
