@@ -11,7 +11,9 @@
 //!   [`transcode::encode_command`], exactly the arguments `encode()` runs), run one after the
 //!   other with `std::process::Command`, stdout and stderr discarded.
 //!
-//! Prints the median wall time of each and the ratio (goal: troupe ≤ 1.1× by hand).
+//! Prints the median wall time of each and the ratio (goal: troupe ≤ 1.1× by hand), and the
+//! same for the CPU time of the child processes (user + system, from `/proc/self/stat` on
+//! Linux), which a busy machine disturbs much less than wall time.
 //!
 //! ```sh
 //! cargo bench --bench transcode
@@ -66,11 +68,14 @@ fn main() {
 
     let mut troupe = Vec::new();
     let mut by_hand = Vec::new();
+    let mut troupe_cpu = Vec::new();
+    let mut by_hand_cpu = Vec::new();
     let mut last = None;
     for round in 0..ROUNDS {
         // (a) encode()
         let out = dir.path().join(format!("troupe-{round}"));
         std::fs::create_dir(&out).unwrap();
+        let cpu = children_cpu();
         let started = Instant::now();
         let encoded = rt
             .block_on(transcode::encode(
@@ -83,20 +88,33 @@ fn main() {
             ))
             .expect("encode");
         let t = started.elapsed();
+        let c = children_cpu().saturating_sub(cpu);
         troupe.push(t);
-        println!("round {round}: troupe  {:>8.3} s", t.as_secs_f64());
+        troupe_cpu.push(c);
+        println!(
+            "round {round}: troupe  {:>8.3} s wall {:>8.3} s cpu",
+            t.as_secs_f64(),
+            c.as_secs_f64()
+        );
         last = Some(encoded);
         std::fs::remove_dir_all(&out).unwrap();
 
         // (b) the same commands by hand
         let out = dir.path().join(format!("hand-{round}"));
         std::fs::create_dir(&out).unwrap();
+        let cpu = children_cpu();
         let started = Instant::now();
         run_by_hand(&transcode::poster_command(&input, &probe, &settings, &out));
         run_by_hand(&transcode::encode_command(&input, &probe, &settings, &out));
         let t = started.elapsed();
+        let c = children_cpu().saturating_sub(cpu);
         by_hand.push(t);
-        println!("round {round}: by hand {:>8.3} s", t.as_secs_f64());
+        by_hand_cpu.push(c);
+        println!(
+            "round {round}: by hand {:>8.3} s wall {:>8.3} s cpu",
+            t.as_secs_f64(),
+            c.as_secs_f64()
+        );
         assert!(out.join("720p/index.m3u8").is_file() && out.join("poster.jpg").is_file());
         std::fs::remove_dir_all(&out).unwrap();
     }
@@ -117,6 +135,35 @@ fn main() {
         b.as_secs_f64(),
         a.as_secs_f64() / b.as_secs_f64()
     );
+    let (a, b) = (median(&mut troupe_cpu), median(&mut by_hand_cpu));
+    if b > Duration::ZERO {
+        println!(
+            "median of {ROUNDS}, CPU of the child processes: troupe {:.3} s, by hand {:.3} s, ratio {:.3}x",
+            a.as_secs_f64(),
+            b.as_secs_f64(),
+            a.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+}
+
+/// User + system CPU time of this process's waited-for children (`cutime` + `cstime` of
+/// `/proc/self/stat`, in clock ticks of 1/100 s), or zero where there is no such file.
+fn children_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name start at field 3 (state).
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(16 - 3) + ticks(17 - 3)) * 10)
 }
 
 fn run_by_hand(args: &[std::ffi::OsString]) {
