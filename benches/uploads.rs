@@ -64,6 +64,8 @@ async fn run() {
         .unwrap()
         .write_all(&data)
         .unwrap();
+    // Sent without copying: each PATCH body is a slice of this.
+    let data = bytes::Bytes::from(data);
 
     let data_dir = root.join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
@@ -137,7 +139,7 @@ async fn run() {
         let loc = format!("{base}{}", r.headers()["location"].to_str().unwrap());
         let t = Instant::now();
         for off in (0..TOTAL).step_by(PATCH) {
-            let body = bytes::Bytes::copy_from_slice(&data[off..off + PATCH]);
+            let body = data.slice(off..off + PATCH);
             let r = client
                 .patch(&loc)
                 .bearer_auth(&token)

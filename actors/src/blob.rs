@@ -237,11 +237,11 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
-    /// Appends bytes, waiting while too many parts are in flight.
-    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+    /// Appends bytes (without copying them), waiting while too many parts are in flight.
+    pub async fn write(&mut self, bytes: Bytes) -> Result<(), BlobError> {
         self.inner.wait_for_capacity(2).await?;
-        self.inner.write(bytes);
         self.written += bytes.len() as u64;
+        self.inner.put(bytes);
         Ok(())
     }
 

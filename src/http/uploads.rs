@@ -503,6 +503,7 @@ async fn write(
         .await
         .map_err(store_err)?;
     let mut broken = false;
+    let started = std::time::Instant::now();
     while let Some(chunk) = payload.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -524,7 +525,7 @@ async fn write(
         if let Some(c) = checksum.as_mut() {
             c.update(&chunk);
         }
-        if let Err(e) = writer.write(&chunk).await {
+        if let Err(e) = writer.write(chunk).await {
             writer.abort().await;
             return Err(store_err(e));
         }
@@ -553,6 +554,7 @@ async fn write(
         return Ok(view.clone());
     }
     writer.finish().await.map_err(store_err)?;
+    metrics::histogram!("troupe_upload_part_write_seconds").record(started.elapsed().as_secs_f64());
     metrics::counter!("troupe_upload_bytes_total").increment(n);
     match state
         .media

@@ -1399,3 +1399,38 @@ mod cluster {
         assert!(ok && stderr.trim().is_empty(), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_transcode_that_times_out_is_retried_with_backoff_then_fails_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = std::fs::read(clip(tmp.path(), "long.mp4", 1280, 720, 20, true)).unwrap();
+    let app = TestApp::spawn(
+        media_options()
+            .env("TROUPE__MEDIA__X264_PRESET", "medium")
+            .env("TROUPE__MEDIA__TRANSCODE_TIMEOUT_SECS", "1")
+            .env("TROUPE__MEDIA__TRANSCODE_ATTEMPTS", "3"),
+    )
+    .await;
+    let token = app.user("alice").await;
+    let v = new_video(&app, &token, "too slow", "public").await;
+    let id = v["id"].as_str().unwrap();
+    upload(&app, &token, id, &data, 8 << 20).await;
+    let v = wait_state(&app, &token, id, "failed", Duration::from_secs(60)).await;
+    let reason = v["failure_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("3 times") && reason.contains("timed out"),
+        "{reason}"
+    );
+    let logs = app.logs();
+    assert_eq!(
+        logs.matches("transcode run failed; will retry").count(),
+        2,
+        "two retries before giving up"
+    );
+    assert_eq!(
+        std::fs::read_dir(app.data_dir.join("tmp/transcode"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
