@@ -25,7 +25,7 @@ use base64::Engine;
 use futures::StreamExt;
 use sha1::Digest;
 use troupe_actors::accounts::Role;
-use troupe_actors::media::upload::{UploadStatus, UploadView};
+use troupe_actors::media::upload::{UploadError, UploadStatus, UploadView};
 use troupe_actors::media::{layout, MediaError};
 use uuid::Uuid;
 
@@ -74,6 +74,11 @@ fn status(code: u16, name: &'static str, detail: impl Into<String>) -> ApiError 
         name,
         detail,
     )
+}
+
+/// An upload refusal as an HTTP problem.
+fn refused(e: UploadError) -> ApiError {
+    MediaError::Upload(e).into()
 }
 
 /// 412 unless the client speaks our version.
@@ -214,6 +219,20 @@ fn expires(view: &UploadView) -> String {
     httpdate::fmt_http_date(view.expires_at.into())
 }
 
+/// The upload a request names, if it speaks our tus version, the caller may write the upload,
+/// and the upload has not ended.
+async fn live(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &AuthUser,
+    id: &str,
+) -> Result<UploadView, ApiError> {
+    check_version(req)?;
+    let view = owned(state, user, id).await?;
+    gone(&view)?;
+    Ok(view)
+}
+
 /// The upload, if the caller may write it.
 async fn owned(state: &AppState, user: &AuthUser, id: &str) -> Result<UploadView, ApiError> {
     let id = Uuid::parse_str(id)
@@ -227,9 +246,7 @@ async fn owned(state: &AppState, user: &AuthUser, id: &str) -> Result<UploadView
 
 fn gone(view: &UploadView) -> Result<(), ApiError> {
     match view.status {
-        UploadStatus::Terminated | UploadStatus::Expired => {
-            Err(MediaError::Upload(troupe_actors::media::upload::UploadError::Gone).into())
-        }
+        UploadStatus::Terminated | UploadStatus::Expired => Err(refused(UploadError::Gone)),
         _ => Ok(()),
     }
 }
@@ -381,9 +398,7 @@ async fn do_head(
     user: &AuthUser,
     id: &str,
 ) -> Result<HttpResponse, ApiError> {
-    check_version(req)?;
-    let view = owned(state, user, id).await?;
-    gone(&view)?;
+    let view = live(state, req, user, id).await?;
     let mut res = HttpResponse::Ok();
     res.insert_header(("upload-offset", view.offset.to_string()))
         .insert_header(("upload-length", view.length.to_string()))
@@ -462,26 +477,18 @@ async fn write(
 ) -> Result<UploadView, ApiError> {
     let h = req.headers();
     if view.status == UploadStatus::Complete {
-        return Err(MediaError::Upload(troupe_actors::media::upload::UploadError::Complete).into());
+        return Err(refused(UploadError::Complete));
     }
     if offset != view.offset {
-        return Err(MediaError::Upload(
-            troupe_actors::media::upload::UploadError::OffsetMismatch {
-                expected: view.offset,
-                got: offset,
-            },
-        )
-        .into());
+        return Err(refused(UploadError::OffsetMismatch {
+            expected: view.offset,
+            got: offset,
+        }));
     }
     let remaining = view.length - offset;
     if let Some(len) = header_u64(h, "content-length", "invalid_content_length")? {
         if len > remaining {
-            return Err(
-                MediaError::Upload(troupe_actors::media::upload::UploadError::TooLong(
-                    view.length,
-                ))
-                .into(),
-            );
+            return Err(refused(UploadError::TooLong(view.length)));
         }
     }
     let mut checksum = Checksum::parse(h)?;
@@ -515,12 +522,7 @@ async fn write(
         };
         if writer.written() + chunk.len() as u64 > remaining {
             writer.abort().await;
-            return Err(
-                MediaError::Upload(troupe_actors::media::upload::UploadError::TooLong(
-                    view.length,
-                ))
-                .into(),
-            );
+            return Err(refused(UploadError::TooLong(view.length)));
         }
         if let Some(c) = checksum.as_mut() {
             c.update(&chunk);
@@ -597,9 +599,7 @@ async fn do_delete(
     user: &AuthUser,
     id: &str,
 ) -> Result<HttpResponse, ApiError> {
-    check_version(req)?;
-    let view = owned(state, user, id).await?;
-    gone(&view)?;
+    let view = live(state, req, user, id).await?;
     state.media.terminate(view.id).await?;
     tracing::info!(upload = %view.id, "upload terminated");
     Ok(HttpResponse::NoContent().finish())

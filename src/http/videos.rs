@@ -178,6 +178,17 @@ pub(crate) async fn editable(
     }
 }
 
+/// The video a path names, if the caller may see it.
+async fn seen(
+    state: &AppState,
+    user: &MaybeUser,
+    raw: &str,
+) -> Result<(Uuid, VideoView), ApiError> {
+    let id = video_id(raw)?;
+    let viewer = viewer(state, user.0.as_ref()).await?;
+    Ok((id, visible(state, id, viewer).await?))
+}
+
 fn video_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("video_not_found", "no such video"))
 }
@@ -193,9 +204,7 @@ pub async fn get_video(
     user: MaybeUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = video_id(&path)?;
-    let viewer = viewer(&state, user.0.as_ref()).await?;
-    let video = visible(&state, id, viewer).await?;
+    let (_, video) = seen(&state, &user, &path).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(VideoBody::from(video)))
@@ -342,9 +351,7 @@ pub async fn playback_token(
     user: MaybeUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = video_id(&path)?;
-    let viewer = viewer(&state, user.0.as_ref()).await?;
-    let video = visible(&state, id, viewer).await?;
+    let (id, video) = seen(&state, &user, &path).await?;
     if video.state != troupe_actors::media::video::VideoStatus::Ready {
         return Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
@@ -389,9 +396,7 @@ pub async fn thumbnail(
     user: MaybeUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = video_id(&path)?;
-    let viewer = viewer(&state, user.0.as_ref()).await?;
-    let video = visible(&state, id, viewer).await?;
+    let (id, video) = seen(&state, &user, &path).await?;
     if !video.has_poster {
         return Err(ApiError::not_found(
             "not_found",
@@ -426,9 +431,7 @@ pub async fn events(
     user: MaybeUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = video_id(&path)?;
-    let viewer = viewer(&state, user.0.as_ref()).await?;
-    let video = visible(&state, id, viewer).await?;
+    let (id, video) = seen(&state, &user, &path).await?;
     let rx = state.media.events().subscribe(id, video.version);
     let first = sse("video", Some(video.version), &VideoBody::from(video));
     metrics::gauge!("troupe_sse_subscribers").increment(1.0);

@@ -214,6 +214,18 @@ fn uris(base: &str, playlist: &str) -> Vec<String> {
         .collect()
 }
 
+/// GETs a URL and returns the body as text.
+async fn text(app: &TestApp, url: &str) -> String {
+    app.client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn ffmpeg_plays(url: &str) -> (bool, String) {
     let out = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i", url, "-map", "0", "-f", "null", "-"])
@@ -339,15 +351,7 @@ async fn a_720p_upload_goes_through_to_ready_with_live_events_and_plays_in_ffmpe
 
     // A media playlist: VOD, ENDLIST, a version, segments of about 4 s.
     let media_url = uris(&master_url, &master).remove(0);
-    let media = app
-        .client
-        .get(&media_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let media = text(&app, &media_url).await;
     for tag in [
         "#EXT-X-VERSION:",
         "#EXT-X-TARGETDURATION:",
@@ -404,15 +408,7 @@ async fn a_720p_upload_goes_through_to_ready_with_live_events_and_plays_in_ffmpe
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let (_, master_url) = playback(&app, Some(&token), &id).await;
-    let master = app
-        .client
-        .get(&master_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let master = text(&app, &master_url).await;
     assert!(master.contains("RESOLUTION=1280x720"), "{master}");
 }
 
@@ -875,25 +871,9 @@ async fn hls_refuses_bad_tokens_other_videos_and_odd_paths() {
     let b = new_video(&app, &token, "other", "public").await;
     let b = b["id"].as_str().unwrap().to_owned();
     let (tok, master_url) = playback(&app, Some(&token), &a).await;
-    let master = app
-        .client
-        .get(&master_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let master = text(&app, &master_url).await;
     let media_url = uris(&master_url, &master).remove(0);
-    let media = app
-        .client
-        .get(&media_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let media = text(&app, &media_url).await;
     let seg_url = uris(&media_url, &media).remove(0);
     assert_eq!(
         app.client.get(&seg_url).send().await.unwrap().status(),
@@ -902,11 +882,7 @@ async fn hls_refuses_bad_tokens_other_videos_and_odd_paths() {
 
     // No token, a tampered token, another video's token.
     problem(
-        app.client
-            .get(app.url(&format!("/hls/{a}/master.m3u8")))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&format!("/hls/{a}/master.m3u8"), None).await,
         403,
         "invalid_playback_token",
     )
@@ -915,21 +891,15 @@ async fn hls_refuses_bad_tokens_other_videos_and_odd_paths() {
     bad.pop();
     bad.push(if tok.ends_with('A') { 'B' } else { 'A' });
     problem(
-        app.client
-            .get(app.url(&format!("/hls/{a}/master.m3u8?token={bad}")))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&format!("/hls/{a}/master.m3u8?token={bad}"), None)
+            .await,
         403,
         "invalid_playback_token",
     )
     .await;
     problem(
-        app.client
-            .get(app.url(&format!("/hls/{b}/master.m3u8?token={tok}")))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&format!("/hls/{b}/master.m3u8?token={tok}"), None)
+            .await,
         403,
         "token_wrong_video",
     )
@@ -942,11 +912,8 @@ async fn hls_refuses_bad_tokens_other_videos_and_odd_paths() {
     // An expired token (forged with the test secret, which the test server uses).
     let expired = forge_playback(&a, -120);
     problem(
-        app.client
-            .get(app.url(&format!("/hls/{a}/master.m3u8?token={expired}")))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&format!("/hls/{a}/master.m3u8?token={expired}"), None)
+            .await,
         403,
         "playback_token_expired",
     )
