@@ -30,7 +30,12 @@ use utoipa_actix_web::AppExt;
 /// The route table. Every route is registered here, through `service`, so that every route
 /// is in the OpenAPI document.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz)
+    // Playback first: it is the hottest path, and route matching is tried in order.
+    cfg.service(hls::master)
+        .service(hls::media_playlist)
+        .service(hls::segment)
+        .service(hls::preflight)
+        .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
         .service(health::openapi)
@@ -56,11 +61,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(uploads::head)
         .service(uploads::patch)
         .service(uploads::terminate)
-        .service(uploads::override_post)
-        .service(hls::master)
-        .service(hls::media_playlist)
-        .service(hls::segment)
-        .service(hls::preflight);
+        .service(uploads::override_post);
 }
 
 #[derive(OpenApi)]
