@@ -25,6 +25,7 @@ use crate::blob::BlobStore;
 use crate::runtime::{Directory, Entity, System};
 use crate::{codec, ActorId};
 use chrono::Utc;
+use futures::StreamExt;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -284,8 +285,11 @@ impl Jobs {
                 retryable: false,
             };
         }
+        let started = std::time::Instant::now();
         let source = dir.join("source");
-        if let Err(reason) = self.fetch(spec, &source).await {
+        let fetched = self.fetch(spec, &source).await;
+        let fetched_at = std::time::Instant::now();
+        if let Err(reason) = fetched {
             return Outcome::Failed {
                 reason,
                 retryable: true,
@@ -318,32 +322,50 @@ impl Jobs {
                 retryable: false,
             };
         }
-        // Store the outputs: segments first, playlists last, so that a playlist never names a
-        // segment that is not there.
-        let mut files = encoded.files.clone();
-        files.sort_by_key(|f| f.extension().is_some_and(|e| e == "m3u8"));
-        let total = files.len().max(1);
-        for (i, rel) in files.iter().enumerate() {
-            let rel_str = rel.to_string_lossy();
-            let key = if rel == &encoded.poster {
-                layout::poster(spec.video)
-            } else {
-                let mut it = rel_str.splitn(2, '/');
-                match (it.next(), it.next()) {
-                    (Some(rendition), Some(file)) => {
-                        layout::rendition_file(spec.video, rendition, file)
-                    }
-                    _ => continue,
-                }
-            };
-            if let Err(e) = self.inner.blobs.put_file(&key, &out.join(rel)).await {
-                return Outcome::Failed {
-                    reason: format!("could not store the transcoded files: {e}"),
-                    retryable: true,
+        let encoded_at = std::time::Instant::now();
+        // Store the outputs, a few at a time: segments and the poster first, playlists last,
+        // so that a playlist never names a segment that is not there.
+        let keyed: Vec<(String, PathBuf)> = encoded
+            .files
+            .iter()
+            .filter_map(|rel| {
+                let key = if rel == &encoded.poster {
+                    layout::poster(spec.video)
+                } else {
+                    let rel_str = rel.to_string_lossy();
+                    let (rendition, file) = rel_str.split_once('/')?;
+                    layout::rendition_file(spec.video, rendition, file)
                 };
+                Some((key, out.join(rel)))
+            })
+            .collect();
+        let (playlists, media): (Vec<_>, Vec<_>) =
+            keyed.into_iter().partition(|(k, _)| k.ends_with(".m3u8"));
+        let total = (playlists.len() + media.len()).max(1);
+        let mut stored = 0usize;
+        for batch in [media, playlists] {
+            let mut puts = futures::stream::iter(batch.into_iter().map(|(key, path)| {
+                let blobs = self.inner.blobs.clone();
+                async move { blobs.put_file(&key, &path).await }
+            }))
+            .buffer_unordered(4);
+            while let Some(result) = puts.next().await {
+                if let Err(e) = result {
+                    return Outcome::Failed {
+                        reason: format!("could not store the transcoded files: {e}"),
+                        retryable: true,
+                    };
+                }
+                stored += 1;
+                let _ = progress.send(0.95 + 0.05 * stored as f64 / total as f64);
             }
-            let _ = progress.send(0.95 + 0.05 * (i + 1) as f64 / total as f64);
         }
+        tracing::info!(
+            fetch_secs = fetched_at.duration_since(started).as_secs_f64(),
+            encode_secs = encoded_at.duration_since(fetched_at).as_secs_f64(),
+            store_secs = encoded_at.elapsed().as_secs_f64(),
+            "transcode run stored its outputs"
+        );
         Outcome::Done(Processed {
             renditions: encoded.renditions,
             duration_secs: encoded.duration_secs,
