@@ -1401,3 +1401,35 @@ async fn a_transcode_that_times_out_is_retried_with_backoff_then_fails_with_the_
         0
     );
 }
+
+#[tokio::test]
+async fn a_portrait_phone_video_gets_renditions_named_by_its_short_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(media_options()).await;
+    let token = app.user("alice").await;
+    let v = ready_video(&app, &token, tmp.path(), 360, 640, 2, "public").await;
+    let sizes: Vec<(String, u64, u64)> = v["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap().to_owned();
+            (
+                name,
+                r["width"].as_u64().unwrap(),
+                r["height"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            ("360p".to_string(), 360, 640),
+            ("240p".to_string(), 240, 426)
+        ],
+        "{v}"
+    );
+    let (_, master) = playback(&app, Some(&token), v["id"].as_str().unwrap()).await;
+    let master = text(&app, &master).await;
+    assert!(master.contains("RESOLUTION=360x640"), "{master}");
+}

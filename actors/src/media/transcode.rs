@@ -427,34 +427,47 @@ fn human_reason(first_line: Option<&str>, input_arg: &str) -> String {
 // The ladder
 // ---------------------------------------------------------------------------------------------
 
-/// The ladder for a source: the configured rungs not taller than it.
+/// The ladder for a source: the configured rungs not bigger than it, measured on the frame's
+/// short side (the height of a landscape frame, the width of a portrait one).
 ///
-/// Tallest first. Never upscales: a source shorter than every configured height gets one rung
-/// at its own height (rounded down to even). Widths keep the source's aspect and are even.
+/// Biggest first. Never upscales: a source smaller than every configured rung gets one rung
+/// at its own size (rounded down to even). The other side keeps the source's aspect and is
+/// even.
 pub fn ladder(probe: &Probe, settings: &EncodeSettings) -> Vec<Rung> {
     let src_h = probe.height.max(2);
     let src_w = probe.width.max(2);
-    let mut heights: Vec<u32> = settings
+    // A rung is named by the frame's short side, as players and plans mean it: a portrait
+    // 1080×1920 phone video is "1080p", not "1920p", and a plan capped at 480p gets 480×854.
+    let portrait = src_w < src_h;
+    let short = src_w.min(src_h);
+    let mut sizes: Vec<u32> = settings
         .heights
         .iter()
         .copied()
-        .filter(|&h| h >= 2 && h <= src_h)
+        .filter(|&h| h >= 2 && h <= short)
         .map(|h| h & !1)
         .collect();
-    heights.sort_unstable_by(|a, b| b.cmp(a));
-    heights.dedup();
-    if heights.is_empty() {
-        heights.push((src_h & !1).max(2));
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    sizes.dedup();
+    if sizes.is_empty() {
+        sizes.push((short & !1).max(2));
     }
     let audio_kbps = if probe.has_audio { AUDIO_KBPS } else { 0 };
-    heights
+    sizes
         .into_iter()
-        .map(|h| Rung {
-            name: format!("{h}p"),
-            width: even_at_least_2(src_w as f64 * h as f64 / src_h as f64),
-            height: h,
-            video_kbps: video_kbps(h),
-            audio_kbps,
+        .map(|p| {
+            let (width, height) = if portrait {
+                (p, even_at_least_2(src_h as f64 * p as f64 / src_w as f64))
+            } else {
+                (even_at_least_2(src_w as f64 * p as f64 / src_h as f64), p)
+            };
+            Rung {
+                name: format!("{p}p"),
+                width,
+                height,
+                video_kbps: video_kbps(p),
+                audio_kbps,
+            }
         })
         .collect()
 }
@@ -1625,16 +1638,16 @@ mod tests {
         );
         assert!(rungs[0].video_kbps >= 100 && rungs[0].video_kbps < 400);
 
-        // Portrait: widths keep the aspect and are even.
-        let rungs = ladder(&source(720, 1280, false), &settings(&[360, 720], 4));
+        // Portrait: named by the short side, never upscaled, aspect kept, even sizes.
+        let rungs = ladder(&source(720, 1280, false), &settings(&[360, 720, 1080], 4));
         assert_eq!(
             rungs
                 .iter()
-                .map(|r| (r.width, r.height))
+                .map(|r| (r.name.as_str(), r.width, r.height))
                 .collect::<Vec<_>>(),
-            [(406, 720), (202, 360)]
+            [("720p", 720, 1280), ("360p", 360, 640)]
         );
-        assert!(rungs.iter().all(|r| r.width % 2 == 0));
+        assert!(rungs.iter().all(|r| r.width % 2 == 0 && r.height % 2 == 0));
     }
 
     #[test]
