@@ -211,21 +211,7 @@ pub async fn probe(
     .collect();
     args.push(input_arg.clone());
 
-    let mut json = String::new();
-    let ran = run(
-        &tools.ffprobe,
-        "ffprobe",
-        &args,
-        Instant::now() + timeout,
-        timeout,
-        |line| {
-            if json.len() < MAX_PROBE_OUTPUT {
-                json.push_str(line);
-                json.push('\n');
-            }
-        },
-    )
-    .await?;
+    let (ran, json) = ffprobe_json(tools, &args, Instant::now() + timeout, timeout).await?;
     if !ran.status.success() {
         if ran.status.code().is_none() {
             // Killed by a signal: a crash or the OOM killer, not necessarily the file's fault.
@@ -1040,21 +1026,7 @@ async fn segment_codecs(
     .map(OsString::from)
     .collect();
     args.push(input_url(segment));
-    let mut json = String::new();
-    let ran = run(
-        &tools.ffprobe,
-        "ffprobe",
-        &args,
-        deadline,
-        timeout,
-        |line| {
-            if json.len() < MAX_PROBE_OUTPUT {
-                json.push_str(line);
-                json.push('\n');
-            }
-        },
-    )
-    .await?;
+    let (ran, json) = ffprobe_json(tools, &args, deadline, timeout).await?;
     if !ran.status.success() {
         return Err(ran.failed("ffprobe"));
     }
@@ -1177,6 +1149,24 @@ impl StderrLines {
 
 /// Runs `program` until it exits or `deadline` passes (then kills it: [`TranscodeError::Timeout`]
 /// with `timeout`). `on_stdout` gets every stdout line; stderr is kept as [`StderrLines`].
+/// Runs ffprobe and collects its JSON output (bounded by [`MAX_PROBE_OUTPUT`]).
+async fn ffprobe_json(
+    tools: &Tools,
+    args: &[OsString],
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(Ran, String), TranscodeError> {
+    let mut json = String::new();
+    let ran = run(&tools.ffprobe, "ffprobe", args, deadline, timeout, |line| {
+        if json.len() < MAX_PROBE_OUTPUT {
+            json.push_str(line);
+            json.push('\n');
+        }
+    })
+    .await?;
+    Ok((ran, json))
+}
+
 async fn run(
     program: &Path,
     tool: &'static str,
