@@ -26,6 +26,8 @@ pub struct Config {
     pub blobs: BlobsConfig,
     /// External media tools.
     pub media: MediaConfig,
+    /// Playback sessions, views and ratings.
+    pub playback: PlaybackConfig,
     /// Where actor state is kept.
     pub state: StateConfig,
     /// Cluster membership.
@@ -365,7 +367,47 @@ impl Default for MediaConfig {
             ffmpeg_threads: 0,
             playback_token_ttl_secs: 600,
             segment_cache_bytes: 256 * 1024 * 1024,
-            events_poll_ms: 1_000,
+            events_poll_ms: 500,
+        }
+    }
+}
+
+/// `[playback]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlaybackConfig {
+    /// A stream without a heartbeat for this long ends and frees its slot, in seconds.
+    pub stream_timeout_secs: u64,
+    /// How often players are asked to send heartbeats, in seconds.
+    pub heartbeat_interval_secs: u64,
+    /// Watched seconds after which a view counts (or half the video, when shorter).
+    pub view_min_secs: f64,
+    /// A viewer counts at most one view per video within this window, in seconds.
+    pub view_dedupe_secs: u64,
+    /// The most watched time one gap between heartbeats can add, in seconds.
+    pub max_heartbeat_gap_secs: u64,
+    /// How many videos a viewer's watch history keeps.
+    pub history_limit: usize,
+    /// Positions from heartbeats are written within this long, in seconds.
+    pub progress_flush_secs: u64,
+    /// How long a computed trending list is reused, in seconds (0: never).
+    pub trending_cache_secs: u64,
+    /// Where the `upgrade` action of a refused stream points clients.
+    pub upgrade_url: String,
+}
+
+impl Default for PlaybackConfig {
+    fn default() -> Self {
+        Self {
+            stream_timeout_secs: 120,
+            heartbeat_interval_secs: 10,
+            view_min_secs: 10.0,
+            view_dedupe_secs: 3_600,
+            max_heartbeat_gap_secs: 30,
+            history_limit: 500,
+            progress_flush_secs: 5,
+            trending_cache_secs: 10,
+            upgrade_url: "/account/plan".into(),
         }
     }
 }

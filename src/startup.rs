@@ -20,6 +20,7 @@ use troupe_actors::media::jobs::JobSettings;
 use troupe_actors::media::transcode::{EncodeSettings, Tools};
 use troupe_actors::media::upload::UploadPolicy;
 use troupe_actors::media::{Media, MediaSettings};
+use troupe_actors::playback::{Playback, PlaybackSettings};
 use troupe_actors::runtime::{RuntimeConfig, System};
 use troupe_actors::store::{ObjectStateStore, SledStore, StateStore};
 use troupe_cluster::{Cluster, ClusterConfig};
@@ -44,6 +45,8 @@ pub struct AppState {
     pub tools: MediaTools,
     /// Videos, uploads and transcoding.
     pub media: Media,
+    /// Playback sessions, counters and trending.
+    pub playback: Playback,
     /// Hot HLS segments and playlists.
     pub hls_cache: http::hls::BlobCache,
     /// The Prometheus recorder.
@@ -111,6 +114,14 @@ impl Application {
         let media = Media::start(&system, blobs.clone(), media_settings(&config, &data_dir))
             .await
             .context("cannot start the video and upload actors")?;
+        let playback = Playback::start(&system, media.events(), playback_settings(&config))
+            .await
+            .context("cannot start the session and counter actors")?;
+        // Present from the start, so that dashboards and alerts see zeros, not gaps.
+        metrics::gauge!("troupe_sse_subscribers").set(0.0);
+        metrics::gauge!("troupe_playback_streams_active").set(0.0);
+        metrics::counter!("troupe_views_counted_total").absolute(0);
+        metrics::counter!("troupe_ratings_total").absolute(0);
         let openapi_json = serde_json::to_vec_pretty(&http::openapi())?.into();
         let cluster = if clustered {
             let c = &config.cluster;
@@ -175,6 +186,7 @@ impl Application {
             rate_limits: RateLimits::new(&config.rate_limit),
             tools: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
             media,
+            playback,
             hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),
             system,
@@ -189,6 +201,25 @@ impl Application {
             state: web::Data::new(state),
             _lock: lock,
         })
+    }
+}
+
+/// The playback settings from the configuration.
+fn playback_settings(config: &Config) -> PlaybackSettings {
+    let p = &config.playback;
+    PlaybackSettings {
+        stream_timeout: Duration::from_secs(p.stream_timeout_secs.max(1)),
+        heartbeat_interval: Duration::from_secs(p.heartbeat_interval_secs.max(1)),
+        view_min_secs: if p.view_min_secs.is_finite() {
+            p.view_min_secs.max(0.0)
+        } else {
+            10.0
+        },
+        view_dedupe: Duration::from_secs(p.view_dedupe_secs),
+        max_heartbeat_gap: Duration::from_secs(p.max_heartbeat_gap_secs.max(1)),
+        history_limit: p.history_limit.max(1),
+        progress_flush: Duration::from_secs(p.progress_flush_secs),
+        trending_cache: Duration::from_secs(p.trending_cache_secs),
     }
 }
 

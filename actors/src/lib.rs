@@ -9,6 +9,7 @@ pub mod blob;
 pub mod codec;
 pub mod id;
 pub mod media;
+pub mod playback;
 pub mod runtime;
 pub mod store;
 

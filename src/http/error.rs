@@ -13,6 +13,8 @@ use troupe_actors::accounts::AccountError;
 use troupe_actors::media::upload::UploadError;
 use troupe_actors::media::video::VideoError;
 use troupe_actors::media::MediaError;
+use troupe_actors::playback::session::SessionError;
+use troupe_actors::playback::PlaybackError;
 use troupe_actors::runtime::CallError;
 
 /// An error answer.
@@ -28,6 +30,9 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Extra response headers (rate-limit state, `WWW-Authenticate`).
     pub headers: Vec<(&'static str, String)>,
+    /// Extension members of the problem body (RFC 9457 §3.2), e.g. the live streams of a
+    /// refused playback session.
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The problem+json body.
@@ -55,7 +60,14 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             headers: Vec::new(),
+            extra: None,
         }
+    }
+
+    /// Adds extension members to the problem body.
+    pub fn with_extra(mut self, extra: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.extra = Some(extra);
+        self
     }
 
     /// 400.
@@ -131,7 +143,16 @@ impl ResponseError for ApiError {
         for (name, value) in &self.headers {
             res.insert_header((*name, value.as_str()));
         }
-        res.body(serde_json::to_vec(&self.problem()).unwrap_or_default())
+        let body = match (&self.extra, serde_json::to_value(self.problem())) {
+            (Some(extra), Ok(serde_json::Value::Object(mut map))) => {
+                for (k, v) in extra {
+                    map.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                serde_json::to_vec(&map)
+            }
+            _ => serde_json::to_vec(&self.problem()),
+        };
+        res.body(body.unwrap_or_default())
     }
 }
 
@@ -259,6 +280,29 @@ impl From<MediaError> for ApiError {
             MediaError::Upload(u) => upload_error(u),
             MediaError::Unavailable(c) => c.into(),
             MediaError::Store(d) => {
+                ApiError::unavailable("store_unavailable", format!("storage error: {d}"), 2)
+            }
+        }
+    }
+}
+
+impl From<PlaybackError> for ApiError {
+    fn from(e: PlaybackError) -> Self {
+        match e {
+            PlaybackError::Session(SessionError::NotFound) => ApiError::not_found(
+                "session_not_found",
+                "no live playback session with this id (it ended, expired, or is not yours)",
+            ),
+            PlaybackError::Session(SessionError::InvalidPosition(d)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_position", d)
+            }
+            PlaybackError::Session(SessionError::Limit { limit, .. }) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "concurrent_limit_exceeded",
+                format!("the plan allows {limit} streams at once"),
+            ),
+            PlaybackError::Call(c) => c.into(),
+            PlaybackError::Store(d) => {
                 ApiError::unavailable("store_unavailable", format!("storage error: {d}"), 2)
             }
         }

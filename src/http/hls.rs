@@ -712,10 +712,10 @@ fn media_error(e: MediaError) -> ApiError {
 /// media token minted here. Never cached: it embeds that token.
 #[utoipa::path(tag = "playback", params(
     ("video_id" = Uuid, Path, description = "Video id"),
-    ("token" = String, Query, description = "Playback token, from `POST /api/v1/videos/{id}/playback-token`"),
+    ("token" = String, Query, description = "Playback token, from `POST /api/v1/playback/sessions` or a heartbeat"),
 ), responses(
     (status = 200, description = "The master playlist (`#EXT-X-VERSION:3`, MPEG-TS renditions)", content_type = "application/vnd.apple.mpegurl"),
-    (status = 403, description = "`invalid_playback_token`, `playback_token_expired` or `token_wrong_video`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`invalid_playback_token`, `playback_token_expired`, `token_wrong_video` or `session_ended`", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`video_not_ready`", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "The video's actor or store is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
@@ -746,12 +746,29 @@ async fn master_playlist_for(
             )
         })?;
     let claims = state.tokens.verify_playback(&token, video)?;
+    // A token dies with its session: a stopped or expired stream opens nothing new.
+    let live = match claims.sid.as_deref().map(Uuid::parse_str) {
+        Some(Ok(sid)) => state.playback.alive(&claims.sub, sid, video).await?,
+        _ => false,
+    };
+    if !live {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "session_ended",
+            "the playback session of this token has ended; start a new one",
+        ));
+    }
     let view = state.media.video(video).await.map_err(media_error)?;
     if view.state != VideoStatus::Ready {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "video_not_ready",
-            format!("the video is {:?}, not ready to play yet", view.state).to_lowercase(),
+            format!(
+                "the video is {}, not ready to play yet",
+                serde_json::json!(view.state)
+                    .as_str()
+                    .unwrap_or("not ready")
+            ),
         ));
     }
     let renditions = playable(&view.renditions, claims.cap);

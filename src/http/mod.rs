@@ -10,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod hls;
 pub mod observe;
+pub mod playback;
 pub mod ratelimit;
 pub mod tokens;
 pub mod uploads;
@@ -49,12 +50,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(cluster::cluster)
         .service(videos::create)
         .service(videos::list)
+        .service(playback::trending)
         .service(videos::get_video)
         .service(videos::update)
         .service(videos::delete_video)
         .service(videos::playback_token)
         .service(videos::thumbnail)
         .service(videos::events)
+        .service(playback::rate)
+        .service(playback::start)
+        .service(playback::heartbeat)
+        .service(playback::stop)
+        .service(playback::history)
         .service(uploads::options)
         .service(uploads::options_one)
         .service(uploads::create)
@@ -80,7 +87,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "videos", description = "Videos: metadata, state, live events"),
         (name = "uploads", description = "tus 1.0 resumable uploads"),
-        (name = "playback", description = "HLS playback with signed tokens"),
+        (name = "playback", description = "Playback sessions, heartbeats, history, ratings, trending, and HLS with signed tokens"),
     )
 )]
 struct ApiDoc;

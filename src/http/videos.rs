@@ -15,10 +15,11 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::future::{ready, Ready};
 use std::time::Duration;
-use troupe_actors::accounts::{Plan, Role};
+use troupe_actors::accounts::Role;
 use troupe_actors::media::events::VideoEvent;
 use troupe_actors::media::video::{VideoView, Visibility};
 use troupe_actors::media::{layout, ListQuery, VideoInput, Viewer};
+use troupe_actors::playback::Counts;
 use uuid::Uuid;
 
 /// The caller, if the request carries a bearer token (or `?access_token=` for event streams,
@@ -51,7 +52,7 @@ struct TokenQuery {
 
 /// Who the caller is for visibility rules. The admin role is confirmed with the user actor
 /// (a token's role may be stale); nobody else needs a lookup.
-async fn viewer(
+pub(crate) async fn viewer(
     state: &AppState,
     claims: Option<&AccessClaims>,
 ) -> Result<Option<Viewer>, ApiError> {
@@ -71,6 +72,17 @@ pub struct VideoBody {
     pub thumbnail_url: Option<String>,
     /// Where to send the bytes (tus 1.0; name the video in `Upload-Metadata: video_id`).
     pub upload_url: &'static str,
+    /// Views, likes and dislikes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Counts>,
+}
+
+impl VideoBody {
+    /// The body with the video's counts.
+    pub fn with_counts(mut self, counts: Counts) -> Self {
+        self.counts = Some(counts);
+        self
+    }
 }
 
 impl From<VideoView> for VideoBody {
@@ -82,6 +94,7 @@ impl From<VideoView> for VideoBody {
             video,
             thumbnail_url,
             upload_url: "/api/v1/uploads",
+            counts: None,
         }
     }
 }
@@ -148,7 +161,7 @@ pub async fn create(
 }
 
 /// A video the caller may see, or 404.
-async fn visible(
+pub(crate) async fn visible(
     state: &AppState,
     id: Uuid,
     viewer: Option<Viewer>,
@@ -204,10 +217,11 @@ pub async fn get_video(
     user: MaybeUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, video) = seen(&state, &user, &path).await?;
+    let (id, video) = seen(&state, &user, &path).await?;
+    let counts = state.playback.counts(id).await?.counts;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(VideoBody::from(video)))
+        .json(VideoBody::from(video).with_counts(counts)))
 }
 
 /// Changes a video's title, description, tags or visibility (owner or admin).
@@ -252,6 +266,11 @@ pub async fn delete_video(
     let id = video_id(&path)?;
     editable(&state, id, &user).await?;
     state.media.delete_video(id).await?;
+    // The counts go with the video; if this fails, they stay behind unseen (no route shows
+    // the counts of a deleted video) and the next DELETE, a 404, cannot retry it.
+    if let Err(e) = state.playback.forget(id).await {
+        tracing::warn!(video = %id, error = %e, "could not forget a deleted video's counters");
+    }
     tracing::info!(video = %id, by = %user.0.sub, "video deleted");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -316,72 +335,33 @@ pub async fn list(
             viewer,
         )
         .await?;
+    let ids: Vec<Uuid> = page.items.iter().map(|v| v.id).collect();
+    let counts = state.playback.stored_counts(&ids).await;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(VideoPage {
-            items: page.items.into_iter().map(VideoBody::from).collect(),
+            items: page
+                .items
+                .into_iter()
+                .zip(counts)
+                .map(|(v, c)| VideoBody::from(v).with_counts(c))
+                .collect(),
             next_cursor: page.next_cursor,
         }))
 }
 
-/// A playback token and where to use it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PlaybackGrant {
-    /// The signed token, scoped to this video.
-    pub token: String,
-    /// Seconds until it expires (media playlists it opens live longer, so playback that has
-    /// started is not cut off).
-    pub expires_in: i64,
-    /// The master playlist URL, token included: give it to any HLS player.
-    pub master_url: String,
-    /// The tallest rendition the viewer's plan allows, in lines.
-    pub max_rendition: u32,
-}
-
-/// Issues a playback token for a ready video the caller may see. Anonymous viewers get the
-/// free plan's renditions.
+/// Gone: playback tokens come from playback sessions (`POST /api/v1/playback/sessions`),
+/// which enforce the plan's concurrent-stream limit and count views.
 #[utoipa::path(tag = "playback", params(("id" = Uuid, Path, description = "Video id")), responses(
-    (status = 200, description = "A token", body = PlaybackGrant),
-    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "`video_not_ready`", body = Problem, content_type = "application/problem+json"),
+    (status = 410, description = "`use_playback_sessions`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/api/v1/videos/{id}/playback-token")]
-pub async fn playback_token(
-    state: web::Data<AppState>,
-    user: MaybeUser,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let (id, video) = seen(&state, &user, &path).await?;
-    if video.state != troupe_actors::media::video::VideoStatus::Ready {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::CONFLICT,
-            "video_not_ready",
-            format!("the video is {:?}, not ready to play yet", video.state).to_lowercase(),
-        ));
-    }
-    let (sub, plan) = match &user.0 {
-        Some(c) => match state.accounts.get(&c.sub).await? {
-            Some(u) if u.id == c.uid => (c.sub.clone(), u.plan),
-            _ => {
-                return Err(ApiError::unauthorized(
-                    "invalid_token",
-                    "the account of this token does not exist",
-                ))
-            }
-        },
-        None => ("anonymous".to_string(), Plan::Free),
-    };
-    let ttl = state.config.media.playback_token_ttl_secs as i64;
-    let cap = plan.max_rendition();
-    let (token, _) = state.tokens.sign_playback(id, cap, &sub, None, ttl)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(PlaybackGrant {
-            master_url: format!("/hls/{id}/master.m3u8?token={token}"),
-            token,
-            expires_in: ttl,
-            max_rendition: cap,
-        }))
+pub async fn playback_token() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::GONE,
+        "use_playback_sessions",
+        "playback tokens now come from POST /api/v1/playback/sessions {video_id, device_id}",
+    ))
 }
 
 /// The poster thumbnail (JPEG) of a processed video.
@@ -411,6 +391,14 @@ pub async fn thumbnail(
     super::hls::serve_blob(&state, &req, &layout::poster(id), "image/jpeg", cache).await
 }
 
+/// The data of a `counts` event.
+#[derive(Serialize)]
+struct CountsEvent {
+    video_id: Uuid,
+    #[serde(flatten)]
+    counts: Counts,
+}
+
 fn sse(event: &str, id: Option<u64>, data: &impl Serialize) -> Bytes {
     let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
     let id = id.map(|v| format!("id: {v}\n")).unwrap_or_default();
@@ -419,7 +407,8 @@ fn sse(event: &str, id: Option<u64>, data: &impl Serialize) -> Bytes {
 
 /// A live stream (server-sent events) of the video's changes: `video` events carry the whole
 /// video (state, progress, renditions…) when anything changes, starting with its current
-/// state; `deleted` ends the stream. Browsers' `EventSource` cannot send headers, so the
+/// state and counts; `counts` events carry new views, likes and dislikes (within a second of
+/// the change); `deleted` ends the stream. Browsers' `EventSource` cannot send headers, so the
 /// access token may also come as `?access_token=`.
 #[utoipa::path(tag = "videos", params(("id" = Uuid, Path, description = "Video id"), ("access_token" = Option<String>, Query, description = "Access token, for clients that cannot send headers")), responses(
     (status = 200, description = "An event stream", content_type = "text/event-stream"),
@@ -432,8 +421,16 @@ pub async fn events(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, video) = seen(&state, &user, &path).await?;
-    let rx = state.media.events().subscribe(id, video.version);
-    let first = sse("video", Some(video.version), &VideoBody::from(video));
+    let counts = state.playback.counts(id).await?;
+    let rx = state
+        .media
+        .events()
+        .subscribe(id, video.version, counts.version);
+    let first = sse(
+        "video",
+        Some(video.version),
+        &VideoBody::from(video).with_counts(counts.counts),
+    );
     metrics::gauge!("troupe_sse_subscribers").increment(1.0);
     let keepalive = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(15),
@@ -465,6 +462,10 @@ pub async fn events(
                         Ok(VideoEvent::Changed(v)) => {
                             let b = sse("video", Some(v.version), &VideoBody::from(*v));
                             return Some((Ok::<_, actix_web::Error>(b), sub));
+                        }
+                        Ok(VideoEvent::Counts(c)) => {
+                            let b = sse("counts", None, &CountsEvent { video_id: id, counts: c });
+                            return Some((Ok(b), sub));
                         }
                         Ok(VideoEvent::Deleted) => {
                             sub.done = true;

@@ -4,9 +4,11 @@
 //! connected to any node, so for every video that has subscribers here, one watcher task polls
 //! the video actor (wherever it lives) and announces what changed: a change made on another
 //! node arrives within one poll interval, a change made here at once. However many clients
-//! watch one video on a node, it costs one watcher.
+//! watch one video on a node, it costs one watcher. The video's counter announces count
+//! changes the same way, and the watcher polls the counter too.
 
 use super::video::VideoView;
+use crate::playback::Counts;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -19,6 +21,8 @@ use uuid::Uuid;
 pub enum VideoEvent {
     /// The video changed; this is it now.
     Changed(Box<VideoView>),
+    /// The video's counts changed; these are they now.
+    Counts(Counts),
     /// The video is gone.
     Deleted,
 }
@@ -26,15 +30,22 @@ pub enum VideoEvent {
 /// Reads a video's current view, wherever its actor lives; `None` when it is gone.
 pub type Fetch = Arc<dyn Fn(Uuid) -> BoxFuture<'static, Option<Option<VideoView>>> + Send + Sync>;
 
+/// Reads a video's current counts and their version, wherever its counter lives; `None` when
+/// it could not ask.
+pub type FetchCounts = Arc<dyn Fn(Uuid) -> BoxFuture<'static, Option<(u64, Counts)>> + Send + Sync>;
+
 struct Topic {
     tx: broadcast::Sender<VideoEvent>,
     /// The newest version announced, so that nothing is announced twice or out of order.
     version: u64,
+    /// The same for the counts.
+    counts_version: u64,
 }
 
 struct Inner {
     topics: Mutex<HashMap<Uuid, Topic>>,
     fetch: OnceLock<Fetch>,
+    fetch_counts: OnceLock<FetchCounts>,
     poll: Duration,
 }
 
@@ -51,6 +62,7 @@ impl EventHub {
             inner: Arc::new(Inner {
                 topics: Mutex::new(HashMap::new()),
                 fetch: OnceLock::new(),
+                fetch_counts: OnceLock::new(),
                 poll,
             }),
         }
@@ -59,6 +71,22 @@ impl EventHub {
     /// Sets how watchers read a video (set once, when the video directory exists).
     pub fn set_fetch(&self, fetch: Fetch) {
         let _ = self.inner.fetch.set(fetch);
+    }
+
+    /// Sets how watchers read a video's counts (set once, when the counters exist).
+    pub fn set_fetch_counts(&self, fetch: FetchCounts) {
+        let _ = self.inner.fetch_counts.set(fetch);
+    }
+
+    /// Announces new counts, if anyone here listens and they are newer than what they saw.
+    pub fn publish_counts(&self, id: Uuid, version: u64, counts: Counts) {
+        let mut topics = self.inner.topics.lock().expect("topics lock");
+        if let Some(t) = topics.get_mut(&id) {
+            if version > t.counts_version {
+                t.counts_version = version;
+                let _ = t.tx.send(VideoEvent::Counts(counts));
+            }
+        }
     }
 
     /// Announces a change, if anyone here listens and it is newer than what they saw.
@@ -85,16 +113,29 @@ impl EventHub {
         topics.values().map(|t| t.tx.receiver_count()).sum()
     }
 
-    /// Subscribes to one video's changes, starting after `seen` (the version the subscriber
-    /// already has).
-    pub fn subscribe(&self, id: Uuid, seen: u64) -> broadcast::Receiver<VideoEvent> {
+    /// Subscribes to one video's changes, starting after `seen` and `seen_counts` (the
+    /// versions of the video and of its counts that the subscriber already has).
+    pub fn subscribe(
+        &self,
+        id: Uuid,
+        seen: u64,
+        seen_counts: u64,
+    ) -> broadcast::Receiver<VideoEvent> {
         let mut topics = self.inner.topics.lock().expect("topics lock");
         if let Some(t) = topics.get_mut(&id) {
             t.version = t.version.max(seen);
+            t.counts_version = t.counts_version.max(seen_counts);
             return t.tx.subscribe();
         }
         let (tx, rx) = broadcast::channel(64);
-        topics.insert(id, Topic { tx, version: seen });
+        topics.insert(
+            id,
+            Topic {
+                tx,
+                version: seen,
+                counts_version: seen_counts,
+            },
+        );
         drop(topics);
         self.watch(id);
         rx
@@ -123,6 +164,11 @@ impl EventHub {
                     Some(None) => hub.closed(id),
                     // Could not ask (the owner is failing over): try again next tick.
                     None => {}
+                }
+                if let Some(fetch) = hub.inner.fetch_counts.get().cloned() {
+                    if let Some((version, counts)) = fetch(id).await {
+                        hub.publish_counts(id, version, counts);
+                    }
                 }
             }
         });

@@ -7,7 +7,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{de::DeserializeOwned, Serialize};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::sync::oneshot;
 
 /// One kind of virtual actor: its name, its durable state, its requests and its handler.
@@ -67,6 +67,14 @@ pub struct Ctx<E: Entity> {
     flush: Option<Flush<E>>,
     /// Numbers writes, so that a late `Flushed` for a write already handled is ignored.
     batches: u64,
+    /// The state holds soft changes ([`Ctx::stage_soft`]) that no write has covered yet.
+    soft: bool,
+    /// A soft change asked for a write within this long, and no timer is set yet.
+    soft_due: Option<Duration>,
+    /// A timer will write the soft changes.
+    soft_timer: bool,
+    /// The request being handled is this activation's first.
+    first: bool,
 }
 
 /// An answer held back until the state it was computed from is durable.
@@ -142,6 +150,7 @@ impl<E: Entity> Ctx<E> {
                 self.state = Some(new);
                 // This write covered whatever was staged, and the answers waiting for it.
                 self.staged = false;
+                self.soft = false;
                 for a in std::mem::take(&mut self.pending) {
                     let _ = a.reply.send(Ok(a.response));
                 }
@@ -164,6 +173,27 @@ impl<E: Entity> Ctx<E> {
     pub fn stage(&mut self, new: E::State) {
         self.state = Some(new);
         self.staged = true;
+    }
+
+    /// Replaces the state with `new` in memory at once, and writes it within `within` in the
+    /// background (write-behind): the answer is **not** held back, so the change may be lost
+    /// if the node dies before that write. For soft state only, such as a playback position
+    /// that the next heartbeat repeats anyway. Any later write ([`Ctx::stage`],
+    /// [`Ctx::save`], passivation) covers it too.
+    pub fn stage_soft(&mut self, new: E::State, within: Duration) {
+        self.state = Some(new);
+        if !self.staged {
+            self.soft = true;
+        }
+        if !self.soft_timer {
+            self.soft_due = Some(self.soft_due.map_or(within, |d| d.min(within)));
+        }
+    }
+
+    /// Whether the request being handled is the first this activation handles: a place to
+    /// repair derived state once per activation.
+    pub fn first_request(&self) -> bool {
+        self.first
     }
 
     /// Whether answers must wait for a write: something is staged or being written.
@@ -195,6 +225,7 @@ impl<E: Entity> Ctx<E> {
             None => Precondition::Absent,
         };
         self.staged = false;
+        self.soft = false;
         self.batches += 1;
         let batch = self.batches;
         let (tx, rx) = oneshot::channel();
@@ -290,6 +321,8 @@ pub enum HostMsg<E: Entity> {
     Request(Envelope<E>),
     /// The write numbered so has finished; its result waits in the context.
     Flushed(u64),
+    /// Time to write the soft changes ([`Ctx::stage_soft`]).
+    SoftFlush,
 }
 
 impl<E: Entity> ractor::Message for HostMsg<E> {}
@@ -348,6 +381,10 @@ impl<E: Entity> Actor for EntityHost<E> {
             pending: Vec::new(),
             flush: None,
             batches: 0,
+            soft: false,
+            soft_due: None,
+            soft_timer: false,
+            first: true,
         })
     }
 
@@ -381,6 +418,15 @@ impl<E: Entity> Actor for EntityHost<E> {
                 retire_if_poisoned(&myself, ctx);
                 return Ok(());
             }
+            HostMsg::SoftFlush => {
+                ctx.soft_timer = false;
+                if ctx.soft && !ctx.retired && ctx.poisoned.is_none() {
+                    ctx.staged = true;
+                    ctx.start_flush(&myself);
+                }
+                retire_if_poisoned(&myself, ctx);
+                return Ok(());
+            }
         };
         let Envelope {
             request,
@@ -398,6 +444,15 @@ impl<E: Entity> Actor for EntityHost<E> {
             return Ok(());
         }
         let handled = E::handle(ctx, request).await;
+        ctx.first = false;
+        if let Some(due) = ctx.soft_due.take() {
+            ctx.soft_timer = true;
+            let me = myself.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(due).await;
+                let _ = me.send_message(HostMsg::SoftFlush);
+            });
+        }
         if ctx.poisoned.is_none() {
             // On `Err` the activation is broken: the reply is dropped (its caller sees
             // `Stopped`) and the supervisor frees the slot for a fresh activation.
@@ -430,7 +485,11 @@ impl<E: Entity> Actor for EntityHost<E> {
     ) -> Result<(), ActorProcessingErr> {
         // Passivated or drained with a write under way, or changes staged: finish them here,
         // so that no answer is lost and nothing staged is dropped. A write already under way
-        // is always awaited: the answers it covers are durable if it succeeded.
+        // is always awaited: the answers it covers are durable if it succeeded. Soft changes
+        // are written too.
+        if ctx.soft {
+            ctx.staged = true;
+        }
         loop {
             if let Some(flush) = ctx.flush.take() {
                 let result = flush.done.await.unwrap_or_else(|_| {

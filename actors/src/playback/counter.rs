@@ -1,0 +1,237 @@
+//! The counter actor: one video's views, likes and dislikes, added up from its tallies, and
+//! its views over time for trending.
+//!
+//! The counter keeps the newest [`Partial`] of each of the video's [`SHARDS`] tallies and
+//! answers their sum. Merging a partial is idempotent (the newer version wins), so a merge
+//! sent twice, or late, changes nothing. The tallies are the truth: a counter activation
+//! first reads every tally's durable state and merges what it missed (a caller that died
+//! between the tally's write and the merge), so counts never drift. Views that a merge adds
+//! are also added to the current time bucket, from which trending ranks videos.
+
+use super::tally::{self, Partial, TallyActor, SHARDS};
+use super::Counts;
+use crate::media::events::EventHub;
+use crate::runtime::{Ctx, Entity};
+use chrono::Utc;
+use ractor::ActorProcessingErr;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The actor kind `counter`, keyed by the video id.
+pub struct CounterActor;
+
+/// Width of the fine view buckets (ms): 5 minutes.
+pub const FINE_MS: i64 = 5 * 60 * 1000;
+/// Width of the coarse view buckets (ms): 1 hour.
+pub const COARSE_MS: i64 = 60 * 60 * 1000;
+/// How long fine buckets are kept (ms): 2 hours.
+const FINE_KEEP_MS: i64 = 2 * COARSE_MS;
+/// How long coarse buckets are kept (ms): 8 days.
+const COARSE_KEEP_MS: i64 = 8 * 24 * COARSE_MS;
+
+/// The durable state of a video's counter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CounterState {
+    /// The newest partial of each shard, by shard.
+    pub shards: Vec<Partial>,
+    /// Bumped whenever the counts change.
+    pub version: u64,
+    /// Views per 5-minute bucket over the last 2 hours: (bucket start, Unix ms; views).
+    pub fine: Vec<(i64, u64)>,
+    /// Views per hour over the last 8 days: (bucket start, Unix ms; views).
+    pub coarse: Vec<(i64, u64)>,
+}
+
+impl CounterState {
+    /// The video's counts: the sum of its shards.
+    pub fn counts(&self) -> Counts {
+        self.shards.iter().fold(Counts::default(), |c, p| Counts {
+            views: c.views + p.views,
+            likes: c.likes + p.likes,
+            dislikes: c.dislikes + p.dislikes,
+        })
+    }
+
+    /// Views within the last `window_ms` before `now_ms`, at the buckets' resolution:
+    /// 5 minutes for windows up to 2 hours, an hour beyond.
+    pub fn views_within(&self, now_ms: i64, window_ms: i64) -> u64 {
+        let (buckets, width) = if window_ms <= FINE_KEEP_MS {
+            (&self.fine, FINE_MS)
+        } else {
+            (&self.coarse, COARSE_MS)
+        };
+        // A bucket counts when most of it lies inside the window.
+        buckets
+            .iter()
+            .filter(|(start, _)| start + width / 2 > now_ms - window_ms)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Merges a shard's partial; whether it was newer than what the counter had.
+    fn merge(&mut self, p: Partial, now_ms: i64) -> bool {
+        if self.shards.len() < SHARDS as usize {
+            self.shards.resize(SHARDS as usize, Partial::default());
+            for (i, s) in self.shards.iter_mut().enumerate() {
+                s.shard = i as u8;
+            }
+        }
+        let Some(slot) = self.shards.get_mut(p.shard as usize) else {
+            return false;
+        };
+        if p.version <= slot.version {
+            return false;
+        }
+        let new_views = p.views.saturating_sub(slot.views);
+        *slot = p;
+        self.version += 1;
+        if new_views > 0 {
+            add(
+                &mut self.fine,
+                now_ms - now_ms.rem_euclid(FINE_MS),
+                new_views,
+            );
+            add(
+                &mut self.coarse,
+                now_ms - now_ms.rem_euclid(COARSE_MS),
+                new_views,
+            );
+        }
+        self.fine.retain(|(s, _)| *s > now_ms - FINE_KEEP_MS);
+        self.coarse.retain(|(s, _)| *s > now_ms - COARSE_KEEP_MS);
+        true
+    }
+}
+
+fn add(buckets: &mut Vec<(i64, u64)>, start: i64, n: u64) {
+    match buckets.last_mut() {
+        Some((s, v)) if *s == start => *v += n,
+        _ => buckets.push((start, n)),
+    }
+}
+
+/// Requests to a counter. All idempotent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CounterRequest {
+    /// A tally's counts after a change.
+    Merge(Partial),
+    /// The counts.
+    Get,
+    /// Forgets the counter (its video was deleted).
+    Forget,
+}
+
+/// What a counter answers: the counts and their version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CounterAnswer {
+    /// The counts.
+    pub counts: Counts,
+    /// Bumped whenever they change.
+    pub version: u64,
+}
+
+/// Per-kind context of counters.
+#[derive(Clone)]
+pub struct CounterArgs {
+    /// Where count changes are announced on this node.
+    pub hub: EventHub,
+}
+
+impl Entity for CounterActor {
+    const KIND: &'static str = "counter";
+    const SCHEMA: u8 = 1;
+    type State = CounterState;
+    type Request = CounterRequest;
+    type Response = CounterAnswer;
+    type Args = CounterArgs;
+
+    async fn handle(
+        ctx: &mut Ctx<Self>,
+        req: CounterRequest,
+    ) -> Result<CounterAnswer, ActorProcessingErr> {
+        let video: Uuid = ctx.key().parse()?;
+        let now = Utc::now().timestamp_millis();
+        let mut state = ctx.state().cloned().unwrap_or_default();
+        let mut changed = false;
+        if matches!(req, CounterRequest::Forget) {
+            ctx.remove().await?;
+            return Ok(CounterAnswer {
+                counts: Counts::default(),
+                version: 0,
+            });
+        }
+        if ctx.first_request() {
+            // The tallies are the truth: take up whatever a merge never brought here.
+            let keys: Vec<String> = (0..SHARDS).map(|s| tally::key(video, s)).collect();
+            let peeks = keys.iter().map(|k| ctx.peek::<TallyActor>(k));
+            for tally in futures::future::try_join_all(peeks)
+                .await?
+                .into_iter()
+                .flatten()
+            {
+                changed |= state.merge(tally.partial, now);
+            }
+        }
+        if let CounterRequest::Merge(p) = req {
+            changed |= state.merge(p, now);
+        }
+        let answer = CounterAnswer {
+            counts: state.counts(),
+            version: state.version,
+        };
+        if changed {
+            ctx.args()
+                .hub
+                .publish_counts(video, answer.version, answer.counts);
+            ctx.stage(state);
+        }
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partial(shard: u8, version: u64, views: u64, likes: u64) -> Partial {
+        Partial {
+            shard,
+            version,
+            views,
+            likes,
+            dislikes: 0,
+        }
+    }
+
+    #[test]
+    fn merges_are_idempotent_and_newest_wins() {
+        let mut s = CounterState::default();
+        let t = 10 * COARSE_MS;
+        assert!(s.merge(partial(3, 2, 5, 1), t));
+        assert!(!s.merge(partial(3, 2, 5, 1), t), "the same partial twice");
+        assert!(!s.merge(partial(3, 1, 4, 0), t), "an older partial");
+        assert!(s.merge(partial(7, 1, 1, 1), t));
+        assert_eq!(
+            s.counts(),
+            Counts {
+                views: 6,
+                likes: 2,
+                dislikes: 0
+            }
+        );
+        assert_eq!(s.views_within(t, COARSE_MS), 6);
+    }
+
+    #[test]
+    fn views_land_in_time_buckets() {
+        let mut s = CounterState::default();
+        let t0 = 100 * COARSE_MS;
+        s.merge(partial(0, 1, 3, 0), t0);
+        s.merge(partial(0, 2, 5, 0), t0 + 3 * COARSE_MS);
+        let now = t0 + 3 * COARSE_MS + 1000;
+        assert_eq!(s.views_within(now, COARSE_MS), 2, "last hour");
+        assert_eq!(s.views_within(now, 24 * COARSE_MS), 5, "last day");
+        assert_eq!(s.views_within(now + 2 * 24 * COARSE_MS, 24 * COARSE_MS), 0);
+        assert_eq!(s.views_within(now, 7 * 24 * COARSE_MS), 5);
+    }
+}

@@ -1,0 +1,504 @@
+//! Playback: sessions (streams, plan limits, progress, history), and the counters of views,
+//! likes and dislikes, with trending.
+//!
+//! ```text
+//!  HTTP ──▶ session/<user> ──(a view qualifies)──▶ tally/<video>.<shard> ──▶ counter/<video>
+//!  HTTP ──▶ (rating) ─────────────────────────────▶ tally/<video>.<shard> ──▶ counter/<video>
+//! ```
+//!
+//! Calls go one way only (session → tally → counter, each answered before the next is
+//! asked), so no two actors ever wait on each other. A change is durable in its tally before
+//! the counter adds it up; the counter re-reads the tallies whenever it activates, so a caller
+//! that dies between the two leaves nothing behind that the counter does not pick up.
+
+pub mod counter;
+pub mod session;
+pub mod tally;
+
+use crate::codec;
+use crate::media::events::EventHub;
+use crate::media::video::{VideoActor, VideoState, VideoStatus, VideoView, Visibility};
+use crate::runtime::{CallError, Directory, Entity, System};
+use counter::{CounterActor, CounterAnswer, CounterArgs, CounterRequest, CounterState};
+use serde::{Deserialize, Serialize};
+use session::{
+    Beat, HistoryPage, SessionActor, SessionArgs, SessionError, SessionRequest, SessionResponse,
+    StartStream, Started,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tally::{TallyActor, TallyRequest, TallyResponse};
+use uuid::Uuid;
+
+/// A viewer's opinion of a video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Rating {
+    /// A like.
+    Like,
+    /// A dislike.
+    Dislike,
+    /// Neither (takes a rating back).
+    None,
+}
+
+/// A video's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Counts {
+    /// Views counted by the view rule.
+    pub views: u64,
+    /// Likes.
+    pub likes: u64,
+    /// Dislikes.
+    pub dislikes: u64,
+}
+
+/// How playback behaves.
+#[derive(Debug, Clone)]
+pub struct PlaybackSettings {
+    /// A stream without a heartbeat for this long has ended and frees its slot.
+    pub stream_timeout: Duration,
+    /// How often players should send heartbeats (told to clients).
+    pub heartbeat_interval: Duration,
+    /// Watched seconds after which a view counts (or half the video, when shorter).
+    pub view_min_secs: f64,
+    /// One view per viewer and video within this window.
+    pub view_dedupe: Duration,
+    /// The most watched time one gap between heartbeats may add.
+    pub max_heartbeat_gap: Duration,
+    /// How many videos the history keeps.
+    pub history_limit: usize,
+    /// Progress from heartbeats is written within this long.
+    pub progress_flush: Duration,
+    /// How long a trending list is reused.
+    pub trending_cache: Duration,
+}
+
+impl Default for PlaybackSettings {
+    fn default() -> Self {
+        Self {
+            stream_timeout: Duration::from_secs(120),
+            heartbeat_interval: Duration::from_secs(10),
+            view_min_secs: 10.0,
+            view_dedupe: Duration::from_secs(3600),
+            max_heartbeat_gap: Duration::from_secs(30),
+            history_limit: 500,
+            progress_flush: Duration::from_secs(5),
+            trending_cache: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Applies a change to a video's tally, then has its counter add it up.
+#[derive(Clone)]
+pub struct Counting {
+    tallies: Directory<TallyActor>,
+    counters: Directory<CounterActor>,
+}
+
+impl Counting {
+    /// Sends `req` (about `viewer`) to the viewer's tally of `video`, then merges the tally's
+    /// counts into the counter. Whether the tally changed, and the video's counts.
+    pub async fn apply(
+        &self,
+        video: Uuid,
+        viewer: Uuid,
+        req: TallyRequest,
+    ) -> Result<(bool, CounterAnswer), CallError> {
+        let key = tally::key(video, tally::shard_of(viewer));
+        let (partial, changed) = match self.tallies.call(&key, req).await? {
+            TallyResponse::Partial { partial, changed } => (partial, changed),
+            TallyResponse::Done => {
+                return Err(CallError::Unavailable(
+                    "unexpected answer from a tally".into(),
+                ))
+            }
+        };
+        let answer = self
+            .counters
+            .call(&video.to_string(), CounterRequest::Merge(partial))
+            .await?;
+        Ok((changed, answer))
+    }
+}
+
+/// This node's live streams, for the `troupe_playback_streams_active` gauge.
+#[derive(Clone, Default)]
+pub struct LiveStreams(Arc<Mutex<HashMap<Uuid, Instant>>>);
+
+impl LiveStreams {
+    /// A stream started or beat: live until `timeout` from now.
+    pub fn beat(&self, id: Uuid, timeout: Duration) {
+        self.0
+            .lock()
+            .expect("live lock")
+            .insert(id, Instant::now() + timeout);
+    }
+
+    /// A stream ended.
+    pub fn remove(&self, id: Uuid) {
+        self.0.lock().expect("live lock").remove(&id);
+    }
+
+    /// Drops expired streams and counts the rest.
+    pub fn count(&self) -> usize {
+        let now = Instant::now();
+        let mut live = self.0.lock().expect("live lock");
+        live.retain(|_, until| *until > now);
+        live.len()
+    }
+}
+
+/// Why a playback request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlaybackError {
+    /// The session actor refused.
+    #[error("{0:?}")]
+    Session(SessionError),
+    /// An actor could not be reached.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The store could not be read.
+    #[error("store: {0}")]
+    Store(String),
+}
+
+/// The time window of a trending list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    /// The last hour.
+    Hour,
+    /// The last 24 hours.
+    Day,
+    /// The last 7 days.
+    Week,
+}
+
+impl Window {
+    /// Parses `1h`, `24h` or `7d`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "1h" => Some(Window::Hour),
+            "24h" => Some(Window::Day),
+            "7d" => Some(Window::Week),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Hour => "1h",
+            Window::Day => "24h",
+            Window::Week => "7d",
+        }
+    }
+
+    fn millis(self) -> i64 {
+        match self {
+            Window::Hour => counter::COARSE_MS,
+            Window::Day => 24 * counter::COARSE_MS,
+            Window::Week => 7 * 24 * counter::COARSE_MS,
+        }
+    }
+}
+
+/// A trending video: the video, its counts, and its views within the window.
+#[derive(Debug, Clone)]
+pub struct Trend {
+    /// The video.
+    pub video: VideoView,
+    /// Its counts.
+    pub counts: Counts,
+    /// Its views within the window.
+    pub window_views: u64,
+}
+
+type TrendingCache = Arc<Mutex<HashMap<(Window, usize), (Instant, Arc<Vec<Trend>>)>>>;
+
+/// The playback service: sessions, counters and trending, for the HTTP layer.
+#[derive(Clone)]
+pub struct Playback {
+    sessions: Directory<SessionActor>,
+    counters: Directory<CounterActor>,
+    counting: Counting,
+    settings: Arc<PlaybackSettings>,
+    live: LiveStreams,
+    system: System,
+    trending: TrendingCache,
+}
+
+impl Playback {
+    /// Starts the session, tally and counter kinds on this node; count changes are announced
+    /// on `events`.
+    pub async fn start(
+        system: &System,
+        events: &EventHub,
+        settings: PlaybackSettings,
+    ) -> Result<Self, CallError> {
+        let settings = Arc::new(settings);
+        let tallies = Directory::<TallyActor>::start(system, ()).await?;
+        let counters = Directory::<CounterActor>::start(
+            system,
+            CounterArgs {
+                hub: events.clone(),
+            },
+        )
+        .await?;
+        let counting = Counting {
+            tallies,
+            counters: counters.clone(),
+        };
+        let live = LiveStreams::default();
+        let sessions = Directory::<SessionActor>::start(
+            system,
+            SessionArgs {
+                settings: settings.clone(),
+                counting: counting.clone(),
+                live: live.clone(),
+            },
+        )
+        .await?;
+        let fetch = counters.clone();
+        events.set_fetch_counts(Arc::new(move |id: Uuid| {
+            let counters = fetch.clone();
+            Box::pin(async move {
+                let a = counters
+                    .call(&id.to_string(), CounterRequest::Get)
+                    .await
+                    .ok()?;
+                Some((a.version, a.counts))
+            })
+        }));
+        Ok(Self {
+            sessions,
+            counters,
+            counting,
+            settings,
+            live,
+            system: system.clone(),
+            trending: Arc::default(),
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &PlaybackSettings {
+        &self.settings
+    }
+
+    /// Streams live on this node's session actors.
+    pub fn live_streams(&self) -> usize {
+        self.live.count()
+    }
+
+    async fn session(
+        &self,
+        user_key: &str,
+        req: SessionRequest,
+    ) -> Result<SessionResponse, PlaybackError> {
+        Ok(self.sessions.call(user_key, req).await?)
+    }
+
+    /// Starts a stream for the user `user_key`.
+    pub async fn start_stream(
+        &self,
+        user_key: &str,
+        start: StartStream,
+    ) -> Result<Started, PlaybackError> {
+        match self.session(user_key, SessionRequest::Start(start)).await? {
+            SessionResponse::Started(r) => r.map_err(PlaybackError::Session),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// A heartbeat of one of `user_key`'s streams.
+    pub async fn heartbeat(
+        &self,
+        user_key: &str,
+        stream: Uuid,
+        position: f64,
+    ) -> Result<Beat, PlaybackError> {
+        match self
+            .session(user_key, SessionRequest::Heartbeat { stream, position })
+            .await?
+        {
+            SessionResponse::Beat(r) => r.map_err(PlaybackError::Session),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Ends one of `user_key`'s streams.
+    pub async fn stop(&self, user_key: &str, stream: Uuid) -> Result<(), PlaybackError> {
+        match self
+            .session(user_key, SessionRequest::Stop { stream })
+            .await?
+        {
+            SessionResponse::Done(r) => r.map_err(PlaybackError::Session),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Whether `user_key` has a live stream `stream` of `video`.
+    pub async fn alive(
+        &self,
+        user_key: &str,
+        stream: Uuid,
+        video: Uuid,
+    ) -> Result<bool, PlaybackError> {
+        match self
+            .session(user_key, SessionRequest::Check { stream, video })
+            .await?
+        {
+            SessionResponse::Done(r) => Ok(r.is_ok()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// A page of `user_key`'s watch history, newest first.
+    pub async fn history(
+        &self,
+        user_key: &str,
+        limit: usize,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+    ) -> Result<HistoryPage, PlaybackError> {
+        match self
+            .session(user_key, SessionRequest::History { limit, before })
+            .await?
+        {
+            SessionResponse::History(p) => Ok(p),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Sets `viewer`'s rating of `video` (the caller checked that the video exists and is
+    /// visible); the video's counts after it.
+    pub async fn rate(
+        &self,
+        video: Uuid,
+        viewer: Uuid,
+        rating: Rating,
+    ) -> Result<Counts, PlaybackError> {
+        let (changed, answer) = self
+            .counting
+            .apply(video, viewer, TallyRequest::Rate { viewer, rating })
+            .await?;
+        if changed {
+            metrics::counter!("troupe_ratings_total").increment(1);
+        }
+        Ok(answer.counts)
+    }
+
+    /// A video's counts and their version, from its counter.
+    pub async fn counts(&self, video: Uuid) -> Result<CounterAnswer, PlaybackError> {
+        Ok(self
+            .counters
+            .call(&video.to_string(), CounterRequest::Get)
+            .await?)
+    }
+
+    /// The last durable counts of several videos, without activating their counters (for
+    /// listings). Missing counters count zero.
+    pub async fn stored_counts(&self, videos: &[Uuid]) -> Vec<Counts> {
+        let store = self.system.store();
+        let reads = videos.iter().map(|id| async move {
+            let key = format!("{}/{id}", CounterActor::KIND);
+            match store.get(&key).await {
+                Ok(Some(v)) => codec::decode::<CounterState>(CounterActor::SCHEMA, &v.value)
+                    .map(|s| s.counts())
+                    .unwrap_or_default(),
+                _ => Counts::default(),
+            }
+        });
+        futures::future::join_all(reads).await
+    }
+
+    /// Forgets a deleted video's counter and tallies.
+    pub async fn forget(&self, video: Uuid) -> Result<(), PlaybackError> {
+        for shard in 0..tally::SHARDS {
+            self.counting
+                .tallies
+                .call(&tally::key(video, shard), TallyRequest::Forget)
+                .await?;
+        }
+        self.counters
+            .call(&video.to_string(), CounterRequest::Forget)
+            .await?;
+        Ok(())
+    }
+
+    /// Public, ready videos ranked by views within `window`, most first (ties: newest
+    /// first). Computed from the counters' durable state and reused for
+    /// `trending_cache`.
+    pub async fn trending(
+        &self,
+        window: Window,
+        limit: usize,
+    ) -> Result<Arc<Vec<Trend>>, PlaybackError> {
+        let ttl = self.settings.trending_cache;
+        if let Some((at, list)) = self.trending.lock().expect("cache").get(&(window, limit)) {
+            if at.elapsed() < ttl {
+                return Ok(list.clone());
+            }
+        }
+        let store = self.system.store();
+        let now = chrono::Utc::now().timestamp_millis();
+        let prefix = format!("{}/", CounterActor::KIND);
+        let mut ranked: Vec<(Uuid, u64, Counts)> = store
+            .scan_prefix(&prefix)
+            .await
+            .map_err(|e| PlaybackError::Store(e.to_string()))?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let id: Uuid = k.strip_prefix(&prefix)?.parse().ok()?;
+                let s = codec::decode::<CounterState>(CounterActor::SCHEMA, &v.value).ok()?;
+                let n = s.views_within(now, window.millis());
+                (n > 0).then(|| (id, n, s.counts()))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1));
+        let mut list = Vec::new();
+        for (id, n, counts) in ranked {
+            if list.len() >= limit {
+                break;
+            }
+            let key = format!("{}/{id}", VideoActor::KIND);
+            let Ok(Some(v)) = store.get(&key).await else {
+                continue;
+            };
+            let Ok(video) = codec::decode::<VideoState>(VideoActor::SCHEMA, &v.value) else {
+                continue;
+            };
+            if video.deleting
+                || video.visibility != Visibility::Public
+                || video.status != VideoStatus::Ready
+            {
+                continue;
+            }
+            list.push(Trend {
+                video: video.view(),
+                counts,
+                window_views: n,
+            });
+        }
+        list.sort_by(|a, b| {
+            b.window_views
+                .cmp(&a.window_views)
+                .then(b.video.created_at.cmp(&a.video.created_at))
+        });
+        let list = Arc::new(list);
+        if !ttl.is_zero() {
+            self.trending
+                .lock()
+                .expect("cache")
+                .insert((window, limit), (Instant::now(), list.clone()));
+        }
+        Ok(list)
+    }
+}
+
+fn unexpected() -> PlaybackError {
+    PlaybackError::Store("unexpected answer from the session actor".into())
+}

@@ -1,0 +1,576 @@
+//! Playback sessions, heartbeats, watch history, ratings and trending.
+//!
+//! A viewer plays a video by starting a session (one stream on one device): the answer
+//! carries the playback token and the master playlist URL, and the plan's concurrent-stream
+//! limit is enforced by the viewer's session actor, wherever the request lands. Heartbeats
+//! save the position, keep the stream alive and count views on the server. Ratings go to the
+//! video's counter through its tallies and answer the new counts.
+
+use super::error::{ApiError, Problem};
+use super::tokens::AuthUser;
+use super::videos::{viewer, visible, VideoBody};
+use crate::startup::AppState;
+use actix_web::http::{header, StatusCode};
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use troupe_actors::accounts::Plan;
+use troupe_actors::media::video::VideoStatus;
+use troupe_actors::playback::session::{SessionError, StartStream, Stream, WatchEntry};
+use troupe_actors::playback::{Counts, PlaybackError, Rating, Window};
+use uuid::Uuid;
+
+/// Positions beyond this many seconds (about four months) are absurd whatever the video.
+const MAX_POSITION: f64 = 1.0e7;
+
+/// A stream to start.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartSession {
+    /// The video to play.
+    pub video_id: String,
+    /// The device, as the player names it: 1 to 128 of `A-Z a-z 0-9 . _ : -`. A new session
+    /// on the same device replaces its previous one.
+    pub device_id: String,
+}
+
+/// A started stream.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionGrant {
+    /// The session id, for heartbeats and to end it.
+    pub session_id: Uuid,
+    /// The video.
+    pub video_id: Uuid,
+    /// The device.
+    pub device_id: String,
+    /// The playback token (opens the master playlist; heartbeats renew it).
+    pub token: String,
+    /// Seconds until the token expires.
+    pub token_expires_in: i64,
+    /// The master playlist, token included: give it to any HLS player.
+    pub master_url: String,
+    /// Where to start playing (s): where this viewer stopped last time, or 0.
+    pub resume_position: f64,
+    /// Send a heartbeat this often (s).
+    pub heartbeat_interval_secs: u64,
+    /// The stream ends if no heartbeat arrives by then.
+    pub expires_at: DateTime<Utc>,
+    /// The tallest rendition the plan allows, in lines.
+    pub max_rendition: u32,
+}
+
+/// A heartbeat.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatBody {
+    /// The player's position, in seconds.
+    #[schema(value_type = f64)]
+    pub position: Value,
+}
+
+/// What a heartbeat answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HeartbeatAck {
+    /// The session.
+    pub session_id: Uuid,
+    /// The video.
+    pub video_id: Uuid,
+    /// The saved position (s).
+    pub position: f64,
+    /// Watched time as the server measured it (s).
+    pub watched_secs: f64,
+    /// Whether this heartbeat counted a view.
+    pub view_counted: bool,
+    /// The stream ends if no heartbeat arrives by then.
+    pub expires_at: DateTime<Utc>,
+    /// A renewed playback token.
+    pub token: String,
+    /// Seconds until it expires.
+    pub token_expires_in: i64,
+}
+
+/// A live stream, as a refused start lists it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ActiveDevice {
+    /// Its session.
+    pub session_id: Uuid,
+    /// Its device.
+    pub device_id: String,
+    /// What it plays.
+    pub video_id: Uuid,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub last_seen: DateTime<Utc>,
+}
+
+fn device_ok(d: &str) -> bool {
+    (1..=128).contains(&d.len())
+        && d.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+fn session_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| PlaybackError::Session(SessionError::NotFound).into())
+}
+
+/// The 429 of a start over the plan's limit: the live streams, and what to do about it.
+fn limit_exceeded(state: &AppState, plan: Plan, limit: u32, streams: Vec<Stream>) -> ApiError {
+    let devices: Vec<ActiveDevice> = streams
+        .into_iter()
+        .map(|s| ActiveDevice {
+            session_id: s.id,
+            device_id: s.device_id,
+            video_id: s.video,
+            started_at: s.started_at,
+            last_seen: s.last_seen,
+        })
+        .collect();
+    let mut actions: Vec<Value> = devices
+        .iter()
+        .map(|d| {
+            json!({
+                "action": "stop_stream",
+                "method": "DELETE",
+                "href": format!("/api/v1/playback/sessions/{}", d.session_id),
+                "device_id": d.device_id,
+            })
+        })
+        .collect();
+    let next = [Plan::Basic, Plan::Premium, Plan::Ultimate]
+        .into_iter()
+        .find(|p| p.max_streams() > plan.max_streams());
+    if let Some(next) = next {
+        actions.push(json!({
+            "action": "upgrade",
+            "plan": next,
+            "max_streams": next.max_streams(),
+            "href": state.config.playback.upgrade_url,
+        }));
+    }
+    let mut extra = serde_json::Map::new();
+    extra.insert("limit".into(), json!(limit));
+    extra.insert("plan".into(), json!(plan));
+    extra.insert("devices".into(), json!(devices));
+    extra.insert("actions".into(), Value::Array(actions));
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "concurrent_limit_exceeded",
+        format!(
+            "the {} plan allows {limit} stream(s) at once; stop one of the devices listed, or upgrade",
+            json!(plan).as_str().unwrap_or("current")
+        ),
+    )
+    .with_extra(extra)
+}
+
+/// Starts a playback stream of a ready video on one device, within the plan's
+/// concurrent-stream limit. Answers the playback token, the master playlist and where to
+/// resume.
+#[utoipa::path(tag = "playback", security(("bearer" = [])), request_body = StartSession, responses(
+    (status = 201, description = "Started", body = SessionGrant),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`video_not_ready`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_device_id` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`concurrent_limit_exceeded`, with `limit`, `plan`, `devices` (the live streams) and `actions` (stop one, or upgrade)", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/api/v1/playback/sessions")]
+pub async fn start(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<StartSession>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if !device_ok(&body.device_id) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_device_id",
+            "device_id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'",
+        ));
+    }
+    let video_id = Uuid::parse_str(&body.video_id)
+        .map_err(|_| ApiError::not_found("video_not_found", "no such video"))?;
+    let who = viewer(&state, Some(&user.0)).await?;
+    let video = visible(&state, video_id, who).await?;
+    if video.state != VideoStatus::Ready {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "video_not_ready",
+            format!(
+                "the video is {}, not ready to play yet",
+                serde_json::json!(video.state)
+                    .as_str()
+                    .unwrap_or("not ready")
+            ),
+        ));
+    }
+    let plan = match state.accounts.get(&user.0.sub).await? {
+        Some(u) if u.id == user.0.uid => u.plan,
+        _ => {
+            return Err(ApiError::unauthorized(
+                "invalid_token",
+                "the account of this token does not exist",
+            ))
+        }
+    };
+    let start = StartStream {
+        id: Uuid::new_v4(),
+        user_id: user.0.uid,
+        device_id: body.device_id,
+        video: video_id,
+        title: video.title.clone(),
+        duration_secs: video.duration_secs.unwrap_or(0.0),
+        limit: plan.max_streams(),
+        max_rendition: plan.max_rendition(),
+    };
+    let started = match state.playback.start_stream(&user.0.sub, start).await {
+        Ok(s) => s,
+        Err(PlaybackError::Session(SessionError::Limit { limit, streams })) => {
+            return Err(limit_exceeded(&state, plan, limit, streams))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let s = started.stream;
+    let ttl = state.config.media.playback_token_ttl_secs as i64;
+    let (token, _) = state.tokens.sign_playback(
+        video_id,
+        s.max_rendition,
+        &user.0.sub,
+        Some(s.id.to_string()),
+        ttl,
+    )?;
+    metrics::counter!("troupe_playback_sessions_started_total").increment(1);
+    let settings = state.playback.settings();
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/playback/sessions/{}", s.id),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(SessionGrant {
+            session_id: s.id,
+            video_id,
+            device_id: s.device_id,
+            master_url: format!("/hls/{video_id}/master.m3u8?token={token}"),
+            token,
+            token_expires_in: ttl,
+            resume_position: started.resume_position,
+            heartbeat_interval_secs: settings.heartbeat_interval.as_secs(),
+            expires_at: s.last_seen + chrono_duration(settings.stream_timeout),
+            max_rendition: s.max_rendition,
+        }))
+}
+
+fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::milliseconds(d.as_millis().min(i64::MAX as u128) as i64)
+}
+
+/// Saves the position of a stream and keeps it alive. Watched time is measured on the
+/// server, and a view counts once enough of the video was watched.
+#[utoipa::path(tag = "playback", security(("bearer" = [])), request_body = HeartbeatBody, params(("id" = Uuid, Path, description = "Session id")), responses(
+    (status = 200, description = "Saved", body = HeartbeatAck),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`session_not_found`: ended, expired, or not yours", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_position`: not a number, negative, or beyond the video", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/api/v1/playback/sessions/{id}/heartbeat")]
+pub async fn heartbeat(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<HeartbeatBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let position = body
+        .position
+        .as_f64()
+        .filter(|p| p.is_finite() && (0.0..=MAX_POSITION).contains(p))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_position",
+                "position must be a number of seconds, 0 or more, within the video",
+            )
+        })?;
+    let beat = state.playback.heartbeat(&user.0.sub, id, position).await?;
+    let s = beat.stream;
+    let ttl = state.config.media.playback_token_ttl_secs as i64;
+    let (token, _) = state.tokens.sign_playback(
+        s.video,
+        s.max_rendition,
+        &user.0.sub,
+        Some(s.id.to_string()),
+        ttl,
+    )?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(HeartbeatAck {
+            session_id: s.id,
+            video_id: s.video,
+            position: s.position,
+            watched_secs: s.watched_secs,
+            view_counted: beat.view_counted,
+            expires_at: s.last_seen + chrono_duration(state.playback.settings().stream_timeout),
+            token,
+            token_expires_in: ttl,
+        }))
+}
+
+/// Ends a stream: its slot is free at once, its position is saved, and its token opens no
+/// new master playlist.
+#[utoipa::path(tag = "playback", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Session id")), responses(
+    (status = 204, description = "Ended"),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`session_not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/api/v1/playback/sessions/{id}")]
+pub async fn stop(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    state.playback.stop(&user.0.sub, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// History paging.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One watched video.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryItem {
+    /// The video.
+    pub video_id: Uuid,
+    /// Its title when last watched.
+    pub title: String,
+    /// Where the viewer stopped (s).
+    pub position: f64,
+    /// The video's duration (s).
+    pub duration_secs: f64,
+    /// How much of it was watched, 0 to 1.
+    pub progress: f64,
+    /// Whether it was watched to (nearly) the end.
+    pub completed: bool,
+    /// When it was last watched.
+    pub last_watched_at: DateTime<Utc>,
+}
+
+impl From<WatchEntry> for HistoryItem {
+    fn from(e: WatchEntry) -> Self {
+        let progress = if e.duration_secs > 0.0 {
+            (e.position / e.duration_secs).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        HistoryItem {
+            video_id: e.video,
+            completed: e.completed(),
+            title: e.title,
+            position: e.position,
+            duration_secs: e.duration_secs,
+            progress,
+            last_watched_at: e.last_watched,
+        }
+    }
+}
+
+/// A page of the watch history.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryPage {
+    /// Most recently watched first.
+    pub items: Vec<HistoryItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The caller's watch history, most recent first: position, duration, completion.
+#[utoipa::path(tag = "playback", security(("bearer" = [])), params(HistoryParams), responses(
+    (status = 200, description = "A page of the history", body = HistoryPage),
+    (status = 400, description = "`invalid_cursor` or `invalid_query`", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/users/me/history")]
+pub async fn history(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        ));
+    }
+    let before = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let page = state.playback.history(&user.0.sub, limit, before).await?;
+    let next_cursor = page
+        .more
+        .then(|| page.items.last())
+        .flatten()
+        .map(|e| format!("{}.{}", e.last_watched.timestamp_micros(), e.video));
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(HistoryPage {
+            items: page.items.into_iter().map(HistoryItem::from).collect(),
+            next_cursor,
+        }))
+}
+
+fn parse_cursor(c: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            "invalid_cursor",
+            "the cursor is not one this server gave out; start again without it",
+        )
+    };
+    let (micros, id) = c.split_once('.').ok_or_else(bad)?;
+    let at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(bad)?;
+    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
+}
+
+/// A rating.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateBody {
+    /// `like`, `dislike` or `none`.
+    #[schema(value_type = Rating)]
+    pub rating: Value,
+}
+
+/// A rating's outcome.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RatingAck {
+    /// The video.
+    pub video_id: Uuid,
+    /// The caller's rating now.
+    pub rating: Rating,
+    /// The video's counts, this rating included.
+    pub counts: Counts,
+}
+
+/// Sets the caller's rating of a video. Idempotent: the same rating again changes nothing.
+/// The answer comes once the rating is durable, with the video's new counts.
+#[utoipa::path(tag = "playback", security(("bearer" = [])), request_body = RateBody, params(("id" = Uuid, Path, description = "Video id")), responses(
+    (status = 200, description = "Rated", body = RatingAck),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_rating`", body = Problem, content_type = "application/problem+json"),
+))]
+#[put("/api/v1/videos/{id}/rating")]
+pub async fn rate(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<RateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let rating = serde_json::from_value::<Rating>(body.into_inner().rating).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rating",
+            "rating must be \"like\", \"dislike\" or \"none\"",
+        )
+    })?;
+    let id = Uuid::parse_str(&path)
+        .map_err(|_| ApiError::not_found("video_not_found", "no such video"))?;
+    let who = viewer(&state, Some(&user.0)).await?;
+    visible(&state, id, who).await?;
+    let counts = state.playback.rate(id, user.0.uid, rating).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(RatingAck {
+            video_id: id,
+            rating,
+            counts,
+        }))
+}
+
+/// Trending parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TrendingParams {
+    /// `1h`, `24h` (default) or `7d`.
+    pub window: Option<String>,
+    /// How many, 1 to 100 (default 20).
+    pub limit: Option<usize>,
+}
+
+/// A trending video.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TrendingItem {
+    /// The video, with its counts.
+    #[serde(flatten)]
+    pub video: VideoBody,
+    /// Its views within the window.
+    pub window_views: u64,
+}
+
+/// A trending list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TrendingList {
+    /// The window.
+    pub window: String,
+    /// Most viewed first.
+    pub items: Vec<TrendingItem>,
+}
+
+/// Public videos ranked by views within a window (`1h`, `24h`, `7d`), most viewed first. The
+/// list may be up to `playback.trending_cache_secs` old; views are bucketed by 5 minutes
+/// within the last 2 hours and by the hour beyond.
+#[utoipa::path(tag = "playback", params(TrendingParams), responses(
+    (status = 200, description = "The list", body = TrendingList),
+    (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_window`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/videos/trending")]
+pub async fn trending(
+    state: web::Data<AppState>,
+    query: web::Query<TrendingParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let window = match q.window.as_deref() {
+        None => Window::Day,
+        Some(w) => Window::parse(w).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_window",
+                "window must be 1h, 24h or 7d",
+            )
+        })?,
+    };
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        ));
+    }
+    let list = state.playback.trending(window, limit).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=10"))
+        .json(TrendingList {
+            window: window.as_str().into(),
+            items: list
+                .iter()
+                .map(|t| TrendingItem {
+                    video: VideoBody::from(t.video.clone()).with_counts(t.counts),
+                    window_views: t.window_views,
+                })
+                .collect(),
+        }))
+}
