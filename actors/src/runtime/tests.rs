@@ -18,7 +18,11 @@ enum TallyReq {
     Add(u64),
     /// Like `Add`, through `Ctx::stage` (batched writes).
     Stage(u64),
+    /// Like `Add`, through `Ctx::stage_soft` (written behind within the duration).
+    Soft(u64, Duration),
     Get,
+    /// Whether this is the activation's first request.
+    First,
     Panic,
     Sleep(Duration),
     Flavor,
@@ -64,7 +68,15 @@ impl Entity for Tally {
                 ctx.stage(s);
                 TallyAnswer::N(n)
             }
+            TallyReq::Soft(k, within) => {
+                let mut s = ctx.state().cloned().unwrap_or_default();
+                s.n += k;
+                let n = s.n;
+                ctx.stage_soft(s, within);
+                TallyAnswer::N(n)
+            }
             TallyReq::Get => TallyAnswer::N(ctx.state().map(|s| s.n).unwrap_or(0)),
+            TallyReq::First => TallyAnswer::N(ctx.first_request() as u64),
             TallyReq::Panic => panic!("tally asked to crash"),
             TallyReq::Sleep(d) => {
                 tokio::time::sleep(d).await;
@@ -113,6 +125,62 @@ async fn an_idle_actor_passivates_and_comes_back_with_its_state() {
     wait_until(|| tallies.active() == 0).await;
     assert_eq!(tallies.call("a", TallyReq::Get).await.unwrap().n(), 5);
     assert_eq!(tallies.call("b", TallyReq::Get).await.unwrap().n(), 0);
+}
+
+/// Reads `key`'s durable count straight from the store.
+async fn stored(store: &Arc<dyn StateStore>, key: &str) -> u64 {
+    match store.get(&format!("tally/{key}")).await.unwrap() {
+        Some(v) => crate::codec::decode::<TallyState>(1, &v.value).unwrap().n,
+        None => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_changes_answer_at_once_and_are_written_behind() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let tallies = tallies(store.clone(), config(60_000)).await;
+    let within = Duration::from_millis(300);
+    for i in 1..=5 {
+        let n = tallies
+            .call("s", TallyReq::Soft(1, within))
+            .await
+            .unwrap()
+            .n();
+        assert_eq!(n, i, "answered from memory at once");
+    }
+    assert_eq!(stored(&store, "s").await, 0, "not written yet");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while stored(&store, "s").await != 5 {
+        assert!(std::time::Instant::now() < deadline, "never written behind");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A durable change covers the soft ones before it.
+    tallies
+        .call("s", TallyReq::Soft(10, Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(tallies.call("s", TallyReq::Stage(1)).await.unwrap().n(), 16);
+    assert_eq!(stored(&store, "s").await, 16);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_changes_are_written_on_passivation() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let tallies = tallies(store.clone(), config(100)).await;
+    assert_eq!(tallies.call("p", TallyReq::First).await.unwrap().n(), 1);
+    assert_eq!(tallies.call("p", TallyReq::First).await.unwrap().n(), 0);
+    tallies
+        .call("p", TallyReq::Soft(7, Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    wait_until(|| tallies.active() == 0).await;
+    assert_eq!(stored(&store, "p").await, 7);
+    assert_eq!(
+        tallies.call("p", TallyReq::First).await.unwrap().n(),
+        1,
+        "a new activation"
+    );
+    assert_eq!(tallies.call("p", TallyReq::Get).await.unwrap().n(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
