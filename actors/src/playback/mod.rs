@@ -458,7 +458,7 @@ impl Playback {
                 (n > 0).then(|| (id, n, s.counts()))
             })
             .collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1));
+        ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
         let mut list = Vec::new();
         for (id, n, counts) in ranked {
             if list.len() >= limit {
