@@ -10,6 +10,7 @@ mod failover;
 mod load;
 mod media;
 mod operations;
+mod playback;
 mod players;
 mod proxy;
 mod s3;

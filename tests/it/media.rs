@@ -185,17 +185,24 @@ pub async fn ready_video(
     wait_state(app, token, &id, "ready", Duration::from_secs(120)).await
 }
 
-/// A playback token and the master URL (absolute).
-pub async fn playback(app: &TestApp, token: Option<&str>, id: &str) -> (String, String) {
+/// Starts a playback session for the signed-in viewer `token` (on one device, so that a
+/// second call replaces the first stream rather than hitting the plan's limit); its playback
+/// token and the master URL (absolute).
+pub async fn playback(app: &TestApp, token: &str, id: &str) -> (String, String) {
     let r = app
         .request(
             Method::POST,
-            &format!("/api/v1/videos/{id}/playback-token"),
-            token,
-            None,
+            "/api/v1/playback/sessions",
+            Some(token),
+            Some(json!({"video_id": id, "device_id": "it-player"})),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
     let g: Value = r.json().await.unwrap();
     (
         g["token"].as_str().unwrap().to_owned(),
@@ -321,7 +328,7 @@ async fn a_720p_upload_goes_through_to_ready_with_live_events_and_plays_in_ffmpe
     assert_eq!(&r.bytes().await.unwrap()[..2], &[0xFF, 0xD8]);
 
     // A free-plan viewer gets up to 480p.
-    let (_, master_url) = playback(&app, Some(&token), &id).await;
+    let (_, master_url) = playback(&app, &token, &id).await;
     let master = app.client.get(&master_url).send().await.unwrap();
     assert_eq!(master.status(), StatusCode::OK);
     assert_eq!(
@@ -407,7 +414,7 @@ async fn a_720p_upload_goes_through_to_ready_with_live_events_and_plays_in_ffmpe
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let (_, master_url) = playback(&app, Some(&token), &id).await;
+    let (_, master_url) = playback(&app, &token, &id).await;
     let master = text(&app, &master_url).await;
     assert!(master.contains("RESOLUTION=1280x720"), "{master}");
 }
@@ -829,7 +836,7 @@ async fn a_restart_in_the_middle_of_a_transcode_still_ends_ready() {
         app.logs().contains("lost"),
         "the restart should say it resumed a lost run (was at {p}%)"
     );
-    let (_, master) = playback(&app, Some(&token), &id).await;
+    let (_, master) = playback(&app, &token, &id).await;
     let (ok, stderr) = ffmpeg_plays(&master);
     assert!(ok && stderr.trim().is_empty(), "{stderr}");
     assert_eq!(
@@ -870,7 +877,7 @@ async fn hls_refuses_bad_tokens_other_videos_and_odd_paths() {
     let a = a["id"].as_str().unwrap().to_owned();
     let b = new_video(&app, &token, "other", "public").await;
     let b = b["id"].as_str().unwrap().to_owned();
-    let (tok, master_url) = playback(&app, Some(&token), &a).await;
+    let (tok, master_url) = playback(&app, &token, &a).await;
     let master = text(&app, &master_url).await;
     let media_url = uris(&master_url, &master).remove(0);
     let media = text(&app, &media_url).await;
@@ -966,9 +973,9 @@ async fn hls_refuses_bad_tokens_other_videos_and_odd_paths() {
     problem(
         app.request(
             Method::POST,
-            &format!("/api/v1/videos/{a}/playback-token"),
+            "/api/v1/playback/sessions",
             Some(&other),
-            None,
+            Some(json!({"video_id": a, "device_id": "mallory-tv"})),
         )
         .await,
         404,
@@ -1000,7 +1007,7 @@ async fn hls_refuses_bad_tokens_other_videos_and_odd_paths() {
     )
     .await;
     // The owner still plays it.
-    let (_, master_url) = playback(&app, Some(&token), &a).await;
+    let (_, master_url) = playback(&app, &token, &a).await;
     assert_eq!(
         app.client.get(&master_url).send().await.unwrap().status(),
         StatusCode::OK
@@ -1141,7 +1148,7 @@ async fn deleting_a_video_removes_every_blob_it_owns() {
     let v = ready_video(&app, &token, tmp.path(), 320, 240, 2, "public").await;
     let id = v["id"].as_str().unwrap();
     let upload = v["upload_id"].as_str().unwrap();
-    let (_, master) = playback(&app, Some(&token), id).await;
+    let (_, master) = playback(&app, &token, id).await;
     assert!(app.data_dir.join("blobs/videos").join(id).exists());
     let r = app
         .request(
@@ -1282,7 +1289,7 @@ mod cluster {
             .collect();
         assert_eq!(names, ["360p", "240p"]);
         for n in 0..3 {
-            let (_, master) = playback(&c.nodes[n], Some(&token), &id).await;
+            let (_, master) = playback(&c.nodes[n], &token, &id).await;
             let (ok, stderr) = ffmpeg_plays(&master);
             assert!(ok && stderr.trim().is_empty(), "node{n}: {stderr}");
         }
@@ -1361,7 +1368,7 @@ mod cluster {
             taken_over,
             "a survivor should say it took over the lost run"
         );
-        let (_, master) = playback(&c.nodes[survivor], Some(&token), &id).await;
+        let (_, master) = playback(&c.nodes[survivor], &token, &id).await;
         let (ok, stderr) = ffmpeg_plays(&master);
         assert!(ok && stderr.trim().is_empty(), "{stderr}");
     }
@@ -1429,7 +1436,7 @@ async fn a_portrait_phone_video_gets_renditions_named_by_its_short_side() {
         ],
         "{v}"
     );
-    let (_, master) = playback(&app, Some(&token), v["id"].as_str().unwrap()).await;
+    let (_, master) = playback(&app, &token, v["id"].as_str().unwrap()).await;
     let master = text(&app, &master).await;
     assert!(master.contains("RESOLUTION=360x640"), "{master}");
 }

@@ -181,7 +181,7 @@ async fn the_hls_output_plays_to_the_end_in_hls_js_in_headless_chromium() {
     let duration = v["duration_secs"].as_f64().unwrap();
 
     // A free-plan viewer: the 480p ladder and below, chosen by hls.js's ABR.
-    let (_, master_url) = playback(&app, Some(&viewer), &id).await;
+    let (_, master_url) = playback(&app, &viewer, &id).await;
     let report = play(&master_url, false).await;
     eprintln!("free plan: {report}");
     assert_played_to_the_end(&report, duration);
@@ -198,7 +198,7 @@ async fn the_hls_output_plays_to_the_end_in_hls_js_in_headless_chromium() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    let (_, master_url) = playback(&app, Some(&viewer), &id).await;
+    let (_, master_url) = playback(&app, &viewer, &id).await;
     let report = play(&master_url, true).await;
     eprintln!("premium plan, top level: {report}");
     assert_played_to_the_end(&report, duration);
