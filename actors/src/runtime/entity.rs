@@ -288,9 +288,14 @@ impl<E: Entity> Ctx<E> {
             self.settle(flush.answers, result)?;
         }
         self.staged = false;
+        // Soft changes die with the state: nothing writes them back later.
+        self.soft = false;
         let condition = match &self.etag {
             Some(e) => Precondition::Matches(e.clone()),
-            None => return Ok(()),
+            None => {
+                self.state = None;
+                return Ok(());
+            }
         };
         match self.store.delete(&self.storage_key, condition).await {
             Ok(()) => {

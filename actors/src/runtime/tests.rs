@@ -21,6 +21,8 @@ enum TallyReq {
     /// Like `Add`, through `Ctx::stage_soft` (written behind within the duration).
     Soft(u64, Duration),
     Get,
+    /// Deletes the state.
+    Remove,
     /// Whether this is the activation's first request.
     First,
     Panic,
@@ -76,6 +78,10 @@ impl Entity for Tally {
                 TallyAnswer::N(n)
             }
             TallyReq::Get => TallyAnswer::N(ctx.state().map(|s| s.n).unwrap_or(0)),
+            TallyReq::Remove => {
+                ctx.remove().await?;
+                TallyAnswer::Done
+            }
             TallyReq::First => TallyAnswer::N(ctx.first_request() as u64),
             TallyReq::Panic => panic!("tally asked to crash"),
             TallyReq::Sleep(d) => {
@@ -181,6 +187,31 @@ async fn soft_changes_are_written_on_passivation() {
         "a new activation"
     );
     assert_eq!(tallies.call("p", TallyReq::Get).await.unwrap().n(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_state_takes_its_unwritten_soft_changes_with_it() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let tallies = tallies(store.clone(), config(100)).await;
+    // Never written, and written once: neither comes back after a remove and passivation.
+    for (key, durable) in [("never", false), ("once", true)] {
+        if durable {
+            tallies.call(key, TallyReq::Stage(1)).await.unwrap();
+        }
+        tallies
+            .call(key, TallyReq::Soft(5, Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        tallies.call(key, TallyReq::Remove).await.unwrap();
+        assert_eq!(tallies.call(key, TallyReq::Get).await.unwrap().n(), 0);
+    }
+    wait_until(|| tallies.active() == 0).await;
+    for key in ["never", "once"] {
+        assert!(
+            store.get(&format!("tally/{key}")).await.unwrap().is_none(),
+            "{key} came back"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
