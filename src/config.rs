@@ -388,7 +388,8 @@ pub struct PlaybackConfig {
     pub max_heartbeat_gap_secs: u64,
     /// How many videos a viewer's watch history keeps.
     pub history_limit: usize,
-    /// Positions from heartbeats are written within this long, in seconds.
+    /// Positions from heartbeats, and counters' sums (derived from the durable tallies), are
+    /// written within this long, in seconds. Trending and listings trail by as much.
     pub progress_flush_secs: u64,
     /// How long a computed trending list is reused, in seconds (0: never).
     pub trending_cache_secs: u64,

@@ -530,7 +530,8 @@ pub struct TrendingList {
 }
 
 /// Public videos ranked by views within a window (`1h`, `24h`, `7d`), most viewed first. The
-/// list may be up to `playback.trending_cache_secs` old; views are bucketed by 5 minutes
+/// list may be up to `playback.trending_cache_secs` plus `playback.progress_flush_secs` old
+/// (counters write behind); views are bucketed by 5 minutes
 /// within the last 2 hours and by the hour beyond.
 #[utoipa::path(tag = "playback", params(TrendingParams), responses(
     (status = 200, description = "The list", body = TrendingList),

@@ -1328,6 +1328,7 @@ async fn trending_ranks_public_videos_by_views_in_the_window() {
     let app = TestApp::spawn(options(&[
         ("VIEW_MIN_SECS", "1"),
         ("TRENDING_CACHE_SECS", "0"),
+        ("PROGRESS_FLUSH_SECS", "1"),
     ]))
     .await;
     let alice = app.user("alice").await;
@@ -1384,6 +1385,26 @@ async fn trending_ranks_public_videos_by_views_in_the_window() {
         assert_eq!(answers.last().unwrap()["view_counted"], true, "{answers:?}");
     }))
     .await;
+
+    // Trending reads the counters' written state, which follows a change within
+    // progress_flush_secs (here 1 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page: Value = app
+            .get("/api/v1/videos/trending?window=1h", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if ids(&page).len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trending never caught up: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     for (query, window) in [
         ("?window=1h", "1h"),
@@ -1457,7 +1478,11 @@ async fn trending_ranks_public_videos_by_views_in_the_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_live_streams_views_ratings_subscribers_and_write_batches() {
-    let app = TestApp::spawn(options(&[("VIEW_MIN_SECS", "1")])).await;
+    let app = TestApp::spawn(options(&[
+        ("VIEW_MIN_SECS", "1"),
+        ("PROGRESS_FLUSH_SECS", "1"),
+    ]))
+    .await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let v = ready_videos(&app, &alice, 2, &["public"]).await;
@@ -1492,13 +1517,24 @@ async fn metrics_show_live_streams_views_ratings_subscribers_and_write_batches()
     assert_eq!(value("troupe_views_counted_total"), 1.0);
     assert!(value("troupe_ratings_total") >= 2.0);
     assert_eq!(value("troupe_sse_subscribers"), 1.0);
+    // Tallies write before they answer; counters write behind, within progress_flush_secs.
+    let deadline = Instant::now() + Duration::from_secs(10);
     for kind in ["tally", "counter"] {
         let needle = format!("kind=\"{kind}\"");
-        assert!(
-            text.lines()
-                .any(|l| l.starts_with("troupe_actor_write_batch_size") && l.contains(&needle)),
-            "no troupe_actor_write_batch_size with {needle}:\n{text}"
-        );
+        loop {
+            let text = metrics(&app).await;
+            if text
+                .lines()
+                .any(|l| l.starts_with("troupe_actor_write_batch_size") && l.contains(&needle))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no troupe_actor_write_batch_size with {needle}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     // The stream ends, and the subscriber's stream ends with the video: the gauges go back

@@ -5,7 +5,8 @@
 //! answers their sum. Merging a partial is idempotent (the newer version wins), so a merge
 //! sent twice, or late, changes nothing. The tallies are the truth: a counter activation
 //! first reads every tally's durable state and merges what it missed (a caller that died
-//! between the tally's write and the merge), so counts never drift. Views that a merge adds
+//! between the tally's write and the merge, or a counter whose write-behind state was lost
+//! with its node), so counts never drift. Views that a merge adds
 //! are also added to the current time bucket, from which trending ranks videos.
 
 use super::tally::{self, Partial, TallyActor, SHARDS};
@@ -135,6 +136,10 @@ pub struct CounterAnswer {
 pub struct CounterArgs {
     /// Where count changes are announced on this node.
     pub hub: EventHub,
+    /// A counter's state is written within this long of a change (write-behind). It is
+    /// derived: the tallies are durable before a change is acknowledged, and an activation
+    /// merges whatever the counter's last write missed.
+    pub flush: std::time::Duration,
 }
 
 impl Entity for CounterActor {
@@ -183,7 +188,9 @@ impl Entity for CounterActor {
             ctx.args()
                 .hub
                 .publish_counts(video, answer.version, answer.counts);
-            ctx.stage(state);
+            // Write-behind: the acknowledged truth is in the tallies (see the module doc).
+            let flush = ctx.args().flush;
+            ctx.stage_soft(state, flush);
         }
         Ok(answer)
     }

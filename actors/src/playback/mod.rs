@@ -71,7 +71,8 @@ pub struct PlaybackSettings {
     pub max_heartbeat_gap: Duration,
     /// How many videos the history keeps.
     pub history_limit: usize,
-    /// Progress from heartbeats is written within this long.
+    /// Progress from heartbeats, and counters' sums (derived from the durable tallies), are
+    /// written within this long.
     pub progress_flush: Duration,
     /// How long a trending list is reused.
     pub trending_cache: Duration,
@@ -245,6 +246,7 @@ impl Playback {
             system,
             CounterArgs {
                 hub: events.clone(),
+                flush: settings.progress_flush,
             },
         )
         .await?;
