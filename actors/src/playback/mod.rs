@@ -259,6 +259,7 @@ impl Playback {
             system,
             SessionArgs {
                 settings: settings.clone(),
+                counting: counting.clone(),
                 live: live.clone(),
             },
         )
@@ -322,33 +323,13 @@ impl Playback {
         stream: Uuid,
         position: f64,
     ) -> Result<Beat, PlaybackError> {
-        let mut beat = match self
+        match self
             .session(user_key, SessionRequest::Heartbeat { stream, position })
             .await?
         {
-            SessionResponse::Beat(r) => r.map_err(PlaybackError::Session)?,
-            _ => return Err(unexpected()),
-        };
-        if let Some(view @ TallyRequest::View { viewer, .. }) = beat.view.take() {
-            let video = beat.stream.video;
-            match self.counting.apply(video, viewer, view).await {
-                Ok((changed, answer)) => {
-                    if changed {
-                        metrics::counter!("troupe_views_counted_total").increment(1);
-                    }
-                    beat.view_counted = changed;
-                    beat.counts = Some(answer);
-                }
-                Err(e) => {
-                    // The heartbeat itself is saved; the next one earns the view again.
-                    tracing::warn!(error = %e, video = %video, "could not count a view");
-                    let _ = self
-                        .session(user_key, SessionRequest::ViewNotCounted { stream })
-                        .await;
-                }
-            }
+            SessionResponse::Beat(r) => r.map_err(PlaybackError::Session),
+            _ => Err(unexpected()),
         }
-        Ok(beat)
     }
 
     /// Ends one of `user_key`'s streams.

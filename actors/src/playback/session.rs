@@ -15,7 +15,7 @@
 
 use super::counter::CounterAnswer;
 use super::tally::TallyRequest;
-use super::{LiveStreams, PlaybackSettings};
+use super::{Counting, LiveStreams, PlaybackSettings};
 use crate::runtime::{Ctx, Entity};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
@@ -138,11 +138,6 @@ pub enum SessionRequest {
         /// The video it must play.
         video: Uuid,
     },
-    /// Counting the view a heartbeat earned failed: the next heartbeat earns it again.
-    ViewNotCounted {
-        /// The session id.
-        stream: Uuid,
-    },
     /// A page of the watch history, newest first.
     History {
         /// At most this many.
@@ -186,10 +181,6 @@ pub struct Beat {
     pub view_counted: bool,
     /// The video's counts, when this heartbeat counted a view.
     pub counts: Option<CounterAnswer>,
-    /// The view this heartbeat earned, for the caller to count (see
-    /// [`super::Playback::heartbeat`]): the session does not wait for the tally, so a user's
-    /// other devices are not held up behind it.
-    pub view: Option<TallyRequest>,
 }
 
 /// A page of the history.
@@ -219,6 +210,8 @@ pub enum SessionResponse {
 pub struct SessionArgs {
     /// Timing and rules.
     pub settings: Arc<PlaybackSettings>,
+    /// Where views are counted.
+    pub counting: Counting,
     /// This node's live streams, for the metric.
     pub live: LiveStreams,
 }
@@ -361,16 +354,26 @@ impl Entity for SessionActor {
                 } else {
                     settings.view_min_secs
                 };
-                let mut view = None;
+                let mut counted = None;
                 if !s.view_done && s.watched_secs >= threshold {
-                    // Counted by the caller (a tally counts one view per viewer and window,
-                    // so a retry after a failure cannot count twice).
-                    s.view_done = true;
-                    view = Some(TallyRequest::View {
+                    let view = TallyRequest::View {
                         viewer: user_id,
                         at_ms: now.timestamp_millis(),
                         window_ms: settings.view_dedupe.as_millis() as i64,
-                    });
+                    };
+                    match args.counting.apply(s.video, user_id, view).await {
+                        Ok((changed, answer)) => {
+                            s.view_done = true;
+                            if changed {
+                                metrics::counter!("troupe_views_counted_total").increment(1);
+                            }
+                            counted = Some((changed, answer));
+                        }
+                        // The next heartbeat tries again; the tally counts it once.
+                        Err(e) => {
+                            tracing::warn!(error = %e, video = %s.video, "could not count a view")
+                        }
+                    }
                 }
                 let s = s.clone();
                 args.live.beat(s.id, settings.stream_timeout);
@@ -383,17 +386,9 @@ impl Entity for SessionActor {
                 ctx.stage_soft(state, settings.progress_flush);
                 Ok(SessionResponse::Beat(Ok(Beat {
                     stream: s,
-                    view_counted: false,
-                    counts: None,
-                    view,
+                    view_counted: counted.as_ref().is_some_and(|(c, _)| *c),
+                    counts: counted.map(|(_, a)| a),
                 })))
-            }
-            SessionRequest::ViewNotCounted { stream } => {
-                if let Some(s) = state.streams.iter_mut().find(|s| s.id == stream) {
-                    s.view_done = false;
-                    ctx.stage_soft(state, settings.progress_flush);
-                }
-                Ok(SessionResponse::Done(Ok(())))
             }
             SessionRequest::Stop { stream } => {
                 if !state.streams.iter().any(|s| s.id == stream) {
