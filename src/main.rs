@@ -6,7 +6,9 @@ use troupe::cli::{Cli, Command};
 use troupe::config::{self, Overrides};
 
 // glibc malloc took a third of the CPU of actor activation, plus lock waits; mimalloc doubles
-// activations per second (benches/actor_runtime.rs).
+// activations per second (benches/actor_runtime.rs). Built with `no_thp`: mimalloc otherwise
+// asks for transparent huge pages, and each connection's buffers then cost 18.5 KiB of RSS
+// instead of 11.4 KiB (10,000 event streams, benches/playback.rs part 3).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
