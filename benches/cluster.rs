@@ -47,13 +47,16 @@
 //! every request with `Connection: close`, so each store request, the nodes' and the bench's
 //! bare PUT alike, opens a new TCP connection.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::Proc;
 use futures::stream::{self, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,7 +93,7 @@ const PLANS: [&str; 4] = ["free", "basic", "premium", "ultimate"];
 
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
-    let bin = troupe_bin();
+    let bin = common::troupe_bin("cluster");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -306,55 +309,9 @@ async fn run(bin: PathBuf) {
 // ---------------------------------------------------------------------------------------------
 // The troupe binary.
 
-/// The server binary. `cargo bench` builds the package's binaries (with the bench profile,
-/// i.e. release settings, into `target/release/`) before it builds a benchmark, and gives the
-/// benchmark their paths as `CARGO_BIN_EXE_<name>`, as it does for integration tests.
-fn troupe_bin() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_troupe"));
-    if !bin.is_file() {
-        eprintln!(
-            "error: {} does not exist. Run the bench through Cargo, which builds it first:\n\n    \
-             cargo bench --bench cluster\n\n\
-             (or build it with `cargo build --release --bin troupe`).",
-            bin.display()
-        );
-        std::process::exit(2);
-    }
-    bin
-}
-
 // ---------------------------------------------------------------------------------------------
 // Processes.
 
-/// A child process, killed (SIGKILL) and reaped when dropped, also during a panic.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// A moto_server on a free port.
 struct Moto {
     endpoint: String,
     _proc: Proc,
@@ -362,7 +319,7 @@ struct Moto {
 
 impl Moto {
     async fn start(dir: &Path) -> Moto {
-        let port = free_port();
+        let port = common::free_port();
         let log = dir.join(format!("moto-{port}.log"));
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -425,41 +382,8 @@ impl Node {
             .env("TROUPE__SERVER__WORKERS", WORKERS)
             .env("TROUPE__RATE_LIMIT__ENABLED", "false")
             .env("TROUPE__AUTH__JWT_SECRET", SECRET)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("node log"));
-        let mut child = cmd.spawn().expect("spawn troupe");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut proc = Proc { child, log };
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads stdout to the end, so the pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("troupe listening on http://") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            if let Ok(addr) = rx.try_recv() {
-                break addr;
-            }
-            if let Ok(Some(status)) = proc.child.try_wait() {
-                panic!(
-                    "troupe exited before listening ({status}):\n{}",
-                    proc.log_tail()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "troupe did not listen within 60 s:\n{}",
-                proc.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        let (proc, addr) = common::serve(cmd, log).await;
         Node {
             url: format!("http://{addr}"),
             proc,
@@ -484,7 +408,7 @@ impl Deployment {
         let moto = Moto::start(tmp.path()).await;
         moto.create_bucket("troupe").await;
         let listens: Vec<String> = (0..n)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .map(|_| format!("127.0.0.1:{}", common::free_port()))
             .collect();
         let seeds = format!(
             "[{}]",
@@ -509,7 +433,7 @@ impl Deployment {
                 ("TROUPE__CLUSTER__LISTEN", listen),
                 (
                     "TROUPE__CLUSTER__LINK_LISTEN",
-                    &format!("127.0.0.1:{}", free_port()),
+                    &format!("127.0.0.1:{}", common::free_port()),
                 ),
                 ("TROUPE__CLUSTER__SEEDS", &seeds),
                 ("TROUPE__CLUSTER__COOKIE", COOKIE),

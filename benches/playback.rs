@@ -69,14 +69,17 @@
 //! (so no access log), `TROUPE__PLAYBACK__STREAM_TIMEOUT_SECS=3600` and a day-long access-token
 //! lifetime.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use base64::Engine;
+use common::Proc;
 use futures::stream::{self, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader as StdBufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -142,7 +145,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
-    let bin = troupe_bin();
+    let bin = common::troupe_bin("playback");
     let parts = std::env::var("PLAYBACK_BENCH_PARTS").unwrap_or_else(|_| "123".into());
     let pin = Pinning::detect();
     let nofile = raise_nofile();
@@ -672,7 +675,7 @@ fn redis_reference(pin: &Pinning) -> Result<(f64, Vec<f64>), String> {
             ));
         }
     }
-    let port = free_port();
+    let port = common::free_port();
     let log = std::env::temp_dir().join(format!("playback-bench-redis-{port}.log"));
     let mut cmd = pin.command(0, "redis-server");
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -1955,20 +1958,6 @@ fn rss_kib(pid: u32) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // The troupe binary and processes.
 
-/// The server binary, which `cargo bench` builds first and names in `CARGO_BIN_EXE_troupe`.
-fn troupe_bin() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_troupe"));
-    if !bin.is_file() {
-        eprintln!(
-            "error: {} does not exist. Run the bench through Cargo, which builds it first:\n\n    \
-             cargo bench --bench playback\n",
-            bin.display()
-        );
-        std::process::exit(2);
-    }
-    bin
-}
-
 /// Raises this process's open-file limit (children inherit it) with `prlimit`: to [`NOFILE`]
 /// if allowed (root), else the soft limit to the hard one. Returns what it did.
 fn raise_nofile() -> String {
@@ -2106,34 +2095,6 @@ impl Pinning {
     }
 }
 
-/// A child process, killed (SIGKILL) and reaped when dropped, also during a panic.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// A running `troupe serve` on sled with local blobs.
 struct Node {
     /// `http://ADDR`.
@@ -2161,41 +2122,8 @@ impl Node {
             .env("TROUPE__STATE__BACKEND", "sled")
             .env("TROUPE__BLOBS__BACKEND", "local")
             .env("TROUPE__MEDIA__X264_PRESET", "ultrafast")
-            .env("TROUPE__PLAYBACK__STREAM_TIMEOUT_SECS", "3600")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("node log"));
-        let mut child = cmd.spawn().expect("spawn troupe");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut proc = Proc { child, log };
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads stdout to the end, so the pipe never fills.
-        std::thread::spawn(move || {
-            for line in StdBufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("troupe listening on http://") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            if let Ok(addr) = rx.try_recv() {
-                break addr;
-            }
-            if let Ok(Some(status)) = proc.child.try_wait() {
-                panic!(
-                    "troupe exited before listening ({status}):\n{}",
-                    proc.log_tail()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "troupe did not listen within 60 s:\n{}",
-                proc.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+            .env("TROUPE__PLAYBACK__STREAM_TIMEOUT_SECS", "3600");
+        let (proc, addr) = common::serve(cmd, log).await;
         let node = Node {
             url: format!("http://{addr}"),
             addr,

@@ -1,0 +1,96 @@
+//! What the load benchmarks share: the troupe binary, child processes that die with the bench,
+//! and starting `troupe serve` until it listens. Included with `#[path]` by each benchmark.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The server binary, which `cargo bench` builds first (with release settings) and names in
+/// `CARGO_BIN_EXE_troupe`, as it does for integration tests. Exits with a hint when it is
+/// missing; `bench` names the benchmark in that hint.
+pub fn troupe_bin(bench: &str) -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_troupe"));
+    if !bin.is_file() {
+        eprintln!(
+            "error: {} does not exist. Run the bench through Cargo, which builds it first:\n\n    \
+             cargo bench --bench {bench}\n\n\
+             (or build it with `cargo build --release --bin troupe`).",
+            bin.display()
+        );
+        std::process::exit(2);
+    }
+    bin
+}
+
+/// A child process, killed (SIGKILL) and reaped when dropped, also during a panic.
+pub struct Proc {
+    /// The process.
+    pub child: Child,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// The last 40 lines of its log.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Runs `cmd` (a `troupe serve` with its arguments and environment set) with stderr to `log`,
+/// and waits up to 60 s for it to print where it listens. The process and that `ADDR`.
+pub async fn serve(mut cmd: Command, log: PathBuf) -> (Proc, String) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("node log"));
+    let mut child = cmd.spawn().expect("spawn troupe");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut proc = Proc { child, log };
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads stdout to the end, so the pipe never fills.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line.strip_prefix("troupe listening on http://") {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addr = loop {
+        if let Ok(addr) = rx.try_recv() {
+            break addr;
+        }
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!(
+                "troupe exited before listening ({status}):\n{}",
+                proc.log_tail()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "troupe did not listen within 60 s:\n{}",
+            proc.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    (proc, addr)
+}
