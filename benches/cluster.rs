@@ -50,9 +50,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::Proc;
+use common::{register, Proc, User};
 use futures::stream::{self, StreamExt};
-use reqwest::{Client, StatusCode};
+use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -676,12 +676,6 @@ fn metric_sum(text: &str, name: &str) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Users.
 
-#[derive(Clone)]
-struct User {
-    name: String,
-    token: String,
-}
-
 /// Registers `n` users through `url` (the first becomes the admin) and logs each in.
 async fn setup_users(url: &str, n: usize) -> Vec<User> {
     let client = Client::builder()
@@ -692,35 +686,7 @@ async fn setup_users(url: &str, n: usize) -> Vec<User> {
         let client = client.clone();
         async move {
             let name = format!("bench{i:03}");
-            let r = client
-                .post(format!("{url}/api/v1/auth/register"))
-                .json(&json!({"username": name, "email": format!("{name}@example.org"), "password": PASSWORD}))
-                .send()
-                .await
-                .expect("register");
-            let status = r.status();
-            assert_eq!(
-                status,
-                StatusCode::CREATED,
-                "register {name}: {}",
-                r.text().await.unwrap_or_default()
-            );
-            let r = client
-                .post(format!("{url}/api/v1/auth/login"))
-                .json(&json!({"username": name, "password": PASSWORD}))
-                .send()
-                .await
-                .expect("login");
-            let status = r.status();
-            let body: Value = r.json().await.expect("login body");
-            assert_eq!(status, StatusCode::OK, "login {name}: {body}");
-            User {
-                name,
-                token: body["access_token"]
-                    .as_str()
-                    .expect("access_token")
-                    .to_owned(),
-            }
+            register(&client, url, &name, PASSWORD).await
         }
     };
     // The admin first, so that it is the first account; then the rest, a few at a time

@@ -73,7 +73,7 @@
 mod common;
 
 use base64::Engine;
-use common::Proc;
+use common::{register, Proc, User};
 use futures::stream::{self, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -220,7 +220,7 @@ impl Setup {
         let url = node.url.clone();
 
         let started = Instant::now();
-        let admin = register(&client, &url, "pb00000").await;
+        let admin = register(&client, &url, "pb00000", PASSWORD).await;
         // The ready videos first, so that they transcode while the users register.
         let uploads: Vec<String> = stream::iter(0..READY_VIDEOS)
             .map(|i| {
@@ -234,7 +234,7 @@ impl Setup {
             .map(|i| {
                 let client = client.clone();
                 let url = url.clone();
-                async move { register(&client, &url, &format!("pb{i:05}")).await }
+                async move { register(&client, &url, &format!("pb{i:05}"), PASSWORD).await }
             })
             .buffer_unordered(REGISTER_CONCURRENCY)
             .collect()
@@ -1168,8 +1168,8 @@ async fn part3(
     let node = Node::spawn(bin, dir).await;
     let client = setup_client();
     let url = node.url.clone();
-    let owner = register(&client, &url, "sse-owner").await;
-    let fan = register(&client, &url, "sse-fan").await;
+    let owner = register(&client, &url, "sse-owner", PASSWORD).await;
+    let fan = register(&client, &url, "sse-fan", PASSWORD).await;
     let video = upload_video(&client, &url, &owner.token, "live", clip).await;
     wait_ready(&client, &url, &owner.token, &video).await;
     pin.pin_server(node.pid());
@@ -1754,51 +1754,12 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 // ---------------------------------------------------------------------------------------------
 // Setup helpers (reqwest).
 
-#[derive(Clone)]
-struct User {
-    name: String,
-    token: String,
-}
-
 fn setup_client() -> Client {
     Client::builder()
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client")
-}
-
-/// Registers `name` and logs it in.
-async fn register(client: &Client, url: &str, name: &str) -> User {
-    let r = client
-        .post(format!("{url}/api/v1/auth/register"))
-        .json(&json!({"username": name, "email": format!("{name}@example.org"), "password": PASSWORD}))
-        .send()
-        .await
-        .expect("register");
-    let status = r.status();
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "register {name}: {}",
-        r.text().await.unwrap_or_default()
-    );
-    let r = client
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    let status = r.status();
-    let body: Value = r.json().await.expect("login body");
-    assert_eq!(status, StatusCode::OK, "login {name}: {body}");
-    User {
-        name: name.to_owned(),
-        token: body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned(),
-    }
 }
 
 /// Creates a public video; returns its id.

@@ -94,3 +94,47 @@ pub async fn serve(mut cmd: Command, log: PathBuf) -> (Proc, String) {
     };
     (proc, addr)
 }
+
+/// A registered, logged-in user.
+#[derive(Clone)]
+pub struct User {
+    /// The username.
+    pub name: String,
+    /// An access token.
+    pub token: String,
+}
+
+/// Registers `name` (email `name@example.org`) with `password` and logs it in.
+pub async fn register(client: &reqwest::Client, url: &str, name: &str, password: &str) -> User {
+    use reqwest::StatusCode;
+    use serde_json::{json, Value};
+    let r = client
+        .post(format!("{url}/api/v1/auth/register"))
+        .json(&json!({"username": name, "email": format!("{name}@example.org"), "password": password}))
+        .send()
+        .await
+        .expect("register");
+    let status = r.status();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "register {name}: {}",
+        r.text().await.unwrap_or_default()
+    );
+    let r = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"username": name, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    let status = r.status();
+    let body: Value = r.json().await.expect("login body");
+    assert_eq!(status, StatusCode::OK, "login {name}: {body}");
+    User {
+        name: name.to_owned(),
+        token: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+    }
+}
