@@ -73,7 +73,7 @@
 mod common;
 
 use base64::Engine;
-use common::{register, Proc, User};
+use common::{register, Percentiles, Proc, Rng, User};
 use futures::stream::{self, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -2209,46 +2209,3 @@ fn clk_tck() -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 // Results.
-
-/// Nearest-rank percentiles (in the samples' unit); NaN without samples.
-struct Percentiles {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-}
-
-impl Percentiles {
-    fn of(mut v: Vec<f64>) -> Percentiles {
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            if v.is_empty() {
-                f64::NAN
-            } else {
-                v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
-            }
-        };
-        Percentiles {
-            p50: at(0.50),
-            p90: at(0.90),
-            p99: at(0.99),
-            max: at(1.0),
-        }
-    }
-}
-
-/// xorshift64*: cheap, deterministic per task.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}

@@ -1,5 +1,8 @@
 //! What the load benchmarks share: the troupe binary, child processes that die with the bench,
-//! and starting `troupe serve` until it listens. Included with `#[path]` by each benchmark.
+//! starting `troupe serve` until it listens, registered users, percentiles and a cheap random
+//! number generator. Included with `#[path]` by each benchmark, which uses part of it.
+
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -136,5 +139,63 @@ pub async fn register(client: &reqwest::Client, url: &str, name: &str, password:
             .as_str()
             .expect("access_token")
             .to_owned(),
+    }
+}
+
+/// Nearest-rank percentiles (in the samples' unit); NaN without samples.
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// The largest sample.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// The percentiles of `v`.
+    pub fn of(mut v: Vec<f64>) -> Percentiles {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
+            }
+        };
+        Percentiles {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+
+    /// p50, p90, p99 and max as a table row of whole numbers.
+    pub fn row(&self) -> String {
+        format!(
+            "{:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+            self.p50, self.p90, self.p99, self.max
+        )
+    }
+}
+
+/// xorshift64*: cheap, deterministic per task.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A generator from any seed (never the all-zero state).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
     }
 }
