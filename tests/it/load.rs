@@ -286,12 +286,14 @@ pub async fn verify(addr: &str, admin: &str, ledger: &HashMap<String, Account>) 
                 .bearer_auth(admin)
         })
         .await;
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
         assert_eq!(
-            r.status(),
+            status,
             StatusCode::OK,
-            "acknowledged account {name} is missing"
+            "acknowledged account {name} is missing: {text}"
         );
-        let v: Value = r.json().await.unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
         let plan = v["plan"].as_str().unwrap().to_owned();
         let mut allowed: Vec<String> = acc.unknown_plans.clone();
         allowed.push(acc.acked_plan.clone().unwrap_or_else(|| "free".into()));

@@ -25,7 +25,9 @@ impl Moto {
     }
 
     async fn start_on(port: u16) -> Moto {
-        let child = Command::new("moto_server")
+        // moto_server, with its conditional writes made atomic (see the script).
+        let child = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_atomic.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
