@@ -323,7 +323,10 @@ impl Moto {
         let log = dir.join(format!("moto-{port}.log"));
         // moto_server, with its conditional writes made atomic (see the script).
         let child = Command::new("python3")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_atomic.py"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/moto_atomic.py"
+            ))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

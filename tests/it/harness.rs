@@ -271,6 +271,23 @@ impl Drop for TestApp {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // A failing test shows what each server was doing last: CI keeps no temp dirs.
+        if std::thread::panicking() {
+            let logs = self.logs();
+            let lines: Vec<&str> = logs.lines().collect();
+            let noteworthy: Vec<&str> = lines
+                .iter()
+                .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+                .copied()
+                .collect();
+            eprintln!(
+                "--- {}: last warnings and errors ({} in all) ---\n{}\n--- last lines ---\n{}",
+                self.log.display(),
+                noteworthy.len(),
+                noteworthy[noteworthy.len().saturating_sub(20)..].join("\n"),
+                lines[lines.len().saturating_sub(15)..].join("\n"),
+            );
+        }
     }
 }
 
