@@ -261,6 +261,7 @@ impl Playback {
                 settings: settings.clone(),
                 counting: counting.clone(),
                 live: live.clone(),
+                views: Default::default(),
             },
         )
         .await?;

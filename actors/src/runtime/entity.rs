@@ -179,13 +179,16 @@ impl<E: Entity> Ctx<E> {
     /// background (write-behind): the answer is **not** held back, so the change may be lost
     /// if the node dies before that write. For soft state only, such as a playback position
     /// that the next heartbeat repeats anyway. Any later write ([`Ctx::stage`],
-    /// [`Ctx::save`], passivation) covers it too.
+    /// [`Ctx::save`], passivation) covers it too. The write comes after a random part of
+    /// `within` (between half and all of it): actors that changed together, such as the
+    /// sessions of viewers who all started at once, do not all write in the same instant.
     pub fn stage_soft(&mut self, new: E::State, within: Duration) {
         self.state = Some(new);
         if !self.staged {
             self.soft = true;
         }
         if !self.soft_timer {
+            let within = within.mul_f64(0.5 + rand::random::<f64>() / 2.0);
             self.soft_due = Some(self.soft_due.map_or(within, |d| d.min(within)));
         }
     }
