@@ -389,7 +389,8 @@ pub struct PlaybackConfig {
     /// How many videos a viewer's watch history keeps.
     pub history_limit: usize,
     /// Positions from heartbeats, and counters' sums (derived from the durable tallies), are
-    /// written within this long, in seconds. Trending and listings trail by as much.
+    /// written within this long, in seconds (each actor after a random half to all of it).
+    /// Trending and listings trail by as much.
     pub progress_flush_secs: u64,
     /// How long a computed trending list is reused, in seconds (0: never).
     pub trending_cache_secs: u64,

@@ -488,16 +488,9 @@ pub async fn rate(
     })?;
     let id = Uuid::parse_str(&path)
         .map_err(|_| ApiError::not_found("video_not_found", "no such video"))?;
-    // Three actor calls in a row: made on the actors' runtime, one thread hop in all.
-    let (st, claims) = (state.clone(), user.0);
-    let counts = state
-        .system
-        .on_actor_runtime(async move {
-            let who = viewer(&st, Some(&claims)).await?;
-            visible(&st, id, who).await?;
-            Ok::<_, ApiError>(st.playback.rate(id, claims.uid, rating).await?)
-        })
-        .await??;
+    let who = viewer(&state, Some(&user.0)).await?;
+    visible(&state, id, who).await?;
+    let counts = state.playback.rate(id, user.0.uid, rating).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(RatingAck {

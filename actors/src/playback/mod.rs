@@ -261,7 +261,6 @@ impl Playback {
                 settings: settings.clone(),
                 counting: counting.clone(),
                 live: live.clone(),
-                views: Default::default(),
             },
         )
         .await?;

@@ -9,11 +9,7 @@
 //! plan's concurrent-stream limit holds across the cluster. A device has at most one stream: a
 //! new start on the same device replaces it. Heartbeats measure watched time on the server
 //! (wall time between heartbeats, each gap capped), and when a stream has been watched long
-//! enough the actor counts a view through the video's tally and counter. The count runs in
-//! the background ([`PendingViews`]): the heartbeat that crosses the threshold answers at once,
-//! and the first heartbeat after the count is durable reports it (`view_counted`), so a burst
-//! of views (a premiere: thousands of viewers crossing 10 s together) delays no heartbeat.
-//! A count that fails is tried again at the next heartbeat; the tally counts it once. Starts and stops are
+//! enough the actor counts a view through the video's tally and counter. Starts and stops are
 //! durable before they answer; heartbeats only move soft state (position, watched time) and
 //! are written behind within `progress_flush`, so a crash loses at most that much progress.
 
@@ -24,9 +20,7 @@ use crate::runtime::{Ctx, Entity};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The actor kind `session`, keyed by the user key.
@@ -51,7 +45,7 @@ pub struct Stream {
     pub watched_secs: f64,
     /// The video's duration (s).
     pub duration_secs: f64,
-    /// Whether this stream's view has been counted (durably) and reported to a heartbeat.
+    /// Whether this stream has already counted (or tried to count) its view.
     pub view_done: bool,
     /// The tallest rendition the viewer's plan allowed at the start, in lines.
     pub max_rendition: u32,
@@ -220,88 +214,6 @@ pub struct SessionArgs {
     pub counting: Counting,
     /// This node's live streams, for the metric.
     pub live: LiveStreams,
-    /// Views being counted in the background.
-    pub views: PendingViews,
-}
-
-/// Where a stream's background view count stands.
-#[derive(Debug, Clone)]
-enum ViewOutcome {
-    /// Under way.
-    Counting,
-    /// Durable: whether it changed the counts (a view within the de-duplication window does
-    /// not), and the video's counts.
-    Counted(bool, CounterAnswer),
-    /// Failed; the next heartbeat tries again.
-    Failed,
-}
-
-/// This node's background view counts, by stream. An outcome waits here for the stream's next
-/// heartbeat. A stream whose session moves to another node (failover) leaves its outcome
-/// behind: the new owner counts again and the tally answers "already counted".
-#[derive(Clone, Default)]
-pub struct PendingViews(Arc<Mutex<HashMap<Uuid, (Instant, ViewOutcome)>>>);
-
-impl PendingViews {
-    /// Outcomes older than this are abandoned (their stream went elsewhere).
-    const ABANDONED: Duration = Duration::from_secs(600);
-    /// The map is swept of abandoned outcomes whenever it grows past this.
-    const SWEEP_ABOVE: usize = 4096;
-
-    /// Takes a finished outcome of `stream`'s count; leaves one under way in place.
-    fn take(&self, stream: Uuid) -> Option<ViewOutcome> {
-        let mut map = self.0.lock().expect("views lock");
-        match map.get(&stream) {
-            Some((_, ViewOutcome::Counting)) => Some(ViewOutcome::Counting),
-            Some(_) => map.remove(&stream).map(|(_, o)| o),
-            None => None,
-        }
-    }
-
-    fn set(&self, stream: Uuid, outcome: ViewOutcome) {
-        let mut map = self.0.lock().expect("views lock");
-        if map.len() > Self::SWEEP_ABOVE {
-            map.retain(|_, (at, _)| at.elapsed() < Self::ABANDONED);
-        }
-        map.insert(stream, (Instant::now(), outcome));
-    }
-
-    /// Forgets an ended stream's count.
-    fn forget(&self, stream: Uuid) {
-        self.0.lock().expect("views lock").remove(&stream);
-    }
-
-    /// Counts `view` of `video` by `viewer` for `stream` in the background.
-    fn start(
-        &self,
-        counting: &Counting,
-        stream: Uuid,
-        video: Uuid,
-        viewer: Uuid,
-        view: TallyRequest,
-    ) {
-        self.set(stream, ViewOutcome::Counting);
-        let (counting, views) = (counting.clone(), self.clone());
-        tokio::spawn(async move {
-            let outcome = match counting.apply(video, viewer, view).await {
-                Ok((changed, answer)) => {
-                    if changed {
-                        metrics::counter!("troupe_views_counted_total").increment(1);
-                    }
-                    ViewOutcome::Counted(changed, answer)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, %video, "could not count a view; the next heartbeat tries again");
-                    ViewOutcome::Failed
-                }
-            };
-            // Unless the stream ended meanwhile.
-            let mut map = views.0.lock().expect("views lock");
-            if let Some(slot) = map.get_mut(&stream) {
-                *slot = (Instant::now(), outcome);
-            }
-        });
-    }
 }
 
 impl SessionState {
@@ -355,7 +267,6 @@ impl Entity for SessionActor {
         let mut state = ctx.state().cloned().unwrap_or_default();
         for id in state.prune(now, timeout) {
             args.live.remove(id);
-            args.views.forget(id);
         }
         match req {
             SessionRequest::Start(start) => {
@@ -374,7 +285,6 @@ impl Entity for SessionActor {
                     .find(|s| s.device_id == start.device_id)
                 {
                     args.live.remove(old.id);
-                    args.views.forget(old.id);
                 }
                 state.streams.retain(|s| s.device_id != start.device_id);
                 if state.alive(now, timeout).count() >= start.limit as usize {
@@ -446,20 +356,22 @@ impl Entity for SessionActor {
                 };
                 let mut counted = None;
                 if !s.view_done && s.watched_secs >= threshold {
-                    match args.views.take(s.id) {
-                        Some(ViewOutcome::Counting) => {}
-                        Some(ViewOutcome::Counted(changed, answer)) => {
+                    let view = TallyRequest::View {
+                        viewer: user_id,
+                        at_ms: now.timestamp_millis(),
+                        window_ms: settings.view_dedupe.as_millis() as i64,
+                    };
+                    match args.counting.apply(s.video, user_id, view).await {
+                        Ok((changed, answer)) => {
                             s.view_done = true;
+                            if changed {
+                                metrics::counter!("troupe_views_counted_total").increment(1);
+                            }
                             counted = Some((changed, answer));
                         }
-                        None | Some(ViewOutcome::Failed) => {
-                            let view = TallyRequest::View {
-                                viewer: user_id,
-                                at_ms: now.timestamp_millis(),
-                                window_ms: settings.view_dedupe.as_millis() as i64,
-                            };
-                            args.views
-                                .start(&args.counting, s.id, s.video, user_id, view);
+                        // The next heartbeat tries again; the tally counts it once.
+                        Err(e) => {
+                            tracing::warn!(error = %e, video = %s.video, "could not count a view")
                         }
                     }
                 }
@@ -484,7 +396,6 @@ impl Entity for SessionActor {
                 }
                 state.streams.retain(|s| s.id != stream);
                 args.live.remove(stream);
-                args.views.forget(stream);
                 ctx.stage(state);
                 Ok(SessionResponse::Done(Ok(())))
             }

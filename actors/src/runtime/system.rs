@@ -67,8 +67,6 @@ struct Inner {
     config: RuntimeConfig,
     router: RouterCell,
     kinds: RwLock<BTreeMap<&'static str, Arc<dyn Hosted>>>,
-    /// The runtime the system was made on, where its actors live.
-    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// This node's actor system: the state store, the runtime settings, every kind's directory,
@@ -87,7 +85,6 @@ impl System {
                 config,
                 router: Arc::new(OnceLock::new()),
                 kinds: RwLock::new(BTreeMap::new()),
-                runtime: tokio::runtime::Handle::try_current().ok(),
             }),
         }
     }
@@ -95,32 +92,6 @@ impl System {
     /// The durable state store.
     pub fn store(&self) -> &Arc<dyn StateStore> {
         &self.inner.store
-    }
-
-    /// Runs `work` on the runtime the actors live on, and waits for it. A request handler on
-    /// one of actix's single-threaded workers that makes several actor calls in a row wraps
-    /// them in this: each call from the worker is a round trip between two threads (a wake-up
-    /// and a context switch each way), while calls made on the actors' own runtime are not.
-    /// On the actors' runtime already (or without one), `work` just runs here.
-    pub async fn on_actor_runtime<F>(&self, work: F) -> Result<F::Output, CallError>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let here = tokio::runtime::Handle::try_current().ok();
-        match &self.inner.runtime {
-            Some(rt) if here.is_none_or(|h| h.id() != rt.id()) => {
-                rt.spawn(work).await.map_err(|e| {
-                    if e.is_panic() {
-                        tracing::error!(error = %e, "a request's actor work panicked");
-                        CallError::Stopped
-                    } else {
-                        CallError::ShuttingDown
-                    }
-                })
-            }
-            _ => Ok(work.await),
-        }
     }
 
     /// The runtime settings.
