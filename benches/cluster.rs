@@ -333,7 +333,7 @@ impl Moto {
             .stderr(std::fs::File::create(&log).expect("moto log"))
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start moto_server ({e}): install it with pip install 'moto[server]'")
+                panic!("cannot start python3 for moto_server ({e}): install it with pip install 'moto[server]'")
             });
         let proc = Proc { child, log };
         let endpoint = format!("http://127.0.0.1:{port}");

@@ -32,7 +32,7 @@ impl Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server not found on PATH: run the README's test command, which installs it (pip install 'moto[server]')");
+            .expect("python3 not found: run the README's test command, which installs moto (python3 -m pip install 'moto[server]')");
         let endpoint = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         eventually(Duration::from_secs(30), || async {
