@@ -160,6 +160,10 @@ pub struct ActorsConfig {
     /// The most live activations of one kind on this node; the least recently used are
     /// passivated early beyond it. Bounds memory (10-30 KiB per activation).
     pub max_active_per_kind: usize,
+    /// Actors activated by an HTTP request run on the HTTP worker thread that handled it, so
+    /// that requests on that worker reach them without a thread hand-off. Off: every actor
+    /// runs on the shared actor runtime.
+    pub on_http_workers: bool,
 }
 
 impl Default for ActorsConfig {
@@ -168,6 +172,7 @@ impl Default for ActorsConfig {
             idle_timeout_secs: 300,
             call_timeout_ms: 5000,
             max_active_per_kind: 20_000,
+            on_http_workers: true,
         }
     }
 }

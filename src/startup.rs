@@ -1,6 +1,7 @@
 //! Building the application and running it: `Application::build` opens the data dir, the
 //! stores and the actor directories; [`run`] serves HTTP until `shutdown` resolves, then shuts
-//! down in a fixed order: stop accepting, drain in-flight requests, passivate every actor,
+//! down in a fixed order: leave the cluster, passivate every actor (some live on the HTTP
+//! workers, so they go while the workers run), stop accepting and drain in-flight requests,
 //! flush the store.
 
 use crate::config::Config;
@@ -331,16 +332,24 @@ pub async fn run(
     let state = app.state.clone();
     let cfg = state.config.clone();
     let factory_state = state.clone();
-    let mut server = HttpServer::new(move || http::app(factory_state.clone()))
-        .disable_signals()
-        .shutdown_timeout(cfg.server.shutdown_timeout_secs)
-        // Without TCP_NODELAY a response written in two pieces waits for the client's
-        // delayed ACK, 40 ms per keep-alive request (research/http-serving.md).
-        .on_connect(|conn, _| {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
-        });
+    let homes = cfg.actors.on_http_workers;
+    // Runs once on each worker thread. A worker runs until the server stops, which `run` does
+    // only after passivating every actor, so it can be a home for actors.
+    let mut server = HttpServer::new(move || {
+        if homes {
+            troupe_actors::runtime::make_this_thread_an_actor_home();
+        }
+        http::app(factory_state.clone())
+    })
+    .disable_signals()
+    .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+    // Without TCP_NODELAY a response written in two pieces waits for the client's
+    // delayed ACK, 40 ms per keep-alive request (research/http-serving.md).
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    });
     if cfg.server.workers > 0 {
         server = server.workers(cfg.server.workers);
     }
@@ -359,10 +368,15 @@ pub async fn run(
             }
         }
     });
-    let mut server = std::pin::pin!(server);
+    // The server future carries out the handle's commands, so it runs as a task of its own.
+    let mut server = tokio::spawn(server);
+    let joined = |r: Result<std::io::Result<()>, tokio::task::JoinError>| match r {
+        Ok(r) => r.map_err(anyhow::Error::from),
+        Err(e) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),
+    };
     tokio::select! {
         result = &mut server => {
-            result.context("the HTTP server stopped")?;
+            joined(result).context("the HTTP server stopped")?;
         }
         () = shutdown => {
             if let Some(cluster) = &state.cluster {
@@ -370,18 +384,21 @@ pub async fn run(
                 // and new ones go to their new owners while this node drains.
                 cluster.leave().await;
             }
+            // Actors may live on the HTTP workers (`actors.on_http_workers`): passivate them
+            // while the workers still run. Requests that arrive meanwhile are served by the
+            // actors still active, forwarded to their new owners in a cluster, or answered 503
+            // with Retry-After; none waits in a listen queue that nobody serves.
+            tracing::info!("shutdown: passivating actors");
+            state
+                .system
+                .shutdown(Duration::from_secs(cfg.server.shutdown_timeout_secs))
+                .await;
             tracing::info!("shutdown: no longer accepting connections; draining in-flight requests");
-            // The stop command is carried out by the server future itself, so poll both.
-            let (_, result) = tokio::join!(handle.stop(true), server);
-            result.context("the HTTP server failed while draining")?;
+            handle.stop(true).await;
+            joined(server.await).context("the HTTP server failed while draining")?;
         }
     }
     tidy.abort();
-    tracing::info!("shutdown: passivating actors");
-    state
-        .system
-        .shutdown(Duration::from_secs(cfg.server.shutdown_timeout_secs))
-        .await;
     if let Some(cluster) = &state.cluster {
         cluster.shutdown().await;
     }

@@ -367,12 +367,14 @@ impl<E: Entity> Directory<E> {
             host_args,
             supervisor.get_cell(),
         );
-        // Actors must live on the main multi-thread runtime, not on the single-threaded runtime
-        // of whichever actix worker asked. A spawn from a worker is handed over to the main one.
-        let on_main = tokio::runtime::Handle::try_current()
-            .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
-            .unwrap_or(false);
-        let spawned = if on_main {
+        // Actors live on the main multi-thread runtime or on a thread marked as their home (an
+        // HTTP worker), never on some other single-threaded runtime that may end before them.
+        // A spawn from such a runtime is handed over to the main one.
+        let here = super::this_thread_is_an_actor_home()
+            || tokio::runtime::Handle::try_current()
+                .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+                .unwrap_or(false);
+        let spawned = if here {
             spawn.await
         } else {
             match self.inner.runtime.spawn(spawn).await {

@@ -305,6 +305,53 @@ async fn actors_called_from_a_single_threaded_runtime_run_on_the_main_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_called_from_a_marked_home_run_there_and_passivate_before_it_ends() {
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let tallies = tallies(store.clone(), config(60_000)).await;
+    let t2 = tallies.clone();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
+    // Like an actix worker marked as a home: it runs until told to end, after shutdown.
+    let worker = std::thread::spawn(move || {
+        crate::runtime::make_this_thread_an_actor_home();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let flavor = match t2.call("w", TallyReq::Flavor).await.unwrap() {
+                    TallyAnswer::Flavor(f) => f,
+                    other => panic!("{other:?}"),
+                };
+                // A soft change: only passivation writes it.
+                t2.call("w", TallyReq::Soft(7, Duration::from_secs(3600)))
+                    .await
+                    .unwrap();
+                ready_tx.send(flavor).unwrap();
+                let _ = end_rx.await;
+            })
+    });
+    assert_eq!(ready_rx.await.unwrap(), "CurrentThread");
+    assert_eq!(tallies.active(), 1);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tallies.shutdown(Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(tallies.active(), 0);
+    end_tx.send(()).unwrap();
+    worker.join().unwrap();
+    let stored = store
+        .get("tally/w")
+        .await
+        .unwrap()
+        .expect("passivation wrote the state");
+    let state: TallyState = crate::codec::decode(Tally::SCHEMA, &stored.value).unwrap();
+    assert_eq!(state.n, 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_passivates_everything_and_refuses_new_work() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let tallies = tallies(store.clone(), config(60_000)).await;
