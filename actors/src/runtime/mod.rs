@@ -37,9 +37,9 @@ thread_local! {
 /// runtime are handed over to the multi-thread runtime the [`Directory`] was started on.
 ///
 /// For the HTTP workers: a request handled on a worker talks to the actors it activated on
-/// that worker without waking another thread, twice per call (measured in
-/// `benches/playback.rs`: 1.4x to 1.8x the requests per second on one core, and the heartbeat
-/// p99 of the view burst from 1.9 s to 64 ms). The runtime must run until
+/// that worker without waking another thread, twice per call (measured on one core: 1.4x to
+/// 2x the requests per second with wrk, and in `benches/playback.rs` the heartbeat p99 of the
+/// view burst from 1.9 s to 64 ms). The runtime must run until
 /// [`System::shutdown`] has returned, or the actors on it die unpassivated.
 pub fn make_this_thread_an_actor_home() {
     ACTOR_HOME.with(|h| h.set(true));
