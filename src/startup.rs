@@ -368,15 +368,10 @@ pub async fn run(
             }
         }
     });
-    // The server future carries out the handle's commands, so it runs as a task of its own.
-    let mut server = tokio::spawn(server);
-    let joined = |r: Result<std::io::Result<()>, tokio::task::JoinError>| match r {
-        Ok(r) => r.map_err(anyhow::Error::from),
-        Err(e) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),
-    };
+    let mut server = std::pin::pin!(server);
     tokio::select! {
         result = &mut server => {
-            joined(result).context("the HTTP server stopped")?;
+            result.context("the HTTP server stopped")?;
         }
         () = shutdown => {
             if let Some(cluster) = &state.cluster {
@@ -394,8 +389,9 @@ pub async fn run(
                 .shutdown(Duration::from_secs(cfg.server.shutdown_timeout_secs))
                 .await;
             tracing::info!("shutdown: no longer accepting connections; draining in-flight requests");
-            handle.stop(true).await;
-            joined(server.await).context("the HTTP server failed while draining")?;
+            // The stop command is carried out by the server future itself, so poll both.
+            let (_, result) = tokio::join!(handle.stop(true), server);
+            result.context("the HTTP server failed while draining")?;
         }
     }
     tidy.abort();
