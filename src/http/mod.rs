@@ -31,11 +31,16 @@ use utoipa_actix_web::AppExt;
 /// The route table. Every route is registered here, through `service`, so that every route
 /// is in the OpenAPI document.
 pub fn configure(cfg: &mut ServiceConfig) {
-    // Playback first: it is the hottest path, and route matching is tried in order.
+    // The hottest routes first (HLS, then heartbeats, ratings and video pages): actix tries
+    // the routes in order, one regex each. `trending` must precede `/videos/{id}`.
     cfg.service(hls::master)
         .service(hls::media_playlist)
         .service(hls::segment)
         .service(hls::preflight)
+        .service(playback::heartbeat)
+        .service(playback::rate)
+        .service(playback::trending)
+        .service(videos::get_video)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
@@ -50,16 +55,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(cluster::cluster)
         .service(videos::create)
         .service(videos::list)
-        .service(playback::trending)
-        .service(videos::get_video)
         .service(videos::update)
         .service(videos::delete_video)
         .service(videos::playback_token)
         .service(videos::thumbnail)
         .service(videos::events)
-        .service(playback::rate)
         .service(playback::start)
-        .service(playback::heartbeat)
         .service(playback::stop)
         .service(playback::history)
         .service(uploads::options)

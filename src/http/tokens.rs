@@ -2,6 +2,9 @@
 //!
 //! Access tokens are short-lived and verified without asking any actor: signature, `alg`
 //! (only HS256, so `alg: none` and key-confusion tricks fail), issuer, audience and expiry.
+//! A token that passed is remembered (by its exact text, in a bounded cache) with its claims,
+//! so that a client's next request with it skips the HMAC and the JSON decoding; the expiry is
+//! checked on every use all the same.
 //! Refresh tokens carry their family and generation; the user actor decides whether they are
 //! still the current one. The two have different audiences, so neither passes for the other.
 
@@ -91,7 +94,12 @@ pub struct Tokens {
     audience: String,
     /// Access-token lifetime in seconds.
     pub access_ttl: i64,
+    /// Access tokens that verified, by their text.
+    verified: quick_cache::sync::Cache<String, AccessClaims>,
 }
+
+/// How many verified access tokens are remembered (about 0.5 KiB each).
+const VERIFIED_TOKENS: usize = 16_384;
 
 /// A freshly issued token pair.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -129,6 +137,7 @@ impl Tokens {
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             access_ttl: cfg.access_ttl_secs as i64,
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         }
     }
 
@@ -172,14 +181,22 @@ impl Tokens {
 
     /// Verifies an access token.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, ApiError> {
-        decode::<AccessClaims>(token, &self.decoding, &self.access)
+        if let Some(claims) = self.verified.get(token) {
+            if chrono::Utc::now().timestamp() < claims.exp {
+                return Ok(claims);
+            }
+        }
+        // Not remembered, or expired: the check below says which (with its leeway).
+        let claims = decode::<AccessClaims>(token, &self.decoding, &self.access)
             .map(|d| d.claims)
             .map_err(|e| {
                 ApiError::unauthorized(
                     "invalid_token",
                     format!("the access token is not valid: {e}"),
                 )
-            })
+            })?;
+        self.verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
     }
 
     /// Signs a playback token for one video.
@@ -321,5 +338,58 @@ impl FromRequest for AuthUser {
             )),
             Some(r) => r.map(AuthUser),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(tokens: &Tokens, exp: i64) -> AccessClaims {
+        AccessClaims {
+            iss: tokens.issuer.clone(),
+            aud: tokens.audience.clone(),
+            sub: "ada".into(),
+            uid: Uuid::new_v4(),
+            role: Role::User,
+            iat: exp - 60,
+            exp,
+        }
+    }
+
+    #[test]
+    fn verified_access_tokens_are_remembered_and_still_expire() {
+        let tokens = Tokens::new(
+            b"unit-test-secret-unit-test-secret-0123",
+            &AuthConfig::default(),
+        );
+        let now = chrono::Utc::now().timestamp();
+        let good = tokens.sign(&claims(&tokens, now + 600)).unwrap();
+        assert_eq!(tokens.verify_access(&good).unwrap().sub, "ada");
+        assert_eq!(tokens.verified.len(), 1);
+        assert_eq!(tokens.verify_access(&good).unwrap().sub, "ada");
+
+        // A tampered token is not the remembered one: it is verified, and fails.
+        let mut bad = good.clone();
+        bad.pop();
+        assert_eq!(
+            tokens.verify_access(&bad).unwrap_err().code,
+            "invalid_token"
+        );
+
+        // A remembered token whose time has run out (it was cached while it was good) is
+        // checked again, and refused.
+        let old = claims(&tokens, now - 60);
+        let stale = tokens.sign(&old).unwrap();
+        tokens.verified.insert(stale.clone(), old);
+        assert_eq!(
+            tokens.verify_access(&stale).unwrap_err().code,
+            "invalid_token"
+        );
+        // Within the leeway it still passes, as the signature check would let it.
+        let recent = claims(&tokens, now - 2);
+        let fresh = tokens.sign(&recent).unwrap();
+        tokens.verified.insert(fresh.clone(), recent);
+        assert!(tokens.verify_access(&fresh).is_ok());
     }
 }
