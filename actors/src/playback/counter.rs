@@ -1,16 +1,17 @@
-//! The counter actor: one video's views, likes and dislikes, added up from its tallies, and
-//! its views over time for trending.
+//! The counter actor: one video's views, likes and dislikes, with the per-viewer facts behind
+//! them, and its views over time for trending.
 //!
-//! The counter keeps the newest [`Partial`] of each of the video's [`SHARDS`] tallies and
-//! answers their sum. Merging a partial is idempotent (the newer version wins), so a merge
-//! sent twice, or late, changes nothing. The tallies are the truth: a counter activation
-//! first reads every tally's durable state and merges what it missed (a caller that died
-//! between the tally's write and the merge, or a counter whose write-behind state was lost
-//! with its node), so counts never drift. Views that a merge adds
-//! are also added to the current time bucket, from which trending ranks videos.
+//! The counter owns the video's [`SHARDS`] tallies as parts (see [`crate::runtime::Part`]):
+//! a rating or a view changes the viewer's tally, that tally alone is written, and the answer
+//! (the video's new counts) waits until it is durable. Its own state (the newest [`Partial`]
+//! of each tally, whose sum is the counts, and the view buckets) is derived and written
+//! behind. The tallies are the truth: an activation reads every tally and merges what its
+//! last write missed (a counter whose write-behind state was lost with its node), so counts
+//! never drift. Merging a partial is idempotent (the newer version wins). Views that a merge
+//! adds are also added to the current time bucket, from which trending ranks videos.
 
-use super::tally::{self, Partial, TallyActor, SHARDS};
-use super::Counts;
+use super::tally::{self, Partial, TallyState, SHARDS};
+use super::{Counts, Rating};
 use crate::media::events::EventHub;
 use crate::runtime::{Ctx, Entity};
 use chrono::Utc;
@@ -41,6 +42,10 @@ pub struct CounterState {
     pub fine: Vec<(i64, u64)>,
     /// Views per hour over the last 8 days: (bucket start, Unix ms; views).
     pub coarse: Vec<(i64, u64)>,
+    /// The tallies, by shard, once an activation has read them; stored as parts of their
+    /// own, not in this state.
+    #[serde(skip)]
+    pub tallies: Vec<TallyState>,
 }
 
 impl CounterState {
@@ -111,14 +116,29 @@ fn add(buckets: &mut Vec<(i64, u64)>, start: i64, n: u64) {
     }
 }
 
-/// Requests to a counter. All idempotent.
+/// Requests to a counter. All idempotent: a rating is a value, not a delta, and a view is
+/// counted at most once per viewer per window.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum CounterRequest {
-    /// A tally's counts after a change.
-    Merge(Partial),
+    /// Sets a viewer's rating.
+    Rate {
+        /// The viewer's user id.
+        viewer: Uuid,
+        /// The new rating.
+        rating: Rating,
+    },
+    /// Counts a view, unless this viewer was counted one within `window_ms` before `at_ms`.
+    View {
+        /// The viewer's user id.
+        viewer: Uuid,
+        /// When the view qualified (Unix ms).
+        at_ms: i64,
+        /// The de-duplication window (ms).
+        window_ms: i64,
+    },
     /// The counts.
     Get,
-    /// Forgets the counter (its video was deleted).
+    /// Forgets the counter and its tallies (its video was deleted).
     Forget,
 }
 
@@ -129,6 +149,9 @@ pub struct CounterAnswer {
     pub counts: Counts,
     /// Bumped whenever they change.
     pub version: u64,
+    /// Whether this request changed them (a rating equal to the current one, or a view
+    /// within the window, does not).
+    pub changed: bool,
 }
 
 /// Per-kind context of counters.
@@ -144,6 +167,9 @@ pub struct CounterArgs {
 
 impl Entity for CounterActor {
     const KIND: &'static str = "counter";
+    /// Still 1: the stored state kept its shape (the tallies are skipped). The requests
+    /// changed when the tallies became parts; a node of an older version answers one it
+    /// cannot read with a clear error rather than misreading it.
     const SCHEMA: u8 = 1;
     type State = CounterState;
     type Request = CounterRequest;
@@ -156,33 +182,67 @@ impl Entity for CounterActor {
     ) -> Result<CounterAnswer, ActorProcessingErr> {
         let video: Uuid = ctx.key().parse()?;
         let now = Utc::now().timestamp_millis();
-        let mut state = ctx.state().cloned().unwrap_or_default();
+        // Taken out and put back, so that the tallies are not copied on every request.
+        let mut state = ctx.state_mut().take().unwrap_or_default();
         let mut changed = false;
-        if matches!(req, CounterRequest::Forget) {
-            ctx.remove().await?;
-            return Ok(CounterAnswer {
-                counts: Counts::default(),
-                version: 0,
-            });
-        }
         if ctx.first_request() {
-            // The tallies are the truth: take up whatever a merge never brought here.
+            // The tallies are the truth: take up whatever the last write behind missed.
             let keys: Vec<String> = (0..SHARDS).map(|s| tally::key(video, s)).collect();
-            let peeks = keys.iter().map(|k| ctx.peek::<TallyActor>(k));
-            for tally in futures::future::try_join_all(peeks)
-                .await?
+            let loaded = ctx.load_parts::<TallyState>(&keys).await?;
+            state.tallies = loaded
                 .into_iter()
-                .flatten()
-            {
-                changed |= state.merge(tally.partial, now);
+                .zip(0..SHARDS)
+                .map(|(t, shard)| {
+                    let mut t = t.unwrap_or_default();
+                    t.partial.shard = shard;
+                    t
+                })
+                .collect();
+            let partials: Vec<Partial> = state.tallies.iter().map(|t| t.partial).collect();
+            for p in partials {
+                changed |= state.merge(p, now);
             }
         }
-        if let CounterRequest::Merge(p) = req {
-            changed |= state.merge(p, now);
+        let shard = match &req {
+            CounterRequest::Rate { viewer, rating } => {
+                let s = tally::shard_of(*viewer);
+                state.tallies[s as usize]
+                    .rate(*viewer, *rating)
+                    .then_some(s)
+            }
+            CounterRequest::View {
+                viewer,
+                at_ms,
+                window_ms,
+            } => {
+                let s = tally::shard_of(*viewer);
+                state.tallies[s as usize]
+                    .view(*viewer, *at_ms, *window_ms)
+                    .then_some(s)
+            }
+            CounterRequest::Get => None,
+            CounterRequest::Forget => {
+                // The activation has read its tallies (on its first request): it deletes them
+                // with its own state.
+                *ctx.state_mut() = Some(state);
+                ctx.remove().await?;
+                return Ok(CounterAnswer {
+                    counts: Counts::default(),
+                    version: 0,
+                    changed: false,
+                });
+            }
+        };
+        if let Some(s) = shard {
+            let t = &state.tallies[s as usize];
+            ctx.stage_part(&tally::key(video, s), t);
+            let partial = t.partial;
+            changed |= state.merge(partial, now);
         }
         let answer = CounterAnswer {
             counts: state.counts(),
             version: state.version,
+            changed: shard.is_some(),
         };
         if changed {
             ctx.args()
@@ -191,6 +251,8 @@ impl Entity for CounterActor {
             // Write-behind: the acknowledged truth is in the tallies (see the module doc).
             let flush = ctx.args().flush;
             ctx.stage_soft(state, flush);
+        } else {
+            *ctx.state_mut() = Some(state);
         }
         Ok(answer)
     }

@@ -2,14 +2,13 @@
 //! likes and dislikes, with trending.
 //!
 //! ```text
-//!  HTTP ──▶ session/<user> ──(a view qualifies)──▶ tally/<video>.<shard> ──▶ counter/<video>
-//!  HTTP ──▶ (rating) ─────────────────────────────▶ tally/<video>.<shard> ──▶ counter/<video>
+//!  HTTP ──▶ session/<user> ──(a view qualifies)──▶ counter/<video> (writes tally/<video>.<shard>)
+//!  HTTP ──▶ (rating) ─────────────────────────────▶ counter/<video> (writes tally/<video>.<shard>)
 //! ```
 //!
-//! Calls go one way only (session → tally → counter, each answered before the next is
-//! asked), so no two actors ever wait on each other. A change is durable in its tally before
-//! the counter adds it up; the counter re-reads the tallies whenever it activates, so a caller
-//! that dies between the two leaves nothing behind that the counter does not pick up.
+//! Calls go one way only (session → counter), so no two actors ever wait on each other. A
+//! change is durable in its tally, a part the counter owns, before the counter answers; the
+//! counter's own sums are written behind and rebuilt from the tallies whenever it activates.
 
 pub mod counter;
 pub mod session;
@@ -28,7 +27,6 @@ use session::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tally::{TallyActor, TallyRequest, TallyResponse};
 use uuid::Uuid;
 
 /// A viewer's opinion of a video.
@@ -93,36 +91,20 @@ impl Default for PlaybackSettings {
     }
 }
 
-/// Applies a change to a video's tally, then has its counter add it up.
+/// Asks a video's counter to count something (for the session actors, which count views).
 #[derive(Clone)]
 pub struct Counting {
-    tallies: Directory<TallyActor>,
     counters: Directory<CounterActor>,
 }
 
 impl Counting {
-    /// Sends `req` (about `viewer`) to the viewer's tally of `video`, then merges the tally's
-    /// counts into the counter. Whether the tally changed, and the video's counts.
+    /// Sends `req` to the counter of `video`: the counts after it, and whether it changed them.
     pub async fn apply(
         &self,
         video: Uuid,
-        viewer: Uuid,
-        req: TallyRequest,
-    ) -> Result<(bool, CounterAnswer), CallError> {
-        let key = tally::key(video, tally::shard_of(viewer));
-        let (partial, changed) = match self.tallies.call(&key, req).await? {
-            TallyResponse::Partial { partial, changed } => (partial, changed),
-            TallyResponse::Done => {
-                return Err(CallError::Unavailable(
-                    "unexpected answer from a tally".into(),
-                ))
-            }
-        };
-        let answer = self
-            .counters
-            .call(&video.to_string(), CounterRequest::Merge(partial))
-            .await?;
-        Ok((changed, answer))
+        req: CounterRequest,
+    ) -> Result<CounterAnswer, CallError> {
+        self.counters.call(&video.to_string(), req).await
     }
 }
 
@@ -225,7 +207,6 @@ type TrendingCache = Arc<Mutex<HashMap<(Window, usize), (Instant, Arc<Vec<Trend>
 pub struct Playback {
     sessions: Directory<SessionActor>,
     counters: Directory<CounterActor>,
-    counting: Counting,
     settings: Arc<PlaybackSettings>,
     live: LiveStreams,
     system: System,
@@ -233,15 +214,14 @@ pub struct Playback {
 }
 
 impl Playback {
-    /// Starts the session, tally and counter kinds on this node; count changes are announced
-    /// on `events`.
+    /// Starts the session and counter kinds on this node; count changes are announced on
+    /// `events`.
     pub async fn start(
         system: &System,
         events: &EventHub,
         settings: PlaybackSettings,
     ) -> Result<Self, CallError> {
         let settings = Arc::new(settings);
-        let tallies = Directory::<TallyActor>::start(system, ()).await?;
         let counters = Directory::<CounterActor>::start(
             system,
             CounterArgs {
@@ -251,7 +231,6 @@ impl Playback {
         )
         .await?;
         let counting = Counting {
-            tallies,
             counters: counters.clone(),
         };
         let live = LiveStreams::default();
@@ -278,7 +257,6 @@ impl Playback {
         Ok(Self {
             sessions,
             counters,
-            counting,
             settings,
             live,
             system: system.clone(),
@@ -383,11 +361,11 @@ impl Playback {
         viewer: Uuid,
         rating: Rating,
     ) -> Result<Counts, PlaybackError> {
-        let (changed, answer) = self
-            .counting
-            .apply(video, viewer, TallyRequest::Rate { viewer, rating })
+        let answer = self
+            .counters
+            .call(&video.to_string(), CounterRequest::Rate { viewer, rating })
             .await?;
-        if changed {
+        if answer.changed {
             metrics::counter!("troupe_ratings_total").increment(1);
         }
         Ok(answer.counts)
@@ -419,12 +397,6 @@ impl Playback {
 
     /// Forgets a deleted video's counter and tallies.
     pub async fn forget(&self, video: Uuid) -> Result<(), PlaybackError> {
-        for shard in 0..tally::SHARDS {
-            self.counting
-                .tallies
-                .call(&tally::key(video, shard), TallyRequest::Forget)
-                .await?;
-        }
         self.counters
             .call(&video.to_string(), CounterRequest::Forget)
             .await?;

@@ -14,7 +14,7 @@
 //! are written behind within `progress_flush`, so a crash loses at most that much progress.
 
 use super::counter::CounterAnswer;
-use super::tally::TallyRequest;
+use super::counter::CounterRequest;
 use super::{Counting, LiveStreams, PlaybackSettings};
 use crate::runtime::{Ctx, Entity};
 use chrono::{DateTime, Utc};
@@ -356,18 +356,18 @@ impl Entity for SessionActor {
                 };
                 let mut counted = None;
                 if !s.view_done && s.watched_secs >= threshold {
-                    let view = TallyRequest::View {
+                    let view = CounterRequest::View {
                         viewer: user_id,
                         at_ms: now.timestamp_millis(),
                         window_ms: settings.view_dedupe.as_millis() as i64,
                     };
-                    match args.counting.apply(s.video, user_id, view).await {
-                        Ok((changed, answer)) => {
+                    match args.counting.apply(s.video, view).await {
+                        Ok(answer) => {
                             s.view_done = true;
-                            if changed {
+                            if answer.changed {
                                 metrics::counter!("troupe_views_counted_total").increment(1);
                             }
-                            counted = Some((changed, answer));
+                            counted = Some(answer);
                         }
                         // The next heartbeat tries again; the tally counts it once.
                         Err(e) => {
@@ -386,8 +386,8 @@ impl Entity for SessionActor {
                 ctx.stage_soft(state, settings.progress_flush);
                 Ok(SessionResponse::Beat(Ok(Beat {
                     stream: s,
-                    view_counted: counted.as_ref().is_some_and(|(c, _)| *c),
-                    counts: counted.map(|(_, a)| a),
+                    view_counted: counted.as_ref().is_some_and(|a| a.changed),
+                    counts: counted,
                 })))
             }
             SessionRequest::Stop { stream } => {

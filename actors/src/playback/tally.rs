@@ -1,16 +1,15 @@
-//! The tally actor: one shard of one video's ratings and views, with each viewer's own rating
-//! and recent view, so that every change is counted exactly once.
+//! A tally: one shard of one video's ratings and views, with each viewer's own rating and
+//! recent view, so that every change is counted exactly once.
 //!
-//! A video's viewers are spread over [`SHARDS`] tallies by their id, so that no single state
+//! A video's viewers are spread over [`SHARDS`] tallies by their id, so that no single record
 //! holds every rating of a popular video and a write stays small. Each tally keeps the
 //! per-viewer facts (who rated what, who was counted a view in the last window) and its own
-//! partial counts with a version; the [`super::counter`] actor adds the partials up. A tally
-//! answers only once its change is durable (group commit per tally, and the store batches
-//! flushes across actors).
+//! partial counts with a version. The tallies are parts of the video's
+//! [`super::counter::CounterActor`] (stored under `tally/<video>.<shard>`): the counter
+//! changes one, writes that one alone, and answers once it is durable.
 
 use super::{Counts, Rating};
-use crate::runtime::{Ctx, Entity};
-use ractor::ActorProcessingErr;
+use crate::runtime::Part;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -24,13 +23,10 @@ pub fn shard_of(viewer: Uuid) -> u8 {
     viewer.as_bytes()[15] % SHARDS
 }
 
-/// The actor key of one video's shard.
+/// The part key of one video's shard.
 pub fn key(video: Uuid, shard: u8) -> String {
     format!("{video}.{shard}")
 }
-
-/// The actor kind `tally`, keyed by `<video id>.<shard>`.
-pub struct TallyActor;
 
 /// One shard's counts, as the counter adds them up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,48 +65,9 @@ pub struct TallyState {
     pub viewed: HashMap<Uuid, i64>,
 }
 
-/// Requests to a tally. All idempotent: a rating is a value, not a delta, and a view is
-/// counted at most once per viewer per window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum TallyRequest {
-    /// Sets a viewer's rating.
-    Rate {
-        /// The viewer's user id.
-        viewer: Uuid,
-        /// The new rating.
-        rating: Rating,
-    },
-    /// Counts a view, unless this viewer was counted one within `window_ms` before `at_ms`.
-    View {
-        /// The viewer's user id.
-        viewer: Uuid,
-        /// When the view qualified (Unix ms).
-        at_ms: i64,
-        /// The de-duplication window (ms).
-        window_ms: i64,
-    },
-    /// The shard's counts.
-    Get,
-    /// Forgets the shard (its video was deleted).
-    Forget,
-}
-
-/// What a tally answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum TallyResponse {
-    /// The shard's counts after the request, and whether the request changed anything.
-    Partial {
-        /// The counts.
-        partial: Partial,
-        /// Whether this request changed them.
-        changed: bool,
-    },
-    /// Done.
-    Done,
-}
-
 impl TallyState {
-    fn rate(&mut self, viewer: Uuid, rating: Rating) -> bool {
+    /// Sets a viewer's rating (a value, not a delta); whether it changed anything.
+    pub fn rate(&mut self, viewer: Uuid, rating: Rating) -> bool {
         let old = self.ratings.get(&viewer).copied().unwrap_or(Rating::None);
         if old == rating {
             return false;
@@ -135,7 +92,9 @@ impl TallyState {
         true
     }
 
-    fn view(&mut self, viewer: Uuid, at_ms: i64, window_ms: i64) -> bool {
+    /// Counts a view, unless this viewer was counted one within `window_ms` before `at_ms`;
+    /// whether it counted.
+    pub fn view(&mut self, viewer: Uuid, at_ms: i64, window_ms: i64) -> bool {
         // Views older than the window no longer matter to anybody: keep the state small.
         self.viewed.retain(|_, t| at_ms - *t < window_ms);
         if self.viewed.contains_key(&viewer) {
@@ -148,44 +107,9 @@ impl TallyState {
     }
 }
 
-impl Entity for TallyActor {
+impl Part for TallyState {
     const KIND: &'static str = "tally";
     const SCHEMA: u8 = 1;
-    type State = TallyState;
-    type Request = TallyRequest;
-    type Response = TallyResponse;
-    type Args = ();
-
-    async fn handle(
-        ctx: &mut Ctx<Self>,
-        req: TallyRequest,
-    ) -> Result<TallyResponse, ActorProcessingErr> {
-        let shard = ctx
-            .key()
-            .rsplit_once('.')
-            .and_then(|(_, s)| s.parse::<u8>().ok())
-            .unwrap_or(0);
-        let mut state = ctx.state().cloned().unwrap_or_default();
-        state.partial.shard = shard;
-        let changed = match req {
-            TallyRequest::Rate { viewer, rating } => state.rate(viewer, rating),
-            TallyRequest::View {
-                viewer,
-                at_ms,
-                window_ms,
-            } => state.view(viewer, at_ms, window_ms),
-            TallyRequest::Get => false,
-            TallyRequest::Forget => {
-                ctx.remove().await?;
-                return Ok(TallyResponse::Done);
-            }
-        };
-        let partial = state.partial;
-        if changed {
-            ctx.stage(state);
-        }
-        Ok(TallyResponse::Partial { partial, changed })
-    }
 }
 
 #[cfg(test)]

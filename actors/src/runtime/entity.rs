@@ -5,6 +5,7 @@ use crate::codec;
 use crate::store::{Etag, Precondition, StateStore, StoreError};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -45,6 +46,27 @@ pub trait Entity: Sized + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Response, ActorProcessingErr>> + Send;
 }
 
+/// A record an activation owns besides its state, under its own storage key
+/// (`<KIND>/<key>`): a change to one part writes that part alone, so an entity whose state is
+/// large and sharded (a video's per-viewer ratings) writes only the shard that changed. Parts
+/// are fenced like the state: each write is conditional on the version this activation last
+/// read or wrote. Only the entity that owns a part may write it.
+pub trait Part: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The storage prefix of this kind of part. No `/`.
+    const KIND: &'static str;
+    /// The schema byte written in front of it (see [`crate::codec`]).
+    const SCHEMA: u8;
+}
+
+/// A part this activation has read or staged: its version, and what the next write stores.
+struct PartSlot {
+    etag: Option<Etag>,
+    staged: Option<Vec<u8>>,
+}
+
+/// What one background write did, target by target: `None` is the state, `Some(key)` a part.
+type Written = Vec<(Option<String>, Result<Etag, StoreError>)>;
+
 /// An activation's view of itself: its key, its durable state, and how to change it.
 pub struct Ctx<E: Entity> {
     on_exit: OnExit,
@@ -75,6 +97,10 @@ pub struct Ctx<E: Entity> {
     soft_timer: bool,
     /// The request being handled is this activation's first.
     first: bool,
+    /// The parts read or staged, by storage key.
+    parts: HashMap<String, PartSlot>,
+    /// Some part holds staged bytes that no write has covered yet.
+    parts_staged: bool,
 }
 
 /// An answer held back until the state it was computed from is durable.
@@ -86,8 +112,30 @@ struct Answer<E: Entity> {
 /// A background write of staged state.
 struct Flush<E: Entity> {
     batch: u64,
-    done: oneshot::Receiver<Result<Etag, StoreError>>,
+    done: oneshot::Receiver<Written>,
     answers: Vec<Answer<E>>,
+}
+
+impl<E: Entity> Flush<E> {
+    /// Waits for the write to finish: what it did, target by target.
+    async fn finish(self) -> (Vec<Answer<E>>, Written) {
+        let written = self.done.await.unwrap_or_else(|_| {
+            vec![(
+                None,
+                Err(StoreError::Unavailable(
+                    "the state write was abandoned".into(),
+                )),
+            )]
+        });
+        (self.answers, written)
+    }
+}
+
+fn condition(etag: &Option<Etag>) -> Precondition {
+    match etag {
+        Some(e) => Precondition::Matches(e.clone()),
+        None => Precondition::Absent,
+    }
 }
 
 impl<E: Entity> Ctx<E> {
@@ -99,6 +147,13 @@ impl<E: Entity> Ctx<E> {
     /// The entity's current durable state; `None` if it does not exist.
     pub fn state(&self) -> Option<&E::State> {
         self.state.as_ref()
+    }
+
+    /// The state, to change in place: the change is in memory only until
+    /// [`Ctx::stage`], [`Ctx::stage_soft`] or [`Ctx::save`] covers it. Good for taking the
+    /// state out and putting it back without copying it.
+    pub fn state_mut(&mut self) -> &mut Option<E::State> {
+        &mut self.state
     }
 
     /// The per-kind context.
@@ -129,30 +184,29 @@ impl<E: Entity> Ctx<E> {
     pub async fn save(&mut self, new: E::State) -> Result<(), StoreError> {
         // A background write of staged changes must land first: this write replaces it.
         if let Some(flush) = self.flush.take() {
-            let result = flush.done.await.unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(
-                    "the state write was abandoned".into(),
-                ))
-            });
-            self.settle(flush.answers, result)?;
+            let (answers, written) = flush.finish().await;
+            self.settle(answers, written)?;
         }
         let bytes = codec::encode(E::SCHEMA, &new).map_err(|e| StoreError::Corrupt {
             key: self.storage_key.clone(),
             reason: e.to_string(),
         })?;
-        let condition = match &self.etag {
-            Some(e) => Precondition::Matches(e.clone()),
-            None => Precondition::Absent,
-        };
-        match self.store.put(&self.storage_key, bytes, condition).await {
+        match self
+            .store
+            .put(&self.storage_key, bytes, condition(&self.etag))
+            .await
+        {
             Ok(etag) => {
                 self.etag = Some(etag);
                 self.state = Some(new);
-                // This write covered whatever was staged, and the answers waiting for it.
+                // This write covered whatever state was staged, and the answers waiting for
+                // it, unless they also wait for a part.
                 self.staged = false;
                 self.soft = false;
-                for a in std::mem::take(&mut self.pending) {
-                    let _ = a.reply.send(Ok(a.response));
+                if !self.parts_staged {
+                    for a in std::mem::take(&mut self.pending) {
+                        let _ = a.reply.send(Ok(a.response));
+                    }
                 }
                 Ok(())
             }
@@ -193,6 +247,65 @@ impl<E: Entity> Ctx<E> {
         }
     }
 
+    /// Reads parts of kind `P` by key (all at once), and remembers their versions for the
+    /// writes that follow. Read a part before staging it, once per activation (the first
+    /// request is the place): a part staged unread is written only if it does not exist yet,
+    /// and otherwise fences the activation off.
+    pub async fn load_parts<P: Part>(
+        &mut self,
+        keys: &[String],
+    ) -> Result<Vec<Option<P>>, StoreError> {
+        let storage: Vec<String> = keys.iter().map(|k| format!("{}/{k}", P::KIND)).collect();
+        let store = self.store.clone();
+        let reads = futures::future::try_join_all(storage.iter().map(|k| store.get(k))).await?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, read) in storage.into_iter().zip(reads) {
+            let (value, etag) = match read {
+                Some(v) => (
+                    Some(codec::decode::<P>(P::SCHEMA, &v.value).map_err(|e| {
+                        StoreError::Corrupt {
+                            key: key.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?),
+                    Some(v.etag),
+                ),
+                None => (None, None),
+            };
+            self.parts
+                .entry(key)
+                .or_insert(PartSlot { etag, staged: None });
+            out.push(value);
+        }
+        Ok(out)
+    }
+
+    /// Stages `value` as the part `key` of kind `P`: like [`Ctx::stage`], the answer to this
+    /// request and every later one is held back until a write covering it is durable, and
+    /// every part staged while one write is under way shares the next. Only the parts staged
+    /// are written, not the state.
+    pub fn stage_part<P: Part>(&mut self, key: &str, value: &P) {
+        let storage_key = format!("{}/{key}", P::KIND);
+        match codec::encode(P::SCHEMA, value) {
+            Ok(bytes) => {
+                self.parts
+                    .entry(storage_key)
+                    .or_insert(PartSlot {
+                        etag: None,
+                        staged: None,
+                    })
+                    .staged = Some(bytes);
+                self.parts_staged = true;
+            }
+            Err(e) => {
+                self.poisoned = Some(StoreError::Corrupt {
+                    key: storage_key,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+
     /// Whether the request being handled is the first this activation handles: a place to
     /// repair derived state once per activation.
     pub fn first_request(&self) -> bool {
@@ -201,34 +314,43 @@ impl<E: Entity> Ctx<E> {
 
     /// Whether answers must wait for a write: something is staged or being written.
     fn holding(&self) -> bool {
-        self.staged || self.flush.is_some() || !self.pending.is_empty()
+        self.staged || self.parts_staged || self.flush.is_some() || !self.pending.is_empty()
     }
 
-    /// Starts a background write of the current state, if something is staged and no write
-    /// is under way. The answers pending now are released by it.
+    /// Starts a background write of the current state and the staged parts, if something is
+    /// staged and no write is under way. The answers pending now are released by it.
     fn start_flush(&mut self, myself: &ActorRef<HostMsg<E>>) {
-        if self.flush.is_some() || !self.staged {
+        if self.flush.is_some() || !(self.staged || self.parts_staged) {
             return;
         }
-        let Some(state) = self.state.as_ref() else {
-            return;
-        };
-        let bytes = match codec::encode(E::SCHEMA, state) {
-            Ok(b) => b,
-            Err(e) => {
-                self.poisoned = Some(StoreError::Corrupt {
-                    key: self.storage_key.clone(),
-                    reason: e.to_string(),
-                });
-                return;
+        let mut writes: Vec<(Option<String>, Vec<u8>, Precondition)> = Vec::new();
+        if self.staged {
+            if let Some(state) = self.state.as_ref() {
+                match codec::encode(E::SCHEMA, state) {
+                    Ok(b) => writes.push((None, b, condition(&self.etag))),
+                    Err(e) => {
+                        self.poisoned = Some(StoreError::Corrupt {
+                            key: self.storage_key.clone(),
+                            reason: e.to_string(),
+                        });
+                        return;
+                    }
+                }
             }
-        };
-        let condition = match &self.etag {
-            Some(e) => Precondition::Matches(e.clone()),
-            None => Precondition::Absent,
-        };
-        self.staged = false;
-        self.soft = false;
+            self.staged = false;
+            self.soft = false;
+        }
+        if self.parts_staged {
+            for (key, slot) in self.parts.iter_mut() {
+                if let Some(bytes) = slot.staged.take() {
+                    writes.push((Some(key.clone()), bytes, condition(&slot.etag)));
+                }
+            }
+            self.parts_staged = false;
+        }
+        if writes.is_empty() {
+            return;
+        }
         self.batches += 1;
         let batch = self.batches;
         let (tx, rx) = oneshot::channel();
@@ -237,7 +359,11 @@ impl<E: Entity> Ctx<E> {
             .record(answers.len() as f64);
         let (store, key, me) = (self.store.clone(), self.storage_key.clone(), myself.clone());
         tokio::spawn(async move {
-            let _ = tx.send(store.put(&key, bytes, condition).await);
+            let puts = writes.into_iter().map(|(part, bytes, condition)| {
+                let (store, target) = (&store, part.clone().unwrap_or_else(|| key.clone()));
+                async move { (part, store.put(&target, bytes, condition).await) }
+            });
+            let _ = tx.send(futures::future::join_all(puts).await);
             // Wakes the activation; if it is draining, `post_stop` collects the result.
             let _ = me.send_message(HostMsg::Flushed(batch));
         });
@@ -251,20 +377,29 @@ impl<E: Entity> Ctx<E> {
     /// Releases the answers a finished write covered: their responses if it succeeded, an
     /// error if it failed (and then everything held back fails too, and the activation must
     /// retire).
-    fn settle(
-        &mut self,
-        answers: Vec<Answer<E>>,
-        result: Result<Etag, StoreError>,
-    ) -> Result<(), StoreError> {
-        match result {
-            Ok(etag) => {
-                self.etag = Some(etag);
+    fn settle(&mut self, answers: Vec<Answer<E>>, written: Written) -> Result<(), StoreError> {
+        let mut failed = None;
+        for (part, result) in written {
+            match (result, part) {
+                (Ok(etag), None) => self.etag = Some(etag),
+                (Ok(etag), Some(key)) => {
+                    if let Some(slot) = self.parts.get_mut(&key) {
+                        slot.etag = Some(etag);
+                    }
+                }
+                (Err(e), _) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        match failed {
+            None => {
                 for a in answers {
                     let _ = a.reply.send(Ok(a.response));
                 }
                 Ok(())
             }
-            Err(e) => {
+            Some(e) => {
                 let why = if matches!(e, StoreError::Conflict) {
                     CallError::Fenced
                 } else {
@@ -274,43 +409,47 @@ impl<E: Entity> Ctx<E> {
                     let _ = a.reply.send(Err(why.clone()));
                 }
                 self.staged = false;
+                self.parts_staged = false;
                 self.poisoned = Some(e.clone());
                 Err(e)
             }
         }
     }
 
-    /// Durably deletes the entity's state.
+    /// Durably deletes the entity's state, and every part this activation has read or
+    /// written.
     pub async fn remove(&mut self) -> Result<(), StoreError> {
         if let Some(flush) = self.flush.take() {
-            let result = flush.done.await.unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(
-                    "the state write was abandoned".into(),
-                ))
-            });
-            self.settle(flush.answers, result)?;
+            let (answers, written) = flush.finish().await;
+            self.settle(answers, written)?;
         }
         self.staged = false;
         // Soft changes die with the state: nothing writes them back later.
         self.soft = false;
-        let condition = match &self.etag {
-            Some(e) => Precondition::Matches(e.clone()),
-            None => {
-                self.state = None;
-                return Ok(());
-            }
-        };
-        match self.store.delete(&self.storage_key, condition).await {
-            Ok(()) => {
-                self.etag = None;
-                self.state = None;
-                Ok(())
-            }
-            Err(e) => {
-                self.poisoned = Some(e.clone());
-                Err(e)
-            }
+        self.parts_staged = false;
+        let mut existing: Vec<(String, Etag)> = self
+            .parts
+            .drain()
+            .filter_map(|(key, slot)| Some((key, slot.etag?)))
+            .collect();
+        if let Some(etag) = self.etag.clone() {
+            existing.push((self.storage_key.clone(), etag));
         }
+        let store = self.store.clone();
+        let deletes = existing
+            .iter()
+            .map(|(key, etag)| store.delete(key, Precondition::Matches(etag.clone())));
+        let failed = futures::future::join_all(deletes)
+            .await
+            .into_iter()
+            .find_map(Result::err);
+        if let Some(e) = failed {
+            self.poisoned = Some(e.clone());
+            return Err(e);
+        }
+        self.etag = None;
+        self.state = None;
+        Ok(())
     }
 }
 
@@ -393,6 +532,8 @@ impl<E: Entity> Actor for EntityHost<E> {
             soft_due: None,
             soft_timer: false,
             first: true,
+            parts: HashMap::new(),
+            parts_staged: false,
         })
     }
 
@@ -407,13 +548,9 @@ impl<E: Entity> Actor for EntityHost<E> {
             HostMsg::Flushed(batch) => {
                 if ctx.flush.as_ref().is_some_and(|f| f.batch == batch) {
                     let flush = ctx.flush.take().expect("checked above");
-                    let result = flush.done.await.unwrap_or_else(|_| {
-                        Err(StoreError::Unavailable(
-                            "the state write was abandoned".into(),
-                        ))
-                    });
-                    if ctx.settle(flush.answers, result).is_ok() {
-                        if ctx.staged {
+                    let (answers, written) = flush.finish().await;
+                    if ctx.settle(answers, written).is_ok() {
+                        if ctx.staged || ctx.parts_staged {
                             ctx.start_flush(&myself);
                         } else {
                             // Nothing new was staged: what the pending answers saw is durable.
@@ -500,15 +637,11 @@ impl<E: Entity> Actor for EntityHost<E> {
         }
         loop {
             if let Some(flush) = ctx.flush.take() {
-                let result = flush.done.await.unwrap_or_else(|_| {
-                    Err(StoreError::Unavailable(
-                        "the state write was abandoned".into(),
-                    ))
-                });
-                let _ = ctx.settle(flush.answers, result);
+                let (answers, written) = flush.finish().await;
+                let _ = ctx.settle(answers, written);
                 continue;
             }
-            if ctx.staged && !ctx.retired && ctx.poisoned.is_none() {
+            if (ctx.staged || ctx.parts_staged) && !ctx.retired && ctx.poisoned.is_none() {
                 ctx.start_flush(&myself);
                 if ctx.flush.is_some() {
                     continue;
@@ -516,7 +649,8 @@ impl<E: Entity> Actor for EntityHost<E> {
             }
             break;
         }
-        let unsafe_to_answer = ctx.retired || ctx.poisoned.is_some() || ctx.staged;
+        let unsafe_to_answer =
+            ctx.retired || ctx.poisoned.is_some() || ctx.staged || ctx.parts_staged;
         for a in std::mem::take(&mut ctx.pending) {
             let _ = a.reply.send(if unsafe_to_answer {
                 Err(CallError::Fenced)

@@ -11,7 +11,21 @@ struct Tally;
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct TallyState {
     n: u64,
+    /// The parts `<key>.p0` to `<key>.p2`, read on the first request; stored on their own.
+    #[serde(skip)]
+    parts: Vec<u64>,
 }
+
+/// A part of a tally: one more number, stored under `tallypart/<key>.p<i>`.
+#[derive(Debug, Serialize, Deserialize)]
+struct PartN(u64);
+
+impl Part for PartN {
+    const KIND: &'static str = "tallypart";
+    const SCHEMA: u8 = 1;
+}
+
+const PARTS: usize = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum TallyReq {
@@ -28,6 +42,9 @@ enum TallyReq {
     Panic,
     Sleep(Duration),
     Flavor,
+    /// Adds to part `i` through `Ctx::stage_part`.
+    AddPart(usize, u64),
+    GetPart(usize),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,6 +72,13 @@ impl Entity for Tally {
     type Args = ();
 
     async fn handle(ctx: &mut Ctx<Self>, req: TallyReq) -> Result<TallyAnswer, ActorProcessingErr> {
+        if ctx.first_request() && matches!(req, TallyReq::AddPart(..) | TallyReq::GetPart(_)) {
+            let keys: Vec<String> = (0..PARTS).map(|i| format!("{}.p{i}", ctx.key())).collect();
+            let parts = ctx.load_parts::<PartN>(&keys).await?;
+            let mut s = ctx.state_mut().take().unwrap_or_default();
+            s.parts = parts.into_iter().map(|p| p.map_or(0, |p| p.0)).collect();
+            *ctx.state_mut() = Some(s);
+        }
         Ok(match req {
             TallyReq::Add(k) => {
                 let mut s = ctx.state().cloned().unwrap_or_default();
@@ -92,6 +116,21 @@ impl Entity for Tally {
                 "{:?}",
                 tokio::runtime::Handle::current().runtime_flavor()
             )),
+            TallyReq::AddPart(i, k) => {
+                let key = format!("{}.p{i}", ctx.key());
+                let Some(s) = ctx.state_mut().as_mut().filter(|s| s.parts.len() == PARTS) else {
+                    return Err("parts not loaded".into());
+                };
+                s.parts[i] += k;
+                let n = s.parts[i];
+                ctx.stage_part(&key, &PartN(n));
+                TallyAnswer::N(n)
+            }
+            TallyReq::GetPart(i) => TallyAnswer::N(
+                ctx.state()
+                    .and_then(|s| s.parts.get(i).copied())
+                    .unwrap_or(0),
+            ),
         })
     }
 }
@@ -622,4 +661,75 @@ async fn shutdown_under_load_finishes_promptly_with_nothing_left_alive() {
     }
     assert_eq!(tallies.active(), 0);
     assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_is_written_alone_before_the_answer_and_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let tallies = tallies(store.clone(), config(100)).await;
+    let stored = |key: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .get(key)
+                .await
+                .unwrap()
+                .map(|v| crate::codec::decode::<PartN>(1, &v.value).unwrap().0)
+        }
+    };
+    assert_eq!(
+        tallies
+            .call("a", TallyReq::AddPart(1, 5))
+            .await
+            .unwrap()
+            .n(),
+        5
+    );
+    // Answered: the part is durable, and it was written alone (the state was not staged).
+    assert_eq!(stored("tallypart/a.p1").await, Some(5));
+    assert_eq!(stored("tallypart/a.p0").await, None);
+    assert!(store.get("tally/a").await.unwrap().is_none());
+    let mut calls = Vec::new();
+    for i in 0..30 {
+        let t = tallies.clone();
+        calls.push(tokio::spawn(async move {
+            t.call("a", TallyReq::AddPart(i % PARTS, 1)).await.unwrap()
+        }));
+    }
+    for c in calls {
+        c.await.unwrap();
+    }
+    assert_eq!(stored("tallypart/a.p1").await, Some(15));
+    wait_until(|| tallies.active() == 0).await;
+    assert_eq!(
+        tallies.call("a", TallyReq::GetPart(0)).await.unwrap().n(),
+        10
+    );
+    assert_eq!(
+        tallies.call("a", TallyReq::GetPart(1)).await.unwrap().n(),
+        15
+    );
+    // Removing the entity deletes its parts with it.
+    tallies.call("a", TallyReq::Remove).await.unwrap();
+    assert_eq!(stored("tallypart/a.p0").await, None);
+    assert_eq!(stored("tallypart/a.p1").await, None);
+    assert_eq!(stored("tallypart/a.p2").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_activation_cannot_write_a_part() {
+    // As for the state: two "nodes" on one store, and the stale writer of a part is fenced
+    // off, its request retried on a fresh activation that reads the other's write.
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let a = tallies(store.clone(), config(60_000)).await;
+    let b = tallies(store.clone(), config(60_000)).await;
+    assert_eq!(a.call("x", TallyReq::AddPart(2, 1)).await.unwrap().n(), 1);
+    assert_eq!(b.call("x", TallyReq::AddPart(2, 10)).await.unwrap().n(), 11);
+    assert_eq!(
+        a.call("x", TallyReq::AddPart(2, 100)).await.unwrap().n(),
+        111
+    );
+    let c = tallies(store, config(60_000)).await;
+    assert_eq!(c.call("x", TallyReq::GetPart(2)).await.unwrap().n(), 111);
 }
