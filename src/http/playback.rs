@@ -4,7 +4,7 @@
 //! carries the playback token and the master playlist URL, and the plan's concurrent-stream
 //! limit is enforced by the viewer's session actor, wherever the request lands. Heartbeats
 //! save the position, keep the stream alive and count views on the server. Ratings go to the
-//! video's counter through its tallies and answer the new counts.
+//! video's counter, which writes the viewer's tally and answers the new counts.
 
 use super::error::{ApiError, Problem};
 use super::tokens::AuthUser;
