@@ -185,7 +185,9 @@ impl Entity for CounterActor {
         // Taken out and put back, so that the tallies are not copied on every request.
         let mut state = ctx.state_mut().take().unwrap_or_default();
         let mut changed = false;
-        if ctx.first_request() {
+        // On the first request, and after a `Forget` dropped them (a late view of a deleted
+        // video counts afresh).
+        if state.tallies.len() != SHARDS as usize {
             // The tallies are the truth: take up whatever the last write behind missed.
             let keys: Vec<String> = (0..SHARDS).map(|s| tally::key(video, s)).collect();
             let loaded = ctx.load_parts::<TallyState>(&keys).await?;
@@ -222,8 +224,8 @@ impl Entity for CounterActor {
             }
             CounterRequest::Get => None,
             CounterRequest::Forget => {
-                // The activation has read its tallies (on its first request): it deletes them
-                // with its own state.
+                // The activation has read its tallies (above): it deletes them with its own
+                // state.
                 *ctx.state_mut() = Some(state);
                 ctx.remove().await?;
                 return Ok(CounterAnswer {
@@ -270,6 +272,63 @@ mod tests {
             likes,
             dislikes: 0,
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ratings_write_only_their_tally_and_forget_deletes_every_tally() {
+        use crate::runtime::{Directory, RuntimeConfig, System};
+        use crate::store::{MemoryStore, StateStore};
+        let store: std::sync::Arc<dyn StateStore> = std::sync::Arc::new(MemoryStore::new());
+        let system = System::new(store.clone(), RuntimeConfig::default());
+        let args = CounterArgs {
+            hub: EventHub::new(std::time::Duration::from_millis(500)),
+            flush: std::time::Duration::from_secs(3600),
+        };
+        let counters = Directory::<CounterActor>::start(&system, args)
+            .await
+            .unwrap();
+        let video = Uuid::new_v4();
+        let key = video.to_string();
+        let viewers: Vec<Uuid> = (0..40).map(|_| Uuid::new_v4()).collect();
+        for v in &viewers {
+            let rate = CounterRequest::Rate {
+                viewer: *v,
+                rating: Rating::Like,
+            };
+            let a = counters.call(&key, rate.clone()).await.unwrap();
+            assert!(a.changed);
+            assert!(!counters.call(&key, rate).await.unwrap().changed);
+        }
+        let tallies = || async {
+            store
+                .scan_prefix(&format!("tally/{video}."))
+                .await
+                .unwrap()
+                .len()
+        };
+        let shards: std::collections::HashSet<u8> =
+            viewers.iter().map(|v| tally::shard_of(*v)).collect();
+        assert_eq!(
+            tallies().await,
+            shards.len(),
+            "one record per tally written"
+        );
+        // The sums are written behind (an hour here): nothing of the counter's own yet.
+        assert!(store
+            .get(&format!("counter/{video}"))
+            .await
+            .unwrap()
+            .is_none());
+        counters.call(&key, CounterRequest::Forget).await.unwrap();
+        assert_eq!(tallies().await, 0);
+        // A late view after the forget counts afresh rather than failing.
+        let view = CounterRequest::View {
+            viewer: viewers[0],
+            at_ms: 1_000,
+            window_ms: 3_600_000,
+        };
+        let a = counters.call(&key, view).await.unwrap();
+        assert_eq!((a.counts.views, a.counts.likes), (1, 0));
     }
 
     #[test]
