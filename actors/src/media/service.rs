@@ -266,6 +266,13 @@ impl Media {
 
     /// A video.
     pub async fn video(&self, id: Uuid) -> Result<VideoView, MediaError> {
+        // The video's activation here publishes what `Get` would answer: no call needed.
+        if let Some(view) = self.videos.snapshot::<Option<VideoView>>(&id.to_string()) {
+            return view
+                .as_ref()
+                .clone()
+                .ok_or(MediaError::Video(VideoError::NotFound));
+        }
         self.video_call(id, VideoRequest::Get).await
     }
 

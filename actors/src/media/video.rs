@@ -320,6 +320,13 @@ impl Entity for VideoActor {
             other => VideoResponse::Video(change(ctx, other)),
         })
     }
+
+    /// What `Get` answers, for reads on this node without a call: the view, or `None` when
+    /// the video does not exist or is being deleted (an `Option<VideoView>`).
+    fn snapshot(state: Option<&VideoState>) -> Option<crate::runtime::Snapshot> {
+        let view: Option<VideoView> = state.filter(|s| !s.deleting).map(VideoState::view);
+        Some(std::sync::Arc::new(view))
+    }
 }
 
 async fn create(ctx: &mut Ctx<VideoActor>, new: NewVideo) -> Result<VideoView, VideoError> {

@@ -14,7 +14,7 @@
 //! activation that is gone: a send that fails because the activation is draining is retried on
 //! the next one.
 
-use super::entity::{Entity, EntityHost, Envelope, HostArgs, HostMsg};
+use super::entity::{Entity, EntityHost, Envelope, HostArgs, HostMsg, Snapshot};
 use super::system::{decode_answer, Hosted, Placement, RouterCell, System};
 use super::{CallError, RuntimeConfig};
 use crate::store::StateStore;
@@ -50,6 +50,8 @@ enum Slot<E: Entity> {
 struct Slots<E: Entity> {
     by_key: HashMap<String, Slot<E>>,
     by_pid: HashMap<ractor::ActorId, Live>,
+    /// The newest snapshot each running activation published ([`Entity::snapshot`]).
+    snapshots: HashMap<ractor::ActorId, Snapshot>,
 }
 
 /// A running activation's bookkeeping.
@@ -100,6 +102,7 @@ impl<E: Entity> Directory<E> {
             slots: Mutex::new(Slots {
                 by_key: HashMap::new(),
                 by_pid: HashMap::new(),
+                snapshots: HashMap::new(),
             }),
             store: system.store().clone(),
             router: system.router_cell(),
@@ -156,6 +159,31 @@ impl<E: Entity> Directory<E> {
     /// How many activations are running now.
     pub fn active(&self) -> usize {
         self.inner.slots.lock().expect("slots lock").by_pid.len()
+    }
+
+    /// What the entity `key` published of its durable state ([`Entity::snapshot`]), if it is
+    /// active on this node, this node owns it, and it published a `T`: a read without a call.
+    /// `None` means "ask the entity" ([`Directory::call`]), never "it does not exist". Counts
+    /// as a use: a read keeps the activation from passivating as a call would.
+    pub fn snapshot<T: std::any::Any + Send + Sync>(&self, key: &str) -> Option<Arc<T>> {
+        if let Some(router) = self.inner.router.get() {
+            // Another node owns it (or this one is cut off): its state is not ours to read.
+            if !matches!(
+                router.place(&ActorId::new(E::KIND, key)),
+                Ok(Placement::Local)
+            ) {
+                return None;
+            }
+        }
+        let mut guard = self.inner.slots.lock().expect("slots lock");
+        let slots = &mut *guard;
+        let Some(Slot::Active { actor, last_used }) = slots.by_key.get_mut(key) else {
+            return None;
+        };
+        *last_used = Instant::now();
+        let snapshot = slots.snapshots.get(&actor.get_id())?.clone();
+        drop(guard);
+        snapshot.downcast::<T>().ok()
     }
 
     /// Sends `request` to the entity `key` wherever it lives, activating it if needed, and
@@ -351,6 +379,7 @@ impl<E: Entity> Directory<E> {
             .clone()
             .ok_or(CallError::ShuttingDown)?;
         let exits = Arc::downgrade(&self.inner);
+        let publishes = Arc::downgrade(&self.inner);
         let host_args = HostArgs::<E> {
             key: key.to_owned(),
             args: self.inner.args.clone(),
@@ -358,6 +387,12 @@ impl<E: Entity> Directory<E> {
             on_exit: Arc::new(move |pid| {
                 if let Some(inner) = exits.upgrade() {
                     inner.exited(pid, false);
+                }
+            }),
+            publish: Arc::new(move |pid, snapshot| {
+                if let Some(inner) = publishes.upgrade() {
+                    let mut slots = inner.slots.lock().expect("slots lock");
+                    slots.snapshots.insert(pid, snapshot);
                 }
             }),
         };
@@ -542,6 +577,7 @@ impl<E: Entity> Inner<E> {
     /// Called by the supervisor when an activation has exited, for whatever reason.
     fn exited(&self, pid: ractor::ActorId, failed: bool) {
         let mut slots = self.slots.lock().expect("slots lock");
+        slots.snapshots.remove(&pid);
         let Some(Live {
             key,
             done,

@@ -5,6 +5,7 @@ use crate::codec;
 use crate::store::{Etag, Precondition, StateStore, StoreError};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{de::DeserializeOwned, Serialize};
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -44,7 +45,22 @@ pub trait Entity: Sized + Send + Sync + 'static {
         ctx: &mut Ctx<Self>,
         req: Self::Request,
     ) -> impl Future<Output = Result<Self::Response, ActorProcessingErr>> + Send;
+
+    /// What readers on this node may see of the entity without calling it
+    /// ([`super::Directory::snapshot`]), computed from its **durable** state (`None`: it does
+    /// not exist). Published when an activation loads, and after each durable write before any
+    /// answer that write releases, so a reader never sees a change before it is acknowledged
+    /// nor misses one after. `None` (the default): the kind publishes nothing.
+    fn snapshot(_state: Option<&Self::State>) -> Option<Snapshot> {
+        None
+    }
 }
+
+/// A node-local, read-only copy of what an entity publishes ([`Entity::snapshot`]).
+pub type Snapshot = Arc<dyn Any + Send + Sync>;
+
+/// Publishes an activation's snapshot to its directory.
+pub(crate) type Publish = Arc<dyn Fn(ractor::ActorId, Snapshot) + Send + Sync>;
 
 /// A record an activation owns besides its state, under its own storage key
 /// (`<KIND>/<key>`): a change to one part writes that part alone, so an entity whose state is
@@ -70,6 +86,9 @@ type Written = Vec<(Option<String>, Result<Etag, StoreError>)>;
 /// An activation's view of itself: its key, its durable state, and how to change it.
 pub struct Ctx<E: Entity> {
     on_exit: OnExit,
+    /// This activation's id, under which it publishes snapshots.
+    pid: ractor::ActorId,
+    publish: Publish,
     key: String,
     storage_key: String,
     state: Option<E::State>,
@@ -114,11 +133,13 @@ struct Flush<E: Entity> {
     batch: u64,
     done: oneshot::Receiver<Written>,
     answers: Vec<Answer<E>>,
+    /// The snapshot of the state this write stores, published once it is durable.
+    snapshot: Option<Snapshot>,
 }
 
 impl<E: Entity> Flush<E> {
     /// Waits for the write to finish: what it did, target by target.
-    async fn finish(self) -> (Vec<Answer<E>>, Written) {
+    async fn finish(self) -> (Vec<Answer<E>>, Written, Option<Snapshot>) {
         let written = self.done.await.unwrap_or_else(|_| {
             vec![(
                 None,
@@ -127,7 +148,7 @@ impl<E: Entity> Flush<E> {
                 )),
             )]
         });
-        (self.answers, written)
+        (self.answers, written, self.snapshot)
     }
 }
 
@@ -184,8 +205,8 @@ impl<E: Entity> Ctx<E> {
     pub async fn save(&mut self, new: E::State) -> Result<(), StoreError> {
         // A background write of staged changes must land first: this write replaces it.
         if let Some(flush) = self.flush.take() {
-            let (answers, written) = flush.finish().await;
-            self.settle(answers, written)?;
+            let (answers, written, snapshot) = flush.finish().await;
+            self.settle(answers, written, snapshot)?;
         }
         let bytes = codec::encode(E::SCHEMA, &new).map_err(|e| StoreError::Corrupt {
             key: self.storage_key.clone(),
@@ -198,6 +219,7 @@ impl<E: Entity> Ctx<E> {
         {
             Ok(etag) => {
                 self.etag = Some(etag);
+                self.publish(E::snapshot(Some(&new)));
                 self.state = Some(new);
                 // This write covered whatever state was staged, and the answers waiting for
                 // it, unless they also wait for a part.
@@ -312,6 +334,13 @@ impl<E: Entity> Ctx<E> {
         self.first
     }
 
+    /// Publishes a snapshot of durable state, if the kind publishes any.
+    fn publish(&self, snapshot: Option<Snapshot>) {
+        if let Some(s) = snapshot {
+            (self.publish)(self.pid, s);
+        }
+    }
+
     /// Whether answers must wait for a write: something is staged or being written.
     fn holding(&self) -> bool {
         self.staged || self.parts_staged || self.flush.is_some() || !self.pending.is_empty()
@@ -324,8 +353,10 @@ impl<E: Entity> Ctx<E> {
             return;
         }
         let mut writes: Vec<(Option<String>, Vec<u8>, Precondition)> = Vec::new();
+        let mut snapshot = None;
         if self.staged {
             if let Some(state) = self.state.as_ref() {
+                snapshot = E::snapshot(Some(state));
                 match codec::encode(E::SCHEMA, state) {
                     Ok(b) => writes.push((None, b, condition(&self.etag))),
                     Err(e) => {
@@ -371,13 +402,19 @@ impl<E: Entity> Ctx<E> {
             batch,
             done: rx,
             answers,
+            snapshot,
         });
     }
 
     /// Releases the answers a finished write covered: their responses if it succeeded, an
     /// error if it failed (and then everything held back fails too, and the activation must
     /// retire).
-    fn settle(&mut self, answers: Vec<Answer<E>>, written: Written) -> Result<(), StoreError> {
+    fn settle(
+        &mut self,
+        answers: Vec<Answer<E>>,
+        written: Written,
+        snapshot: Option<Snapshot>,
+    ) -> Result<(), StoreError> {
         let mut failed = None;
         for (part, result) in written {
             match (result, part) {
@@ -394,6 +431,7 @@ impl<E: Entity> Ctx<E> {
         }
         match failed {
             None => {
+                self.publish(snapshot);
                 for a in answers {
                     let _ = a.reply.send(Ok(a.response));
                 }
@@ -420,8 +458,8 @@ impl<E: Entity> Ctx<E> {
     /// written.
     pub async fn remove(&mut self) -> Result<(), StoreError> {
         if let Some(flush) = self.flush.take() {
-            let (answers, written) = flush.finish().await;
-            self.settle(answers, written)?;
+            let (answers, written, snapshot) = flush.finish().await;
+            self.settle(answers, written, snapshot)?;
         }
         self.staged = false;
         // Soft changes die with the state: nothing writes them back later.
@@ -449,6 +487,7 @@ impl<E: Entity> Ctx<E> {
         }
         self.etag = None;
         self.state = None;
+        self.publish(E::snapshot(None));
         Ok(())
     }
 }
@@ -494,6 +533,8 @@ pub struct HostArgs<E: Entity> {
     /// Frees the directory slot. Called from the activation's own task, so that retiring
     /// activations does not funnel through the kind's single supervisor.
     pub(crate) on_exit: OnExit,
+    /// Where the activation's snapshots go ([`Entity::snapshot`]).
+    pub(crate) publish: Publish,
 }
 
 impl<E: Entity> Actor for EntityHost<E> {
@@ -503,7 +544,7 @@ impl<E: Entity> Actor for EntityHost<E> {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: HostArgs<E>,
     ) -> Result<Ctx<E>, ActorProcessingErr> {
         let storage_key = format!("{}/{}", E::KIND, args.key);
@@ -514,8 +555,10 @@ impl<E: Entity> Actor for EntityHost<E> {
             ),
             None => (None, None),
         };
-        Ok(Ctx {
+        let ctx = Ctx {
             on_exit: args.on_exit,
+            pid: myself.get_id(),
+            publish: args.publish,
             key: args.key,
             storage_key,
             state,
@@ -534,7 +577,9 @@ impl<E: Entity> Actor for EntityHost<E> {
             first: true,
             parts: HashMap::new(),
             parts_staged: false,
-        })
+        };
+        ctx.publish(E::snapshot(ctx.state.as_ref()));
+        Ok(ctx)
     }
 
     async fn handle(
@@ -548,8 +593,8 @@ impl<E: Entity> Actor for EntityHost<E> {
             HostMsg::Flushed(batch) => {
                 if ctx.flush.as_ref().is_some_and(|f| f.batch == batch) {
                     let flush = ctx.flush.take().expect("checked above");
-                    let (answers, written) = flush.finish().await;
-                    if ctx.settle(answers, written).is_ok() {
+                    let (answers, written, snapshot) = flush.finish().await;
+                    if ctx.settle(answers, written, snapshot).is_ok() {
                         if ctx.staged || ctx.parts_staged {
                             ctx.start_flush(&myself);
                         } else {
@@ -637,8 +682,8 @@ impl<E: Entity> Actor for EntityHost<E> {
         }
         loop {
             if let Some(flush) = ctx.flush.take() {
-                let (answers, written) = flush.finish().await;
-                let _ = ctx.settle(answers, written);
+                let (answers, written, snapshot) = flush.finish().await;
+                let _ = ctx.settle(answers, written, snapshot);
                 continue;
             }
             if (ctx.staged || ctx.parts_staged) && !ctx.retired && ctx.poisoned.is_none() {

@@ -24,7 +24,7 @@ mod entity;
 mod system;
 
 pub use directory::Directory;
-pub use entity::{Ctx, Entity, EntityHost, Envelope, HostMsg, Part};
+pub use entity::{Ctx, Entity, EntityHost, Envelope, HostMsg, Part, Snapshot};
 pub use system::{Placement, Router, System};
 
 thread_local! {

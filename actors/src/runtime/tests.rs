@@ -133,6 +133,10 @@ impl Entity for Tally {
             ),
         })
     }
+
+    fn snapshot(state: Option<&TallyState>) -> Option<Snapshot> {
+        Some(Arc::new(state.map_or(0u64, |s| s.n)))
+    }
 }
 
 async fn tallies(store: Arc<dyn StateStore>, cfg: RuntimeConfig) -> Directory<Tally> {
@@ -732,4 +736,30 @@ async fn a_stale_activation_cannot_write_a_part() {
     );
     let c = tallies(store, config(60_000)).await;
     assert_eq!(c.call("x", TallyReq::GetPart(2)).await.unwrap().n(), 111);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_show_only_durable_state_and_only_while_active_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let tallies = tallies(store, config(60_000)).await;
+    let seen = |t: &Directory<Tally>| t.snapshot::<u64>("s").map(|n| *n);
+    assert_eq!(seen(&tallies), None, "not active here: ask it");
+    assert_eq!(tallies.call("s", TallyReq::Stage(3)).await.unwrap().n(), 3);
+    assert_eq!(seen(&tallies), Some(3), "published before the answer");
+    // A soft change is answered before it is durable: the snapshot does not show it yet.
+    let soft = TallyReq::Soft(4, Duration::from_secs(3600));
+    assert_eq!(tallies.call("s", soft).await.unwrap().n(), 7);
+    assert_eq!(seen(&tallies), Some(3));
+    assert_eq!(tallies.call("s", TallyReq::Add(1)).await.unwrap().n(), 8);
+    assert_eq!(seen(&tallies), Some(8));
+    assert!(tallies.snapshot::<String>("s").is_none(), "another type");
+    tallies.call("s", TallyReq::Remove).await.unwrap();
+    assert_eq!(
+        seen(&tallies),
+        Some(0),
+        "removed: what it publishes for no state"
+    );
+    tallies.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(seen(&tallies), None, "passivated");
 }
