@@ -91,23 +91,6 @@ impl Default for PlaybackSettings {
     }
 }
 
-/// Asks a video's counter to count something (for the session actors, which count views).
-#[derive(Clone)]
-pub struct Counting {
-    counters: Directory<CounterActor>,
-}
-
-impl Counting {
-    /// Sends `req` to the counter of `video`: the counts after it, and whether it changed them.
-    pub async fn apply(
-        &self,
-        video: Uuid,
-        req: CounterRequest,
-    ) -> Result<CounterAnswer, CallError> {
-        self.counters.call(&video.to_string(), req).await
-    }
-}
-
 /// This node's live streams, for the `troupe_playback_streams_active` gauge.
 #[derive(Clone, Default)]
 pub struct LiveStreams(Arc<Mutex<HashMap<Uuid, Instant>>>);
@@ -230,15 +213,12 @@ impl Playback {
             },
         )
         .await?;
-        let counting = Counting {
-            counters: counters.clone(),
-        };
         let live = LiveStreams::default();
         let sessions = Directory::<SessionActor>::start(
             system,
             SessionArgs {
                 settings: settings.clone(),
-                counting: counting.clone(),
+                counters: counters.clone(),
                 live: live.clone(),
             },
         )

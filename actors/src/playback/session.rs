@@ -13,10 +13,11 @@
 //! durable before they answer; heartbeats only move soft state (position, watched time) and
 //! are written behind within `progress_flush`, so a crash loses at most that much progress.
 
+use super::counter::CounterActor;
 use super::counter::CounterAnswer;
 use super::counter::CounterRequest;
-use super::{Counting, LiveStreams, PlaybackSettings};
-use crate::runtime::{Ctx, Entity};
+use super::{LiveStreams, PlaybackSettings};
+use crate::runtime::{Ctx, Directory, Entity};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
@@ -210,8 +211,8 @@ pub enum SessionResponse {
 pub struct SessionArgs {
     /// Timing and rules.
     pub settings: Arc<PlaybackSettings>,
-    /// Where views are counted.
-    pub counting: Counting,
+    /// Where views are counted: the videos' counters.
+    pub counters: Directory<CounterActor>,
     /// This node's live streams, for the metric.
     pub live: LiveStreams,
 }
@@ -361,7 +362,7 @@ impl Entity for SessionActor {
                         at_ms: now.timestamp_millis(),
                         window_ms: settings.view_dedupe.as_millis() as i64,
                     };
-                    match args.counting.apply(s.video, view).await {
+                    match args.counters.call(&s.video.to_string(), view).await {
                         Ok(answer) => {
                             s.view_done = true;
                             if answer.changed {
