@@ -112,7 +112,7 @@ async fn run(bin: PathBuf) {
     let users = setup_users(&three.nodes[0].url, USERS).await;
     let names: Vec<String> = (0..3).map(|i| format!("node{i}")).collect();
     let (local, forwarded): (Vec<&User>, Vec<&User>) = users.iter().partition(|u| {
-        troupe_cluster::owner(&troupe_actors::ActorId::new("user", &u.name), &names)
+        troupe_cluster::owner(&troupe_runtime::ActorId::new("user", &u.name), &names)
             .expect("members")
             == "node0"
     });

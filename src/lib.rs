@@ -8,6 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod migrate;
+pub mod probes;
 pub mod secret;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

@@ -11,8 +11,8 @@ use futures::TryStreamExt;
 use object_store::path::Path as BlobPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
-use troupe_actors::blob::{self, BlobBackend, BlobStore};
-use troupe_actors::store::{ObjectStateStore, Precondition, SledStore, StateStore, StoreError};
+use troupe_runtime::blob::{self, BlobBackend, BlobStore};
+use troupe_runtime::store::{ObjectStateStore, Precondition, SledStore, StateStore, StoreError};
 
 /// What a migration copied.
 #[derive(Debug, Default)]

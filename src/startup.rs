@@ -5,7 +5,9 @@
 //! flush the store.
 
 use crate::config::Config;
-use crate::http::{self, health::MediaTools, ratelimit::RateLimits, tokens::Tokens};
+use crate::http::{self, ratelimit::RateLimits, tokens::Tokens};
+use crate::probes::MediaTools;
+use crate::state::AppState;
 use actix_web::{web, HttpServer};
 use anyhow::{bail, Context};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -16,47 +18,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use troupe_actors::accounts::{Accounts, AccountsPolicy};
-use troupe_actors::blob::{self, BlobBackend, BlobStore, S3Settings};
 use troupe_actors::media::jobs::JobSettings;
 use troupe_actors::media::transcode::{EncodeSettings, Tools};
 use troupe_actors::media::upload::UploadPolicy;
 use troupe_actors::media::{Media, MediaSettings};
 use troupe_actors::playback::{Playback, PlaybackSettings};
-use troupe_actors::runtime::{RuntimeConfig, System};
-use troupe_actors::store::{ObjectStateStore, SledStore, StateStore};
 use troupe_cluster::{Cluster, ClusterConfig};
-
-/// What every request handler can reach.
-pub struct AppState {
-    /// The configuration in force.
-    pub config: Arc<Config>,
-    /// This node's actor system: every kind's directory, and the router in a cluster.
-    pub system: System,
-    /// Accounts.
-    pub accounts: Accounts,
-    /// Token signing and verification.
-    pub tokens: Tokens,
-    /// Rate limits.
-    pub rate_limits: RateLimits,
-    /// Durable actor state.
-    pub store: Arc<dyn StateStore>,
-    /// Blobs.
-    pub blobs: BlobStore,
-    /// ffmpeg availability.
-    pub tools: MediaTools,
-    /// Videos, uploads and transcoding.
-    pub media: Media,
-    /// Playback sessions, counters and trending.
-    pub playback: Playback,
-    /// Hot HLS segments and playlists.
-    pub hls_cache: http::hls::BlobCache,
-    /// The Prometheus recorder.
-    pub metrics: PrometheusHandle,
-    /// The OpenAPI document, rendered once.
-    pub openapi_json: bytes::Bytes,
-    /// Cluster membership, in cluster mode.
-    pub cluster: Option<Cluster>,
-}
+use troupe_runtime::blob::{self, BlobBackend, BlobStore, S3Settings};
+use troupe_runtime::store::{ObjectStateStore, SledStore, StateStore};
+use troupe_runtime::{RuntimeConfig, System};
 
 /// A built application, ready to [`run`].
 pub struct Application {
@@ -337,7 +307,7 @@ pub async fn run(
     // only after passivating every actor, so it can be a home for actors.
     let mut server = HttpServer::new(move || {
         if homes {
-            troupe_actors::runtime::make_this_thread_an_actor_home();
+            troupe_runtime::make_this_thread_an_actor_home();
         }
         http::app(factory_state.clone())
     })

@@ -1,16 +1,11 @@
-//! troupe's domain layer: the virtual-actor runtime, the actors, and their persistence.
+//! troupe's domain layer: the actor kinds of accounts, media and playback.
 //!
 //! This crate knows nothing of HTTP or of the cluster. Requests reach it as messages to actors
-//! addressed by [`ActorId`]; the actors keep their state in a [`store::StateStore`] and their
-//! bytes in a [`blob::BlobStore`].
+//! addressed by [`troupe_runtime::ActorId`]; every kind here implements
+//! [`troupe_runtime::Entity`], keeps its state in a [`troupe_runtime::store::StateStore`] and
+//! its bytes in a [`troupe_runtime::blob::BlobStore`]. The runtime itself lives in the
+//! `troupe-runtime` crate.
 
 pub mod accounts;
-pub mod blob;
-pub mod codec;
-pub mod id;
 pub mod media;
 pub mod playback;
-pub mod runtime;
-pub mod store;
-
-pub use id::ActorId;

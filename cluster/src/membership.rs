@@ -27,8 +27,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use troupe_actors::runtime::System;
-use troupe_actors::ActorId;
+use troupe_runtime::ActorId;
+use troupe_runtime::System;
 
 /// The pg group every node's gateway joins.
 pub const GATEWAY_GROUP: &str = "troupe-gateway";

@@ -7,7 +7,7 @@
 //! The hash is xxh3 with a fixed seed, whose output is specified and stable across Rust and
 //! crate versions, so nodes running different builds still agree.
 
-use troupe_actors::ActorId;
+use troupe_runtime::ActorId;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// The name of a cluster member, as given by `--node-name`.

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use troupe_actors::runtime::{CallError, Placement, Router};
-use troupe_actors::ActorId;
+use troupe_runtime::ActorId;
+use troupe_runtime::{CallError, Placement, Router};
 
 /// How far apart node clocks may be for the `start_by` fence to hold.
 pub const CLOCK_MARGIN: Duration = Duration::from_millis(250);

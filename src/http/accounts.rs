@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, Problem};
 use super::tokens::TokenPair;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use troupe_actors::accounts::{AccountError, UserView};

@@ -3,7 +3,7 @@
 use super::error::{ApiError, Problem};
 use super::tokens::AuthUser;
 use super::users::require_admin;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use std::collections::BTreeMap;

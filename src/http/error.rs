@@ -15,7 +15,7 @@ use troupe_actors::media::video::VideoError;
 use troupe_actors::media::MediaError;
 use troupe_actors::playback::session::SessionError;
 use troupe_actors::playback::PlaybackError;
-use troupe_actors::runtime::CallError;
+use troupe_runtime::CallError;
 
 /// An error answer.
 #[derive(Debug, Clone)]

@@ -1,11 +1,12 @@
 //! `/healthz` (liveness), `/readyz` (readiness), `/metrics` (Prometheus), `/api/openapi.json`.
 
-use crate::startup::AppState;
+use crate::probes::Check;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
-use std::time::{Duration, Instant};
-use troupe_actors::store::Precondition;
+use std::time::Duration;
+use troupe_runtime::store::Precondition;
 
 /// Liveness: the process is up and serving HTTP.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "The process is alive", body = HealthBody)))]
@@ -22,15 +23,6 @@ pub async fn healthz() -> HttpResponse {
 pub struct HealthBody {
     /// Always `ok`.
     pub status: String,
-}
-
-/// One readiness check.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Check {
-    /// Whether the check passed.
-    pub ok: bool,
-    /// What was found.
-    pub detail: String,
 }
 
 /// Body of `/readyz`.
@@ -119,72 +111,6 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .insert_header((header::RETRY_AFTER, "5"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(body)
-    }
-}
-
-/// Whether ffmpeg and ffprobe run; cached for a few seconds so probes stay cheap.
-pub struct MediaTools {
-    ffmpeg: String,
-    ffprobe: String,
-    cache: tokio::sync::Mutex<Option<(Instant, Check)>>,
-}
-
-impl MediaTools {
-    /// The tools named in configuration.
-    pub fn new(ffmpeg: &str, ffprobe: &str) -> Self {
-        Self {
-            ffmpeg: ffmpeg.into(),
-            ffprobe: ffprobe.into(),
-            cache: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    /// Runs `-version` on both (at most every 10 s).
-    pub async fn check(&self) -> Check {
-        let mut cache = self.cache.lock().await;
-        if let Some((at, check)) = cache.as_ref() {
-            if at.elapsed() < Duration::from_secs(10) {
-                return check.clone();
-            }
-        }
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-        for tool in [&self.ffmpeg, &self.ffprobe] {
-            let run = tokio::process::Command::new(tool)
-                .arg("-version")
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .output();
-            match tokio::time::timeout(Duration::from_secs(5), run).await {
-                Ok(Ok(out)) if out.status.success() => {
-                    let first = String::from_utf8_lossy(&out.stdout)
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    found.push(first);
-                }
-                _ => missing.push(tool.clone()),
-            }
-        }
-        let check = if missing.is_empty() {
-            Check {
-                ok: true,
-                detail: found.join("; "),
-            }
-        } else {
-            Check {
-                ok: false,
-                detail: format!(
-                    "{} not found on PATH or not runnable; install it with `apt-get install ffmpeg` (Debian/Ubuntu) or `brew install ffmpeg` (macOS), or set media.ffmpeg / media.ffprobe",
-                    missing.join(" and ")
-                ),
-            }
-        };
-        *cache = Some((Instant::now(), check.clone()));
-        check
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod cluster;
 pub mod error;
+pub mod guard;
 pub mod health;
 pub mod hls;
 pub mod observe;
@@ -17,7 +18,7 @@ pub mod uploads;
 pub mod users;
 pub mod videos;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
@@ -147,7 +148,7 @@ pub fn app(
         .app_data(web::PayloadConfig::default().limit(1024 * 1024))
         .default_service(web::to(not_found))
         .wrap(from_fn(uploads::tus_headers))
-        .wrap(from_fn(ratelimit::limit))
+        .wrap(from_fn(guard::rate_limit))
         .wrap(from_fn(observe::observe))
 }
 

@@ -6,7 +6,7 @@
 //! (`match_pattern`) would run its regex router over the path a second time on every request,
 //! which cost more than a tenth of a rating's CPU time (measured with `perf`).
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};

@@ -9,7 +9,7 @@
 use super::error::{ApiError, Problem};
 use super::tokens::AuthUser;
 use super::videos::{viewer, visible, VideoBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};

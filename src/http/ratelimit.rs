@@ -6,15 +6,7 @@
 //! touched. A refused request gets 429 `rate_limited` with `Retry-After`. Health probes and
 //! metrics scrapes are never limited, nor is HLS playback (token-gated, paced by players).
 
-use super::error::ApiError;
-use super::tokens::bearer;
 use crate::config::RateLimitConfig;
-use crate::startup::AppState;
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::middleware::Next;
-use actix_web::{web, Error, ResponseError};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -33,10 +25,13 @@ struct Bucket<K: Hash + Eq + Clone> {
 }
 
 /// Where a request stands in one bucket.
-struct Standing {
-    limit: u32,
-    remaining: u32,
-    reset_secs: u64,
+pub struct Standing {
+    /// The bucket's burst size.
+    pub limit: u32,
+    /// What is left of it after this request.
+    pub remaining: u32,
+    /// Seconds until it is full again.
+    pub reset_secs: u64,
 }
 
 impl<K: Hash + Eq + Clone> Bucket<K> {
@@ -102,6 +97,40 @@ impl RateLimits {
         }
     }
 
+    /// Whether requests to `path` are limited at all.
+    pub fn applies(&self, path: &str) -> bool {
+        self.enabled && !exempt(path)
+    }
+
+    /// Takes one request from every bucket it touches: its address's, the auth endpoints'
+    /// (for `/api/v1/auth/`), and its user's when it carries a valid token. `Ok` holds the
+    /// tightest bucket's standing; `Err` the seconds to wait when any bucket is empty.
+    pub fn check(
+        &self,
+        path: &str,
+        ip: &IpAddr,
+        user: Option<&String>,
+    ) -> Result<Option<Standing>, u64> {
+        let mut tightest: Option<Standing> = None;
+        let mut verdict = Ok(());
+        let mut consider = |r: Result<Standing, u64>| match r {
+            Ok(s) => {
+                if tightest.as_ref().is_none_or(|t| s.remaining < t.remaining) {
+                    tightest = Some(s);
+                }
+            }
+            Err(wait) => verdict = Err(wait),
+        };
+        consider(self.per_ip.check(ip));
+        if path.starts_with("/api/v1/auth/") {
+            consider(self.auth_per_ip.check(ip));
+        }
+        if let Some(user) = user {
+            consider(self.per_user.check(user));
+        }
+        verdict.map(|()| tightest)
+    }
+
     /// Forgets buckets that are full again, to bound memory. Run it every minute or so.
     pub fn tidy(&self) {
         self.per_ip.tidy();
@@ -114,84 +143,4 @@ fn exempt(path: &str) -> bool {
     // HLS is gated by signed tokens and fetched at the player's pace (a segment every few
     // seconds per viewer, many viewers behind one address); it is served like a CDN would.
     matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/hls/")
-}
-
-/// The rate-limiting middleware.
-pub async fn limit(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    };
-    let limits = &state.rate_limits;
-    if !limits.enabled || exempt(req.path()) {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    }
-    let ip = client_ip(&req, state.config.server.trust_forwarded_headers);
-    let mut tightest: Option<Standing> = None;
-    let mut verdict = Ok(());
-    let mut consider = |r: Result<Standing, u64>| match r {
-        Ok(s) => {
-            if tightest.as_ref().is_none_or(|t| s.remaining < t.remaining) {
-                tightest = Some(s);
-            }
-        }
-        Err(wait) => verdict = Err(wait),
-    };
-    consider(limits.per_ip.check(&ip));
-    if req.path().starts_with("/api/v1/auth/") {
-        consider(limits.auth_per_ip.check(&ip));
-    }
-    if let Some(Ok(claims)) = bearer(req.request(), &state.tokens) {
-        consider(limits.per_user.check(&claims.sub));
-    }
-    if let Err(wait) = verdict {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many requests; retry in {wait} s"),
-        );
-        e.retry_after = Some(wait);
-        e.headers.push(("ratelimit-remaining", "0".into()));
-        e.headers.push(("ratelimit-reset", wait.to_string()));
-        metrics::counter!("troupe_http_rate_limited_total").increment(1);
-        let res = e.error_response();
-        return Ok(req.into_response(res).map_into_right_body());
-    }
-    let mut res = next.call(req).await?;
-    if let Some(s) = tightest {
-        let h = res.headers_mut();
-        for (name, value) in [
-            ("ratelimit-limit", s.limit.to_string()),
-            ("ratelimit-remaining", s.remaining.to_string()),
-            ("ratelimit-reset", s.reset_secs.to_string()),
-        ] {
-            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&value) {
-                h.insert(actix_web::http::header::HeaderName::from_static(name), v);
-            }
-        }
-    }
-    Ok(res.map_into_left_body())
-}
-
-fn client_ip(req: &ServiceRequest, trust_forwarded: bool) -> IpAddr {
-    let unspecified = IpAddr::from([0, 0, 0, 0]);
-    if trust_forwarded {
-        if let Some(ip) = req.connection_info().realip_remote_addr().and_then(|a| {
-            a.parse::<std::net::SocketAddr>()
-                .map(|s| s.ip())
-                .ok()
-                .or_else(|| a.parse().ok())
-        }) {
-            return ip;
-        }
-    }
-    req.peer_addr().map(|a| a.ip()).unwrap_or(unspecified)
 }

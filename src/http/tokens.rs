@@ -1,4 +1,4 @@
-//! Access and refresh tokens (HS256 JWTs, jsonwebtoken) and the [`AuthUser`] extractor.
+//! Access and refresh tokens (HS256 JWTs, jsonwebtoken) and what a verified caller is ([`AuthUser`]; its extractor is in [`super::guard`]).
 //!
 //! Access tokens are short-lived and verified without asking any actor: signature, `alg`
 //! (only HS256, so `alg: none` and key-confusion tricks fail), issuer, audience and expiry.
@@ -10,10 +10,9 @@
 
 use super::error::ApiError;
 use crate::config::AuthConfig;
-use actix_web::{dev::Payload, http::header, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{http::header, HttpMessage, HttpRequest};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use std::future::{ready, Ready};
 use troupe_actors::accounts::{LoginGrant, Role};
 use uuid::Uuid;
 
@@ -317,28 +316,6 @@ pub(crate) fn bearer(req: &HttpRequest, tokens: &Tokens) -> Option<Result<Access
     };
     req.extensions_mut().insert(Bearer(result.clone()));
     Some(result)
-}
-
-impl FromRequest for AuthUser {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<actix_web::web::Data<crate::startup::AppState>>() else {
-            return ready(Err(ApiError::unavailable(
-                "misconfigured",
-                "no application state",
-                1,
-            )));
-        };
-        ready(match bearer(req, &state.tokens) {
-            None => Err(ApiError::unauthorized(
-                "missing_token",
-                "this endpoint needs 'Authorization: Bearer <access token>'",
-            )),
-            Some(r) => r.map(AuthUser),
-        })
-    }
 }
 
 #[cfg(test)]

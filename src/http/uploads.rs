@@ -14,7 +14,7 @@
 use super::error::{ApiError, Problem};
 use super::tokens::AuthUser;
 use super::videos::editable;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderValue};
@@ -494,7 +494,7 @@ async fn write(
     let mut checksum = Checksum::parse(h)?;
     let patch_id = Uuid::new_v4();
     let key = layout::upload_part(view.id, offset, patch_id);
-    let store_err = |e: troupe_actors::blob::BlobError| {
+    let store_err = |e: troupe_runtime::blob::BlobError| {
         ApiError::unavailable(
             "blob_store_unavailable",
             format!("the bytes could not be stored: {e}"),

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, Problem};
 use super::tokens::AuthUser;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{get, put, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use troupe_actors::accounts::{Plan, Role, UserView};

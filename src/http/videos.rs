@@ -7,7 +7,7 @@
 
 use super::error::{ApiError, Problem};
 use super::tokens::{bearer, AccessClaims, AuthUser};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{delete, get, patch, post, web, FromRequest, HttpRequest, HttpResponse};
 use bytes::Bytes;

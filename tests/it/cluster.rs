@@ -281,7 +281,7 @@ impl Cluster {
     /// every node computes it.
     pub fn owner(kind: &str, key: &str, members: &[usize]) -> usize {
         let names: Vec<String> = members.iter().map(|i| format!("node{i}")).collect();
-        let o = troupe_cluster::owner(&troupe_actors::ActorId::new(kind, key), &names).unwrap();
+        let o = troupe_cluster::owner(&troupe_runtime::ActorId::new(kind, key), &names).unwrap();
         o.trim_start_matches("node").parse().unwrap()
     }
 }

@@ -151,8 +151,8 @@ async fn a_missing_bucket_is_reported_not_hidden() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_object_state_store_passes_the_conformance_suite_on_a_real_s3_server() {
     use std::sync::Arc;
-    use troupe_actors::blob::{BlobBackend, BlobStore, S3Settings};
-    use troupe_actors::store::{conformance, ObjectStateStore};
+    use troupe_runtime::blob::{BlobBackend, BlobStore, S3Settings};
+    use troupe_runtime::store::{conformance, ObjectStateStore};
     let moto = Moto::start().await;
     moto.create_bucket("troupe-state").await;
     let blobs = BlobStore::open(&BlobBackend::S3(S3Settings {

@@ -4,10 +4,10 @@
 //! one message at a time, so of two racing claims exactly one wins, on one node or, once
 //! sharded, in the cluster.
 
-use crate::runtime::{Ctx, Entity};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
+use troupe_runtime::{Ctx, Entity};
 use uuid::Uuid;
 
 /// The actor kind `claim`, keyed by the claimed name (e.g. `email:alice@example.com`).

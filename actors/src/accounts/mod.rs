@@ -14,13 +14,13 @@ pub mod claim;
 pub mod password;
 pub mod user;
 
-use crate::runtime::{CallError, Directory, System};
-use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use claim::{ClaimActor, ClaimRequest, ClaimResponse};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use troupe_runtime::store::StoreError;
+use troupe_runtime::{CallError, Directory, System};
 use user::{unexpected, NewUser, UserActor, UserArgs, UserRequest, UserResponse};
 use uuid::Uuid;
 

@@ -1,7 +1,7 @@
 //! Account flows against the real runtime and a real sled store.
 
 use super::*;
-use crate::store::{SledStore, StateStore};
+use troupe_runtime::store::{SledStore, StateStore};
 
 const PW: &str = "violet-harbor-cinnamon-42";
 
@@ -9,7 +9,7 @@ async fn accounts(policy: AccountsPolicy) -> (Accounts, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
     let a = Accounts::start(
-        &crate::runtime::System::new(store, crate::runtime::RuntimeConfig::default()),
+        &troupe_runtime::System::new(store, troupe_runtime::RuntimeConfig::default()),
         policy,
     )
     .await

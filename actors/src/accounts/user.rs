@@ -10,11 +10,11 @@
 
 use super::claim::{ClaimActor, ClaimOutcome, ClaimRequest, ClaimResponse};
 use super::{password, AccountError, AccountsPolicy, LoginGrant, Plan, Role, UserView};
-use crate::runtime::{Ctx, Directory, Entity};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use troupe_runtime::{Ctx, Directory, Entity};
 use uuid::Uuid;
 
 /// The actor kind `user`, keyed by the normalised (lowercase) username.

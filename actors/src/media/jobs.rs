@@ -21,9 +21,6 @@ use super::upload::{
     UploadState, UploadStatus,
 };
 use super::video::Processed;
-use crate::blob::BlobStore;
-use crate::runtime::{Directory, Entity, System};
-use crate::{codec, ActorId};
 use chrono::Utc;
 use futures::StreamExt;
 use std::collections::HashSet;
@@ -32,6 +29,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tracing::Instrument;
+use troupe_runtime::blob::BlobStore;
+use troupe_runtime::{codec, ActorId};
+use troupe_runtime::{Directory, Entity, System};
 use uuid::Uuid;
 
 /// How runs are done.

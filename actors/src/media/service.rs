@@ -13,11 +13,11 @@ use super::video::{
     NewVideo, VideoActor, VideoArgs, VideoError, VideoPatch, VideoRequest, VideoResponse,
     VideoState, VideoStatus, VideoView, Visibility,
 };
-use crate::blob::BlobStore;
-use crate::codec;
-use crate::runtime::{CallError, Directory, Entity, System};
 use std::sync::Arc;
 use std::time::Duration;
+use troupe_runtime::blob::BlobStore;
+use troupe_runtime::codec;
+use troupe_runtime::{CallError, Directory, Entity, System};
 use uuid::Uuid;
 
 /// Longest title, in characters.
@@ -285,7 +285,7 @@ impl Media {
     /// Deletes a video and every blob it owns. Safe to repeat after a crash part-way.
     pub async fn delete_video(&self, id: Uuid) -> Result<(), MediaError> {
         let view = self.video_call(id, VideoRequest::BeginDelete).await?;
-        let blob_err = |e: crate::blob::BlobError| MediaError::Store(e.to_string());
+        let blob_err = |e: troupe_runtime::blob::BlobError| MediaError::Store(e.to_string());
         self.blobs
             .delete_prefix(&layout::video_prefix(id))
             .await

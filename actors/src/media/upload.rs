@@ -11,12 +11,12 @@
 
 use super::jobs::{Jobs, RunSpec};
 use super::video::{Processed, VideoActor, VideoError, VideoRequest, VideoResponse};
-use crate::runtime::{CallError, Ctx, Directory, Entity};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use troupe_runtime::{CallError, Ctx, Directory, Entity};
 use uuid::Uuid;
 
 /// The actor kind `upload`, keyed by the upload id.

@@ -16,10 +16,10 @@
 
 use super::events::EventHub;
 use super::Rendition;
-use crate::runtime::{Ctx, Entity};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
+use troupe_runtime::{Ctx, Entity};
 use uuid::Uuid;
 
 /// The actor kind `video`, keyed by the video id.
@@ -323,7 +323,7 @@ impl Entity for VideoActor {
 
     /// What `Get` answers, for reads on this node without a call: the view, or `None` when
     /// the video does not exist or is being deleted (an `Option<VideoView>`).
-    fn snapshot(state: Option<&VideoState>) -> Option<crate::runtime::Snapshot> {
+    fn snapshot(state: Option<&VideoState>) -> Option<troupe_runtime::Snapshot> {
         let view: Option<VideoView> = state.filter(|s| !s.deleting).map(VideoState::view);
         Some(std::sync::Arc::new(view))
     }

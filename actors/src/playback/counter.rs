@@ -1,7 +1,7 @@
 //! The counter actor: one video's views, likes and dislikes, with the per-viewer facts behind
 //! them, and its views over time for trending.
 //!
-//! The counter owns the video's [`SHARDS`] tallies as parts (see [`crate::runtime::Part`]):
+//! The counter owns the video's [`SHARDS`] tallies as parts (see [`troupe_runtime::Part`]):
 //! a rating or a view changes the viewer's tally, that tally alone is written, and the answer
 //! (the video's new counts) waits until it is durable. Its own state (the newest [`Partial`]
 //! of each tally, whose sum is the counts, and the view buckets) is derived and written
@@ -13,10 +13,10 @@
 use super::tally::{self, Partial, TallyState, SHARDS};
 use super::{Counts, Rating};
 use crate::media::events::EventHub;
-use crate::runtime::{Ctx, Entity};
 use chrono::Utc;
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
+use troupe_runtime::{Ctx, Entity};
 use uuid::Uuid;
 
 /// The actor kind `counter`, keyed by the video id.
@@ -276,8 +276,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ratings_write_only_their_tally_and_forget_deletes_every_tally() {
-        use crate::runtime::{Directory, RuntimeConfig, System};
-        use crate::store::{MemoryStore, StateStore};
+        use troupe_runtime::store::{MemoryStore, StateStore};
+        use troupe_runtime::{Directory, RuntimeConfig, System};
         let store: std::sync::Arc<dyn StateStore> = std::sync::Arc::new(MemoryStore::new());
         let system = System::new(store.clone(), RuntimeConfig::default());
         let args = CounterArgs {

@@ -14,10 +14,8 @@ pub mod counter;
 pub mod session;
 pub mod tally;
 
-use crate::codec;
 use crate::media::events::EventHub;
 use crate::media::video::{VideoActor, VideoState, VideoStatus, VideoView, Visibility};
-use crate::runtime::{CallError, Directory, Entity, System};
 use counter::{CounterActor, CounterAnswer, CounterArgs, CounterRequest, CounterState};
 use serde::{Deserialize, Serialize};
 use session::{
@@ -27,6 +25,8 @@ use session::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use troupe_runtime::codec;
+use troupe_runtime::{CallError, Directory, Entity, System};
 use uuid::Uuid;
 
 /// A viewer's opinion of a video.

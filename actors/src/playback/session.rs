@@ -17,11 +17,11 @@ use super::counter::CounterActor;
 use super::counter::CounterAnswer;
 use super::counter::CounterRequest;
 use super::{LiveStreams, PlaybackSettings};
-use crate::runtime::{Ctx, Directory, Entity};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use troupe_runtime::{Ctx, Directory, Entity};
 use uuid::Uuid;
 
 /// The actor kind `session`, keyed by the user key.

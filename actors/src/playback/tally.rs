@@ -9,9 +9,9 @@
 //! changes one, writes that one alone, and answers once it is durable.
 
 use super::{Counts, Rating};
-use crate::runtime::Part;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use troupe_runtime::Part;
 use uuid::Uuid;
 
 /// How many tallies one video's viewers are spread over. Part of the storage layout: changing

@@ -1,4 +1,4 @@
-//! Throughput of the virtual-actor runtime (`troupe_actors::runtime`) on a real `SledStore`.
+//! Throughput of the virtual-actor runtime (`troupe_runtime`) on a real `SledStore`.
 //!
 //! Everything runs on a multi-thread tokio runtime with 2 workers (the size of the dev and CI
 //! machines), with the sled database in a temp dir (`TMPDIR`, so on a real disk: every durable
@@ -48,8 +48,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use troupe_actors::runtime::{Ctx, Directory, Entity, RuntimeConfig, System};
-use troupe_actors::store::{Precondition, SledStore, StateStore};
+use troupe_runtime::store::{Precondition, SledStore, StateStore};
+use troupe_runtime::{Ctx, Directory, Entity, RuntimeConfig, System};
 
 /// Tokio workers: the machine has 2 cores.
 const WORKERS: usize = 2;

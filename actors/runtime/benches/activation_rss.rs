@@ -27,8 +27,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use troupe_actors::runtime::{Ctx, Directory, Entity, RuntimeConfig, System};
-use troupe_actors::store::{SledStore, StateStore};
+use troupe_runtime::store::{SledStore, StateStore};
+use troupe_runtime::{Ctx, Directory, Entity, RuntimeConfig, System};
 
 const DEFAULT_ACTIVATIONS: u64 = 1_000_000;
 const REPORT_EVERY: u64 = 100_000;

@@ -356,7 +356,7 @@ async fn actors_called_from_a_marked_home_run_there_and_passivate_before_it_ends
     let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
     // Like an actix worker marked as a home: it runs until told to end, after shutdown.
     let worker = std::thread::spawn(move || {
-        crate::runtime::make_this_thread_an_actor_home();
+        crate::make_this_thread_an_actor_home();
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

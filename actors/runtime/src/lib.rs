@@ -1,4 +1,17 @@
-//! The virtual-actor runtime (Orleans-style).
+//! troupe's virtual-actor runtime (Orleans-style): the framework every actor kind is built on.
+//!
+//! This crate knows nothing of videos, accounts, HTTP or the cluster's transport. It holds:
+//! - the runtime: [`Entity`] (what a kind implements), [`Directory`] (one per kind and node:
+//!   activation, passivation, supervision, calls with timeouts), [`System`] (the node's
+//!   directories and the cluster's [`Router`] hook), parts and snapshots;
+//! - [`store`]: durable actor state behind the [`store::StateStore`] trait, with its sled,
+//!   object-store and in-memory backends and the conformance suite they all pass;
+//! - [`blob`]: bytes (uploads, segments, thumbnails) on the local disk or in S3;
+//! - [`codec`]: the versioned encoding of stored values and cluster messages;
+//! - [`ActorId`]: how an actor is addressed.
+//!
+//! The domain kinds live in `troupe-actors`; the cluster layer (`troupe-cluster`) depends on
+//! this crate only.
 //!
 //! ```text
 //!  System (one per node) ── router: Option<Arc<dyn Router>>  (set by the cluster layer)
@@ -18,10 +31,47 @@
 //! actor owned elsewhere is carried there as bytes, and retried on the new owner when the old
 //! one dies or its write is fenced off. Nothing here is specific to a kind, so every kind gets
 //! routing and failover for free.
+//!
+//! # A new actor kind
+//!
+//! A kind names itself and its schema byte, and gives its state, requests, answers and one
+//! handler. [`Ctx::stage`] records a change; the answer is held back until that change is
+//! durable. Requests must be idempotent: a caller retries when it cannot know the outcome.
+//!
+//! ```
+//! use troupe_runtime::{Ctx, Entity};
+//!
+//! /// A counter that remembers the highest value it was shown.
+//! pub struct HighWater;
+//!
+//! impl Entity for HighWater {
+//!     const KIND: &'static str = "highwater";
+//!     const SCHEMA: u8 = 1;
+//!     type State = u64;
+//!     type Request = u64;
+//!     type Response = u64;
+//!     type Args = ();
+//!
+//!     async fn handle(ctx: &mut Ctx<Self>, seen: u64) -> Result<u64, ractor::ActorProcessingErr> {
+//!         let high = ctx.state().copied().unwrap_or(0).max(seen);
+//!         ctx.stage(high); // durable before the caller gets `high`
+//!         Ok(high)
+//!     }
+//! }
+//! ```
+//!
+//! It is started with `Directory::<HighWater>::start(&system, ()).await?` and called with
+//! `directory.call("some-key", 7).await`.
 
+pub mod blob;
+pub mod codec;
 mod directory;
 mod entity;
+mod id;
+pub mod store;
 mod system;
+
+pub use id::ActorId;
 
 pub use directory::Directory;
 pub use entity::{Ctx, Entity, EntityHost, Envelope, HostMsg, Part, Snapshot};

@@ -1,0 +1,50 @@
+//! [`AppState`]: what every request handler can reach. Built by [`crate::startup`], read by
+//! the handlers in [`crate::http`]; it depends only on the parts it holds, none of which
+//! depends on it.
+
+use crate::config::Config;
+use crate::http::hls::BlobCache;
+use crate::http::ratelimit::RateLimits;
+use crate::http::tokens::Tokens;
+use crate::probes::MediaTools;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use troupe_actors::accounts::Accounts;
+use troupe_actors::media::Media;
+use troupe_actors::playback::Playback;
+use troupe_cluster::Cluster;
+use troupe_runtime::blob::BlobStore;
+use troupe_runtime::store::StateStore;
+use troupe_runtime::System;
+
+/// What every request handler can reach.
+pub struct AppState {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// This node's actor system: every kind's directory, and the router in a cluster.
+    pub system: System,
+    /// Accounts.
+    pub accounts: Accounts,
+    /// Token signing and verification.
+    pub tokens: Tokens,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Durable actor state.
+    pub store: Arc<dyn StateStore>,
+    /// Blobs.
+    pub blobs: BlobStore,
+    /// ffmpeg availability.
+    pub tools: MediaTools,
+    /// Videos, uploads and transcoding.
+    pub media: Media,
+    /// Playback sessions, counters and trending.
+    pub playback: Playback,
+    /// Hot HLS segments and playlists.
+    pub hls_cache: BlobCache,
+    /// The Prometheus recorder.
+    pub metrics: PrometheusHandle,
+    /// The OpenAPI document, rendered once.
+    pub openapi_json: bytes::Bytes,
+    /// Cluster membership, in cluster mode.
+    pub cluster: Option<Cluster>,
+}
