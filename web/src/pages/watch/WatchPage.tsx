@@ -1,0 +1,200 @@
+import { useEffect, useState } from 'preact/hooks';
+import { toProblem, type ApiProblem, type Counts, type Rating, type Video } from '../../api/client';
+import { Status } from '../../components/Status';
+import { watchVideo } from '../../lib/events';
+import { setTitle } from '../../lib/title';
+import { STATE_LABEL, count, date, duration, views } from '../../lib/format';
+import { preloadHls } from '../../player/engine';
+import { currentPath } from '../../router';
+import type { PageProps } from '../../routes';
+import { sessionReady, useSession } from '../../session';
+import { getVideo, rate } from './data';
+import { Player } from './Player';
+
+function NotAvailable({ signedIn }: { signedIn: boolean }) {
+  return (
+    <section class="notice">
+      <h1>This video is not available</h1>
+      <p>It is private, or it was deleted, or the link is wrong.</p>
+      {!signedIn && (
+        <p>
+          If it is yours, <a href={`/signin?next=${encodeURIComponent(currentPath())}`}>sign in</a> to watch it.
+        </p>
+      )}
+      <p>
+        <a href="/">Back to the home page</a>
+      </p>
+    </section>
+  );
+}
+
+function Ratings({ video, counts, onCounts }: { video: Video; counts: Counts; onCounts: (c: Counts) => void }) {
+  const s = useSession();
+  const [mine, setMine] = useState<Rating>('none');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiProblem | null>(null);
+  if (s.status !== 'signed-in') {
+    return (
+      <p class="ratings">
+        <span>{count(counts.likes)} likes</span>
+        <span aria-hidden="true"> · </span>
+        <span>{count(counts.dislikes)} dislikes</span>
+        <span aria-hidden="true"> · </span>
+        <a href={`/signin?next=${encodeURIComponent(currentPath())}`}>Sign in to rate</a>
+      </p>
+    );
+  }
+  const set = async (r: Rating) => {
+    const next = mine === r ? 'none' : r;
+    setBusy(true);
+    setError(null);
+    try {
+      const ack = await rate(video.id, next);
+      setMine(ack.rating);
+      onCounts(ack.counts);
+    } catch (e) {
+      setError(toProblem(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="ratings" role="group" aria-label="Rating">
+      <button type="button" class="secondary" aria-pressed={mine === 'like'} disabled={busy} onClick={() => void set('like')}>
+        <span aria-hidden="true">👍 </span>Like <span class="count">{count(counts.likes)}</span>
+      </button>
+      <button
+        type="button"
+        class="secondary"
+        aria-pressed={mine === 'dislike'}
+        disabled={busy}
+        onClick={() => void set('dislike')}
+      >
+        <span aria-hidden="true">👎 </span>Dislike <span class="count">{count(counts.dislikes)}</span>
+      </button>
+      <Status error={error} />
+    </div>
+  );
+}
+
+function Processing({ video }: { video: Video }) {
+  return (
+    <div class="processing" role="status">
+      <p>
+        {video.state === 'failed'
+          ? `Processing failed: ${video.failure_reason ?? 'no reason given'}`
+          : `This video is not ready yet: ${STATE_LABEL[video.state] ?? video.state}.`}
+      </p>
+      {(video.state === 'processing' || video.state === 'queued') && (
+        <progress max={100} value={video.progress} aria-label="Processing progress">
+          {Math.round(video.progress)}%
+        </progress>
+      )}
+    </div>
+  );
+}
+
+export default function WatchPage({ params }: PageProps) {
+  const id = params.id ?? '';
+  const s = useSession();
+  const [video, setVideo] = useState<Video | null>(null);
+  const [counts, setCounts] = useState<Counts | null>(null);
+  const [error, setError] = useState<ApiProblem | null>(null);
+  const [gone, setGone] = useState(false);
+
+  useEffect(() => {
+    let live = true;
+    let stop = () => {};
+    preloadHls();
+    void (async () => {
+      await sessionReady();
+      try {
+        const v = await getVideo(id);
+        if (!live) return;
+        setVideo(v);
+        setCounts(v.counts ?? { views: 0, likes: 0, dislikes: 0 });
+        setTitle(v.title);
+        stop = watchVideo(id, {
+          video: (nv) => {
+            setVideo((old) => (old && old.version > nv.version ? old : nv));
+            if (nv.counts) setCounts(nv.counts);
+          },
+          counts: (c) => setCounts({ views: c.views, likes: c.likes, dislikes: c.dislikes }),
+          deleted: () => setGone(true),
+        });
+      } catch (e) {
+        if (live) setError(toProblem(e));
+      }
+    })();
+    return () => {
+      live = false;
+      stop();
+    };
+  }, [id, s.status]);
+
+  if (error && (error.status === 404 || error.status === 403 || error.code === 'invalid_id'))
+    return <NotAvailable signedIn={s.status === 'signed-in'} />;
+  if (error || gone)
+    return (
+      <section>
+        <h1>Watch</h1>
+        <Status error={gone ? 'This video was deleted.' : error} />
+      </section>
+    );
+  if (!video || !counts)
+    return (
+      <section>
+        <h1 class="sr-only">Watch</h1>
+        <Status busy="Loading the video…" />
+      </section>
+    );
+
+  return (
+    <article class="watch">
+      {video.state === 'ready' ? <Player video={video} /> : <Processing video={video} />}
+      <h1 dir="auto" class="watch-title">
+        {video.title}
+      </h1>
+      <div class="watch-meta">
+        <p>
+          <a href={`/search?owner=${encodeURIComponent(video.owner)}`} dir="auto">
+            {video.owner}
+          </a>
+          <span aria-hidden="true"> · </span>
+          <span aria-live="polite">{views(counts.views)}</span>
+          <span aria-hidden="true"> · </span>
+          <span>{date(video.created_at)}</span>
+          {video.duration_secs != null && (
+            <>
+              <span aria-hidden="true"> · </span>
+              <span>{duration(video.duration_secs)}</span>
+            </>
+          )}
+          {video.visibility !== 'public' && (
+            <>
+              <span aria-hidden="true"> · </span>
+              <span class="badge">{video.visibility}</span>
+            </>
+          )}
+        </p>
+        <Ratings video={video} counts={counts} onCounts={setCounts} />
+      </div>
+      {video.description && (
+        <section aria-label="Description" class="description" dir="auto">
+          {video.description}
+        </section>
+      )}
+      {video.tags.length > 0 && (
+        <ul class="tags" aria-label="Tags">
+          {video.tags.map((t) => (
+            <li key={t}>
+              <a href={`/search?tag=${encodeURIComponent(t)}`} dir="auto">
+                #{t}
+              </a>
+            </li>
+          ))}
+        </ul>
+      )}
+    </article>
+  );
+}

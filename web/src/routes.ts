@@ -1,0 +1,37 @@
+// The console's one route table. Each page is a folder under src/pages with its view and its
+// data loading; pages load on demand, so the home page carries only what it needs.
+
+import type { ComponentType } from 'preact';
+
+export interface PageProps {
+  params: Record<string, string>;
+  query: URLSearchParams;
+}
+
+export interface Route {
+  path: string;
+  /** The document title (the page may refine it). */
+  title: string;
+  /** `user`: sign in first; `admin`: sign in as an admin. */
+  guard?: 'user' | 'admin';
+  load: () => Promise<{ default: ComponentType<PageProps> }>;
+}
+
+export const routes: Route[] = [
+  { path: '/', title: 'Home', load: () => import('./pages/home/HomePage') },
+  { path: '/search', title: 'Search', load: () => import('./pages/search/SearchPage') },
+  { path: '/watch/:id', title: 'Watch', load: () => import('./pages/watch/WatchPage') },
+  { path: '/upload', title: 'Upload', guard: 'user', load: () => import('./pages/upload/UploadPage') },
+  { path: '/me/videos', title: 'My videos', guard: 'user', load: () => import('./pages/my-videos/MyVideosPage') },
+  { path: '/me/history', title: 'History', guard: 'user', load: () => import('./pages/history/HistoryPage') },
+  { path: '/account', title: 'Account', load: () => import('./pages/account/AccountPage') },
+  { path: '/signin', title: 'Sign in', load: () => import('./pages/signin/SignInPage') },
+  { path: '/signup', title: 'Sign up', load: () => import('./pages/signup/SignUpPage') },
+  { path: '/admin', title: 'Admin', guard: 'admin', load: () => import('./pages/admin/AdminPage') },
+];
+
+export const notFound: Route = {
+  path: '*',
+  title: 'Not found',
+  load: () => import('./pages/not-found/NotFoundPage'),
+};
