@@ -7,5 +7,6 @@
 //! `troupe-runtime` crate.
 
 pub mod accounts;
+pub mod events;
 pub mod media;
 pub mod playback;

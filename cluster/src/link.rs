@@ -218,7 +218,7 @@ impl Links {
     }
 
     async fn open(&self, addr: &str) -> std::io::Result<Arc<Conn>> {
-        let mut stream = crate::membership::dial(addr, self.source).await?;
+        let mut stream = dial(addr, self.source).await?;
         // Handshake, client side.
         let mut challenge = [0u8; 32];
         stream.read_exact(&mut challenge).await?;
@@ -330,6 +330,28 @@ async fn serve_conn(
             let _ = tx.send(frame(id, &answer));
         });
     }
+}
+
+/// A TCP connection to `addr` from `source` (unless it is unspecified), with `TCP_NODELAY`.
+pub(crate) async fn dial(
+    addr: &str,
+    source: std::net::IpAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let target = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to nothing")))?;
+    let socket = if target.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if !source.is_unspecified() && source.is_ipv4() == target.is_ipv4() {
+        socket.bind(std::net::SocketAddr::new(source, 0))?;
+    }
+    let stream = socket.connect(target).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 #[cfg(test)]

@@ -20,14 +20,13 @@
 
 use crate::placement;
 use ractor::{pg, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage, RactorClusterMessage};
+use ractor_cluster::{NodeEventSubscription, NodeServerMessage, RactorClusterMessage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use troupe_runtime::ActorId;
 use troupe_runtime::System;
 
 /// The pg group every node's gateway joins.
@@ -122,13 +121,30 @@ pub(crate) struct Shared {
     /// Set when this node starts draining: it owns nothing from then on.
     pub(crate) leaving: AtomicBool,
     /// The live members at the last look, to notice a change and rebalance.
-    pub(crate) last_view: Mutex<Option<crate::routing::View>>,
+    pub(crate) last_view: Mutex<Option<View>>,
     /// Connections that carry forwarded requests.
     pub(crate) links: Arc<crate::link::Links>,
 }
 
 impl Shared {
-    fn me(&self) -> NodeInfo {
+    /// The state of a node that knows no peers yet.
+    pub(crate) fn new(
+        config: ClusterConfig,
+        system: System,
+        links: Arc<crate::link::Links>,
+    ) -> Self {
+        Self {
+            links,
+            config,
+            system,
+            peers: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
+            leaving: AtomicBool::new(false),
+            last_view: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn me(&self) -> NodeInfo {
         NodeInfo {
             name: self.config.node_name.clone(),
             address: self.config.advertise.clone(),
@@ -152,7 +168,7 @@ impl Shared {
             && p.last_seen.elapsed() <= self.config.failure_deadline
     }
 
-    fn state_of(&self, p: &Peer) -> &'static str {
+    pub(crate) fn state_of(&self, p: &Peer) -> &'static str {
         if p.info.leaving {
             "left"
         } else if self.is_up(p) {
@@ -177,15 +193,6 @@ impl Shared {
             .count();
         addrs.len().max(known)
     }
-}
-
-/// This node's membership in the cluster.
-#[derive(Clone)]
-pub struct Cluster {
-    pub(crate) shared: Arc<Shared>,
-    node: ActorRef<NodeServerMessage>,
-    gateway: ActorRef<GatewayMsg>,
-    tasks: Arc<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Messages between nodes. Payloads are `[WIRE_VERSION][msgpack]` so that nodes of different
@@ -216,7 +223,7 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
-struct Gateway;
+pub(crate) struct Gateway;
 
 impl Actor for Gateway {
     type Msg = GatewayMsg;
@@ -250,7 +257,7 @@ impl Actor for Gateway {
                 if let Some(peer) = decode::<NodeInfo>(&from) {
                     tracing::info!(peer = %peer.name, "cluster peer is leaving; taking its actors over");
                     record(shared, peer, None);
-                    crate::routing::refresh_view(shared);
+                    refresh_view(shared);
                 }
             }
         }
@@ -280,9 +287,19 @@ fn record(shared: &Shared, info: NodeInfo, gateway: Option<ActorRef<GatewayMsg>>
 /// Logs authentication failures, which ractor_cluster reports only as a disconnect, and
 /// marks a peer down the moment its session closes (a killed process is noticed in a
 /// millisecond instead of a heartbeat deadline).
-struct SessionEvents {
+pub(crate) struct SessionEvents {
     shared: Arc<Shared>,
     authenticated: Mutex<HashSet<String>>,
+}
+
+impl SessionEvents {
+    /// Follows the node server's sessions for `shared`.
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            authenticated: Mutex::new(HashSet::new()),
+        }
+    }
 }
 
 impl NodeEventSubscription for SessionEvents {
@@ -315,183 +332,74 @@ impl NodeEventSubscription for SessionEvents {
             if let Some(p) = self.shared.peers.lock().expect("peers lock").get_mut(&name) {
                 p.gateway = None;
             }
-            crate::routing::refresh_view(&self.shared);
+            refresh_view(&self.shared);
         }
     }
 }
 
-impl Cluster {
-    /// Starts the node server, the gateway, the heartbeat and the reconnect tasks, and plugs
-    /// the router into `system`, so that its calls go to each actor's owner from now on.
-    pub async fn start(config: ClusterConfig, system: System) -> Result<Cluster, ClusterError> {
-        let host = config
-            .advertise
-            .rsplit_once(':')
-            .filter(|(_, p)| p.parse::<u16>().is_ok())
-            .map(|(h, _)| h.to_owned())
-            .ok_or_else(|| {
-                ClusterError::Start(format!(
-                    "cluster.advertise {:?} is not host:port",
-                    config.advertise
-                ))
-            })?;
-        // The node server binds `listen`; the name it gives peers is the advertised one.
-        let server = NodeServer::new(
-            config.listen.port(),
-            config.cookie.clone(),
-            config.node_name.clone(),
-            host,
-            None,
-            Some(ractor_cluster::node::NodeConnectionMode::Isolated),
-        )
-        .with_listen_addr(config.listen.ip());
-        let (node, _) = Actor::spawn(None, server, ())
-            .await
-            .map_err(|e| ClusterError::Start(e.to_string()))?;
-        let links = crate::link::Links::new(
-            config.node_name.clone(),
-            config.cookie.clone(),
-            config.listen.ip(),
-        );
-        let link_listen = config.link_listen;
-        let shared = Arc::new(Shared {
-            links: links.clone(),
-            config,
-            system: system.clone(),
-            peers: Mutex::new(HashMap::new()),
-            attempts: Mutex::new(HashMap::new()),
-            leaving: AtomicBool::new(false),
-            last_view: Mutex::new(None),
-        });
-        let _ = node.cast(NodeServerMessage::SubscribeToEvents {
-            id: "troupe-session-events".into(),
-            subscription: Box::new(SessionEvents {
-                shared: shared.clone(),
-                authenticated: Mutex::new(HashSet::new()),
-            }),
-        });
-        let (gateway, _) = Actor::spawn(None, Gateway, shared.clone())
-            .await
-            .map_err(|e| ClusterError::Start(e.to_string()))?;
-        system
-            .set_router(Arc::new(crate::routing::ClusterRouter::new(shared.clone())))
-            .map_err(|e| ClusterError::Start(e.to_owned()))?;
-        let served = shared.clone();
-        let handler: crate::link::Handler = Arc::new(move |bytes: Vec<u8>| {
-            let shared = served.clone();
-            Box::pin(async move { crate::routing::serve(&shared, &bytes).await })
-        });
-        let link = links.listen(link_listen, handler).await.map_err(|e| {
-            ClusterError::Start(format!(
-                "cannot listen for the forwarding link on {link_listen}: {e}"
-            ))
-        })?;
-        let heartbeat = tokio::spawn(heartbeats(shared.clone()));
-        let reconnect = tokio::spawn(reconnects(shared.clone(), node.clone()));
-        tracing::info!(node = %shared.config.node_name, listen = %shared.config.listen, advertise = %shared.config.advertise, seeds = ?shared.config.seeds, "cluster layer started");
-        Ok(Cluster {
-            shared,
-            node,
-            gateway,
-            tasks: Arc::new(vec![heartbeat, reconnect, link]),
-        })
-    }
+/// The live members at one moment, and whether they are a majority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct View {
+    /// Names of the members this node may place actors on, sorted.
+    pub(crate) members: Vec<String>,
+    /// Whether they are a majority of the configured members.
+    pub(crate) quorum: bool,
+}
 
-    /// This node's name.
-    pub fn node_name(&self) -> &str {
-        &self.shared.config.node_name
+fn current_view(shared: &Shared) -> View {
+    let me = &shared.config.node_name;
+    let leaving = shared.leaving.load(Ordering::Relaxed);
+    let mut members: Vec<String> = shared
+        .peers
+        .lock()
+        .expect("peers lock")
+        .values()
+        .filter(|p| shared.is_up(p))
+        .map(|p| p.info.name.clone())
+        .collect();
+    let up = members.len() + 1;
+    if !leaving {
+        members.push(me.clone());
     }
-
-    /// Every member this node knows, itself first, then by name.
-    pub fn view(&self) -> Vec<MemberView> {
-        let me = self.shared.me();
-        let mut out = vec![MemberView {
-            name: me.name,
-            address: me.address,
-            state: if me.leaving { "left" } else { "up" },
-            this_node: true,
-            last_seen_ms: 0,
-            actors: me.actors,
-        }];
-        let peers = self.shared.peers.lock().expect("peers lock");
-        let mut others: Vec<MemberView> = peers
-            .values()
-            .map(|p| MemberView {
-                name: p.info.name.clone(),
-                address: p.info.address.clone(),
-                state: self.shared.state_of(p),
-                this_node: false,
-                last_seen_ms: p.last_seen.elapsed().as_millis() as u64,
-                actors: p.info.actors.clone(),
-            })
-            .collect();
-        others.sort_by(|a, b| a.name.cmp(&b.name));
-        out.extend(others);
-        out
-    }
-
-    /// The names of the members that are up, this node included.
-    pub fn live_members(&self) -> Vec<String> {
-        self.view()
-            .into_iter()
-            .filter(|m| m.state == "up")
-            .map(|m| m.name)
-            .collect()
-    }
-
-    /// How many members count for the majority rule: the configured ones (this node and its
-    /// distinct seeds), or more if more have joined since.
-    pub fn configured_size(&self) -> usize {
-        self.shared.cluster_size()
-    }
-
-    /// The node that owns `id` in this node's current view (for diagnostics and tests).
-    pub fn owner_of(&self, id: &ActorId) -> Option<String> {
-        placement::owner(id, &self.live_members()).cloned()
-    }
-
-    /// Starts a graceful leave: this node owns nothing from now on, and tells every peer so
-    /// that they take its actors over at once instead of after a failure deadline. Requests
-    /// still reaching it are forwarded to the new owners. Call before draining.
-    pub async fn leave(&self) {
-        self.shared.leaving.store(true, Ordering::SeqCst);
-        let me = encode(&self.shared.me());
-        let gateways: Vec<ActorRef<GatewayMsg>> = self
-            .shared
-            .peers
-            .lock()
-            .expect("peers lock")
-            .values()
-            .filter_map(|p| p.gateway.clone())
-            .collect();
-        for g in &gateways {
-            let _ = g.cast(GatewayMsg::Leaving(me.clone()));
-        }
-        crate::routing::refresh_view(&self.shared);
-        tracing::info!(
-            peers = gateways.len(),
-            "told the cluster this node is leaving"
-        );
-    }
-
-    /// Leaves the cluster: the gateway leaves its group (peers stop pinging it), then the
-    /// node server closes every session.
-    pub async fn shutdown(&self) {
-        for t in self.tasks.iter() {
-            t.abort();
-        }
-        let _ = self
-            .gateway
-            .stop_and_wait(None, Some(Duration::from_secs(2)))
-            .await;
-        let _ = self
-            .node
-            .stop_and_wait(None, Some(Duration::from_secs(2)))
-            .await;
+    members.sort();
+    View {
+        members,
+        quorum: up > shared.cluster_size() / 2,
     }
 }
 
-async fn heartbeats(shared: Arc<Shared>) {
+/// Looks at the members; if they changed since the last look, rebalances:
+/// - every activation this node no longer owns is passivated (all of them, without a
+///   majority);
+/// - when a member appears (joins, or comes back after a partition or a freeze), every
+///   activation is passivated, owned or not. While apart, that member may have believed it
+///   owned some of them and written to the store; an activation that kept its old state
+///   would serve stale reads. Reloading from the store at the next request is one read each.
+pub(crate) fn refresh_view(shared: &Shared) -> View {
+    let view = current_view(shared);
+    let previous = {
+        let mut last = shared.last_view.lock().expect("view lock");
+        if last.as_ref() == Some(&view) {
+            return view;
+        }
+        last.replace(view.clone())
+    };
+    let appeared = previous.as_ref().is_some_and(|p| {
+        view.members
+            .iter()
+            .any(|m| *m != shared.config.node_name && !p.members.contains(m))
+    });
+    tracing::info!(members = ?view.members, quorum = view.quorum, appeared, "cluster view changed; rebalancing");
+    metrics::counter!("troupe_cluster_view_changes_total").increment(1);
+    let me = shared.config.node_name.clone();
+    let (members, keep) = (view.members.clone(), view.quorum && !appeared);
+    shared
+        .system
+        .rebalance(&|id| keep && placement::owner(id, &members).is_some_and(|o| *o == me));
+    view
+}
+
+pub(crate) async fn heartbeats(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.config.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -519,7 +427,7 @@ async fn heartbeats(shared: Arc<Shared>) {
             });
         }
         // Membership changes with time alone (a silent peer passes its deadline): look.
-        crate::routing::refresh_view(&shared);
+        refresh_view(&shared);
     }
 }
 
@@ -551,7 +459,7 @@ fn learn(shared: &Shared, info: &NodeInfo) {
     }
 }
 
-async fn reconnects(shared: Arc<Shared>, node: ActorRef<NodeServerMessage>) {
+pub(crate) async fn reconnects(shared: Arc<Shared>, node: ActorRef<NodeServerMessage>) {
     let me = shared.config.advertise.clone();
     loop {
         let mut targets: HashSet<String> = shared.config.seeds.iter().cloned().collect();
@@ -602,7 +510,7 @@ async fn connect(
     addr: &str,
     source: std::net::IpAddr,
 ) -> std::io::Result<()> {
-    let stream = dial(addr, source).await?;
+    let stream = crate::link::dial(addr, source).await?;
     let (peer_addr, local_addr) = (stream.peer_addr()?, stream.local_addr()?);
     node.cast(NodeServerMessage::ConnectionOpened {
         stream: Box::new(ractor_cluster::NetworkStream::Raw {
@@ -613,26 +521,4 @@ async fn connect(
         is_server: false,
     })
     .map_err(|e| std::io::Error::other(e.to_string()))
-}
-
-/// A TCP connection to `addr` from `source` (unless it is unspecified), with `TCP_NODELAY`.
-pub(crate) async fn dial(
-    addr: &str,
-    source: std::net::IpAddr,
-) -> std::io::Result<tokio::net::TcpStream> {
-    let target = tokio::net::lookup_host(addr)
-        .await?
-        .next()
-        .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to nothing")))?;
-    let socket = if target.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    if !source.is_unspecified() && source.is_ipv4() == target.is_ipv4() {
-        socket.bind(SocketAddr::new(source, 0))?;
-    }
-    let stream = socket.connect(target).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
 }

@@ -12,12 +12,12 @@
 //!   retries elsewhere, so a frozen owner that wakes up later cannot apply the request again
 //!   after the new owner has moved on. This assumes node clocks agree within
 //!   [`CLOCK_MARGIN`].
-//! - **Rebalancing.** When the live members change, each node passivates the activations it
-//!   no longer owns (their state is already durable); they activate on their new owner at the
+//! - **Rebalancing.** When the live members change ([`crate::membership::refresh_view`], which
+//!   notices it), each node passivates the activations it no longer owns (their state is already durable); they activate on their new owner at the
 //!   next request. A brief overlap, while nodes disagree about the members, is made safe by
 //!   the store's compare-and-swap: the stale activation's write fails and it is fenced off.
 
-use crate::membership::{decode, encode, unix_ms, Shared};
+use crate::membership::{decode, encode, refresh_view, unix_ms, Shared};
 use crate::placement;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -42,67 +42,6 @@ pub(crate) struct Forward {
     /// The runtime's encoded request.
     #[serde(with = "serde_bytes")]
     payload: Vec<u8>,
-}
-
-/// The live members at one moment, and whether they are a majority.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct View {
-    /// Names of the members this node may place actors on, sorted.
-    members: Vec<String>,
-    quorum: bool,
-}
-
-fn current_view(shared: &Shared) -> View {
-    let me = &shared.config.node_name;
-    let leaving = shared.leaving.load(Ordering::Relaxed);
-    let mut members: Vec<String> = shared
-        .peers
-        .lock()
-        .expect("peers lock")
-        .values()
-        .filter(|p| shared.is_up(p))
-        .map(|p| p.info.name.clone())
-        .collect();
-    let up = members.len() + 1;
-    if !leaving {
-        members.push(me.clone());
-    }
-    members.sort();
-    View {
-        members,
-        quorum: up > shared.cluster_size() / 2,
-    }
-}
-
-/// Looks at the members; if they changed since the last look, rebalances:
-/// - every activation this node no longer owns is passivated (all of them, without a
-///   majority);
-/// - when a member appears (joins, or comes back after a partition or a freeze), every
-///   activation is passivated, owned or not. While apart, that member may have believed it
-///   owned some of them and written to the store; an activation that kept its old state
-///   would serve stale reads. Reloading from the store at the next request is one read each.
-pub(crate) fn refresh_view(shared: &Shared) -> View {
-    let view = current_view(shared);
-    let previous = {
-        let mut last = shared.last_view.lock().expect("view lock");
-        if last.as_ref() == Some(&view) {
-            return view;
-        }
-        last.replace(view.clone())
-    };
-    let appeared = previous.as_ref().is_some_and(|p| {
-        view.members
-            .iter()
-            .any(|m| *m != shared.config.node_name && !p.members.contains(m))
-    });
-    tracing::info!(members = ?view.members, quorum = view.quorum, appeared, "cluster view changed; rebalancing");
-    metrics::counter!("troupe_cluster_view_changes_total").increment(1);
-    let me = shared.config.node_name.clone();
-    let (members, keep) = (view.members.clone(), view.quorum && !appeared);
-    shared
-        .system
-        .rebalance(&|id| keep && placement::owner(id, &members).is_some_and(|o| *o == me));
-    view
 }
 
 /// The [`Router`] the runtime uses in cluster mode.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::future::{ready, Ready};
 use std::time::Duration;
 use troupe_actors::accounts::Role;
-use troupe_actors::media::events::VideoEvent;
+use troupe_actors::events::VideoEvent;
 use troupe_actors::media::video::{VideoView, Visibility};
 use troupe_actors::media::{layout, ListQuery, VideoInput, Viewer};
 use troupe_actors::playback::Counts;

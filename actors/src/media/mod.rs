@@ -13,40 +13,19 @@
 //!
 //! Calls go one way only, upload → video, so that no two actors ever wait on each other.
 
-pub mod events;
 pub mod jobs;
 pub mod service;
 pub mod transcode;
 pub mod upload;
 pub mod video;
 
+pub use crate::events::Rendition;
 pub use service::{ListQuery, Media, MediaError, MediaSettings, Page, VideoInput, Viewer};
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// One rung of the HLS ladder, as it was produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Rendition {
-    /// Its name and directory, e.g. `720p`.
-    pub name: String,
-    /// Frame width in pixels.
-    pub width: u32,
-    /// Frame height in pixels (the `720` of `720p`).
-    pub height: u32,
-    /// Peak bit rate over any one segment, audio included, in bits/s (HLS `BANDWIDTH`).
-    pub bandwidth: u64,
-    /// Average bit rate over the whole rendition, in bits/s (HLS `AVERAGE-BANDWIDTH`).
-    pub average_bandwidth: u64,
-    /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2` (HLS `CODECS`).
-    pub codecs: String,
-    /// Frames per second (HLS `FRAME-RATE`).
-    pub frame_rate: f64,
-}
-
-/// Where a video's blobs live. Everything a video owns is under [`video_prefix`], except the
-/// uploaded source, which is under [`upload_prefix`] of its upload.
+/// Where a video's blobs live. Everything a video owns is under [`layout::video_prefix`], except the
+/// uploaded source, which is under [`layout::upload_prefix`] of its upload.
 pub mod layout {
     use uuid::Uuid;
 

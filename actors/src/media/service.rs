@@ -2,7 +2,6 @@
 //! actors, and does the blob work that does not belong in a handler (deleting a video's
 //! blobs).
 
-use super::events::EventHub;
 use super::jobs::{JobSettings, Jobs};
 use super::layout;
 use super::upload::{
@@ -13,6 +12,7 @@ use super::video::{
     NewVideo, VideoActor, VideoArgs, VideoError, VideoPatch, VideoRequest, VideoResponse,
     VideoState, VideoStatus, VideoView, Visibility,
 };
+use crate::events::EventHub;
 use std::sync::Arc;
 use std::time::Duration;
 use troupe_runtime::blob::BlobStore;

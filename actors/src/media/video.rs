@@ -14,8 +14,9 @@
 //! that event streams can tell what is new. Creation and deletion are written through
 //! ([`Ctx::save`]); everything else is staged (group commit).
 
-use super::events::EventHub;
-use super::Rendition;
+pub use crate::events::{VideoStatus, VideoView, Visibility};
+
+use crate::events::{EventHub, Rendition};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
@@ -24,38 +25,6 @@ use uuid::Uuid;
 
 /// The actor kind `video`, keyed by the video id.
 pub struct VideoActor;
-
-/// Who may see a video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    /// Listed and playable by anyone.
-    Public,
-    /// Playable by anyone with the link; not listed.
-    Unlisted,
-    /// Only its owner and admins.
-    Private,
-}
-
-/// Where a video is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum VideoStatus {
-    /// Created; no upload has started.
-    AwaitingUpload,
-    /// An upload is under way.
-    Uploading,
-    /// Uploaded; waiting for a transcoder.
-    Queued,
-    /// Being transcoded; see `progress`.
-    Processing,
-    /// Playable.
-    Ready,
-    /// Transcoding failed for good; see `failure_reason`.
-    Failed,
-}
 
 /// The durable state of a video.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,46 +65,6 @@ pub struct VideoState {
     pub version: u64,
     /// Deletion has begun: the video is gone for clients, and its blobs are being removed.
     pub deleting: bool,
-}
-
-/// A video as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct VideoView {
-    /// Video id.
-    pub id: Uuid,
-    /// The owner's username (normalised).
-    pub owner: String,
-    /// The owner's user id.
-    pub owner_id: Uuid,
-    /// Title.
-    pub title: String,
-    /// Description.
-    pub description: String,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// `public`, `unlisted` or `private`.
-    pub visibility: Visibility,
-    /// `awaiting_upload`, `uploading`, `queued`, `processing`, `ready` or `failed`.
-    pub state: VideoStatus,
-    /// Transcoding progress in percent (0–100).
-    pub progress: f64,
-    /// Why processing failed, when `state` is `failed`.
-    pub failure_reason: Option<String>,
-    /// The renditions, tallest first.
-    pub renditions: Vec<Rendition>,
-    /// Duration in seconds, once ready.
-    pub duration_secs: Option<f64>,
-    /// Whether a poster thumbnail exists.
-    pub has_poster: bool,
-    /// The current upload, if any.
-    pub upload_id: Option<Uuid>,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-    /// Bumped on every change.
-    pub version: u64,
 }
 
 impl VideoState {

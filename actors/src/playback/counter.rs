@@ -12,7 +12,7 @@
 
 use super::tally::{self, Partial, TallyState, SHARDS};
 use super::{Counts, Rating};
-use crate::media::events::EventHub;
+use crate::events::EventHub;
 use chrono::Utc;
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,9 @@ pub mod counter;
 pub mod session;
 pub mod tally;
 
-use crate::media::events::EventHub;
+pub use crate::events::Counts;
+
+use crate::events::EventHub;
 use crate::media::video::{VideoActor, VideoState, VideoStatus, VideoView, Visibility};
 use counter::{CounterActor, CounterAnswer, CounterArgs, CounterRequest, CounterState};
 use serde::{Deserialize, Serialize};
@@ -40,18 +42,6 @@ pub enum Rating {
     Dislike,
     /// Neither (takes a rating back).
     None,
-}
-
-/// A video's counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Counts {
-    /// Views counted by the view rule.
-    pub views: u64,
-    /// Likes.
-    pub likes: u64,
-    /// Dislikes.
-    pub dislikes: u64,
 }
 
 /// How playback behaves.

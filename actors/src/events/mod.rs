@@ -7,14 +7,16 @@
 //! watch one video on a node, it costs one watcher. The video's counter announces count
 //! changes the same way, and the watcher polls the counter too.
 
-use super::video::VideoView;
-use crate::playback::Counts;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+mod values;
+
+pub use values::{Counts, Rendition, VideoStatus, VideoView, Visibility};
 
 /// An event for subscribers of one video.
 #[derive(Debug, Clone)]

@@ -1,0 +1,113 @@
+//! The values the event hub carries, which are also what the API shows of a video: its view
+//! ([`VideoView`], with its [`Visibility`], [`VideoStatus`] and [`Rendition`]s) and its
+//! [`Counts`]. They live here, apart from the media and playback modules that produce them,
+//! so that both can use the hub without importing each other. Each is re-exported where it
+//! used to be (`media::video`, `media`, `playback`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Who may see a video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Listed and playable by anyone.
+    Public,
+    /// Playable by anyone with the link; not listed.
+    Unlisted,
+    /// Only its owner and admins.
+    Private,
+}
+
+/// Where a video is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VideoStatus {
+    /// Created; no upload has started.
+    AwaitingUpload,
+    /// An upload is under way.
+    Uploading,
+    /// Uploaded; waiting for a transcoder.
+    Queued,
+    /// Being transcoded; see `progress`.
+    Processing,
+    /// Playable.
+    Ready,
+    /// Transcoding failed for good; see `failure_reason`.
+    Failed,
+}
+
+/// One rung of the HLS ladder, as it was produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rendition {
+    /// Its name and directory, e.g. `720p`.
+    pub name: String,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels (the `720` of `720p`).
+    pub height: u32,
+    /// Peak bit rate over any one segment, audio included, in bits/s (HLS `BANDWIDTH`).
+    pub bandwidth: u64,
+    /// Average bit rate over the whole rendition, in bits/s (HLS `AVERAGE-BANDWIDTH`).
+    pub average_bandwidth: u64,
+    /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2` (HLS `CODECS`).
+    pub codecs: String,
+    /// Frames per second (HLS `FRAME-RATE`).
+    pub frame_rate: f64,
+}
+
+/// A video as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VideoView {
+    /// Video id.
+    pub id: Uuid,
+    /// The owner's username (normalised).
+    pub owner: String,
+    /// The owner's user id.
+    pub owner_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// `public`, `unlisted` or `private`.
+    pub visibility: Visibility,
+    /// `awaiting_upload`, `uploading`, `queued`, `processing`, `ready` or `failed`.
+    pub state: VideoStatus,
+    /// Transcoding progress in percent (0–100).
+    pub progress: f64,
+    /// Why processing failed, when `state` is `failed`.
+    pub failure_reason: Option<String>,
+    /// The renditions, tallest first.
+    pub renditions: Vec<Rendition>,
+    /// Duration in seconds, once ready.
+    pub duration_secs: Option<f64>,
+    /// Whether a poster thumbnail exists.
+    pub has_poster: bool,
+    /// The current upload, if any.
+    pub upload_id: Option<Uuid>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Bumped on every change.
+    pub version: u64,
+}
+
+/// A video's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Counts {
+    /// Views counted by the view rule.
+    pub views: u64,
+    /// Likes.
+    pub likes: u64,
+    /// Dislikes.
+    pub dislikes: u64,
+}
