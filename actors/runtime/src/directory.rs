@@ -447,6 +447,13 @@ impl<E: Entity> Directory<E> {
                 slots.by_key.remove(key);
                 drop(slots);
                 drop(done);
+                // The node began shutting down between the check above and the spawn (its
+                // supervisor refuses new children): the request was not applied, so say so in
+                // the retryable way, and the router sends it to the new owner.
+                if self.inner.closing.load(Ordering::SeqCst) {
+                    tracing::debug!(kind = E::KIND, key, error = %e, "activation refused: shutting down");
+                    return Err(CallError::ShuttingDown);
+                }
                 tracing::error!(kind = E::KIND, key, error = %e, "activation failed");
                 metrics::counter!("troupe_actor_activation_failures_total", "kind" => E::KIND)
                     .increment(1);
