@@ -22,6 +22,9 @@ let state: SessionState = { status: 'loading' };
 let token: string | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 let refreshing: Promise<string | null> | null = null;
+/** Only against a server without cookie sign-in (it refuses `refresh_cookie` with 422
+ * `invalid_body`): the refresh token of a bearer login, in memory, gone on reload. */
+let memoryRefresh: string | null = null;
 const listeners = new Set<(s: SessionState) => void>();
 
 function set(next: SessionState): void {
@@ -103,6 +106,7 @@ function accept(grant: AccessGrant): void {
 
 function clear(): void {
   token = null;
+  memoryRefresh = null;
   clearTimeout(refreshTimer);
   hint(false);
 }
@@ -117,17 +121,25 @@ export function refresh(): Promise<string | null> {
   if (refreshing) return refreshing;
   refreshing = (async () => {
     try {
-      const res = await fetch('/api/v1/auth/refresh', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { [CSRF_HEADER]: '1' },
-      });
+      const res = memoryRefresh
+        ? await fetch('/api/v1/auth/refresh', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ refresh_token: memoryRefresh }),
+          })
+        : await fetch('/api/v1/auth/refresh', {
+            method: 'POST',
+            credentials: 'same-origin',
+            headers: { [CSRF_HEADER]: '1' },
+          });
       if (!res.ok) {
         await res.body?.cancel();
         clear();
         return null;
       }
-      accept((await res.json()) as AccessGrant);
+      const grant = (await res.json()) as AccessGrant;
+      accept(grant);
+      if (memoryRefresh && grant.refresh_token) memoryRefresh = grant.refresh_token;
       return token;
     } catch {
       return token; // offline: keep what we have, the next call will tell
@@ -170,18 +182,30 @@ export async function restore(): Promise<void> {
   }
 }
 
-export async function signIn(username: string, password: string): Promise<Me> {
-  const body: CookieLoginRequest = { username, password, refresh_cookie: true };
-  const res = await fetch('/api/v1/auth/login', {
+function login(body: CookieLoginRequest | { username: string; password: string }): Promise<Response> {
+  return fetch('/api/v1/auth/login', {
     method: 'POST',
     credentials: 'same-origin',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
   });
+}
+
+export async function signIn(username: string, password: string): Promise<Me> {
+  let res = await login({ username, password, refresh_cookie: true });
+  let cookie = true;
+  if (res.status === 422) {
+    // A server from before cookie sign-in: the bearer flow, its refresh token kept in memory.
+    const p = await problemOf(res);
+    if (p.code !== 'invalid_body') throw p;
+    res = await login({ username, password });
+    cookie = false;
+  }
   if (!res.ok) throw await problemOf(res);
   const grant = (await res.json()) as AccessGrant;
   accept(grant);
-  hint(true);
+  memoryRefresh = cookie ? null : grant.refresh_token ?? null;
+  hint(cookie);
   const who = await loadMe();
   set({ status: 'signed-in', me: who });
   return who;
@@ -201,11 +225,17 @@ export async function signUp(username: string, email: string, password: string):
 
 export async function signOut(): Promise<void> {
   try {
-    const res = await fetch('/api/v1/auth/logout', {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { [CSRF_HEADER]: '1' },
-    });
+    const res = memoryRefresh
+      ? await fetch('/api/v1/auth/logout', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ refresh_token: memoryRefresh }),
+        })
+      : await fetch('/api/v1/auth/logout', {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { [CSRF_HEADER]: '1' },
+        });
     await res.body?.cancel();
   } finally {
     clear();

@@ -59,7 +59,7 @@ function UserRow({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
       <td>{u.email}</td>
       <td>{u.role}</td>
       <td>
-        <PlanCell key={u.plan} u={u} onSaved={onSaved} />
+        <PlanCell u={u} onSaved={onSaved} />
       </td>
     </tr>
   );

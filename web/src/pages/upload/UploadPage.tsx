@@ -115,7 +115,6 @@ function Progress({ job }: { job: Job }) {
           <p role="status" aria-live="polite">
             {job.phase === 'paused' ? 'Paused at ' : 'Uploading: '}
             {bytes(job.sent)} of {bytes(job.total)} ({pct}%)
-            {job.resumedAt !== null && job.resumedAt > 0 && `, resumed at ${bytes(job.resumedAt)}`}
           </p>
           <div class="actions">
             {job.phase === 'uploading' ? (
@@ -131,6 +130,11 @@ function Progress({ job }: { job: Job }) {
             )}
           </div>
         </>
+      )}
+      {job.resumedAt !== null && job.resumedAt > 0 && (
+        <p>
+          The upload resumed at {bytes(job.resumedAt)}: the server already had that much.
+        </p>
       )}
       {(job.phase === 'processing' || job.phase === 'ready' || job.phase === 'failed') && v && (
         <>
