@@ -61,7 +61,7 @@ function Ratings({ video, counts, onCounts }: { video: Video; counts: Counts; on
   return (
     <div class="ratings" role="group" aria-label="Rating">
       <button type="button" class="secondary" aria-pressed={mine === 'like'} disabled={busy} onClick={() => void set('like')}>
-        <span aria-hidden="true">👍 </span>Like <span class="count">{count(counts.likes)}</span>
+        Like <span class="count">{count(counts.likes)}</span>
       </button>
       <button
         type="button"
@@ -70,7 +70,7 @@ function Ratings({ video, counts, onCounts }: { video: Video; counts: Counts; on
         disabled={busy}
         onClick={() => void set('dislike')}
       >
-        <span aria-hidden="true">👎 </span>Dislike <span class="count">{count(counts.dislikes)}</span>
+        Dislike <span class="count">{count(counts.dislikes)}</span>
       </button>
       <Status error={error} />
     </div>
