@@ -1,7 +1,16 @@
-# troupe server image: a release build, plus ffmpeg for transcoding.
+# troupe server image: the web console and a release build that embeds it, plus ffmpeg for
+# transcoding.
+FROM node:20-bookworm AS console
+WORKDIR /src
+COPY docs/openapi.json docs/openapi.json
+COPY web web
+RUN cd web && rm -rf node_modules dist && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund \
+    && npm run build
+
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
+COPY --from=console /src/web/dist web/dist
 RUN cargo build --release --bin troupe
 
 FROM debian:bookworm-slim

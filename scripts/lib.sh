@@ -88,3 +88,30 @@ ensure_tuspy() {
   python3 -m pip install -q --disable-pip-version-check tuspy ||
     python3 -m pip install -q --disable-pip-version-check --user --break-system-packages tuspy
 }
+
+# The web console (web/): its npm packages as locked (again whenever the lock file changes).
+ensure_console_packages() {
+  local d=web
+  if [ -f "$d/node_modules/.package-lock.json" ] &&
+    [ ! "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+    return 0
+  fi
+  echo "==> installing the web console's npm packages (npm ci in $d)" >&2
+  (cd "$d" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null)
+}
+
+# The built console in web/dist, which troupe embeds: built when it is missing or older than
+# any of its sources or the API document its client is typed from.
+ensure_console() {
+  ensure_console_packages
+  local d=web stale=""
+  if [ ! -f "$d/dist/index.html" ]; then
+    stale=1
+  elif [ -n "$(find "$d/src" "$d/public" "$d/index.html" "$d/embed.html" "$d/vite.config.ts" \
+    "$d/package-lock.json" docs/openapi.json -newer "$d/dist/index.html" -print -quit 2>/dev/null)" ]; then
+    stale=1
+  fi
+  [ -z "$stale" ] && return 0
+  echo "==> building the web console (npm run build in $d)" >&2
+  (cd "$d" && npm run build --silent >/dev/null)
+}

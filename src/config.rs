@@ -7,6 +7,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use troupe_actors::accounts::Plan;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -401,6 +402,11 @@ pub struct PlaybackConfig {
     pub trending_cache_secs: u64,
     /// Where the `upgrade` action of a refused stream points clients.
     pub upgrade_url: String,
+    /// The plan whose tallest rendition anonymous viewers (no account) get.
+    pub anonymous_plan: Plan,
+    /// At most this many distinct anonymous devices from one client address count a view of
+    /// one video within `view_dedupe_secs`, so rotating device ids inflates nothing.
+    pub anonymous_views_per_ip: u32,
 }
 
 impl Default for PlaybackConfig {
@@ -415,6 +421,8 @@ impl Default for PlaybackConfig {
             progress_flush_secs: 5,
             trending_cache_secs: 10,
             upgrade_url: "/account/plan".into(),
+            anonymous_plan: Plan::Free,
+            anonymous_views_per_ip: 3,
         }
     }
 }

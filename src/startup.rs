@@ -191,6 +191,7 @@ fn playback_settings(config: &Config) -> PlaybackSettings {
         history_limit: p.history_limit.max(1),
         progress_flush: Duration::from_secs(p.progress_flush_secs),
         trending_cache: Duration::from_secs(p.trending_cache_secs),
+        anonymous_views_per_source: p.anonymous_views_per_ip,
     }
 }
 

@@ -339,6 +339,12 @@ fn upload_error(e: UploadError) -> ApiError {
             "upload_superseded",
             "the video now expects another upload",
         ),
+        UploadError::NotRetryable(d) => ApiError::new(StatusCode::CONFLICT, "invalid_state", d),
+        UploadError::SourceGone => ApiError::new(
+            StatusCode::CONFLICT,
+            "source_gone",
+            "the uploaded file is no longer kept; upload it again",
+        ),
         UploadError::Unavailable(c) => c.into(),
         UploadError::Store(d) => ApiError::unavailable(
             "store_unavailable",
@@ -350,7 +356,12 @@ fn upload_error(e: UploadError) -> ApiError {
 
 /// Maps actix's JSON extractor errors to problems.
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let e = match &err {
+    json_problem(&err).into()
+}
+
+/// The problem a JSON body error answers: 415, 413, 422 `invalid_body` or 400 `malformed_json`.
+pub fn json_problem(err: &JsonPayloadError) -> ApiError {
+    match err {
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -372,8 +383,7 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
             format!("the body is not valid JSON: {de}"),
         ),
         other => ApiError::bad_request("invalid_body", other.to_string()),
-    };
-    e.into()
+    }
 }
 
 /// Maps query-string extractor errors to problems.

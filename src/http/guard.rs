@@ -3,13 +3,14 @@
 //! [`AppState`]; the parts they use ([`super::tokens`], [`super::ratelimit`]) know nothing of it.
 
 use super::error::ApiError;
-use super::tokens::{bearer, AuthUser};
+use super::tokens::{bearer, AccessClaims, AuthUser};
 use crate::state::AppState;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, FromRequest, HttpRequest, ResponseError};
+use serde::Deserialize;
 use std::future::{ready, Ready};
 use std::net::IpAddr;
 
@@ -35,6 +36,34 @@ impl FromRequest for AuthUser {
     }
 }
 
+/// The caller, if the request carries a bearer token (or `?access_token=` for event streams,
+/// which browsers open without headers). An invalid token is a 401, not anonymity.
+pub struct MaybeUser(pub Option<AccessClaims>);
+
+impl FromRequest for MaybeUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Ok(MaybeUser(None)));
+        };
+        if let Some(r) = bearer(req, &state.tokens) {
+            return ready(r.map(|c| MaybeUser(Some(c))));
+        }
+        let query = web::Query::<TokenQuery>::from_query(req.query_string()).ok();
+        ready(match query.and_then(|q| q.into_inner().access_token) {
+            Some(t) => state.tokens.verify_access(&t).map(|c| MaybeUser(Some(c))),
+            None => Ok(MaybeUser(None)),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    access_token: Option<String>,
+}
+
 /// The rate-limiting middleware: see [`super::ratelimit`].
 pub async fn rate_limit(
     req: ServiceRequest,
@@ -53,7 +82,7 @@ pub async fn rate_limit(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    let ip = client_ip(&req, state.config.server.trust_forwarded_headers);
+    let ip = client_ip(req.request(), state.config.server.trust_forwarded_headers);
     let user = match bearer(req.request(), &state.tokens) {
         Some(Ok(claims)) => Some(claims.sub),
         _ => None,
@@ -91,7 +120,7 @@ pub async fn rate_limit(
 }
 
 /// The client's address: the peer's, or with `trust_forwarded` the one a proxy reported.
-fn client_ip(req: &ServiceRequest, trust_forwarded: bool) -> IpAddr {
+pub fn client_ip(req: &HttpRequest, trust_forwarded: bool) -> IpAddr {
     let unspecified = IpAddr::from([0, 0, 0, 0]);
     if trust_forwarded {
         if let Some(ip) = req.connection_info().realip_remote_addr().and_then(|a| {

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod cluster;
+pub mod console;
 pub mod error;
 pub mod guard;
 pub mod health;
@@ -51,6 +52,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::refresh)
         .service(accounts::logout)
         .service(users::me)
+        .service(playback::my_streams)
+        .service(users::list_users)
+        .service(users::list_videos)
         .service(users::get_user)
         .service(users::set_plan)
         .service(cluster::cluster)
@@ -58,6 +62,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(videos::list)
         .service(videos::update)
         .service(videos::delete_video)
+        .service(videos::retry)
         .service(videos::playback_token)
         .service(videos::thumbnail)
         .service(videos::events)
@@ -153,6 +158,13 @@ pub fn app(
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    let read = matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    );
+    if read && !console::reserved(req.path()) {
+        return console::serve(&req);
+    }
     Err(ApiError::not_found(
         "not_found",
         format!("no route for {} {}", req.method(), req.path()),

@@ -7,6 +7,7 @@
 //! video's counter, which writes the viewer's tally and answers the new counts.
 
 use super::error::{ApiError, Problem};
+use super::guard::{client_ip, MaybeUser};
 use super::tokens::AuthUser;
 use super::videos::{viewer, visible, VideoBody};
 use crate::state::AppState;
@@ -17,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use troupe_actors::accounts::Plan;
 use troupe_actors::media::video::VideoStatus;
-use troupe_actors::playback::session::{SessionError, StartStream, Stream, WatchEntry};
+use troupe_actors::playback::session::{
+    anonymous_key, SessionError, StartStream, Stream, WatchEntry,
+};
 use troupe_actors::playback::{Counts, PlaybackError, Rating, Window};
 use uuid::Uuid;
 
@@ -103,6 +106,48 @@ pub struct ActiveDevice {
     pub started_at: DateTime<Utc>,
     /// Its last heartbeat.
     pub last_seen: DateTime<Utc>,
+    /// `DELETE` it to end the stream.
+    pub href: String,
+}
+
+impl From<Stream> for ActiveDevice {
+    fn from(s: Stream) -> Self {
+        ActiveDevice {
+            href: format!("/api/v1/playback/sessions/{}", s.id),
+            session_id: s.id,
+            device_id: s.device_id,
+            video_id: s.video,
+            started_at: s.started_at,
+            last_seen: s.last_seen,
+        }
+    }
+}
+
+/// The caller's live streams.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StreamList {
+    /// Live streams, each endable with `DELETE` on its `href` from any of the caller's devices.
+    pub streams: Vec<ActiveDevice>,
+}
+
+/// The caller's live streams (every device), oldest first.
+#[utoipa::path(tag = "playback", security(("bearer" = [])), responses(
+    (status = 200, description = "The live streams", body = StreamList),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "The session actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/users/me/streams")]
+pub async fn my_streams(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let mut streams = state.playback.streams(&user.0.sub).await?;
+    streams.sort_by_key(|s| s.started_at);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(StreamList {
+            streams: streams.into_iter().map(ActiveDevice::from).collect(),
+        }))
 }
 
 fn device_ok(d: &str) -> bool {
@@ -117,16 +162,7 @@ fn session_id(raw: &str) -> Result<Uuid, ApiError> {
 
 /// The 429 of a start over the plan's limit: the live streams, and what to do about it.
 fn limit_exceeded(state: &AppState, plan: Plan, limit: u32, streams: Vec<Stream>) -> ApiError {
-    let devices: Vec<ActiveDevice> = streams
-        .into_iter()
-        .map(|s| ActiveDevice {
-            session_id: s.id,
-            device_id: s.device_id,
-            video_id: s.video,
-            started_at: s.started_at,
-            last_seen: s.last_seen,
-        })
-        .collect();
+    let devices: Vec<ActiveDevice> = streams.into_iter().map(ActiveDevice::from).collect();
     let mut actions: Vec<Value> = devices
         .iter()
         .map(|d| {
@@ -165,21 +201,26 @@ fn limit_exceeded(state: &AppState, plan: Plan, limit: u32, streams: Vec<Stream>
     .with_extra(extra)
 }
 
-/// Starts a playback stream of a ready video on one device, within the plan's
-/// concurrent-stream limit. Answers the playback token, the master playlist and where to
-/// resume.
-#[utoipa::path(tag = "playback", security(("bearer" = [])), request_body = StartSession, responses(
+/// Starts a stream of a ready video on one device, under the plan's concurrent-stream limit.
+/// Without a token it starts an anonymous stream of a public or unlisted video: capped at
+/// the rendition of `playback.anonymous_plan`, kept in memory only, its heartbeats and end
+/// addressed by the session id alone; its views count once per device per window, and at
+/// most `playback.anonymous_views_per_ip` devices per client address. The answer carries the
+/// playback token, the master playlist URL, the position to resume from, and the heartbeat
+/// interval.
+#[utoipa::path(tag = "playback", security((), ("bearer" = [])), request_body = StartSession, responses(
     (status = 201, description = "Started", body = SessionGrant),
-    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`video_not_found` (a private video, to anyone but its owner and admins)", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`video_not_ready`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_device_id` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
-    (status = 429, description = "`concurrent_limit_exceeded`, with `limit`, `plan`, `devices` (the live streams) and `actions` (stop one, or upgrade)", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`concurrent_limit_exceeded`, with `limit`, `plan`, `devices` (the live streams) and `actions` (stop one, or upgrade); or `rate_limited`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/api/v1/playback/sessions")]
 pub async fn start(
     state: web::Data<AppState>,
-    user: AuthUser,
+    req: actix_web::HttpRequest,
+    user: MaybeUser,
     body: web::Json<StartSession>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -192,7 +233,7 @@ pub async fn start(
     }
     let video_id = Uuid::parse_str(&body.video_id)
         .map_err(|_| ApiError::not_found("video_not_found", "no such video"))?;
-    let who = viewer(&state, Some(&user.0)).await?;
+    let who = viewer(&state, user.0.as_ref()).await?;
     let video = visible(&state, video_id, who).await?;
     if video.state != VideoStatus::Ready {
         return Err(ApiError::new(
@@ -206,26 +247,42 @@ pub async fn start(
             ),
         ));
     }
-    let plan = match state.accounts.get(&user.0.sub).await? {
-        Some(u) if u.id == user.0.uid => u.plan,
-        _ => {
-            return Err(ApiError::unauthorized(
-                "invalid_token",
-                "the account of this token does not exist",
-            ))
+    let id = Uuid::new_v4();
+    // Who plays: the account (its plan, its session actor), or an anonymous device (the
+    // anonymous plan's rendition, an actor of its own for this one stream).
+    let (key, plan, user_id, source) = match &user.0 {
+        Some(claims) => match state.accounts.get(&claims.sub).await? {
+            Some(u) if u.id == claims.uid => (claims.sub.clone(), u.plan, u.id, None),
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "invalid_token",
+                    "the account of this token does not exist",
+                ))
+            }
+        },
+        None => {
+            let ip = client_ip(&req, state.config.server.trust_forwarded_headers);
+            (
+                anonymous_key(id),
+                state.config.playback.anonymous_plan,
+                anonymous_viewer(&body.device_id),
+                Some(ip.to_string()),
+            )
         }
     };
+    let anonymous = source.is_some();
     let start = StartStream {
-        id: Uuid::new_v4(),
-        user_id: user.0.uid,
+        id,
+        user_id,
         device_id: body.device_id,
         video: video_id,
         title: video.title.clone(),
         duration_secs: video.duration_secs.unwrap_or(0.0),
-        limit: plan.max_streams(),
+        limit: if anonymous { 1 } else { plan.max_streams() },
         max_rendition: plan.max_rendition(),
+        source,
     };
-    let started = match state.playback.start_stream(&user.0.sub, start).await {
+    let started = match state.playback.start_stream(&key, start).await {
         Ok(s) => s,
         Err(PlaybackError::Session(SessionError::Limit { limit, streams })) => {
             return Err(limit_exceeded(&state, plan, limit, streams))
@@ -234,14 +291,11 @@ pub async fn start(
     };
     let s = started.stream;
     let ttl = state.config.media.playback_token_ttl_secs as i64;
-    let (token, _) = state.tokens.sign_playback(
-        video_id,
-        s.max_rendition,
-        &user.0.sub,
-        Some(s.id.to_string()),
-        ttl,
-    )?;
-    metrics::counter!("troupe_playback_sessions_started_total").increment(1);
+    let (token, _) =
+        state
+            .tokens
+            .sign_playback(video_id, s.max_rendition, &key, Some(s.id.to_string()), ttl)?;
+    metrics::counter!("troupe_playback_sessions_started_total", "viewer" => if anonymous { "anonymous" } else { "account" }).increment(1);
     let settings = state.playback.settings();
     Ok(HttpResponse::Created()
         .insert_header((
@@ -263,22 +317,43 @@ pub async fn start(
         }))
 }
 
+/// The viewer id an anonymous device's views count under: the same device is one viewer.
+fn anonymous_viewer(device_id: &str) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"troupe anonymous viewer\0")
+        .chain_update(device_id.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// The session actor key of a session: the caller's, or an anonymous stream's own.
+fn session_key(user: &MaybeUser, id: Uuid) -> String {
+    match &user.0 {
+        Some(claims) => claims.sub.clone(),
+        None => anonymous_key(id),
+    }
+}
+
 fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::milliseconds(d.as_millis().min(i64::MAX as u128) as i64)
 }
 
 /// Saves the position of a stream and keeps it alive. Watched time is measured on the
-/// server, and a view counts once enough of the video was watched.
-#[utoipa::path(tag = "playback", security(("bearer" = [])), request_body = HeartbeatBody, params(("id" = Uuid, Path, description = "Session id")), responses(
+/// server, and a view counts once enough of the video was watched. An anonymous stream's
+/// heartbeat carries no token: its session id is enough.
+#[utoipa::path(tag = "playback", security((), ("bearer" = [])), request_body = HeartbeatBody, params(("id" = Uuid, Path, description = "Session id")), responses(
     (status = 200, description = "Saved", body = HeartbeatAck),
-    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "`session_not_found`: ended, expired, or not yours", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`session_not_found`: ended, expired, or not yours (without a token: not an anonymous session)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_position`: not a number, negative, or beyond the video", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/api/v1/playback/sessions/{id}/heartbeat")]
 pub async fn heartbeat(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: MaybeUser,
     path: web::Path<String>,
     body: web::Json<HeartbeatBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -294,16 +369,14 @@ pub async fn heartbeat(
                 "position must be a number of seconds, 0 or more, within the video",
             )
         })?;
-    let beat = state.playback.heartbeat(&user.0.sub, id, position).await?;
+    let key = session_key(&user, id);
+    let beat = state.playback.heartbeat(&key, id, position).await?;
     let s = beat.stream;
     let ttl = state.config.media.playback_token_ttl_secs as i64;
-    let (token, _) = state.tokens.sign_playback(
-        s.video,
-        s.max_rendition,
-        &user.0.sub,
-        Some(s.id.to_string()),
-        ttl,
-    )?;
+    let (token, _) =
+        state
+            .tokens
+            .sign_playback(s.video, s.max_rendition, &key, Some(s.id.to_string()), ttl)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(HeartbeatAck {
@@ -319,20 +392,21 @@ pub async fn heartbeat(
 }
 
 /// Ends a stream: its slot is free at once, its position is saved, and its token opens no
-/// new master playlist.
-#[utoipa::path(tag = "playback", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Session id")), responses(
+/// new master playlist. Works from any of the caller's devices; an anonymous stream is ended
+/// by its session id alone.
+#[utoipa::path(tag = "playback", security((), ("bearer" = [])), params(("id" = Uuid, Path, description = "Session id")), responses(
     (status = 204, description = "Ended"),
-    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`invalid_token`", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "`session_not_found`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete("/api/v1/playback/sessions/{id}")]
 pub async fn stop(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: MaybeUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
-    state.playback.stop(&user.0.sub, id).await?;
+    state.playback.stop(&session_key(&user, id), id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -109,8 +109,10 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
-    /// Exchange at `/api/v1/auth/refresh` for a new pair; usable once.
-    pub refresh_token: String,
+    /// Exchange at `/api/v1/auth/refresh` for a new pair; usable once. Absent when the login
+    /// asked for it in a cookie (`refresh_cookie`): it is then in the `troupe_refresh` cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds until this login ends, whatever is refreshed.
     pub refresh_expires_in: i64,
 }
@@ -167,7 +169,7 @@ impl Tokens {
             access_token: self.sign(&access)?,
             token_type: "Bearer",
             expires_in: self.access_ttl,
-            refresh_token: self.sign(&refresh)?,
+            refresh_token: Some(self.sign(&refresh)?),
             refresh_expires_in: (refresh_exp - now).max(0),
         })
     }

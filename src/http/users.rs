@@ -91,6 +91,112 @@ pub async fn get_user(
     }
 }
 
+/// Paging of the admin lists.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AdminPage {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of accounts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    /// By username.
+    pub items: Vec<Me>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(20),
+        Some(l @ 1..=100) => Ok(l),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        )),
+    }
+}
+
+/// Every account, by username, with role, plan and limits (admins only).
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(AdminPage), responses(
+    (status = 200, description = "A page of accounts", body = UserList),
+    (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "The store is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/admin/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<AdminPage>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&state, &user).await?;
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let page = state.accounts.list(limit, q.cursor.as_deref()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(UserList {
+            items: page.items.into_iter().map(Me::from).collect(),
+            next_cursor: page.next_cursor,
+        }))
+}
+
+/// Filters of the admin video list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AdminVideoQuery {
+    /// Only videos in this state: `awaiting_upload`, `uploading`, `queued`, `processing`,
+    /// `ready` or `failed`.
+    #[param(value_type = Option<String>)]
+    pub state: Option<troupe_actors::media::video::VideoStatus>,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Every video, newest first, of any owner and visibility, optionally in one state: for
+/// example the failed ones, with their reasons (admins only).
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(AdminVideoQuery), responses(
+    (status = 200, description = "A page of videos", body = super::videos::VideoPage),
+    (status = 400, description = "`invalid_query` (an unknown state, a bad limit) or `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "The store is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/admin/videos")]
+pub async fn list_videos(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<AdminVideoQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&state, &user).await?;
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let viewer = super::videos::viewer(&state, Some(&user.0)).await?;
+    let page = state
+        .media
+        .list(
+            troupe_actors::media::ListQuery {
+                limit: Some(limit),
+                cursor: q.cursor,
+                tag: None,
+                owner: None,
+                q: None,
+                state: q.state,
+            },
+            viewer,
+        )
+        .await?;
+    super::videos::page_response(&state, page).await
+}
+
 /// A plan change.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

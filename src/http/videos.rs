@@ -6,14 +6,14 @@
 //! leak). Only the owner or an admin may change or delete a video.
 
 use super::error::{ApiError, Problem};
-use super::tokens::{bearer, AccessClaims, AuthUser};
+pub use super::guard::MaybeUser;
+use super::tokens::{AccessClaims, AuthUser};
 use crate::state::AppState;
 use actix_web::http::header;
-use actix_web::{delete, get, patch, post, web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::future::{ready, Ready};
 use std::time::Duration;
 use troupe_actors::accounts::Role;
 use troupe_actors::events::VideoEvent;
@@ -21,34 +21,6 @@ use troupe_actors::media::video::{VideoView, Visibility};
 use troupe_actors::media::{layout, ListQuery, VideoInput, Viewer};
 use troupe_actors::playback::Counts;
 use uuid::Uuid;
-
-/// The caller, if the request carries a bearer token (or `?access_token=` for event streams,
-/// which browsers open without headers). An invalid token is a 401, not anonymity.
-pub struct MaybeUser(pub Option<AccessClaims>);
-
-impl FromRequest for MaybeUser {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Ok(MaybeUser(None)));
-        };
-        if let Some(r) = bearer(req, &state.tokens) {
-            return ready(r.map(|c| MaybeUser(Some(c))));
-        }
-        let query = web::Query::<TokenQuery>::from_query(req.query_string()).ok();
-        ready(match query.and_then(|q| q.into_inner().access_token) {
-            Some(t) => state.tokens.verify_access(&t).map(|c| MaybeUser(Some(c))),
-            None => Ok(MaybeUser(None)),
-        })
-    }
-}
-
-#[derive(Deserialize)]
-struct TokenQuery {
-    access_token: Option<String>,
-}
 
 /// Who the caller is for visibility rules. The admin role is confirmed with the user actor
 /// (a token's role may be stale); nobody else needs a lookup.
@@ -275,6 +247,29 @@ pub async fn delete_video(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Transcodes a failed video again, from the upload it kept (owner or admin). The video goes
+/// back to `queued`; follow it on its event stream.
+#[utoipa::path(tag = "videos", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Video id")), responses(
+    (status = 202, description = "Queued again", body = VideoBody),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`forbidden`: not the owner or an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`invalid_state` (not failed) or `source_gone` (the upload is no longer kept: upload again)", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "An actor or the store is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/api/v1/videos/{id}/retry")]
+pub async fn retry(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = video_id(&path)?;
+    editable(&state, id, &user).await?;
+    let video = state.media.retry(id).await?;
+    tracing::info!(video = %id, by = %user.0.sub, "video queued again");
+    Ok(HttpResponse::Accepted().json(VideoBody::from(video)))
+}
+
 /// Listing parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -331,10 +326,19 @@ pub async fn list(
                 tag: q.tag,
                 owner: q.owner,
                 q: q.q,
+                state: None,
             },
             viewer,
         )
         .await?;
+    page_response(&state, page).await
+}
+
+/// A page of videos as the API answers it, with each video's stored counts.
+pub(crate) async fn page_response(
+    state: &AppState,
+    page: troupe_actors::media::Page,
+) -> Result<HttpResponse, ApiError> {
     let ids: Vec<Uuid> = page.items.iter().map(|v| v.id).collect();
     let counts = state.playback.stored_counts(&ids).await;
     Ok(HttpResponse::Ok()

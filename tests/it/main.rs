@@ -5,6 +5,7 @@ mod harness;
 
 mod accounts;
 mod cluster;
+mod console;
 mod durability;
 mod failover;
 mod load;

@@ -42,7 +42,8 @@ async fn without_ffmpeg_the_server_runs_but_is_not_ready_and_says_how_to_install
 async fn metrics_cover_http_actors_and_store_flushes() {
     let app = TestApp::spawn(Options::default()).await;
     app.user("henry").await;
-    app.get("/nope", None).await;
+    // A path no route matches (outside the API it would be a console page).
+    app.get("/api/v1/nope", None).await;
     let text = app.get("/metrics", None).await.text().await.unwrap();
     for needle in [
         r#"troupe_http_requests_total{method="POST",route="/api/v1/auth/register",status="201"} 1"#,

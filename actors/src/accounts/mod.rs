@@ -19,7 +19,7 @@ use claim::{ClaimActor, ClaimRequest, ClaimResponse};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use troupe_runtime::store::StoreError;
+use troupe_runtime::store::{StateStore, StoreError};
 use troupe_runtime::{CallError, Directory, System};
 use user::{unexpected, NewUser, UserActor, UserArgs, UserRequest, UserResponse};
 use uuid::Uuid;
@@ -187,6 +187,17 @@ pub struct Accounts {
     users: Directory<UserActor>,
     claims: Directory<ClaimActor>,
     policy: Arc<AccountsPolicy>,
+    /// For listing accounts (admins), which reads stored state without activating anyone.
+    store: Arc<dyn StateStore>,
+}
+
+/// A page of accounts.
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    /// The accounts, by username.
+    pub items: Vec<UserView>,
+    /// The last username of this page when more follow.
+    pub next_cursor: Option<String>,
 }
 
 impl Accounts {
@@ -206,7 +217,36 @@ impl Accounts {
             users,
             claims,
             policy,
+            store: system.store().clone(),
         })
+    }
+
+    /// Accounts by username, `limit` at a time, after the username `after`. Reads the stored
+    /// state (every account, for now: the catalogue index will serve this).
+    pub async fn list(&self, limit: usize, after: Option<&str>) -> Result<UserPage, AccountError> {
+        let prefix = format!("{}/", <UserActor as troupe_runtime::Entity>::KIND);
+        let entries = self
+            .store
+            .scan_prefix(&prefix)
+            .await
+            .map_err(|e| AccountError::Store(e.to_string()))?;
+        let mut items: Vec<UserView> = entries
+            .into_iter()
+            .filter_map(|(_, v)| {
+                troupe_runtime::codec::decode::<user::UserState>(
+                    <UserActor as troupe_runtime::Entity>::SCHEMA,
+                    &v.value,
+                )
+                .ok()
+            })
+            .map(|u| u.view())
+            .filter(|u| after.is_none_or(|a| u.username.to_ascii_lowercase().as_str() > a))
+            .collect();
+        items.sort_by_key(|u| u.username.to_ascii_lowercase());
+        let next_cursor =
+            (items.len() > limit).then(|| items[limit - 1].username.to_ascii_lowercase());
+        items.truncate(limit);
+        Ok(UserPage { items, next_cursor })
     }
 
     /// The user directory.

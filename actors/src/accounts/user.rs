@@ -69,7 +69,8 @@ pub struct RefreshFamily {
 }
 
 impl UserState {
-    fn view(&self) -> UserView {
+    /// What the API shows of the account.
+    pub(crate) fn view(&self) -> UserView {
         UserView {
             id: self.id,
             username: self.username.clone(),

@@ -450,7 +450,11 @@ impl Jobs {
             if state.status == UploadStatus::Uploading && state.expires_at < now {
                 tracing::info!(%upload, "upload expired");
                 self.call(upload, UploadRequest::Expire).await;
-            } else if state.finished() && !state.blobs_deleted {
+            } else if state.finished()
+                && !state.blobs_deleted
+                // A failed job's source is kept until its upload expires, for a retry.
+                && (!state.failed() || state.expires_at < now)
+            {
                 match self
                     .inner
                     .blobs

@@ -125,6 +125,8 @@ pub struct ListQuery {
     pub owner: Option<String>,
     /// Words that must all appear in the title, description or tags.
     pub q: Option<String>,
+    /// Only videos in this state (admins list failed videos with it).
+    pub state: Option<VideoStatus>,
 }
 
 /// A page of a listing.
@@ -347,6 +349,7 @@ impl Media {
             })
             .filter(|v| tag.as_ref().is_none_or(|t| v.tags.iter().any(|x| x == t)))
             .filter(|v| owner.as_ref().is_none_or(|o| &v.owner == o))
+            .filter(|v| query.state.is_none_or(|st| v.state == st))
             .filter(|v| {
                 if words.is_empty() {
                     return true;
@@ -410,6 +413,27 @@ impl Media {
         )
         .await?
         .ok_or(MediaError::Upload(UploadError::NotFound))
+    }
+
+    /// Transcodes a failed video again from the source its upload kept (owner or admin: the
+    /// caller checked). A video already queued again answers as it is.
+    pub async fn retry(&self, id: Uuid) -> Result<VideoView, MediaError> {
+        let video = self.video(id).await?;
+        let Some(upload) = video.upload_id else {
+            return Err(MediaError::Upload(UploadError::NotRetryable(
+                "the video has no upload to transcode; upload a file".into(),
+            )));
+        };
+        if video.state != super::video::VideoStatus::Failed {
+            return Err(MediaError::Upload(UploadError::NotRetryable(format!(
+                "only a failed video can be retried; this one is {}",
+                serde_json::json!(video.state)
+                    .as_str()
+                    .unwrap_or("not failed")
+            ))));
+        }
+        self.upload_call(upload, UploadRequest::Retry).await?;
+        self.video(id).await
     }
 
     /// Terminates an upload and deletes its bytes.

@@ -132,6 +132,16 @@ impl UploadState {
     }
 
     /// Whether nothing more will happen to it but clean-up.
+    /// Whether its transcode job failed for good.
+    pub fn failed(&self) -> bool {
+        self.status == UploadStatus::Complete
+            && self
+                .job
+                .as_ref()
+                .is_some_and(|j| matches!(j.status, JobStatus::Failed))
+    }
+
+    /// Whether nothing more will happen to it: ended, or its job settled.
     pub fn finished(&self) -> bool {
         match self.status {
             UploadStatus::Uploading => false,
@@ -224,6 +234,8 @@ pub enum UploadRequest {
     Forget,
     /// Starts the job's run if it is due (queued, or its run was lost).
     Kick,
+    /// Queues a job that failed for good once more, with fresh attempts (the owner asked).
+    Retry,
     /// A run's progress (0–1), or just "still alive" while it waits for a slot.
     Progress {
         /// The run.
@@ -272,6 +284,12 @@ pub enum UploadError {
     /// The video could not be reached.
     #[error("{0}")]
     Unavailable(CallError),
+    /// Only a job that failed can be retried.
+    #[error("{0}")]
+    NotRetryable(String),
+    /// The uploaded source is no longer kept: it must be uploaded again.
+    #[error("the uploaded file is no longer kept; upload it again")]
+    SourceGone,
     /// The state could not be written; nothing changed.
     #[error("state store error: {0}")]
     Store(String),
@@ -377,6 +395,7 @@ impl Entity for UploadActor {
                 kick(ctx).await;
                 R::Done(Ok(()))
             }
+            UploadRequest::Retry => R::Upload(retry(ctx).await),
             UploadRequest::Progress { run, fraction } => {
                 R::Done(progress(ctx, run, fraction).await)
             }
@@ -726,12 +745,54 @@ async fn finish(ctx: &mut Ctx<UploadActor>, run: Uuid, outcome: Outcome) -> Fini
                     reason
                 };
                 tracing::warn!(upload = %id, %reason, "transcode job failed for good");
+                // The source is kept for another `ttl`, so that the owner can retry.
+                s.expires_at = expiry(ctx);
                 ctx.stage(s);
                 let _ = tell_video(ctx, video, VideoRequest::Failed { upload: id, reason }).await;
                 FinishAnswer::Settled
             }
         }
     }
+}
+
+/// Queues a failed job again: fresh attempts, its source kept for another `ttl`, the video
+/// back to `queued`, and a run started. A job already queued or running again answers as it
+/// is (a retried retry).
+async fn retry(ctx: &mut Ctx<UploadActor>) -> Result<UploadView, UploadError> {
+    let Some(mut s) = ctx.state().cloned() else {
+        return Err(UploadError::NotFound);
+    };
+    let Some(job) = s.job.as_mut() else {
+        return Err(UploadError::NotRetryable(
+            "the upload never completed; upload the file again".into(),
+        ));
+    };
+    match job.status {
+        JobStatus::Failed => {}
+        JobStatus::Queued | JobStatus::Running { .. } => return Ok(s.view()),
+        JobStatus::Done => {
+            return Err(UploadError::NotRetryable(
+                "the video was transcoded already".into(),
+            ))
+        }
+    }
+    if s.blobs_deleted || s.status != UploadStatus::Complete {
+        return Err(UploadError::SourceGone);
+    }
+    job.status = JobStatus::Queued;
+    job.attempts = 0;
+    job.interruptions = 0;
+    job.last_error = None;
+    job.not_before = None;
+    job.progress = 0.0;
+    s.expires_at = expiry(ctx);
+    let (video, id) = (s.video, s.id);
+    ctx.stage(s);
+    tell_video(ctx, video, VideoRequest::Retry { upload: id }).await?;
+    kick(ctx).await;
+    ctx.state()
+        .map(UploadState::view)
+        .ok_or(UploadError::NotFound)
 }
 
 async fn terminate(ctx: &mut Ctx<UploadActor>) -> Result<(), UploadError> {

@@ -160,6 +160,11 @@ pub enum VideoRequest {
         /// The upload.
         upload: Uuid,
     },
+    /// A failed video's upload is queued again (its owner retried).
+    Retry {
+        /// The upload.
+        upload: Uuid,
+    },
     /// Transcoding progress.
     Progress {
         /// The upload.
@@ -374,6 +379,15 @@ fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, Vid
                     s.version += 1;
                 }
                 St::Queued | St::Ready | St::Failed => {}
+            }
+        }
+        VideoRequest::Retry { upload } => {
+            expects(&s, upload)?;
+            if s.status == St::Failed {
+                s.status = St::Queued;
+                s.progress = 0.0;
+                s.failure_reason = None;
+                s.version += 1;
             }
         }
         VideoRequest::Progress { upload, percent } => {

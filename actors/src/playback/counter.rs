@@ -46,6 +46,9 @@ pub struct CounterState {
     /// own, not in this state.
     #[serde(skip)]
     pub tallies: Vec<TallyState>,
+    /// Anonymous viewers counted per address (memory only).
+    #[serde(skip)]
+    sources: Sources,
 }
 
 impl CounterState {
@@ -135,11 +138,54 @@ pub enum CounterRequest {
         at_ms: i64,
         /// The de-duplication window (ms).
         window_ms: i64,
+        /// For an anonymous viewer: the client address, and how many devices from it may
+        /// count a view of this video within the window.
+        #[serde(default)]
+        source: Option<ViewSource>,
     },
     /// The counts.
     Get,
     /// Forgets the counter and its tallies (its video was deleted).
     Forget,
+}
+
+/// Where an anonymous view comes from, and the cap per address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewSource {
+    /// The client address.
+    pub address: String,
+    /// At most this many distinct viewers from it count within the window.
+    pub cap: u32,
+}
+
+/// Anonymous viewers counted per client address, within the view window: soft state, kept
+/// in memory only (after a restart or failover an address may count up to `cap` again).
+#[derive(Debug, Clone, Default)]
+struct Sources {
+    /// Address → the viewers counted from it, with when.
+    counted: std::collections::HashMap<String, Vec<(Uuid, i64)>>,
+}
+
+impl Sources {
+    /// Whether `viewer` from `source` may count a view at `at_ms`: it already did within the
+    /// window (the tally decides), or fewer than `cap` others did. Records it when allowed.
+    fn admit(&mut self, source: &ViewSource, viewer: Uuid, at_ms: i64, window_ms: i64) -> bool {
+        // Bounded: addresses whose every view left the window are forgotten.
+        if self.counted.len() > 4096 {
+            self.counted
+                .retain(|_, v| v.iter().any(|(_, t)| *t > at_ms - window_ms));
+        }
+        let seen = self.counted.entry(source.address.clone()).or_default();
+        seen.retain(|(_, t)| *t > at_ms - window_ms);
+        if seen.iter().any(|(v, _)| *v == viewer) {
+            return true;
+        }
+        if seen.len() >= source.cap as usize {
+            return false;
+        }
+        seen.push((viewer, at_ms));
+        true
+    }
 }
 
 /// What a counter answers: the counts and their version.
@@ -216,11 +262,20 @@ impl Entity for CounterActor {
                 viewer,
                 at_ms,
                 window_ms,
+                source,
             } => {
                 let s = tally::shard_of(*viewer);
-                state.tallies[s as usize]
-                    .view(*viewer, *at_ms, *window_ms)
-                    .then_some(s)
+                let admitted = source
+                    .as_ref()
+                    .is_none_or(|src| state.sources.admit(src, *viewer, *at_ms, *window_ms));
+                if admitted {
+                    state.tallies[s as usize]
+                        .view(*viewer, *at_ms, *window_ms)
+                        .then_some(s)
+                } else {
+                    metrics::counter!("troupe_views_refused_per_source_total").increment(1);
+                    None
+                }
             }
             CounterRequest::Get => None,
             CounterRequest::Forget => {
@@ -326,6 +381,7 @@ mod tests {
             viewer: viewers[0],
             at_ms: 1_000,
             window_ms: 3_600_000,
+            source: None,
         };
         let a = counters.call(&key, view).await.unwrap();
         assert_eq!((a.counts.views, a.counts.likes), (1, 0));

@@ -64,6 +64,9 @@ pub struct PlaybackSettings {
     pub progress_flush: Duration,
     /// How long a trending list is reused.
     pub trending_cache: Duration,
+    /// At most this many distinct anonymous devices from one client address count a view of
+    /// one video within `view_dedupe`.
+    pub anonymous_views_per_source: u32,
 }
 
 impl Default for PlaybackSettings {
@@ -77,6 +80,7 @@ impl Default for PlaybackSettings {
             history_limit: 500,
             progress_flush: Duration::from_secs(5),
             trending_cache: Duration::from_secs(10),
+            anonymous_views_per_source: 3,
         }
     }
 }
@@ -303,6 +307,14 @@ impl Playback {
             .await?
         {
             SessionResponse::Done(r) => Ok(r.is_ok()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// `user_key`'s live streams.
+    pub async fn streams(&self, user_key: &str) -> Result<Vec<session::Stream>, PlaybackError> {
+        match self.session(user_key, SessionRequest::Streams).await? {
+            SessionResponse::Streams(s) => Ok(s),
             _ => Err(unexpected()),
         }
     }

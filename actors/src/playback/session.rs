@@ -12,10 +12,17 @@
 //! enough the actor counts a view through the video's tally and counter. Starts and stops are
 //! durable before they answer; heartbeats only move soft state (position, watched time) and
 //! are written behind within `progress_flush`, so a crash loses at most that much progress.
+//!
+//! **Anonymous viewers** (no account) get one actor per stream, keyed `anon:<session id>`
+//! ([`anonymous_key`]): the random session id is their capability. Such an actor keeps its
+//! stream in memory only, never writes, and keeps no history: nothing is left in the store
+//! when the viewer goes, and a failover ends the stream (the player starts a new one). Its
+//! views count per device (the viewer id is derived from the device id), and the video's
+//! counter counts at most `anonymous_views_per_source` devices per client address.
 
 use super::counter::CounterActor;
 use super::counter::CounterAnswer;
-use super::counter::CounterRequest;
+use super::counter::{CounterRequest, ViewSource};
 use super::{LiveStreams, PlaybackSettings};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
@@ -24,8 +31,19 @@ use std::sync::Arc;
 use troupe_runtime::{Ctx, Directory, Entity};
 use uuid::Uuid;
 
-/// The actor kind `session`, keyed by the user key.
+/// The actor kind `session`, keyed by the user key, or for an anonymous stream by
+/// [`anonymous_key`].
 pub struct SessionActor;
+
+/// The key of an anonymous stream's session actor.
+pub fn anonymous_key(session: Uuid) -> String {
+    format!("anon:{session}")
+}
+
+/// Whether a session actor key is an anonymous stream's.
+pub fn is_anonymous(key: &str) -> bool {
+    key.starts_with("anon:")
+}
 
 /// One playback stream: a device watching a video.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +68,10 @@ pub struct Stream {
     pub view_done: bool,
     /// The tallest rendition the viewer's plan allowed at the start, in lines.
     pub max_rendition: u32,
+    /// For an anonymous viewer, the client address the stream started from (views are capped
+    /// per address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// One video in the watch history.
@@ -113,6 +135,9 @@ pub struct StartStream {
     pub limit: u32,
     /// The tallest rendition the plan allows, in lines.
     pub max_rendition: u32,
+    /// For an anonymous viewer, the client address.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// Requests to the session actor. All idempotent.
@@ -139,6 +164,8 @@ pub enum SessionRequest {
         /// The video it must play.
         video: Uuid,
     },
+    /// The live streams.
+    Streams,
     /// A page of the watch history, newest first.
     History {
         /// At most this many.
@@ -204,6 +231,8 @@ pub enum SessionResponse {
     Done(Result<(), SessionError>),
     /// To `History`.
     History(HistoryPage),
+    /// To `Streams`.
+    Streams(Vec<Stream>),
 }
 
 /// Per-kind context of sessions.
@@ -310,9 +339,19 @@ impl Entity for SessionActor {
                     duration_secs: start.duration_secs,
                     view_done: false,
                     max_rendition: start.max_rendition,
+                    source: start.source,
                 };
                 state.user_id = start.user_id;
                 state.streams.push(stream.clone());
+                args.live.beat(stream.id, settings.stream_timeout);
+                if is_anonymous(ctx.key()) {
+                    // Memory only: nothing of an anonymous viewer is written.
+                    *ctx.state_mut() = Some(state);
+                    return Ok(SessionResponse::Started(Ok(Started {
+                        stream,
+                        resume_position: resume,
+                    })));
+                }
                 state.remember(
                     WatchEntry {
                         video: start.video,
@@ -323,7 +362,6 @@ impl Entity for SessionActor {
                     },
                     settings.history_limit,
                 );
-                args.live.beat(stream.id, settings.stream_timeout);
                 ctx.stage(state);
                 Ok(SessionResponse::Started(Ok(Started {
                     stream,
@@ -361,6 +399,10 @@ impl Entity for SessionActor {
                         viewer: user_id,
                         at_ms: now.timestamp_millis(),
                         window_ms: settings.view_dedupe.as_millis() as i64,
+                        source: s.source.clone().map(|address| ViewSource {
+                            address,
+                            cap: settings.anonymous_views_per_source,
+                        }),
                     };
                     match args.counters.call(&s.video.to_string(), view).await {
                         Ok(answer) => {
@@ -384,7 +426,11 @@ impl Entity for SessionActor {
                     e.last_watched = now;
                     state.remember(e, settings.history_limit);
                 }
-                ctx.stage_soft(state, settings.progress_flush);
+                if is_anonymous(ctx.key()) {
+                    *ctx.state_mut() = Some(state);
+                } else {
+                    ctx.stage_soft(state, settings.progress_flush);
+                }
                 Ok(SessionResponse::Beat(Ok(Beat {
                     stream: s,
                     view_counted: counted.as_ref().is_some_and(|a| a.changed),
@@ -397,7 +443,11 @@ impl Entity for SessionActor {
                 }
                 state.streams.retain(|s| s.id != stream);
                 args.live.remove(stream);
-                ctx.stage(state);
+                if is_anonymous(ctx.key()) {
+                    *ctx.state_mut() = Some(state);
+                } else {
+                    ctx.stage(state);
+                }
                 Ok(SessionResponse::Done(Ok(())))
             }
             SessionRequest::Check { stream, video } => Ok(SessionResponse::Done(
@@ -409,6 +459,9 @@ impl Entity for SessionActor {
                 } else {
                     Err(SessionError::NotFound)
                 },
+            )),
+            SessionRequest::Streams => Ok(SessionResponse::Streams(
+                state.alive(now, timeout).cloned().collect(),
             )),
             SessionRequest::History { limit, before } => {
                 let mut items = state
