@@ -165,6 +165,20 @@ async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError
     if read && !console::reserved(req.path()) {
         return console::serve(&req);
     }
+    // A known path asked with a method it does not answer.
+    if let Some(allow) = observe::allowed_methods(req.path()) {
+        let mut e = ApiError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!(
+                "{} is not allowed on {}; allowed: {allow}",
+                req.method(),
+                req.path()
+            ),
+        );
+        e.headers.push(("allow", allow));
+        return Err(e);
+    }
     Err(ApiError::not_found(
         "not_found",
         format!("no route for {} {}", req.method(), req.path()),

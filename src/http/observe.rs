@@ -139,25 +139,70 @@ impl Routes {
         Self(by_len)
     }
 
-    /// The pattern `path` matches, or `unmatched`.
-    fn label(&self, path: &str) -> &str {
-        let Some(rest) = path.strip_prefix('/') else {
-            return "unmatched";
+    /// Every pattern `path` matches.
+    fn matching<'a, 'p>(&'a self, path: &'p str) -> impl Iterator<Item = &'a str> + use<'a, 'p> {
+        let rest = path.strip_prefix('/').unwrap_or("");
+        let parts = if path.starts_with('/') {
+            rest.split('/').count()
+        } else {
+            usize::MAX
         };
-        let parts = rest.split('/').count();
-        let Some(routes) = self.0.get(&parts) else {
-            return "unmatched";
-        };
-        routes
-            .iter()
-            .find(|(segments, _)| {
+        self.0
+            .get(&parts)
+            .into_iter()
+            .flatten()
+            .filter(move |(segments, _)| {
                 segments.iter().zip(rest.split('/')).all(|(s, p)| match s {
                     Segment::Literal(l) => l == p,
                     Segment::Param => !p.is_empty(),
                 })
             })
-            .map_or("unmatched", |(_, pattern)| pattern.as_str())
+            .map(|(_, pattern)| pattern.as_str())
     }
+
+    /// The pattern `path` matches, or `unmatched`.
+    fn label(&self, path: &str) -> &str {
+        self.matching(path).next().unwrap_or("unmatched")
+    }
+}
+
+/// The methods the routes matching `path` answer (for `Allow`), or `None` when no route
+/// matches it: those the API document lists for them.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static METHODS: OnceLock<HashMap<String, Vec<&'static str>>> = OnceLock::new();
+    let table = METHODS.get_or_init(|| {
+        super::openapi()
+            .paths
+            .paths
+            .into_iter()
+            .map(|(pattern, item)| {
+                let mut m = Vec::new();
+                for (has, name) in [
+                    (item.get.is_some(), "GET"),
+                    (item.head.is_some(), "HEAD"),
+                    (item.post.is_some(), "POST"),
+                    (item.put.is_some(), "PUT"),
+                    (item.patch.is_some(), "PATCH"),
+                    (item.delete.is_some(), "DELETE"),
+                    (item.options.is_some(), "OPTIONS"),
+                ] {
+                    if has {
+                        m.push(name);
+                    }
+                }
+                (pattern, m)
+            })
+            .collect()
+    });
+    let mut allowed: Vec<&str> = Vec::new();
+    for pattern in Routes::get().matching(path) {
+        for m in table.get(pattern).into_iter().flatten() {
+            if !allowed.contains(m) {
+                allowed.push(m);
+            }
+        }
+    }
+    (!allowed.is_empty()).then(|| allowed.join(", "))
 }
 
 /// The path as logged: the media token in HLS paths (`/hls/{id}/t/{token}/…`) is a bearer

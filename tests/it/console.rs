@@ -676,3 +676,31 @@ async fn admins_page_through_every_account_with_role_and_plan() {
     }
     assert_eq!(names, ["ali", "Bea", "cyd", "deb", "root"]);
 }
+
+#[tokio::test]
+async fn a_wrong_method_on_a_known_path_is_405_with_allow() {
+    let app = TestApp::spawn(Options::default()).await;
+    let cases = [
+        (Method::DELETE, "/api/v1/auth/login", "POST"),
+        (Method::PUT, "/api/v1/videos", "GET, POST"),
+        (Method::POST, "/api/v1/users/me", "GET"),
+        (Method::PUT, "/api/v1/videos/0b7c/retry", "POST"),
+    ];
+    for (method, path, allow) in cases {
+        let r = app.request(method.clone(), path, None, None).await;
+        let allowed = r
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        problem(r, 405, "method_not_allowed").await;
+        assert_eq!(allowed.as_deref(), Some(allow), "{method} {path}");
+    }
+    // An unknown path stays a 404.
+    problem(
+        app.request(Method::DELETE, "/api/v1/nothing", None, None)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
