@@ -9,7 +9,22 @@ import { useSession } from './session';
 
 const loaded = new Map<Route, ComponentType<PageProps>>();
 
-function resolve(path: string): { route: Route; params: Record<string, string> } {
+const loading = new Map<Route, Promise<void>>();
+
+/** Starts loading a route's page (once); the first page starts before the first render. */
+export function preload(route: Route): Promise<void> {
+  let p = loading.get(route);
+  if (!p) {
+    p = route.load().then((m) => {
+      loaded.set(route, m.default);
+    });
+    p.catch(() => loading.delete(route));
+    loading.set(route, p);
+  }
+  return p;
+}
+
+export function resolve(path: string): { route: Route; params: Record<string, string> } {
   for (const route of routes) {
     const m = match(route.path, path);
     if (m) return { route, params: m.params };
@@ -30,10 +45,8 @@ export function App() {
     if (loaded.has(route)) return;
     let live = true;
     setLoadError(null);
-    route
-      .load()
-      .then((m) => {
-        loaded.set(route, m.default);
+    preload(route)
+      .then(() => {
         if (live) setVersion((v) => v + 1);
       })
       .catch(() => {

@@ -15,10 +15,17 @@ export interface Route {
   /** `user`: sign in first; `admin`: sign in as an admin. */
   guard?: 'user' | 'admin';
   load: () => Promise<{ default: ComponentType<PageProps> }>;
+  /** Asks for the page's first data while its code loads, when it is the first page shown. */
+  warm?: () => void;
 }
 
 export const routes: Route[] = [
-  { path: '/', title: 'Home', load: () => import('./pages/home/HomePage') },
+  {
+    path: '/',
+    title: 'Home',
+    load: () => import('./pages/home/HomePage'),
+    warm: () => void import('./pages/home/data').then((m) => m.warmLatest()),
+  },
   { path: '/search', title: 'Search', load: () => import('./pages/search/SearchPage') },
   { path: '/watch/:id', title: 'Watch', load: () => import('./pages/watch/WatchPage') },
   { path: '/upload', title: 'Upload', guard: 'user', load: () => import('./pages/upload/UploadPage') },

@@ -163,13 +163,23 @@ export function expired(): void {
 
 setAuth({ token: () => token, refresh, expired });
 
+let tokenSettled: Promise<unknown> = Promise.resolve();
+
+/** Resolves once the start-up refresh has answered (before the account is read): calls that
+ * only need the token wait for this, not for `sessionReady`. */
+export function tokenReady(): Promise<unknown> {
+  return tokenSettled;
+}
+
 /** Start-up: restore the session from the refresh cookie, if there may be one. */
 export async function restore(): Promise<void> {
   if (!hinted()) {
     set({ status: 'anonymous' });
     return;
   }
-  const t = await refresh();
+  const attempt = refresh();
+  tokenSettled = attempt;
+  const t = await attempt;
   if (!t) {
     set({ status: 'anonymous' });
     return;
