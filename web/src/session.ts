@@ -7,8 +7,8 @@
 // anonymous visitor's first page load makes no failing call.
 
 import { useEffect, useState } from 'preact/hooks';
-import { ApiProblem, api, ok, problemOf, setAuth, type Me } from './api/client';
-import { CSRF_HEADER, type AccessGrant, type CookieLoginRequest } from './api/pending';
+import { ApiProblem, api, ok, problemOf, setAuth, type Me, type Schemas, type TokenPair } from './api/client';
+import { CSRF_HEADER } from './api/pending';
 import { currentPath, navigate } from './router';
 
 export type SessionState =
@@ -96,7 +96,7 @@ export function sessionReady(): Promise<SessionState> {
   });
 }
 
-function accept(grant: AccessGrant): void {
+function accept(grant: TokenPair): void {
   token = grant.access_token;
   clearTimeout(refreshTimer);
   // Renew a minute before expiry (or at 80% of a short lifetime).
@@ -137,7 +137,7 @@ export function refresh(): Promise<string | null> {
         clear();
         return null;
       }
-      const grant = (await res.json()) as AccessGrant;
+      const grant = (await res.json()) as TokenPair;
       accept(grant);
       if (memoryRefresh && grant.refresh_token) memoryRefresh = grant.refresh_token;
       return token;
@@ -192,7 +192,7 @@ export async function restore(): Promise<void> {
   }
 }
 
-function login(body: CookieLoginRequest | { username: string; password: string }): Promise<Response> {
+function login(body: Schemas['LoginRequest']): Promise<Response> {
   return fetch('/api/v1/auth/login', {
     method: 'POST',
     credentials: 'same-origin',
@@ -212,7 +212,7 @@ export async function signIn(username: string, password: string): Promise<Me> {
     cookie = false;
   }
   if (!res.ok) throw await problemOf(res);
-  const grant = (await res.json()) as AccessGrant;
+  const grant = (await res.json()) as TokenPair;
   accept(grant);
   memoryRefresh = cookie ? null : grant.refresh_token ?? null;
   hint(cookie);

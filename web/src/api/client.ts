@@ -22,6 +22,8 @@ export type HistoryItem = Schemas['HistoryItem'];
 export type Counts = Schemas['Counts'];
 export type Rating = Schemas['Rating'];
 export type ClusterView = Schemas['ClusterView'];
+export type ActiveStream = Schemas['ActiveDevice'];
+export type TokenPair = Schemas['TokenPair'];
 
 export const PLANS: readonly Plan[] = ['free', 'basic', 'premium', 'ultimate'];
 

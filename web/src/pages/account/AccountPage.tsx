@@ -1,6 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { deviceId, toProblem, type ApiProblem, type Me } from '../../api/client';
-import type { ActiveStream } from '../../api/pending';
+import { deviceId, toProblem, type ActiveStream, type ApiProblem, type Me } from '../../api/client';
 import { Status } from '../../components/Status';
 import { ago, date } from '../../lib/format';
 import { endStream } from '../../player/playback';

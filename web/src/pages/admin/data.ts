@@ -1,6 +1,7 @@
 import { api, ok, type ClusterView, type Plan, type User, type VideoPage } from '../../api/client';
 
 export async function users(cursor: string | undefined): Promise<{ items: User[]; next_cursor?: string | null }> {
+  // Items are `Me` (the account with its limits); the table shows the `UserView` part.
   return ok(await api.GET('/api/v1/admin/users', { params: { query: { limit: 50, cursor } } }));
 }
 
