@@ -15,6 +15,14 @@ ensure_apt() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
 
+# ensure_apt_package <package>: installs <package> with apt-get if it is not installed.
+ensure_apt_package() {
+  dpkg -s "$1" >/dev/null 2>&1 && return 0
+  echo "==> installing $1" >&2
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+}
+
 ensure_rust() {
   command -v cargo >/dev/null && return 0
   echo "==> installing Rust (rustup)" >&2
@@ -49,6 +57,8 @@ ensure_nextest() {
 # Chromium has no H.264, and the tests never download a browser).
 ensure_chromium() {
   ensure_apt chromium chromium
+  # Text for the console's screenshots and accessibility checks.
+  [ -d /usr/share/fonts/truetype/dejavu ] || ensure_apt_package fonts-dejavu-core
 }
 
 # Node.js >= 20 (playwright-core needs it) and npm. Debian 12's nodejs is 18: then Node 20
@@ -79,6 +89,15 @@ ensure_player_packages() {
   fi
   echo "==> installing hls.js, playwright-core and tus-js-client (npm ci in $d)" >&2
   (cd "$d" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null)
+}
+
+# schemathesis (PyPI; the `st` command), the API fuzzer the contract test runs.
+ensure_schemathesis() {
+  command -v st >/dev/null && return 0
+  echo "==> installing schemathesis (API contract fuzzer)" >&2
+  python3 -m pip install -q --disable-pip-version-check schemathesis ||
+    python3 -m pip install -q --disable-pip-version-check --user --break-system-packages schemathesis
+  command -v st >/dev/null || export PATH="$(python3 -m site --user-base)/bin:$PATH"
 }
 
 # tuspy (PyPI; module tusclient), the Python tus client.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: run the whole test suite. Installs what is missing (Rust, ffmpeg,
 # moto_server, cargo-nextest, and for the real-client tests Debian's chromium, Node.js with
-# hls.js, playwright-core and tus-js-client, and tuspy, and the web console's packages and
+# hls.js, playwright-core and tus-js-client, tuspy, schemathesis, and the web console's packages and
 # build). The tests start real troupe processes and a real moto_server; then the console's
 # end-to-end tests (Playwright in Debian's chromium, web/e2e) run against a real troupe.
 set -euo pipefail
@@ -15,6 +15,7 @@ ensure_chromium
 ensure_node
 ensure_player_packages
 ensure_tuspy
+ensure_schemathesis
 ensure_console
 status=0
 cargo nextest run --workspace --no-fail-fast "$@" || status=$?

@@ -24,11 +24,15 @@ use troupe_actors::accounts::{AccountError, UserView};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// 3 to 32 letters, digits, `_`, `.` or `-`; unique regardless of case.
+    /// 3 to 32 letters, digits, `_`, `.` or `-`, starting with a letter or digit; unique
+    /// regardless of case.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")]
     pub username: String,
     /// A unique email address.
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
     /// 8 to 128 characters, not easy to guess.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -112,7 +116,7 @@ fn grant_response(req: &HttpRequest, mut pair: TokenPair, cookie: bool) -> HttpR
     res.json(pair)
 }
 
-/// A JSON body that may be absent (`None` for an empty body), with the same problems as every
+/// A JSON body that may be absent (`None` for an empty body or `null`), with the same problems as every
 /// JSON body: 415 for another content type, 400 `malformed_json`, 422 `invalid_body`.
 fn optional_json<T: DeserializeOwned>(
     req: &HttpRequest,
@@ -132,8 +136,8 @@ fn optional_json<T: DeserializeOwned>(
     if !json {
         return Err(json_problem(&JsonPayloadError::ContentType));
     }
-    serde_json::from_slice(body)
-        .map(Some)
+    // `null` is no body too.
+    serde_json::from_slice::<Option<T>>(body)
         .map_err(|e| json_problem(&JsonPayloadError::Deserialize(e)))
 }
 

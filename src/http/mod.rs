@@ -13,6 +13,7 @@ pub mod health;
 pub mod hls;
 pub mod observe;
 pub mod playback;
+pub mod problems;
 pub mod ratelimit;
 pub mod tokens;
 pub mod uploads;
@@ -124,7 +125,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(configure)
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_string();
-    api
+    let mut doc = serde_json::to_value(&api).expect("the OpenAPI document serialises");
+    problems::document(&mut doc);
+    serde_json::from_value(doc).expect("the completed OpenAPI document reads back")
 }
 
 /// The actix application: routes, extractor error mapping, middleware.
@@ -142,7 +145,13 @@ pub fn app(
     let json = web::JsonConfig::default()
         .limit(state.config.server.max_json_bytes)
         .error_handler(error::json_error);
+    // `/videos/trending` is a literal under `/videos/{id}`: any method but GET on it would
+    // reach a `/videos/{id}` route (and its body extractor) instead of the 405 it deserves.
+    let trending = web::resource("/api/v1/videos/trending")
+        .guard(actix_web::guard::Not(actix_web::guard::Get()))
+        .to(not_found);
     let (app, _) = App::new()
+        .service(trending)
         .into_utoipa_app()
         .configure(configure)
         .split_for_parts();

@@ -166,8 +166,8 @@ impl Routes {
     }
 }
 
-/// The methods the routes matching `path` answer (for `Allow`), or `None` when no route
-/// matches it: those the API document lists for them.
+/// The methods the route matching `path` answers (for `Allow`), or `None` when no route
+/// matches it: those the API document lists for it.
 pub fn allowed_methods(path: &str) -> Option<String> {
     static METHODS: OnceLock<HashMap<String, Vec<&'static str>>> = OnceLock::new();
     let table = METHODS.get_or_init(|| {
@@ -194,15 +194,12 @@ pub fn allowed_methods(path: &str) -> Option<String> {
             })
             .collect()
     });
-    let mut allowed: Vec<&str> = Vec::new();
-    for pattern in Routes::get().matching(path) {
-        for m in table.get(pattern).into_iter().flatten() {
-            if !allowed.contains(m) {
-                allowed.push(m);
-            }
-        }
-    }
-    (!allowed.is_empty()).then(|| allowed.join(", "))
+    // The most literal route wins, as in routing (`/videos/trending` over `/videos/{id}`).
+    let pattern = Routes::get().matching(path).next()?;
+    let allowed = table.get(pattern)?;
+    // A CORS preflight catch-all (`OPTIONS /hls/{tail}`) is not a resource of its own.
+    let resource = allowed.iter().any(|m| *m != "OPTIONS");
+    resource.then(|| allowed.join(", "))
 }
 
 /// The path as logged: the media token in HLS paths (`/hls/{id}/t/{token}/…`) is a bearer

@@ -32,9 +32,11 @@ const MAX_POSITION: f64 = 1.0e7;
 #[serde(deny_unknown_fields)]
 pub struct StartSession {
     /// The video to play.
+    #[schema(format = Uuid)]
     pub video_id: String,
     /// The device, as the player names it: 1 to 128 of `A-Z a-z 0-9 . _ : -`. A new session
     /// on the same device replaces its previous one.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub device_id: String,
 }
 
@@ -67,8 +69,8 @@ pub struct SessionGrant {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatBody {
-    /// The player's position, in seconds.
-    #[schema(value_type = f64)]
+    /// The player's position, in seconds: 0 or more, within the video.
+    #[schema(value_type = f64, minimum = 0, maximum = 10000000)]
     pub position: Value,
 }
 
@@ -415,8 +417,10 @@ pub async fn stop(
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 
@@ -579,8 +583,10 @@ pub async fn rate(
 #[serde(deny_unknown_fields)]
 pub struct TrendingParams {
     /// `1h`, `24h` (default) or `7d`.
+    #[param(pattern = "^(1h|24h|7d)$")]
     pub window: Option<String>,
     /// How many, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 

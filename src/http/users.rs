@@ -96,8 +96,10 @@ pub async fn get_user(
 #[serde(deny_unknown_fields)]
 pub struct AdminPage {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 
@@ -138,6 +140,12 @@ pub async fn list_users(
     require_admin(&state, &user).await?;
     let q = query.into_inner();
     let limit = page_limit(q.limit)?;
+    if q.cursor.as_deref() == Some("") {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "the cursor is not one this server gave out; start again without it",
+        ));
+    }
     let page = state.accounts.list(limit, q.cursor.as_deref()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
@@ -153,11 +161,12 @@ pub async fn list_users(
 pub struct AdminVideoQuery {
     /// Only videos in this state: `awaiting_upload`, `uploading`, `queued`, `processing`,
     /// `ready` or `failed`.
-    #[param(value_type = Option<String>)]
     pub state: Option<troupe_actors::media::video::VideoStatus>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 

@@ -685,6 +685,9 @@ async fn a_wrong_method_on_a_known_path_is_405_with_allow() {
         (Method::PUT, "/api/v1/videos", "GET, POST"),
         (Method::POST, "/api/v1/users/me", "GET"),
         (Method::PUT, "/api/v1/videos/0b7c/retry", "POST"),
+        // A literal under a parameter route: only its own methods.
+        (Method::PATCH, "/api/v1/videos/trending", "GET"),
+        (Method::DELETE, "/api/v1/videos/trending", "GET"),
     ];
     for (method, path, allow) in cases {
         let r = app.request(method.clone(), path, None, None).await;

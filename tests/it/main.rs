@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod cluster;
 mod console;
+mod contract;
 mod durability;
 mod failover;
 mod load;
