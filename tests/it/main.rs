@@ -15,5 +15,6 @@ mod operations;
 mod playback;
 mod players;
 mod proxy;
+mod revocation;
 mod s3;
 mod server;

@@ -1,14 +1,24 @@
 //! Tokens and paths: which media token opens which rendition of which video, and which names
 //! are servable at all.
 
-use super::cache::VerifiedMedia;
+use super::cache::{Playability, Seen, VerifiedMedia};
 use crate::http::error::ApiError;
 use crate::http::tokens::Tokens;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 use quick_cache::sync::Cache;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use troupe_actors::accounts::Role;
+use troupe_actors::media::video::{VideoError, VideoStatus, Visibility};
+use troupe_actors::media::MediaError;
 use uuid::Uuid;
+
+/// How long HLS trusts what it last learned of a video before asking its actor again: a
+/// deleted video, or one made private, stops playing for everyone it excludes within this long
+/// (plus one call to the video's actor) on every node, whatever media token they hold.
+pub const PLAYABILITY_FRESH: Duration = Duration::from_millis(500);
 
 /// A path parameter of the matched route, or `""`.
 pub(super) fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
@@ -35,13 +45,14 @@ pub(super) fn valid_segment(name: &str) -> bool {
         .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Checks a media URL's token and rendition: the video id and rendition it names.
+/// Checks a media URL's token and rendition: the video id and rendition it names, and the
+/// viewer the token was issued to.
 pub(super) fn authorize<'a>(
     state: &AppState,
     req: &'a HttpRequest,
-) -> Result<(Uuid, &'a str), ApiError> {
+) -> Result<(Uuid, &'a str, Arc<str>), ApiError> {
     let video = Uuid::parse_str(param(req, "video_id")).map_err(|_| file_not_found())?;
-    let cap = media_cap(
+    let (cap, viewer) = media_cap(
         &state.hls_cache.tokens,
         &state.tokens,
         param(req, "media_token"),
@@ -56,34 +67,102 @@ pub(super) fn authorize<'a>(
             format!("this token plays renditions up to {cap}p; {rendition} is not one of them"),
         ));
     }
-    Ok((video, rendition))
+    Ok((video, rendition, viewer))
 }
 
-/// The rendition cap of a media token for `video`: from the remembered verifications when the
-/// token is there and unexpired, else verified (and then remembered).
+/// Whether `viewer` may still play `video`: it exists, is ready, and is not private to someone
+/// else (admins may play any). What was learned is trusted for [`PLAYABILITY_FRESH`].
+pub(super) async fn still_playable(
+    state: &AppState,
+    video: Uuid,
+    viewer: &str,
+) -> Result<(), ApiError> {
+    let cached = state
+        .hls_cache
+        .videos
+        .get(&video)
+        .filter(|p| p.at.elapsed() < PLAYABILITY_FRESH);
+    let seen = match cached {
+        Some(p) => p.seen,
+        None => {
+            let seen = match state.media.video(video).await {
+                Ok(v) if v.state == VideoStatus::Ready => Seen::Ready {
+                    private: v.visibility == Visibility::Private,
+                    owner: v.owner.into(),
+                },
+                Ok(_) => Seen::NotReady,
+                Err(MediaError::Video(VideoError::NotFound)) => Seen::Gone,
+                Err(e) => return Err(super::media_error(e)),
+            };
+            state.hls_cache.videos.insert(
+                video,
+                Playability {
+                    at: Instant::now(),
+                    seen: seen.clone(),
+                },
+            );
+            seen
+        }
+    };
+    match seen {
+        Seen::Gone => Err(ApiError::not_found(
+            "video_not_found",
+            "the video was deleted",
+        )),
+        Seen::NotReady => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "video_not_ready",
+            "the video is not ready to play",
+        )),
+        Seen::Ready {
+            private: true,
+            owner,
+        } if *owner != *viewer && !is_admin(state, viewer).await? => {
+            Err(ApiError::not_found("video_not_found", "no such video"))
+        }
+        Seen::Ready { .. } => Ok(()),
+    }
+}
+
+/// Whether the user key `viewer` is an admin's (never an anonymous viewer's).
+pub(super) async fn is_admin(state: &AppState, viewer: &str) -> Result<bool, ApiError> {
+    if troupe_actors::playback::session::is_anonymous(viewer) {
+        return Ok(false);
+    }
+    Ok(state
+        .accounts
+        .get(viewer)
+        .await?
+        .is_some_and(|u| u.role == Role::Admin))
+}
+
+/// The rendition cap of a media token for `video`, and its viewer: from the remembered
+/// verifications when the token is there and unexpired, else verified (and then remembered).
 fn media_cap(
     remembered: &Cache<String, VerifiedMedia>,
     tokens: &Tokens,
     token: &str,
     video: Uuid,
-) -> Result<u32, ApiError> {
+) -> Result<(u32, Arc<str>), ApiError> {
     let now = chrono::Utc::now().timestamp();
     if let Some(v) = remembered.get(token) {
         if v.video == video && now < v.exp {
-            return Ok(v.cap);
+            return Ok((v.cap, v.sub));
         }
     }
     // Not remembered, expired (the check below says so) or for another video.
     let claims = tokens.verify_media(token, video)?;
+    let sub: Arc<str> = claims.sub.into();
     remembered.insert(
         token.to_owned(),
         VerifiedMedia {
             video,
             cap: claims.cap,
             exp: claims.exp,
+            sub: sub.clone(),
         },
     );
-    Ok(claims.cap)
+    Ok((claims.cap, sub))
 }
 
 #[cfg(test)]
@@ -145,9 +224,15 @@ mod tests {
             .sign_playback(video, 720, "viewer", None, 60)
             .unwrap();
         let media = tokens.sign_media(&playback, 3600).unwrap();
-        assert_eq!(media_cap(&remembered, &tokens, &media, video).unwrap(), 720);
+        assert_eq!(
+            media_cap(&remembered, &tokens, &media, video).unwrap().0,
+            720
+        );
         assert_eq!(remembered.len(), 1);
-        assert_eq!(media_cap(&remembered, &tokens, &media, video).unwrap(), 720);
+        assert_eq!(
+            media_cap(&remembered, &tokens, &media, video).unwrap().0,
+            720
+        );
         // Another video: refused, remembered or not.
         let err = media_cap(&remembered, &tokens, &media, Uuid::new_v4()).unwrap_err();
         assert_eq!(err.code, "token_wrong_video");
@@ -179,6 +264,7 @@ mod tests {
                 video,
                 cap: 720,
                 exp: chrono::Utc::now().timestamp() - 60,
+                sub: "viewer".into(),
             },
         );
         assert_eq!(

@@ -21,6 +21,9 @@ pub struct BlobCache {
     pub(super) cache: Option<Cache<String, Arc<CachedBlob>, BlobWeight>>,
     pub(super) max_item: u64,
     pub(super) tokens: Cache<String, VerifiedMedia>,
+    /// What was last learned of each playing video, so that a deleted or hidden one stops
+    /// playing without asking its actor on every request.
+    pub(super) videos: Cache<Uuid, Playability>,
 }
 
 /// How many verified media tokens are remembered. A playback sends the same media token with
@@ -31,11 +34,36 @@ pub struct BlobCache {
 pub const MEDIA_TOKENS_REMEMBERED: usize = 8192;
 
 /// What a verified media token allows.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct VerifiedMedia {
     pub(super) video: Uuid,
     pub(super) cap: u32,
     pub(super) exp: i64,
+    /// The viewer the token was issued to (a user key, or `anon:<session>`).
+    pub(super) sub: Arc<str>,
+}
+
+/// What HLS last learned of whether a video may still be played, and when.
+#[derive(Debug, Clone)]
+pub(super) struct Playability {
+    pub(super) at: std::time::Instant,
+    pub(super) seen: Seen,
+}
+
+/// A video as playback sees it.
+#[derive(Debug, Clone)]
+pub(super) enum Seen {
+    /// Deleted.
+    Gone,
+    /// Not ready (any more).
+    NotReady,
+    /// Ready; a private one plays only for its owner and admins.
+    Ready {
+        /// Whether only its owner and admins may play it.
+        private: bool,
+        /// Its owner's user key.
+        owner: Arc<str>,
+    },
 }
 
 /// One cached blob.
@@ -63,6 +91,7 @@ impl BlobCache {
                 cache: None,
                 max_item: 0,
                 tokens,
+                videos: Cache::new(MEDIA_TOKENS_REMEMBERED),
             };
         }
         let options = OptionsBuilder::new()
@@ -83,6 +112,7 @@ impl BlobCache {
             )),
             max_item: bytes / 8,
             tokens,
+            videos: Cache::new(MEDIA_TOKENS_REMEMBERED),
         }
     }
 

@@ -10,11 +10,14 @@
 //! ```
 //!
 //! The media token is in the *path*, so the relative segment URIs of the stored playlists
-//! (`seg_00000.ts`) inherit it, and stored playlists are served byte for byte. Only the master
-//! playlist asks an actor anything (is the video ready, which renditions does it have). Media
-//! playlists and segments are checked against the media token alone and come from
-//! [`BlobCache`]: a hit touches neither the blob store nor any actor. Segments and playlists
-//! never change once a video is ready, so cached copies never go stale. Every answer, errors
+//! (`seg_00000.ts`) inherit it, and stored playlists are served byte for byte. The master
+//! playlist asks the video's actor (is it ready, which renditions, who may see it). Media
+//! playlists and segments are checked against the media token, and against what this node
+//! last learned of the video (deleted? private, and whose?), which it trusts for
+//! [`PLAYABILITY_FRESH`] (0.5 s): so a deleted video, or one made private, stops playing for
+//! everyone it excludes within that long on every node, and a hit touches no actor in
+//! between. They come from [`BlobCache`]. Segments and playlists never change once a video is
+//! ready, so cached copies never go stale. Every answer, errors
 //! included, carries CORS headers, so that browser players see the real status.
 //!
 //! This module holds the handlers; the rest is in its parts:
@@ -34,7 +37,10 @@ pub use respond::serve_blob;
 use super::error::{ApiError, Problem};
 use super::tokens::PlaybackClaims;
 use crate::state::AppState;
-use access::{authorize, file_not_found, param, rendition_height, valid_segment};
+pub use access::PLAYABILITY_FRESH;
+use access::{
+    authorize, file_not_found, is_admin, param, rendition_height, still_playable, valid_segment,
+};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{options, route, web, HttpRequest, HttpResponse};
@@ -105,7 +111,7 @@ fn media_error(e: MediaError) -> ApiError {
 ), responses(
     (status = 200, description = "The master playlist (`#EXT-X-VERSION:3`, MPEG-TS renditions)", content_type = "application/vnd.apple.mpegurl"),
     (status = 403, description = "`invalid_playback_token`, `playback_token_expired`, `token_wrong_video` or `session_ended`", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "`video_not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`video_not_found`: no such video, or a private one of someone else", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`video_not_ready`", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "The video's actor or store is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -148,6 +154,13 @@ async fn master_playlist_for(
         ));
     }
     let view = state.media.video(video).await.map_err(media_error)?;
+    // Made private since the session started: only its owner and admins play it now.
+    if view.visibility == troupe_actors::media::video::Visibility::Private
+        && view.owner != claims.sub
+        && !is_admin(state, &claims.sub).await?
+    {
+        return Err(ApiError::not_found("video_not_found", "no such video"));
+    }
     if view.state != VideoStatus::Ready {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -203,7 +216,8 @@ async fn master_playlist_for(
     (status = 206, description = "Part of it (`Range`)", content_type = "application/vnd.apple.mpegurl"),
     (status = 304, description = "Not modified (`If-None-Match`)"),
     (status = 403, description = "`invalid_playback_token`, `playback_token_expired`, `token_wrong_video` or `rendition_not_allowed`", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`not_found`, or `video_not_found`: deleted, or made private to someone else (within 0.5 s, on every node)", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`video_not_ready`", body = Problem, content_type = "application/problem+json"),
     (status = 416, description = "`range_not_satisfiable`", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "`blob_store_unavailable`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -216,7 +230,10 @@ pub async fn media_playlist(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (video, rendition) = authorize(&state, &req).map_err(with_cors)?;
+    let (video, rendition, viewer) = authorize(&state, &req).map_err(with_cors)?;
+    still_playable(&state, video, &viewer)
+        .await
+        .map_err(with_cors)?;
     let path = layout::media_playlist(video, rendition);
     serve_blob(&state, &req, &path, MPEGURL, MEDIA_PLAYLIST_CACHE_CONTROL).await
 }
@@ -233,7 +250,8 @@ pub async fn media_playlist(
     (status = 206, description = "Part of it (`Range`)", content_type = "video/mp2t"),
     (status = 304, description = "Not modified (`If-None-Match`)"),
     (status = 403, description = "`invalid_playback_token`, `playback_token_expired`, `token_wrong_video` or `rendition_not_allowed`", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "`not_found`: no such segment, or not a segment name", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`not_found`: no such segment, or not a segment name; `video_not_found`: deleted, or made private to someone else (within 0.5 s, on every node)", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`video_not_ready`", body = Problem, content_type = "application/problem+json"),
     (status = 416, description = "`range_not_satisfiable`", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "`blob_store_unavailable`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -246,7 +264,10 @@ pub async fn segment(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (video, rendition) = authorize(&state, &req).map_err(with_cors)?;
+    let (video, rendition, viewer) = authorize(&state, &req).map_err(with_cors)?;
+    still_playable(&state, video, &viewer)
+        .await
+        .map_err(with_cors)?;
     let file = param(&req, "file");
     if !valid_segment(file) {
         return Err(with_cors(file_not_found()));
