@@ -20,5 +20,6 @@ ensure_console
 status=0
 cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 # The console end to end, against the troupe binary nextest just built.
-(cd web && TROUPE_BIN="$PWD/../target/debug/troupe" CHROMIUM=/usr/bin/chromium npm run e2e --silent) || status=$?
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+(cd web && TROUPE_BIN="$target/debug/troupe" CHROMIUM=/usr/bin/chromium npm run e2e --silent) || status=$?
 exit "$status"
