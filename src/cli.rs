@@ -51,4 +51,23 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Manage the cluster's token-signing keys (kept sealed in the shared bucket).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// `troupe keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a signing key: new tokens are signed with it from twice
+    /// `auth.keyring_refresh_secs` from now (once every node has loaded it); tokens signed with
+    /// older keys keep verifying until they expire.
+    Rotate {
+        /// A TOML config file; `[blobs.s3]` names the bucket, `[cluster]` the cookie.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }

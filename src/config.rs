@@ -203,6 +203,9 @@ pub struct AuthConfig {
     pub admin_usernames: Vec<String>,
     /// Minimum zxcvbn score (0-4) of a new password.
     pub min_password_score: u8,
+    /// In a cluster whose keys live in the shared bucket: how often each node reloads them,
+    /// in seconds. A key added by `troupe keys rotate` signs from twice this long after.
+    pub keyring_refresh_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -218,6 +221,7 @@ impl Default for AuthConfig {
             lockout_secs: 900,
             admin_usernames: Vec::new(),
             min_password_score: 2,
+            keyring_refresh_secs: 10,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod keys;
 pub mod migrate;
 pub mod probes;
 pub mod secret;

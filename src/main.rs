@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use troupe::cli::{Cli, Command};
+use troupe::cli::{Cli, Command, KeysCommand};
 use troupe::config::{self, Overrides};
 
 // glibc malloc took a third of the CPU of actor activation, plus lock waits; mimalloc doubles
@@ -46,6 +46,11 @@ fn main() -> ExitCode {
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
                 .and_then(|c| troupe::startup::migrate(c, &to))
         }
+        Command::Keys {
+            command: KeysCommand::Rotate { config },
+        } => config::load(config.as_deref(), &Overrides::default())
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+            .and_then(troupe::startup::rotate_keys),
         Command::Openapi => serde_json::to_string_pretty(&troupe::http::openapi())
             .map(|json| println!("{json}"))
             .map_err(Into::into),

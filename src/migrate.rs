@@ -25,6 +25,9 @@ pub struct Report {
     pub blobs_copied: usize,
     /// Bytes of blobs copied.
     pub blob_bytes: u64,
+    /// Whether the one-node signing key went into the cluster's keyring (`None`: it has none,
+    /// a key is configured instead).
+    pub signing_key: Option<bool>,
 }
 
 /// Copies `config.server.data_dir` into the S3 store `target` (`s3://bucket`); the endpoint and
@@ -98,6 +101,19 @@ pub async fn run(config: &Config, target: &str) -> anyhow::Result<Report> {
             report.blobs_copied += 1;
             report.blob_bytes += meta.size;
         }
+    }
+    // The one-node signing key, into the cluster's keyring (sealed with the cookie), so that
+    // tokens issued before the migration keep working after it.
+    let local = data_dir.join("jwt-secret");
+    if crate::secret::configured(&config.auth)?.is_none() && local.exists() {
+        report.signing_key = Some(match crate::startup::cluster_cookie(config) {
+            Ok(cookie) => {
+                let secret = crate::secret::local(data_dir)?;
+                crate::keys::adopt(remote.object_store().as_ref(), &cookie, &secret).await?;
+                true
+            }
+            Err(_) => false,
+        });
     }
     Ok(report)
 }

@@ -1,5 +1,6 @@
 //! The token-signing secret: configured as a value or a file, or else generated on first start
-//! and kept in the data dir, so that tokens stay valid across restarts.
+//! and kept in the data dir, so that tokens stay valid across restarts. In a cluster with no
+//! configured secret, the keys live in the shared bucket instead (see [`crate::keys`]).
 
 use crate::config::AuthConfig;
 use anyhow::{bail, Context};
@@ -11,14 +12,27 @@ const MIN_LEN: usize = 32;
 
 /// Loads the signing secret, creating `<data_dir>/jwt-secret` if nothing is configured.
 pub fn load(cfg: &AuthConfig, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    match configured(cfg)? {
+        Some(secret) => Ok(secret),
+        None => local(data_dir),
+    }
+}
+
+/// The configured secret (`auth.jwt_secret`, else `auth.jwt_secret_file`), if any.
+pub fn configured(cfg: &AuthConfig) -> anyhow::Result<Option<Vec<u8>>> {
     if !cfg.jwt_secret.is_empty() {
-        return check(cfg.jwt_secret.as_bytes().to_vec(), "auth.jwt_secret");
+        return check(cfg.jwt_secret.as_bytes().to_vec(), "auth.jwt_secret").map(Some);
     }
     if !cfg.jwt_secret_file.is_empty() {
         let raw = std::fs::read(&cfg.jwt_secret_file)
             .with_context(|| format!("cannot read auth.jwt_secret_file {}", cfg.jwt_secret_file))?;
-        return check(trim(raw), "auth.jwt_secret_file");
+        return check(trim(raw), "auth.jwt_secret_file").map(Some);
     }
+    Ok(None)
+}
+
+/// The one-node secret, `<data_dir>/jwt-secret`, created on first use.
+pub fn local(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     let path = data_dir.join("jwt-secret");
     match std::fs::read(&path) {
         Ok(raw) => check(trim(raw), &path.display().to_string()),

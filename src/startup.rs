@@ -64,7 +64,17 @@ impl Application {
             }
             other => bail!("state.backend is {other:?}; it must be \"sled\" or \"s3\""),
         };
-        let secret = crate::secret::load(&config.auth, &data_dir)?;
+        // The signing keys: configured, else the cluster's in the bucket, else this node's own.
+        let configured = crate::secret::configured(&config.auth)?;
+        let key_fingerprint = configured.as_deref().map(crate::keys::kid_of);
+        let keyring = match &configured {
+            Some(secret) => crate::keys::Keyring::single(secret),
+            None if clustered => {
+                let cookie = cluster_cookie(&config)?;
+                crate::keys::load_or_create(blobs.object_store().as_ref(), &cookie).await?
+            }
+            None => crate::keys::Keyring::single(&crate::secret::local(&data_dir)?),
+        };
         let runtime = RuntimeConfig {
             idle_timeout: Duration::from_secs(config.actors.idle_timeout_secs.max(1)),
             call_timeout: Duration::from_millis(config.actors.call_timeout_ms.max(1)),
@@ -96,17 +106,7 @@ impl Application {
         let openapi_json = serde_json::to_vec_pretty(&http::openapi())?.into();
         let cluster = if clustered {
             let c = &config.cluster;
-            let cookie = if c.cookie_file.is_empty() {
-                c.cookie.clone()
-            } else {
-                std::fs::read_to_string(&c.cookie_file)
-                    .with_context(|| format!("cannot read cluster.cookie_file {}", c.cookie_file))?
-                    .trim()
-                    .to_owned()
-            };
-            if cookie.is_empty() {
-                bail!("cluster mode needs a cookie shared by every node: set cluster.cookie or cluster.cookie_file");
-            }
+            let cookie = cluster_cookie(&config)?;
             let listen: std::net::SocketAddr = c.listen.parse().with_context(|| {
                 format!("cluster.listen {:?} is not an ip:port address", c.listen)
             })?;
@@ -147,13 +147,14 @@ impl Application {
                 cookie,
                 heartbeat: Duration::from_millis(c.heartbeat_ms.max(10)),
                 failure_deadline: Duration::from_millis(c.failure_deadline_ms.max(50)),
+                key_fingerprint: key_fingerprint.clone(),
             };
             Some(Cluster::start(cfg, system.clone()).await?)
         } else {
             None
         };
         let state = AppState {
-            tokens: Tokens::new(&secret, &config.auth),
+            tokens: Tokens::with_keys(&keyring, &config.auth),
             rate_limits: RateLimits::new(&config.rate_limit),
             tools: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
             media,
@@ -258,6 +259,23 @@ pub fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
+/// The cluster cookie (`cluster.cookie`, or the contents of `cluster.cookie_file`).
+pub fn cluster_cookie(config: &Config) -> anyhow::Result<String> {
+    let c = &config.cluster;
+    let cookie = if c.cookie_file.is_empty() {
+        c.cookie.clone()
+    } else {
+        std::fs::read_to_string(&c.cookie_file)
+            .with_context(|| format!("cannot read cluster.cookie_file {}", c.cookie_file))?
+            .trim()
+            .to_owned()
+    };
+    if cookie.is_empty() {
+        bail!("cluster mode needs a cookie shared by every node: set cluster.cookie or cluster.cookie_file");
+    }
+    Ok(cookie)
+}
+
 /// The `[blobs.s3]` settings, with the secret read from its file if one is named.
 pub fn s3_settings(config: &Config) -> anyhow::Result<S3Settings> {
     let s3 = &config.blobs.s3;
@@ -339,6 +357,28 @@ pub async fn run(
             }
         }
     });
+    // In a cluster whose keys live in the bucket, every node reloads them, so that a rotated
+    // key is known everywhere before anyone signs with it.
+    let keyring = match (&state.cluster, crate::secret::configured(&cfg.auth)) {
+        (Some(_), Ok(None)) => {
+            let (state, cookie) = (state.clone(), cluster_cookie(&cfg)?);
+            let every = Duration::from_secs(cfg.auth.keyring_refresh_secs.max(1));
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let store = state.blobs.object_store().clone();
+                    match crate::keys::read(store.as_ref(), &cookie).await {
+                        Ok(Some((keyring, _))) => state.tokens.set_keys(&keyring),
+                        Ok(None) => tracing::error!("the cluster's signing keys are gone from the bucket; keeping the ones this node has"),
+                        Err(e) => tracing::warn!(error = %e, "cannot reload the cluster's signing keys; keeping the ones this node has"),
+                    }
+                }
+            }))
+        }
+        _ => None,
+    };
     let mut server = std::pin::pin!(server);
     tokio::select! {
         result = &mut server => {
@@ -366,6 +406,9 @@ pub async fn run(
         }
     }
     tidy.abort();
+    if let Some(k) = keyring {
+        k.abort();
+    }
     if let Some(cluster) = &state.cluster {
         cluster.shutdown().await;
     }
@@ -415,6 +458,30 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     })
 }
 
+/// `troupe keys rotate`: adds a signing key to the cluster's keyring in the shared bucket.
+pub fn rotate_keys(config: Config) -> anyhow::Result<()> {
+    if crate::secret::configured(&config.auth)?.is_some() {
+        bail!("a configured key (auth.jwt_secret or auth.jwt_secret_file) wins over the cluster's keys in the bucket; rotate it by changing the configuration of every node");
+    }
+    let cookie = cluster_cookie(&config)?;
+    let bucket = BlobStore::open(&BlobBackend::S3(s3_settings(&config)?))
+        .context("cannot open the shared bucket ([blobs.s3])")?;
+    let activate_in = Duration::from_secs(2 * config.auth.keyring_refresh_secs.max(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let kid = runtime.block_on(crate::keys::rotate(
+        bucket.object_store().as_ref(),
+        &cookie,
+        activate_in,
+    ))?;
+    println!(
+        "added signing key {kid}: every node signs new tokens with it in {} s (once all have loaded it); tokens signed with older keys keep verifying until they expire",
+        activate_in.as_secs()
+    );
+    Ok(())
+}
+
 /// `troupe migrate`: copies the data dir into the shared store and prints what it did.
 pub fn migrate(config: Config, to: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -429,5 +496,10 @@ pub fn migrate(config: Config, to: &str) -> anyhow::Result<()> {
         report.blobs_copied,
         report.blob_bytes
     );
+    match report.signing_key {
+        Some(true) => println!("the one-node signing key is in the cluster's keyring: tokens issued before the migration keep working"),
+        Some(false) => eprintln!("troupe: the one-node signing key was not carried over (no cluster.cookie to seal it with): set the cluster's cookie and run migrate again, or tokens issued before the migration will not open the cluster"),
+        None => {}
+    }
     Ok(())
 }

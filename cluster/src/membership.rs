@@ -57,6 +57,9 @@ pub struct ClusterConfig {
     pub heartbeat: Duration,
     /// A peer that has not answered for this long is down.
     pub failure_deadline: Duration,
+    /// An opaque fingerprint of this node's configuration that every node should share (the
+    /// id of a configured signing key): a peer with another one is logged as an error.
+    pub key_fingerprint: Option<String>,
 }
 
 /// Why the cluster layer could not start.
@@ -86,6 +89,9 @@ pub struct NodeInfo {
     /// Its forwarding link's address (empty only in a `learn`ed entry not yet heard from).
     #[serde(default)]
     pub link: String,
+    /// Its [`ClusterConfig::key_fingerprint`].
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// A member as this node sees it.
@@ -159,6 +165,7 @@ impl Shared {
                 .collect(),
             leaving: self.leaving.load(Ordering::Relaxed),
             link: self.config.link_advertise.clone(),
+            key: self.config.key_fingerprint.clone(),
         }
     }
 
@@ -271,6 +278,21 @@ fn record(shared: &Shared, info: NodeInfo, gateway: Option<ActorRef<GatewayMsg>>
         return;
     }
     let mut peers = shared.peers.lock().expect("peers lock");
+    let known = peers.get(&info.name);
+    // Logged when first heard from, and whenever it changes, not on every heartbeat.
+    if info.key != shared.config.key_fingerprint && known.is_none_or(|p| p.info.key != info.key) {
+        tracing::error!(
+            node = %shared.config.node_name,
+            peer = %info.name,
+            key = ?shared.config.key_fingerprint,
+            peer_key = ?info.key,
+            "configured signing keys differ: {} signs with {:?} and {} with {:?}, so tokens issued by one are refused by the other; configure the same auth.jwt_secret on every node, or none (the cluster then keeps its keys in the shared bucket)",
+            shared.config.node_name,
+            shared.config.key_fingerprint,
+            info.name,
+            info.key,
+        );
+    }
     let was_up = peers.get(&info.name).is_some_and(|p| shared.is_up(p));
     let gateway = gateway.or_else(|| peers.get(&info.name).and_then(|p| p.gateway.clone()));
     let peer = Peer {
@@ -448,6 +470,7 @@ fn learn(shared: &Shared, info: &NodeInfo) {
                     peers: Vec::new(),
                     leaving: false,
                     link: String::new(),
+                    key: None,
                 },
                 // Not seen by us yet: down until it answers our own ping.
                 last_seen: Instant::now()

@@ -10,6 +10,7 @@
 
 use super::error::ApiError;
 use crate::config::AuthConfig;
+use crate::keys::Keyring;
 use actix_web::{http::header, HttpMessage, HttpRequest};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -83,8 +84,8 @@ pub struct PlaybackClaims {
 
 /// Signs and verifies tokens.
 pub struct Tokens {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The signing keys; replaced when the cluster's keyring changes.
+    keys: std::sync::RwLock<std::sync::Arc<KeySet>>,
     access: Validation,
     refresh: Validation,
     playback: Validation,
@@ -95,6 +96,55 @@ pub struct Tokens {
     pub access_ttl: i64,
     /// Access tokens that verified, by their text.
     verified: quick_cache::sync::Cache<String, AccessClaims>,
+}
+
+/// The keys of a keyring, ready to sign and verify.
+struct KeySet {
+    /// (id, signs from, verifies tokens without a `kid`, signing key, verifying key).
+    keys: Vec<(String, i64, bool, EncodingKey, DecodingKey)>,
+}
+
+impl KeySet {
+    fn new(keyring: &Keyring) -> KeySet {
+        KeySet {
+            keys: keyring
+                .keys
+                .iter()
+                .filter_map(|k| {
+                    let secret = crate::keys::unhex(&k.secret)?;
+                    Some((
+                        k.kid.clone(),
+                        k.active_from,
+                        k.unlabelled,
+                        EncodingKey::from_secret(&secret),
+                        DecodingKey::from_secret(&secret),
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    /// The key that signs now: the newest one active (the oldest, if none is yet).
+    fn signing(&self) -> Option<(&str, &EncodingKey)> {
+        let now = chrono::Utc::now().timestamp();
+        self.keys
+            .iter()
+            .filter(|k| k.1 <= now)
+            .max_by_key(|k| k.1)
+            .or_else(|| self.keys.first())
+            .map(|k| (k.0.as_str(), &k.3))
+    }
+
+    /// The key that verifies a token with this `kid` (or without one).
+    fn verifying(&self, kid: Option<&str>) -> Option<&DecodingKey> {
+        self.keys
+            .iter()
+            .find(|k| match kid {
+                Some(kid) => k.0 == kid,
+                None => k.2,
+            })
+            .map(|k| &k.4)
+    }
 }
 
 /// How many verified access tokens are remembered (about 0.5 KiB each).
@@ -118,8 +168,13 @@ pub struct TokenPair {
 }
 
 impl Tokens {
-    /// Builds the token service from the signing secret and the auth configuration.
+    /// Builds the token service from one signing secret and the auth configuration.
     pub fn new(secret: &[u8], cfg: &AuthConfig) -> Self {
+        Self::with_keys(&Keyring::single(secret), cfg)
+    }
+
+    /// Builds the token service from a keyring and the auth configuration.
+    pub fn with_keys(keyring: &Keyring, cfg: &AuthConfig) -> Self {
         let validation = |aud: &str| {
             let mut v = Validation::new(Algorithm::HS256);
             v.set_issuer(&[&cfg.issuer]);
@@ -129,8 +184,7 @@ impl Tokens {
             v
         };
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            keys: std::sync::RwLock::new(std::sync::Arc::new(KeySet::new(keyring))),
             access: validation(&cfg.audience),
             refresh: validation(&format!("{}/refresh", cfg.audience)),
             playback: validation(&format!("{}/playback", cfg.audience)),
@@ -140,6 +194,33 @@ impl Tokens {
             access_ttl: cfg.access_ttl_secs as i64,
             verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         }
+    }
+
+    /// Replaces the keys (the cluster's keyring changed): new tokens are signed with its
+    /// current key, and tokens of every key it holds verify.
+    pub fn set_keys(&self, keyring: &Keyring) {
+        *self.keys.write().expect("keys lock") = std::sync::Arc::new(KeySet::new(keyring));
+    }
+
+    /// The id of the key that signs now.
+    pub fn signing_kid(&self) -> Option<String> {
+        let keys = self.keys.read().expect("keys lock").clone();
+        keys.signing().map(|(kid, _)| kid.to_owned())
+    }
+
+    /// Verifies a token with the key its `kid` names (or, without one, the key of tokens
+    /// issued before keys had ids): an unknown `kid` fails like a bad signature.
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> jsonwebtoken::errors::Result<jsonwebtoken::TokenData<T>> {
+        let header = jsonwebtoken::decode_header(token)?;
+        let keys = self.keys.read().expect("keys lock").clone();
+        let key = keys
+            .verifying(header.kid.as_deref())
+            .ok_or(jsonwebtoken::errors::ErrorKind::InvalidSignature)?;
+        decode::<T>(token, key, validation)
     }
 
     /// Signs an access token and a refresh token for a login or refresh.
@@ -175,7 +256,17 @@ impl Tokens {
     }
 
     fn sign<T: Serialize>(&self, claims: &T) -> Result<String, ApiError> {
-        encode(&Header::new(Algorithm::HS256), claims, &self.encoding).map_err(|e| {
+        let keys = self.keys.read().expect("keys lock").clone();
+        let Some((kid, key)) = keys.signing() else {
+            return Err(ApiError::unavailable(
+                "token_signing_failed",
+                "no signing key",
+                1,
+            ));
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.to_owned());
+        encode(&header, claims, key).map_err(|e| {
             ApiError::unavailable("token_signing_failed", format!("cannot sign token: {e}"), 1)
         })
     }
@@ -188,7 +279,8 @@ impl Tokens {
             }
         }
         // Not remembered, or expired: the check below says which (with its leeway).
-        let claims = decode::<AccessClaims>(token, &self.decoding, &self.access)
+        let claims = self
+            .decode::<AccessClaims>(token, &self.access)
             .map(|d| d.claims)
             .map_err(|e| {
                 ApiError::unauthorized(
@@ -238,23 +330,17 @@ impl Tokens {
 
     /// Verifies a playback token for `video`.
     pub fn verify_playback(&self, token: &str, video: Uuid) -> Result<PlaybackClaims, ApiError> {
-        verify_scoped(
-            decode::<PlaybackClaims>(token, &self.decoding, &self.playback),
-            video,
-        )
+        verify_scoped(self.decode::<PlaybackClaims>(token, &self.playback), video)
     }
 
     /// Verifies a media token for `video`.
     pub fn verify_media(&self, token: &str, video: Uuid) -> Result<PlaybackClaims, ApiError> {
-        verify_scoped(
-            decode::<PlaybackClaims>(token, &self.decoding, &self.media),
-            video,
-        )
+        verify_scoped(self.decode::<PlaybackClaims>(token, &self.media), video)
     }
 
     /// Verifies a refresh token's signature, audience and expiry (not whether it is current).
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, ApiError> {
-        decode::<RefreshClaims>(token, &self.decoding, &self.refresh)
+        self.decode::<RefreshClaims>(token, &self.refresh)
             .map(|d| d.claims)
             .map_err(|_| {
                 ApiError::unauthorized(

@@ -43,7 +43,7 @@ pub struct Spec {
     pub proxied: bool,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     free_port_on("127.0.0.1")
 }
 

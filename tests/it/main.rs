@@ -9,6 +9,7 @@ mod console;
 mod contract;
 mod durability;
 mod failover;
+mod keys;
 mod load;
 mod media;
 mod operations;
