@@ -628,10 +628,12 @@ async fn heartbeats_and_starts_refuse_bad_input_and_other_peoples_sessions_and_a
             Method::POST,
             "/api/v1/playback/sessions",
             None,
-            Some(json!({"video_id": public, "device_id": "tv"})),
+            Some(json!({"video_id": private, "device_id": "tv"})),
         )
         .await;
-    problem(r, 401, "missing_token").await;
+    // Without a token, a private video is not there (public ones play anonymously: see
+    // console::anonymous_viewers_...).
+    problem(r, 404, "video_not_found").await;
     // Nothing of that started a stream, the owner plays her private video, and a 128-char
     // device id of every allowed character is fine.
     let long_device = format!("Az09._:-{}", "d".repeat(120));
@@ -692,8 +694,9 @@ async fn heartbeats_and_starts_refuse_bad_input_and_other_peoples_sessions_and_a
             Some(json!({"position": 1.0})),
         )
         .await;
-    problem(r, 401, "missing_token").await;
-    problem(stop(&app, None, &sid).await, 401, "missing_token").await;
+    // Without a token, only an anonymous session is reachable: Alice's is "not found".
+    problem(r, 404, "session_not_found").await;
+    problem(stop(&app, None, &sid).await, 404, "session_not_found").await;
 
     // Positions that are numbers but impossible, or not numbers at all.
     for bad in [
