@@ -166,6 +166,16 @@ impl<E: Entity> Directory<E> {
     /// `None` means "ask the entity" ([`Directory::call`]), never "it does not exist". Counts
     /// as a use: a read keeps the activation from passivating as a call would.
     pub fn snapshot<T: std::any::Any + Send + Sync>(&self, key: &str) -> Option<Arc<T>> {
+        if crate::stamps::on() {
+            let start = crate::stamps::now();
+            let read = self.read_snapshot(key);
+            crate::stamps::snapshot_read(start);
+            return read;
+        }
+        self.read_snapshot(key)
+    }
+
+    fn read_snapshot<T: std::any::Any + Send + Sync>(&self, key: &str) -> Option<Arc<T>> {
         if let Some(router) = self.inner.router.get() {
             // Another node owns it (or this one is cut off): its state is not ours to read.
             if !matches!(
@@ -282,10 +292,12 @@ impl<E: Entity> Directory<E> {
                 .await
                 .map_err(|_| CallError::Timeout)??;
             let (tx, rx) = oneshot::channel();
+            let stamps = crate::stamps::on().then(crate::stamps::Call::start);
             let envelope = Envelope {
                 request: request.take().expect("the request is still ours"),
                 start_by,
                 reply: tx,
+                stamps: stamps.clone(),
             };
             if let Err(e) = actor.send_message(HostMsg::Request(envelope)) {
                 // The activation is draining or gone; its slot changes as soon as its exit is
@@ -300,7 +312,12 @@ impl<E: Entity> Directory<E> {
                 tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 continue;
             }
-            return match tokio::time::timeout_at(deadline, rx).await {
+            let answer = tokio::time::timeout_at(deadline, rx).await;
+            if let Some(c) = stamps {
+                c.mark(|c| &c.returned);
+                crate::stamps::record(E::KIND, c);
+            }
+            return match answer {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(_)) => Err(CallError::Stopped),
                 Err(_) => Err(CallError::Timeout),

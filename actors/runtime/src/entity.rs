@@ -2,6 +2,7 @@
 
 use super::CallError;
 use crate::codec;
+use crate::stamps;
 use crate::store::{Etag, Precondition, StateStore, StoreError};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{de::DeserializeOwned, Serialize};
@@ -120,12 +121,28 @@ pub struct Ctx<E: Entity> {
     parts: HashMap<String, PartSlot>,
     /// Some part holds staged bytes that no write has covered yet.
     parts_staged: bool,
+    /// The stamps of the request being handled, when stamps are on ([`crate::stamps`]).
+    current: Option<Arc<stamps::Call>>,
 }
 
 /// An answer held back until the state it was computed from is durable.
 struct Answer<E: Entity> {
     reply: oneshot::Sender<Result<E::Response, CallError>>,
     response: E::Response,
+    stamps: Option<Arc<stamps::Call>>,
+}
+
+impl<E: Entity> Answer<E> {
+    /// Sends the response, or `error` instead.
+    fn send(self, error: Option<CallError>) {
+        if let Some(c) = &self.stamps {
+            c.mark(|c| &c.answered);
+        }
+        let _ = self.reply.send(match error {
+            None => Ok(self.response),
+            Some(e) => Err(e),
+        });
+    }
 }
 
 /// A background write of staged state.
@@ -135,6 +152,8 @@ struct Flush<E: Entity> {
     answers: Vec<Answer<E>>,
     /// The snapshot of the state this write stores, published once it is durable.
     snapshot: Option<Snapshot>,
+    /// The write's stamps, when stamps are on.
+    stamps: Option<Arc<stamps::Write>>,
 }
 
 impl<E: Entity> Flush<E> {
@@ -148,6 +167,11 @@ impl<E: Entity> Flush<E> {
                 )),
             )]
         });
+        if let Some(w) = &self.stamps {
+            for c in self.answers.iter().filter_map(|a| a.stamps.as_ref()) {
+                c.wrote(w);
+            }
+        }
         (self.answers, written, self.snapshot)
     }
 }
@@ -212,11 +236,23 @@ impl<E: Entity> Ctx<E> {
             key: self.storage_key.clone(),
             reason: e.to_string(),
         })?;
-        match self
+        let put = self
             .store
-            .put(&self.storage_key, bytes, condition(&self.etag))
-            .await
-        {
+            .put(&self.storage_key, bytes, condition(&self.etag));
+        let written = match &self.current {
+            Some(c) => {
+                let w = Arc::new(stamps::Write::default());
+                w.started
+                    .store(stamps::now(), std::sync::atomic::Ordering::Relaxed);
+                let written = stamps::writing(w.clone(), put).await;
+                w.woke
+                    .store(stamps::now(), std::sync::atomic::Ordering::Relaxed);
+                c.wrote(&w);
+                written
+            }
+            None => put.await,
+        };
+        match written {
             Ok(etag) => {
                 self.etag = Some(etag);
                 self.publish(E::snapshot(Some(&new)));
@@ -227,7 +263,7 @@ impl<E: Entity> Ctx<E> {
                 self.soft = false;
                 if !self.parts_staged {
                     for a in std::mem::take(&mut self.pending) {
-                        let _ = a.reply.send(Ok(a.response));
+                        a.send(None);
                     }
                 }
                 Ok(())
@@ -389,12 +425,30 @@ impl<E: Entity> Ctx<E> {
         metrics::histogram!("troupe_actor_write_batch_size", "kind" => E::KIND)
             .record(answers.len() as f64);
         let (store, key, me) = (self.store.clone(), self.storage_key.clone(), myself.clone());
+        let write_stamps = stamps::on().then(|| {
+            for c in answers.iter().filter_map(|a| a.stamps.as_ref()) {
+                c.mark(|c| &c.write_spawned);
+            }
+            Arc::new(stamps::Write::default())
+        });
+        let w = write_stamps.clone();
         tokio::spawn(async move {
             let puts = writes.into_iter().map(|(part, bytes, condition)| {
                 let (store, target) = (&store, part.clone().unwrap_or_else(|| key.clone()));
                 async move { (part, store.put(&target, bytes, condition).await) }
             });
-            let _ = tx.send(futures::future::join_all(puts).await);
+            let written = match w {
+                Some(w) => {
+                    w.started
+                        .store(stamps::now(), std::sync::atomic::Ordering::Relaxed);
+                    let written = stamps::writing(w.clone(), futures::future::join_all(puts)).await;
+                    w.woke
+                        .store(stamps::now(), std::sync::atomic::Ordering::Relaxed);
+                    written
+                }
+                None => futures::future::join_all(puts).await,
+            };
+            let _ = tx.send(written);
             // Wakes the activation; if it is draining, `post_stop` collects the result.
             let _ = me.send_message(HostMsg::Flushed(batch));
         });
@@ -403,6 +457,7 @@ impl<E: Entity> Ctx<E> {
             done: rx,
             answers,
             snapshot,
+            stamps: write_stamps,
         });
     }
 
@@ -433,7 +488,7 @@ impl<E: Entity> Ctx<E> {
             None => {
                 self.publish(snapshot);
                 for a in answers {
-                    let _ = a.reply.send(Ok(a.response));
+                    a.send(None);
                 }
                 Ok(())
             }
@@ -444,7 +499,7 @@ impl<E: Entity> Ctx<E> {
                     CallError::Unavailable(e.to_string())
                 };
                 for a in answers.into_iter().chain(std::mem::take(&mut self.pending)) {
-                    let _ = a.reply.send(Err(why.clone()));
+                    a.send(Some(why.clone()));
                 }
                 self.staged = false;
                 self.parts_staged = false;
@@ -499,6 +554,8 @@ pub struct Envelope<E: Entity> {
     /// and may have retried it elsewhere, so starting it late could undo newer writes.
     pub(crate) start_by: Option<SystemTime>,
     pub(crate) reply: oneshot::Sender<Result<E::Response, CallError>>,
+    /// The call's stamps, when stamps are on ([`crate::stamps`]).
+    pub(crate) stamps: Option<Arc<stamps::Call>>,
 }
 
 /// What an [`EntityHost`] receives: requests, and word that a background write finished.
@@ -577,6 +634,7 @@ impl<E: Entity> Actor for EntityHost<E> {
             first: true,
             parts: HashMap::new(),
             parts_staged: false,
+            current: None,
         };
         ctx.publish(E::snapshot(ctx.state.as_ref()));
         Ok(ctx)
@@ -600,7 +658,7 @@ impl<E: Entity> Actor for EntityHost<E> {
                         } else {
                             // Nothing new was staged: what the pending answers saw is durable.
                             for a in std::mem::take(&mut ctx.pending) {
-                                let _ = a.reply.send(Ok(a.response));
+                                a.send(None);
                             }
                         }
                     }
@@ -622,7 +680,11 @@ impl<E: Entity> Actor for EntityHost<E> {
             request,
             start_by,
             reply,
+            stamps,
         } = env;
+        if let Some(c) = &stamps {
+            c.mark(|c| &c.handle_start);
+        }
         if start_by.is_some_and(|t| SystemTime::now() > t) {
             metrics::counter!("troupe_actor_expired_requests_total", "kind" => E::KIND)
                 .increment(1);
@@ -633,7 +695,12 @@ impl<E: Entity> Actor for EntityHost<E> {
             let _ = reply.send(Err(CallError::Fenced));
             return Ok(());
         }
+        ctx.current = stamps.clone();
         let handled = E::handle(ctx, request).await;
+        ctx.current = None;
+        if let Some(c) = &stamps {
+            c.mark(|c| &c.handle_end);
+        }
         ctx.first = false;
         if let Some(due) = ctx.soft_due.take() {
             ctx.soft_timer = true;
@@ -647,11 +714,16 @@ impl<E: Entity> Actor for EntityHost<E> {
             // On `Err` the activation is broken: the reply is dropped (its caller sees
             // `Stopped`) and the supervisor frees the slot for a fresh activation.
             let response = handled?;
+            let answer = Answer {
+                reply,
+                response,
+                stamps,
+            };
             if ctx.holding() {
-                ctx.pending.push(Answer { reply, response });
+                ctx.pending.push(answer);
                 ctx.start_flush(&myself);
             } else {
-                let _ = reply.send(Ok(response));
+                answer.send(None);
             }
             retire_if_poisoned(&myself, ctx);
             return Ok(());
@@ -697,11 +769,7 @@ impl<E: Entity> Actor for EntityHost<E> {
         let unsafe_to_answer =
             ctx.retired || ctx.poisoned.is_some() || ctx.staged || ctx.parts_staged;
         for a in std::mem::take(&mut ctx.pending) {
-            let _ = a.reply.send(if unsafe_to_answer {
-                Err(CallError::Fenced)
-            } else {
-                Ok(a.response)
-            });
+            a.send(unsafe_to_answer.then_some(CallError::Fenced));
         }
         (ctx.on_exit)(myself.get_id());
         Ok(())

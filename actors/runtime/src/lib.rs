@@ -68,6 +68,7 @@ pub mod codec;
 mod directory;
 mod entity;
 mod id;
+mod stamps;
 pub mod store;
 mod system;
 

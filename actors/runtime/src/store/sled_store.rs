@@ -18,7 +18,9 @@ use std::path::Path;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
-type FlushWaiter = oneshot::Sender<Result<(), StoreError>>;
+/// Waits for a flush: its result, and when it started and ended (Unix ns; 0 unless stamps
+/// are on, see [`crate::stamps`]).
+type FlushWaiter = oneshot::Sender<(Result<(), StoreError>, u64, u64)>;
 
 /// A [`StateStore`] on a sled database in a directory.
 pub struct SledStore {
@@ -53,8 +55,11 @@ impl SledStore {
         self.flusher
             .send(tx)
             .map_err(|_| StoreError::Unavailable("the store is shutting down".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the store flusher stopped".into()))?
+        let (result, start, end) = rx
+            .await
+            .map_err(|_| StoreError::Unavailable("the store flusher stopped".into()))?;
+        crate::stamps::mark_flush(start, end);
+        result
     }
 
     fn split(key: &str, raw: &[u8]) -> Result<Versioned, StoreError> {
@@ -102,6 +107,11 @@ async fn flusher(db: sled::Db, mut rx: mpsc::UnboundedReceiver<FlushWaiter>) {
             batch.push(more);
         }
         let started = Instant::now();
+        let stamp_start = if crate::stamps::on() {
+            crate::stamps::now()
+        } else {
+            0
+        };
         last = Some(started);
         let db2 = db.clone();
         let result = match tokio::task::spawn_blocking(move || db2.flush()).await {
@@ -114,8 +124,13 @@ async fn flusher(db: sled::Db, mut rx: mpsc::UnboundedReceiver<FlushWaiter>) {
         if let Err(e) = &result {
             tracing::error!(error = %e, "state store flush failed");
         }
+        let stamp_end = if crate::stamps::on() {
+            crate::stamps::now()
+        } else {
+            0
+        };
         for waiter in batch.drain(..) {
-            let _ = waiter.send(result.clone());
+            let _ = waiter.send((result.clone(), stamp_start, stamp_end));
         }
     }
 }
@@ -163,6 +178,7 @@ impl StateStore for SledStore {
                 Err(_) => continue,
             }
         }
+        crate::stamps::mark_write(|w| &w.cas_done);
         self.durable().await?;
         Ok(Etag(version.to_string()))
     }
