@@ -51,11 +51,32 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Repair the cluster's membership.
+    Cluster {
+        /// What to do.
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Manage the cluster's token-signing keys (kept sealed in the shared bucket).
     Keys {
         /// What to do.
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+/// `troupe cluster ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Forget a member that is gone for good: it no longer counts toward the majority, on every
+    /// node within about 2 s. A member that is up is not forgotten. (Also `DELETE
+    /// /api/v1/cluster/members/{name}`, which checks that first.)
+    Forget {
+        /// The member's node name.
+        name: String,
+        /// A TOML config file; `[blobs.s3]` names the shared bucket.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 

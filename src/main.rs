@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use troupe::cli::{Cli, Command, KeysCommand};
+use troupe::cli::{Cli, ClusterCommand, Command, KeysCommand};
 use troupe::config::{self, Overrides};
 
 // glibc malloc took a third of the CPU of actor activation, plus lock waits; mimalloc doubles
@@ -51,6 +51,11 @@ fn main() -> ExitCode {
         } => config::load(config.as_deref(), &Overrides::default())
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
             .and_then(troupe::startup::rotate_keys),
+        Command::Cluster {
+            command: ClusterCommand::Forget { name, config },
+        } => config::load(config.as_deref(), &Overrides::default())
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+            .and_then(|c| troupe::startup::forget_member(c, &name)),
         Command::Openapi => serde_json::to_string_pretty(&troupe::http::openapi())
             .map(|json| println!("{json}"))
             .map_err(Into::into),

@@ -482,6 +482,26 @@ pub fn rotate_keys(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `troupe cluster forget NAME`: records in the shared store that a member is gone for good.
+pub fn forget_member(config: Config, name: &str) -> anyhow::Result<()> {
+    if config.state.backend != "s3" {
+        bail!(
+            "troupe cluster forget works on a cluster's shared store: state.backend must be \"s3\""
+        );
+    }
+    let bucket = BlobStore::open(&BlobBackend::S3(s3_settings(&config)?))
+        .context("cannot open the shared bucket ([blobs.s3])")?;
+    let store = ObjectStateStore::new(bucket.object_store().clone(), "state");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(troupe_cluster::membership::write_forgotten(&store, |f| {
+        f.entry(name.to_owned()).or_default();
+    }))?;
+    println!("asked the cluster to forget {name}: every node stops counting it toward the majority within about 2 s, unless it is up");
+    Ok(())
+}
+
 /// `troupe migrate`: copies the data dir into the shared store and prints what it did.
 pub fn migrate(config: Config, to: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -27,6 +27,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use troupe_runtime::store::StateStore;
 use troupe_runtime::System;
 
 /// The pg group every node's gateway joins.
@@ -130,6 +131,26 @@ pub(crate) struct Shared {
     pub(crate) last_view: Mutex<Option<View>>,
     /// Connections that carry forwarded requests.
     pub(crate) links: Arc<crate::link::Links>,
+    /// Members an operator declared gone for good (name → address): they no longer count
+    /// toward the majority. Kept in the shared store under [`FORGOTTEN_KEY`].
+    pub(crate) forgotten: Mutex<BTreeMap<String, String>>,
+}
+
+/// Where the forgotten members are kept, in the shared state store.
+pub const FORGOTTEN_KEY: &str = "_cluster/forgotten";
+
+/// Why a member could not be forgotten.
+#[derive(Debug, thiserror::Error)]
+pub enum ForgetError {
+    /// It answers heartbeats: a live member cannot be forgotten.
+    #[error("{0} is up; only a member that is gone can be forgotten")]
+    Alive(String),
+    /// No member has that name.
+    #[error("no member is named {0}")]
+    Unknown(String),
+    /// The shared store could not be read or written.
+    #[error("cannot record it in the shared store: {0}")]
+    Store(String),
 }
 
 impl Shared {
@@ -147,6 +168,7 @@ impl Shared {
             attempts: Mutex::new(HashMap::new()),
             leaving: AtomicBool::new(false),
             last_view: Mutex::new(None),
+            forgotten: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -189,14 +211,18 @@ impl Shared {
     /// (this node and its seeds), or more if more have joined. Members that left gracefully
     /// don't count.
     pub(crate) fn cluster_size(&self) -> usize {
+        let forgotten = self.forgotten.lock().expect("forgotten lock").clone();
         let mut addrs: HashSet<&str> = self.config.seeds.iter().map(String::as_str).collect();
         addrs.insert(&self.config.advertise);
+        for address in forgotten.values() {
+            addrs.remove(address.as_str());
+        }
         let known = 1 + self
             .peers
             .lock()
             .expect("peers lock")
             .values()
-            .filter(|p| !p.info.leaving)
+            .filter(|p| !p.info.leaving && !forgotten.contains_key(&p.info.name))
             .count();
         addrs.len().max(known)
     }
@@ -276,6 +302,25 @@ impl Actor for Gateway {
 fn record(shared: &Shared, info: NodeInfo, gateway: Option<ActorRef<GatewayMsg>>) {
     if info.name == shared.config.node_name {
         return;
+    }
+    let back = shared
+        .forgotten
+        .lock()
+        .expect("forgotten lock")
+        .remove(&info.name)
+        .is_some();
+    if back {
+        tracing::warn!(peer = %info.name, "a forgotten member is back: it counts toward the majority again");
+        let (shared2, name) = (shared.system.clone(), info.name.clone());
+        tokio::spawn(async move {
+            if let Err(e) = write_forgotten(shared2.store().as_ref(), |f| {
+                f.remove(&name);
+            })
+            .await
+            {
+                tracing::warn!(error = %e, "cannot record that a forgotten member is back");
+            }
+        });
     }
     let mut peers = shared.peers.lock().expect("peers lock");
     let known = peers.get(&info.name);
@@ -424,8 +469,14 @@ pub(crate) fn refresh_view(shared: &Shared) -> View {
 pub(crate) async fn heartbeats(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.config.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    let sync_every = (Duration::from_secs(2).as_millis()
+        / shared.config.heartbeat.as_millis().max(1))
+    .max(1) as u64;
+    for round in 0u64.. {
         tick.tick().await;
+        if round % sync_every == 0 {
+            sync_forgotten(&shared).await;
+        }
         let me = encode(&shared.me());
         let deadline_ms = shared.config.failure_deadline.as_millis() as u64;
         for cell in pg::get_members(&GATEWAY_GROUP.to_string()) {
@@ -451,6 +502,134 @@ pub(crate) async fn heartbeats(shared: Arc<Shared>) {
         // Membership changes with time alone (a silent peer passes its deadline): look.
         refresh_view(&shared);
     }
+}
+
+/// Reads the forgotten members from the shared store. One that is up here is not gone: it is
+/// taken off the list (a live member cannot be forgotten).
+async fn sync_forgotten(shared: &Shared) {
+    let stored = match read_forgotten(shared.system.store().as_ref()).await {
+        Ok((f, _)) => f,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the forgotten members");
+            return;
+        }
+    };
+    let alive: Vec<String> = {
+        let peers = shared.peers.lock().expect("peers lock");
+        stored
+            .keys()
+            .filter(|n| peers.get(*n).is_some_and(|p| shared.is_up(p)))
+            .cloned()
+            .collect()
+    };
+    let changed = {
+        let mut f = shared.forgotten.lock().expect("forgotten lock");
+        let mut next = stored;
+        for n in &alive {
+            next.remove(n);
+        }
+        // Forgotten by `troupe cluster forget`, which knows only the name: the address is
+        // the one this node knows.
+        let peers = shared.peers.lock().expect("peers lock");
+        for (name, address) in next.iter_mut() {
+            if address.is_empty() {
+                if let Some(p) = peers.get(name) {
+                    address.clone_from(&p.info.address);
+                }
+            }
+        }
+        drop(peers);
+        let changed = *f != next;
+        *f = next;
+        changed
+    };
+    if !alive.is_empty() {
+        tracing::warn!(members = ?alive, "asked to forget members that are up: they are not forgotten");
+        let _ = write_forgotten(shared.system.store().as_ref(), |f| {
+            for n in &alive {
+                f.remove(n);
+            }
+        })
+        .await;
+    }
+    if changed {
+        refresh_view(shared);
+    }
+}
+
+/// Forgotten members: name → cluster address (empty when not known to whoever wrote it).
+pub type Forgotten = BTreeMap<String, String>;
+
+/// The forgotten members in the store, and the version read.
+pub async fn read_forgotten(
+    store: &dyn StateStore,
+) -> Result<(Forgotten, Option<troupe_runtime::store::Etag>), ForgetError> {
+    match store.get(FORGOTTEN_KEY).await {
+        Ok(Some(v)) => Ok((
+            serde_json::from_slice(&v.value).unwrap_or_default(),
+            Some(v.etag),
+        )),
+        Ok(None) => Ok((Forgotten::new(), None)),
+        Err(e) => Err(ForgetError::Store(e.to_string())),
+    }
+}
+
+/// Changes the forgotten members in the store, with compare-and-swap (retried on a conflict).
+pub async fn write_forgotten(
+    store: &dyn StateStore,
+    mut change: impl FnMut(&mut Forgotten),
+) -> Result<(), ForgetError> {
+    use troupe_runtime::store::{Precondition, StoreError};
+    for _ in 0..10 {
+        let (mut f, etag) = read_forgotten(store).await?;
+        let before = f.clone();
+        change(&mut f);
+        if f == before {
+            return Ok(());
+        }
+        let condition = match etag {
+            Some(e) => Precondition::Matches(e),
+            None => Precondition::Absent,
+        };
+        let bytes = serde_json::to_vec(&f).expect("a map of strings serialises");
+        match store.put(FORGOTTEN_KEY, bytes, condition).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(ForgetError::Store(e.to_string())),
+        }
+    }
+    Err(ForgetError::Store(
+        "the list kept changing; try again".into(),
+    ))
+}
+
+/// Forgets a member that is gone for good: it no longer counts toward the majority, on every
+/// node (each reads the list from the shared store within about 2 s). Refused for a member
+/// that is up here.
+pub(crate) async fn forget(shared: &Shared, name: &str) -> Result<(), ForgetError> {
+    if name == shared.config.node_name {
+        return Err(ForgetError::Alive(name.to_owned()));
+    }
+    let address = {
+        let peers = shared.peers.lock().expect("peers lock");
+        match peers.get(name) {
+            Some(p) if shared.is_up(p) => return Err(ForgetError::Alive(name.to_owned())),
+            Some(p) => p.info.address.clone(),
+            None => return Err(ForgetError::Unknown(name.to_owned())),
+        }
+    };
+    write_forgotten(shared.system.store().as_ref(), |f| {
+        f.insert(name.to_owned(), address.clone());
+    })
+    .await?;
+    shared
+        .forgotten
+        .lock()
+        .expect("forgotten lock")
+        .insert(name.to_owned(), address);
+    tracing::warn!(member = %name, "forgot a member that is gone for good: it no longer counts toward the majority");
+    refresh_view(shared);
+    Ok(())
 }
 
 /// Notes the members a peer knows, so the reconnect task connects to them too.

@@ -140,6 +140,13 @@ impl Cluster {
             .collect()
     }
 
+    /// Forgets a member that is gone for good, so that it no longer counts toward the
+    /// majority, on every node. A member that is up cannot be forgotten; one that comes back
+    /// counts again.
+    pub async fn forget(&self, name: &str) -> Result<(), crate::membership::ForgetError> {
+        crate::membership::forget(&self.shared, name).await
+    }
+
     /// How many members count for the majority rule: the configured ones (this node and its
     /// distinct seeds), or more if more have joined since.
     pub fn configured_size(&self) -> usize {

@@ -4,7 +4,7 @@ use super::error::{ApiError, Problem};
 use super::tokens::AuthUser;
 use super::users::require_admin;
 use crate::state::AppState;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{delete, get, web, HttpResponse};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -39,6 +39,23 @@ pub struct ClusterView {
     pub members: Vec<Member>,
 }
 
+/// Checks that the caller is an admin. The cluster endpoints matter most when the cluster is
+/// broken, which is when this node may not reach the admin's user actor: then the signed role
+/// in the token (at most one access-token lifetime old) is trusted instead.
+async fn admin_even_without_quorum(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
+    match require_admin(state, user).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE => {
+            if user.0.role == troupe_actors::accounts::Role::Admin {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden("this endpoint is for admins"))
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The members, their state and how many actors of each kind each hosts (admins only).
 #[utoipa::path(tag = "admin", security(("bearer" = [])), responses(
     (status = 200, description = "The cluster as this node sees it", body = ClusterView),
@@ -46,18 +63,7 @@ pub struct ClusterView {
 ))]
 #[get("/api/v1/cluster")]
 pub async fn cluster(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    match require_admin(&state, &user).await {
-        Ok(()) => {}
-        // The view matters most when the cluster is broken, which is when this node may not
-        // reach the admin's user actor. Then the signed role in the token (at most one access
-        // token lifetime old) is good enough for a read-only diagnostic.
-        Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE => {
-            if user.0.role != troupe_actors::accounts::Role::Admin {
-                return Err(ApiError::forbidden("this endpoint is for admins"));
-            }
-        }
-        Err(e) => return Err(e),
-    }
+    admin_even_without_quorum(&state, &user).await?;
     let view = match &state.cluster {
         Some(c) => ClusterView {
             mode: "cluster".into(),
@@ -96,4 +102,48 @@ pub async fn cluster(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(view))
+}
+
+/// Forgets a member that is gone for good (admins only): it no longer counts toward the
+/// majority, on every node within about 2 s. A member that is up cannot be forgotten; one
+/// that comes back later counts again. Works without a majority, which is when it is needed.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("name" = String, Path, description = "The member's node name")), responses(
+    (status = 204, description = "Forgotten"),
+    (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`member_unknown`: no member has that name", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`member_alive`: it is up; or `not_clustered`: this is a one-node deployment", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "The shared store is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/api/v1/cluster/members/{name}")]
+pub async fn forget(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin_even_without_quorum(&state, &user).await?;
+    let Some(members) = &state.cluster else {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "not_clustered",
+            "this is a one-node deployment: it has no members to forget",
+        ));
+    };
+    use troupe_cluster::membership::ForgetError;
+    match members.forget(&path).await {
+        Ok(()) => {
+            tracing::warn!(admin = %user.0.sub, member = %path, "cluster member forgotten");
+            Ok(HttpResponse::NoContent().finish())
+        }
+        Err(e @ ForgetError::Alive(_)) => Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "member_alive",
+            e.to_string(),
+        )),
+        Err(e @ ForgetError::Unknown(_)) => {
+            Err(ApiError::not_found("member_unknown", e.to_string()))
+        }
+        Err(e @ ForgetError::Store(_)) => {
+            Err(ApiError::unavailable("store_unavailable", e.to_string(), 2))
+        }
+    }
 }

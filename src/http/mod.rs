@@ -59,6 +59,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(users::get_user)
         .service(users::set_plan)
         .service(cluster::cluster)
+        .service(cluster::forget)
         .service(videos::create)
         .service(videos::list)
         .service(videos::update)

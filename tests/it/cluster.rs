@@ -488,3 +488,86 @@ async fn a_one_node_deployment_migrates_into_the_shared_store_and_a_cluster_node
     assert_eq!(member["plan"], "premium");
     assert_eq!(member["role"], "user");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forgetting_two_dead_members_of_five_keeps_a_majority_through_a_third_loss() {
+    let mut c = Cluster::start(5).await;
+    let admin = c.nodes[0].user("admin").await;
+    c.nodes[0].register("bea").await;
+    c.wait_all_up(&admin).await;
+    // A live member cannot be forgotten.
+    let r = c.nodes[0]
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/cluster/members/node4",
+            Some(&admin),
+            None,
+        )
+        .await;
+    problem(r, 409, "member_alive").await;
+    let r = c.nodes[0]
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/cluster/members/nobody",
+            Some(&admin),
+            None,
+        )
+        .await;
+    problem(r, 404, "member_unknown").await;
+
+    // Two of five die for good: three still make a majority of five.
+    c.nodes[3].kill9();
+    c.nodes[4].kill9();
+    eventually(Duration::from_secs(10), || async {
+        (c.state_of(0, &admin, "node4").await.as_deref() == Some("down")
+            && c.state_of(0, &admin, "node3").await.as_deref() == Some("down"))
+        .then_some(())
+    })
+    .await;
+    // One through the admin endpoint, one through the command line.
+    let r = c.nodes[1]
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/cluster/members/node3",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_troupe"));
+    cmd.args(["cluster", "forget", "node4"]);
+    for (k, v) in &c.options[0].env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // Every survivor now counts three members.
+    for i in 0..3 {
+        eventually(Duration::from_secs(10), || async {
+            let v = c.view(i, &admin).await;
+            (v["configured_members"] == 3).then_some(())
+        })
+        .await;
+    }
+    // A third node dies: two of three are still a majority, so the cluster keeps serving
+    // (without the forgets, two of five would serve nothing).
+    c.nodes[2].kill9();
+    let login = eventually(Duration::from_secs(15), || async {
+        let r = c.nodes[0]
+            .post(
+                "/api/v1/auth/login",
+                serde_json::json!({"username": "bea", "password": PASSWORD}),
+            )
+            .await;
+        (r.status() == StatusCode::OK).then_some(r)
+    })
+    .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let r = c.nodes[1].get("/readyz", None).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
