@@ -3,10 +3,11 @@
 //! sled keeps writes in memory and fsyncs them about every 500 ms on its own, so on `kill -9`
 //! it loses the last half second of acknowledged writes (measured in
 //! `research/ractor_sled_objstore.md`). We therefore never acknowledge before a flush. A single
-//! flusher task owns flushing: writers apply their change to sled, then queue a waiter; the
-//! flusher takes every queued waiter, runs one `flush()` on a blocking thread, and answers them
-//! all. Writes that arrive during a flush wait for the next one, so under load each fsync covers
-//! a whole batch.
+//! flusher thread owns flushing: writers apply their change to sled, then queue a waiter; the
+//! flusher takes every queued waiter, runs one `flush()` itself, and answers them all. Writes
+//! that arrive during a flush wait for the next one, so under load each fsync covers a whole
+//! batch. Nothing else delays a flush: a lone write is flushed as soon as it is queued (no
+//! timer, no hand-off to a task and then to the blocking pool; the thread does the flush).
 //!
 //! Each stored value is `[etag: u64 big-endian][payload]`. Etags come from sled's
 //! `generate_id`, which is unique and increasing across restarts, so a key that is deleted and
@@ -15,8 +16,9 @@
 use super::{condition_holds, Etag, Precondition, StateStore, StoreError, Versioned};
 use async_trait::async_trait;
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Waits for a flush: its result, and when it started and ended (Unix ns; 0 unless stamps
 /// are on, see [`crate::stamps`]).
@@ -26,12 +28,12 @@ type FlushWaiter = oneshot::Sender<(Result<(), StoreError>, u64, u64)>;
 pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
-    flusher: mpsc::UnboundedSender<FlushWaiter>,
+    flusher: mpsc::Sender<FlushWaiter>,
 }
 
 impl SledStore {
-    /// Opens (or creates) the database in `dir` and starts its flusher task on the current
-    /// tokio runtime.
+    /// Opens (or creates) the database in `dir` and starts its flusher thread, which ends when
+    /// the store is dropped.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
@@ -40,8 +42,12 @@ impl SledStore {
             .open()
             .map_err(io)?;
         let tree = db.open_tree("state").map_err(io)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(flusher(db.clone(), rx));
+        let (tx, rx) = mpsc::channel();
+        let flushed = db.clone();
+        std::thread::Builder::new()
+            .name("troupe-flush".into())
+            .spawn(move || flusher(flushed, rx))
+            .map_err(|e| StoreError::Io(format!("cannot start the flusher thread: {e}")))?;
         Ok(Self {
             db,
             tree,
@@ -86,39 +92,29 @@ impl SledStore {
     }
 }
 
-/// The shortest time between the starts of two flushes.
-const MIN_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// The group-commit loop: one flush per batch of queued waiters.
-async fn flusher(db: sled::Db, mut rx: mpsc::UnboundedReceiver<FlushWaiter>) {
+/// The group-commit loop, on its own thread: one flush per batch of queued waiters. It blocks
+/// until a writer queues a waiter, takes every waiter queued by then, flushes, answers them,
+/// and looks again. A flush covers every write applied before it started, so the batch is
+/// exactly the writers that were waiting; the ones that queue during a flush go in the next.
+fn flusher(db: sled::Db, rx: mpsc::Receiver<FlushWaiter>) {
     let mut batch = Vec::new();
-    let mut last: Option<Instant> = None;
-    while let Some(first) = rx.recv().await {
-        // Under load, flushes start at most every `MIN_FLUSH_INTERVAL`, so each one carries
-        // more writers (an fsync and its thread hand-offs cost the same for one write or a
-        // hundred). A write after a quiet spell is flushed at once.
-        if let Some(due) = last.map(|t| t + MIN_FLUSH_INTERVAL) {
-            if due > Instant::now() {
-                tokio::time::sleep_until(due.into()).await;
-            }
-        }
+    while let Ok(first) = rx.recv() {
+        // Let a writer that is running on this CPU finish what it has ready before the flush
+        // starts, so that its writes join this flush instead of the next (on a busy core they
+        // would otherwise each pay for a flush of their own). Not a timer: when nothing else
+        // is runnable here it returns at once, so a lone write is not delayed.
+        std::thread::yield_now();
         batch.push(first);
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let started = Instant::now();
         let stamp_start = if crate::stamps::on() {
             crate::stamps::now()
         } else {
             0
         };
-        last = Some(started);
-        let db2 = db.clone();
-        let result = match tokio::task::spawn_blocking(move || db2.flush()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(io(e)),
-            Err(e) => Err(StoreError::Io(format!("flush task failed: {e}"))),
-        };
+        let started = Instant::now();
+        let result = db.flush().map(|_| ()).map_err(io);
         metrics::histogram!("troupe_store_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("troupe_store_flush_batch_size").record(batch.len() as f64);
         if let Err(e) = &result {
