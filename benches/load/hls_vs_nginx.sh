@@ -8,7 +8,8 @@
 # Usage: benches/load/hls_vs_nginx.sh
 # Tunables (environment): ROUNDS=3 DURATION=10s WARMUP=2s CONNECTIONS=32 THREADS=1
 #                         SEGMENT_GOAL=0.80 PLAYLIST_GOAL=0.50
-#                         SEGMENT_SECS=4 SEGMENT_BITRATE=5M (the ffmpeg-made 720p segment)
+#                         SEGMENT_SECS=4 SEGMENT_BITRATE=5M SOURCE_HEIGHT=1080 RENDITION=1080p
+#                         (the ffmpeg-made source troupe transcodes; the rung served)
 #                         TROUPE_PORT / NGINX_PORT (default: pick free ports)
 #                         NO_PIN=1 (do not pin with taskset) NO_BUILD=1 (use existing binary)
 #                         EXTRA_TROUPE_ENV="TROUPE__LOG__ACCESS_LOG=false ..." (experiments)
@@ -26,6 +27,10 @@ SEGMENT_GOAL="${SEGMENT_GOAL:-0.80}"
 PLAYLIST_GOAL="${PLAYLIST_GOAL:-0.50}"
 SEGMENT_SECS="${SEGMENT_SECS:-4}"
 SEGMENT_BITRATE="${SEGMENT_BITRATE:-5M}"
+# The source's height, and the rendition of troupe's ladder to serve (240p-480p: the 100-450 KB
+# segments phones fetch; 1080p: about 2.8 MB).
+SOURCE_HEIGHT="${SOURCE_HEIGHT:-1080}"
+RENDITION="${RENDITION:-1080p}"
 # The signing key troupe is started with, so that this script can mint a media token.
 SECRET="hls-bench-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 ISSUER="troupe"
@@ -61,54 +66,16 @@ BENCH_NAME=hls_vs_nginx
 . "$REPO_ROOT/benches/load/common.sh"
 
 # ---------------------------------------------------------------------------------------------
-# 3. Content: one 720p MPEG-TS segment and its media playlist, made with ffmpeg, placed where
-#    troupe's local blob store keeps a video's HLS output (data/blobs/videos/<id>/hls/720p/),
-#    and copied byte for byte into nginx's docroot.
+# 3. Content: a source clip made with ffmpeg, which troupe transcodes like any upload (below),
+#    so that the segments are a real video's: since deleted and hidden videos stop playing, a
+#    segment of a video no actor knows is refused. nginx serves a copy of the same files.
 # ---------------------------------------------------------------------------------------------
-VIDEO_ID="$(python3 -c 'import uuid; print(uuid.uuid4())')"
 DATA="$TMP/data"
-SRC="$DATA/blobs/videos/$VIDEO_ID/hls/720p"
-mkdir -p "$SRC"
-log "encoding a ${SEGMENT_SECS}s 720p segment at $SEGMENT_BITRATE with ffmpeg"
-ffmpeg -hide_banner -loglevel error -f lavfi -i "testsrc2=size=1280x720:rate=30" \
+log "encoding a ${SEGMENT_SECS}s ${SOURCE_HEIGHT}p source at $SEGMENT_BITRATE with ffmpeg"
+ffmpeg -hide_banner -loglevel error -f lavfi -i "testsrc2=size=$((SOURCE_HEIGHT * 16 / 9))x${SOURCE_HEIGHT}:rate=30" \
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$SEGMENT_SECS" \
-    -c:v libx264 -preset veryfast -b:v "$SEGMENT_BITRATE" -maxrate "$SEGMENT_BITRATE" \
-    -bufsize "$SEGMENT_BITRATE" -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
-    -c:a aac -b:a 128k -f mpegts "$SRC/seg_00000.ts"
-cat >"$SRC/index.m3u8" <<M3U8
-#EXTM3U
-#EXT-X-VERSION:3
-#EXT-X-TARGETDURATION:$SEGMENT_SECS
-#EXT-X-MEDIA-SEQUENCE:0
-#EXT-X-PLAYLIST-TYPE:VOD
-#EXT-X-INDEPENDENT-SEGMENTS
-#EXTINF:$SEGMENT_SECS.000000,
-seg_00000.ts
-#EXT-X-ENDLIST
-M3U8
-SEG_BYTES="$(stat -c %s "$SRC/seg_00000.ts")"
-PL_BYTES="$(stat -c %s "$SRC/index.m3u8")"
-log "segment: $SEG_BYTES bytes; playlist: $PL_BYTES bytes"
-
-NGX="$TMP/nginx"
-mkdir -p "$NGX/html/hls/$VIDEO_ID/720p" "$NGX/logs" "$NGX/tmp"
-cp "$SRC/seg_00000.ts" "$SRC/index.m3u8" "$NGX/html/hls/$VIDEO_ID/720p/"
-
-# A media token, as a master playlist would mint it: HS256 with troupe's signing key, audience
-# "<audience>/media", the claims of tokens.rs PlaybackClaims.
-MEDIA_TOKEN="$(python3 - "$SECRET" "$ISSUER" "$AUDIENCE" "$VIDEO_ID" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-secret, iss, aud, vid = sys.argv[1:5]
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-enc = lambda o: b64(json.dumps(o, separators=(",", ":")).encode())
-now = int(time.time())
-head = enc({"alg": "HS256", "typ": "JWT"})
-body = enc({"iss": iss, "aud": aud + "/media", "sub": "bench", "vid": vid, "cap": 1080,
-            "iat": now, "exp": now + 6 * 3600})
-sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-PY
-)"
+    -c:v libx264 -preset veryfast -b:v "$SEGMENT_BITRATE" -pix_fmt yuv420p \
+    -c:a aac -b:a 128k "$TMP/source.mp4"
 
 # ---------------------------------------------------------------------------------------------
 # 4. troupe: one HTTP worker. Rate limiting is off: its default (50 requests/s per client
@@ -140,14 +107,70 @@ for ((i = 0; i < 600; i++)); do
 done
 TROUPE_ADDR="$(sed -n 's#^troupe listening on http://##p' "$TMP/troupe.out" | head -n1)"
 [ -n "$TROUPE_ADDR" ] || { tail -n 30 "$TMP/troupe.err" >&2; die "troupe never printed its listening line"; }
-TROUPE_BASE="http://$TROUPE_ADDR/hls/$VIDEO_ID/t/$MEDIA_TOKEN/720p"
+# The clip goes through troupe's own pipeline: an account, a public video, a tus upload, the
+# transcode; then the rendition's files are what both servers serve.
+API="http://$TROUPE_ADDR/api/v1"
+curl -sf -X POST "$API/auth/register" -H 'content-type: application/json' \
+    -d '{"username":"bench","email":"bench@example.org","password":"violet-harbor-cinnamon-42"}' >/dev/null ||
+    die "cannot register the bench user"
+ACCESS="$(curl -sf -X POST "$API/auth/login" -H 'content-type: application/json' \
+    -d '{"username":"bench","password":"violet-harbor-cinnamon-42"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+VIDEO_ID="$(curl -sf -X POST "$API/videos" -H "authorization: Bearer $ACCESS" -H 'content-type: application/json' \
+    -d '{"title":"bench","visibility":"public"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+SIZE="$(stat -c %s "$TMP/source.mp4")"
+META="video_id $(printf %s "$VIDEO_ID" | base64 -w0)"
+LOC="$(curl -sf -D - -o /dev/null -X POST "$API/uploads" -H "authorization: Bearer $ACCESS" \
+    -H 'tus-resumable: 1.0.0' -H "upload-length: $SIZE" -H "upload-metadata: $META" |
+    tr -d '\r' | sed -n 's/^[Ll]ocation: //p')"
+[ -n "$LOC" ] || die "tus creation failed"
+case "$LOC" in http*) ;; *) LOC="http://$TROUPE_ADDR$LOC" ;; esac
+curl -sf -X PATCH "$LOC" -H "authorization: Bearer $ACCESS" -H 'tus-resumable: 1.0.0' \
+    -H 'upload-offset: 0' -H 'content-type: application/offset+octet-stream' \
+    --data-binary @"$TMP/source.mp4" >/dev/null || die "tus upload failed"
+log "uploaded; waiting for troupe to transcode video $VIDEO_ID"
+for ((i = 0; i < 600; i++)); do
+    state="$(curl -sf "$API/videos/$VIDEO_ID" -H "authorization: Bearer $ACCESS" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' || true)"
+    [ "$state" = ready ] && break
+    [ "$state" = failed ] && die "the transcode failed"
+    sleep 0.5
+done
+[ "$state" = ready ] || die "the video never became ready"
+SRC="$DATA/blobs/videos/$VIDEO_ID/hls/$RENDITION"
+[ -f "$SRC/seg_00000.ts" ] || die "no $RENDITION rendition (have: $(ls "$DATA/blobs/videos/$VIDEO_ID/hls"))"
+SEG_BYTES="$(stat -c %s "$SRC/seg_00000.ts")"
+PL_BYTES="$(stat -c %s "$SRC/index.m3u8")"
+log "segment ($RENDITION): $SEG_BYTES bytes; playlist: $PL_BYTES bytes"
+
+NGX="$TMP/nginx"
+mkdir -p "$NGX/html/hls/$VIDEO_ID/$RENDITION" "$NGX/logs" "$NGX/tmp"
+cp "$SRC/seg_00000.ts" "$SRC/index.m3u8" "$NGX/html/hls/$VIDEO_ID/$RENDITION/"
+
+# A media token, as a master playlist would mint it: HS256 with troupe's signing key, audience
+# "<audience>/media", the claims of tokens.rs PlaybackClaims.
+MEDIA_TOKEN="$(python3 - "$SECRET" "$ISSUER" "$AUDIENCE" "$VIDEO_ID" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+secret, iss, aud, vid = sys.argv[1:5]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+enc = lambda o: b64(json.dumps(o, separators=(",", ":")).encode())
+now = int(time.time())
+head = enc({"alg": "HS256", "typ": "JWT"})
+body = enc({"iss": iss, "aud": aud + "/media", "sub": "bench", "vid": vid, "cap": 1080,
+            "iat": now, "exp": now + 6 * 3600})
+sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+)"
+
+TROUPE_BASE="http://$TROUPE_ADDR/hls/$VIDEO_ID/t/$MEDIA_TOKEN/$RENDITION"
 
 # ---------------------------------------------------------------------------------------------
 # 5. nginx: one worker, sendfile, keep-alive, the same headers troupe sends (type, caching,
 #    CORS); nginx adds its own ETag and Accept-Ranges.
 # ---------------------------------------------------------------------------------------------
-chmod 755 "$TMP" "$NGX" "$NGX/html" "$NGX/html/hls" "$NGX/html/hls/$VIDEO_ID" "$NGX/html/hls/$VIDEO_ID/720p"
-chmod 644 "$NGX/html/hls/$VIDEO_ID/720p/"*
+chmod 755 "$TMP" "$NGX" "$NGX/html" "$NGX/html/hls" "$NGX/html/hls/$VIDEO_ID" "$NGX/html/hls/$VIDEO_ID/$RENDITION"
+chmod 644 "$NGX/html/hls/$VIDEO_ID/$RENDITION/"*
 if [ "${NGINX_SENDFILE:-on}" = off ]; then
     NGX_SENDFILE="sendfile off; output_buffers 2 1m;"
 else
@@ -205,7 +228,7 @@ log "starting nginx on 127.0.0.1:$NGINX_PORT"
 "${PIN_SERVER[@]}" "$NGINX_BIN" -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" \
     >"$NGX/logs/stdout.log" 2>&1 &
 NGINX_PID=$!
-NGINX_BASE="http://127.0.0.1:$NGINX_PORT/hls/$VIDEO_ID/720p"
+NGINX_BASE="http://127.0.0.1:$NGINX_PORT/hls/$VIDEO_ID/$RENDITION"
 
 declare -A URL=(
     [nginx-segment]="$NGINX_BASE/seg_00000.ts"
@@ -319,9 +342,9 @@ echo
 echo "hls_vs_nginx: an HLS segment and a media playlist, troupe vs nginx, same files, same machine, same load"
 echo "  load:     wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS rounds alternating, warm-up $WARMUP each"
 echo "  pinning:  $PINNING"
-echo "  content:  720p MPEG-TS segment of $SEG_BYTES bytes (ffmpeg testsrc2, ${SEGMENT_SECS}s at $SEGMENT_BITRATE), media playlist of $PL_BYTES bytes"
-echo "  troupe:   /hls/{id}/t/{media token}/720p/... (TROUPE__SERVER__WORKERS=1, rate limit off, access log at its default${EXTRA_TROUPE_ENV:+, $EXTRA_TROUPE_ENV}); headers $(hdr_size "${URL[troupe-segment]}") / $(hdr_size "${URL[troupe-playlist]}") bytes"
-echo "  nginx:    /hls/{id}/720p/... ($("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //'), worker_processes 1, $NGX_SENDFILE tcp_nodelay, access_log off); headers $(hdr_size "${URL[nginx-segment]}") / $(hdr_size "${URL[nginx-playlist]}") bytes"
+echo "  content:  $RENDITION MPEG-TS segment of $SEG_BYTES bytes (ffmpeg testsrc2, ${SEGMENT_SECS}s at $SEGMENT_BITRATE), media playlist of $PL_BYTES bytes"
+echo "  troupe:   /hls/{id}/t/{media token}/$RENDITION/... (TROUPE__SERVER__WORKERS=1, rate limit off, access log at its default${EXTRA_TROUPE_ENV:+, $EXTRA_TROUPE_ENV}); headers $(hdr_size "${URL[troupe-segment]}") / $(hdr_size "${URL[troupe-playlist]}") bytes"
+echo "  nginx:    /hls/{id}/$RENDITION/... ($("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //'), worker_processes 1, $NGX_SENDFILE tcp_nodelay, access_log off); headers $(hdr_size "${URL[nginx-segment]}") / $(hdr_size "${URL[nginx-playlist]}") bytes"
 echo "  machine:  $NCPU CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)"
 echo
 printf '%-16s %-6s %11s %10s %10s %10s %7s\n' target round 'req/s' 'GB/s' 'p50 (us)' 'p99 (us)' errors
