@@ -75,6 +75,7 @@
 mod common;
 
 use base64::Engine;
+use common::raw_http::{http_request, read_line, RawConn};
 use common::{register, Percentiles, Proc, Rng, User};
 use futures::stream::{self, StreamExt};
 use reqwest::{Client, StatusCode};
@@ -85,7 +86,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// The password of every bench user (strong enough for the default policy).
@@ -141,9 +142,6 @@ const SSE_GOAL_KIB: f64 = 16.0;
 /// How long the bench waits, after closing every stream, for `troupe_sse_subscribers` to
 /// drop back (the server's keep-alive comment goes out every 15 s).
 const SSE_DRAIN_WAIT: Duration = Duration::from_secs(45);
-/// A request of the load that takes longer than this is an error (and its connection is
-/// dropped).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
@@ -1606,166 +1604,6 @@ fn likes_of(ev: &[u8]) -> Option<u64> {
         .take_while(u8::is_ascii_digit)
         .collect();
     std::str::from_utf8(&digits).ok()?.parse().ok()
-}
-
-// ---------------------------------------------------------------------------------------------
-// A minimal HTTP/1.1 client for the load: one keep-alive connection, one request at a time.
-
-/// `METHOD path HTTP/1.1` with `Host`, an optional bearer token and an optional JSON body.
-fn http_request(
-    method: &str,
-    path: &str,
-    host: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Vec<u8> {
-    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
-    if let Some(t) = token {
-        r += &format!("Authorization: Bearer {t}\r\n");
-    }
-    match body {
-        Some(b) => {
-            r += &format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-                b.len()
-            )
-        }
-        None => r += "\r\n",
-    }
-    r.into_bytes()
-}
-
-struct RawConn {
-    addr: String,
-    io: Option<BufReader<TcpStream>>,
-    line: String,
-    /// The body of the last response.
-    body: Vec<u8>,
-}
-
-impl RawConn {
-    fn new(addr: &str) -> RawConn {
-        RawConn {
-            addr: addr.to_owned(),
-            io: None,
-            line: String::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// Opens the connection now rather than at the first request.
-    async fn connect(&mut self) -> Result<(), String> {
-        if self.io.is_none() {
-            let s = TcpStream::connect(&self.addr)
-                .await
-                .map_err(|e| format!("connect: {e}"))?;
-            let _ = s.set_nodelay(true);
-            self.io = Some(BufReader::with_capacity(4096, s));
-        }
-        Ok(())
-    }
-
-    /// Sends `req` and reads the answer (into `self.body`); returns its status. On any error
-    /// (or `Connection: close`) the connection is dropped, and the next request opens another.
-    async fn request(&mut self, req: &[u8]) -> Result<u16, String> {
-        self.connect().await?;
-        let io = self.io.as_mut().expect("connection");
-        let r = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            exchange(io, req, &mut self.line, &mut self.body),
-        )
-        .await
-        .unwrap_or_else(|_| Err("timeout".into()));
-        match r {
-            Ok((status, close)) => {
-                if close {
-                    self.io = None;
-                }
-                Ok(status)
-            }
-            Err(e) => {
-                self.io = None;
-                Err(e)
-            }
-        }
-    }
-}
-
-/// One request and its response; returns the status and whether the server closes.
-async fn exchange(
-    io: &mut BufReader<TcpStream>,
-    req: &[u8],
-    line: &mut String,
-    body: &mut Vec<u8>,
-) -> Result<(u16, bool), String> {
-    io.get_mut()
-        .write_all(req)
-        .await
-        .map_err(|e| format!("write: {e}"))?;
-    read_line(io, line).await?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {line:?}"))?;
-    let (mut length, mut chunked, mut close) = (None, false, false);
-    loop {
-        read_line(io, line).await?;
-        if line == "\r\n" || line == "\n" {
-            break;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            length = value.parse::<usize>().ok();
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            close = value.eq_ignore_ascii_case("close");
-        }
-    }
-    body.clear();
-    if chunked {
-        loop {
-            read_line(io, line).await?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|_| format!("bad chunk size {line:?}"))?;
-            if size == 0 {
-                // Trailers, then the blank line.
-                loop {
-                    read_line(io, line).await?;
-                    if line == "\r\n" || line == "\n" {
-                        break;
-                    }
-                }
-                break;
-            }
-            let old = body.len();
-            body.resize(old + size, 0);
-            io.read_exact(&mut body[old..])
-                .await
-                .map_err(|e| format!("read: {e}"))?;
-            read_line(io, line).await?;
-        }
-    } else if let Some(n) = length {
-        body.resize(n, 0);
-        io.read_exact(body)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-    }
-    Ok((status, close))
-}
-
-/// Reads one line (with its line end) into `line`; EOF is an error.
-async fn read_line(io: &mut BufReader<TcpStream>, line: &mut String) -> Result<(), String> {
-    line.clear();
-    match io.read_line(line).await {
-        Ok(0) => Err("connection closed".into()),
-        Ok(_) => Ok(()),
-        Err(e) => Err(format!("read: {e}")),
-    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -33,6 +33,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use common::raw_http::{http_request, RawConn};
 use common::{register, Percentiles, Proc, Rng, User};
 use futures::stream::{self, StreamExt};
 use reqwest::{Client, StatusCode};
@@ -43,8 +44,6 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 const PASSWORD: &str = "violet-harbor-cinnamon-42";
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0";
@@ -728,120 +727,5 @@ fn print_table(rows: &[Row]) {
                 );
             }
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A minimal HTTP/1.1 client: one keep-alive connection, one request at a time.
-
-fn http_request(
-    method: &str,
-    path: &str,
-    host: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Vec<u8> {
-    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
-    if let Some(t) = token {
-        r += &format!("Authorization: Bearer {t}\r\n");
-    }
-    match body {
-        Some(b) => {
-            r += &format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-                b.len()
-            )
-        }
-        None => r += "\r\n",
-    }
-    r.into_bytes()
-}
-
-struct RawConn {
-    addr: String,
-    io: Option<BufReader<TcpStream>>,
-    line: String,
-    body: Vec<u8>,
-}
-
-impl RawConn {
-    fn new(addr: &str) -> RawConn {
-        RawConn {
-            addr: addr.to_owned(),
-            io: None,
-            line: String::new(),
-            body: Vec::new(),
-        }
-    }
-
-    async fn connect(&mut self) -> Result<(), String> {
-        if self.io.is_none() {
-            let s = TcpStream::connect(&self.addr)
-                .await
-                .map_err(|e| format!("connect: {e}"))?;
-            let _ = s.set_nodelay(true);
-            self.io = Some(BufReader::with_capacity(4096, s));
-        }
-        Ok(())
-    }
-
-    /// Sends `req`, reads the answer; its status. On an error the connection is dropped.
-    async fn request(&mut self, req: &[u8]) -> Result<u16, String> {
-        self.connect().await?;
-        let io = self.io.as_mut().expect("connection");
-        let r = tokio::time::timeout(
-            Duration::from_secs(10),
-            exchange(io, req, &mut self.line, &mut self.body),
-        )
-        .await
-        .unwrap_or_else(|_| Err("timeout".into()));
-        if r.is_err() {
-            self.io = None;
-        }
-        r
-    }
-}
-
-async fn exchange(
-    io: &mut BufReader<TcpStream>,
-    req: &[u8],
-    line: &mut String,
-    body: &mut Vec<u8>,
-) -> Result<u16, String> {
-    io.get_mut()
-        .write_all(req)
-        .await
-        .map_err(|e| format!("write: {e}"))?;
-    read_line(io, line).await?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {line:?}"))?;
-    let mut length = 0;
-    loop {
-        read_line(io, line).await?;
-        if line == "\r\n" || line == "\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse::<usize>().unwrap_or(0);
-            }
-        }
-    }
-    body.resize(length, 0);
-    io.read_exact(body)
-        .await
-        .map_err(|e| format!("read: {e}"))?;
-    Ok(status)
-}
-
-async fn read_line(io: &mut BufReader<TcpStream>, line: &mut String) -> Result<(), String> {
-    line.clear();
-    match io.read_line(line).await {
-        Ok(0) => Err("connection closed".into()),
-        Ok(_) => Ok(()),
-        Err(e) => Err(format!("read: {e}")),
     }
 }
