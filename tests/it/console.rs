@@ -450,15 +450,7 @@ async fn a_viewer_lists_their_live_streams_and_ends_one_from_another_device() {
     let app = TestApp::spawn(options(&[])).await;
     let admin = app.user("admin").await;
     let viewer = app.user("dana").await;
-    let r = app
-        .request(
-            Method::PUT,
-            "/api/v1/admin/users/dana/plan",
-            Some(&admin),
-            Some(json!({"plan": "basic"})),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    set_plan(&app, &admin, "dana", "basic").await;
     let tmp = tempfile::tempdir().unwrap();
     let v = crate::media::ready_video(&app, &admin, tmp.path(), 320, 240, 2, "public").await;
     let video = v["id"].as_str().unwrap();

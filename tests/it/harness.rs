@@ -297,6 +297,19 @@ fn rand_u16() -> u16 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Sets `user`'s plan as the admin `admin` (a token), and checks that it took.
+pub async fn set_plan(app: &TestApp, admin: &str, user: &str, plan: &str) {
+    let r = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{user}/plan"),
+            Some(admin),
+            Some(json!({ "plan": plan })),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
 /// Asserts a problem+json answer and returns its body.
 pub async fn problem(r: Response, status: u16, code: &str) -> Value {
     assert_eq!(r.status().as_u16(), status, "expected {status} {code}");

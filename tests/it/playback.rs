@@ -289,18 +289,6 @@ async fn metrics(app: &TestApp) -> String {
     app.get("/metrics", None).await.text().await.unwrap()
 }
 
-async fn set_plan(app: &TestApp, admin: &str, user: &str, plan: &str) {
-    let r = app
-        .request(
-            Method::PUT,
-            &format!("/api/v1/admin/users/{user}/plan"),
-            Some(admin),
-            Some(json!({ "plan": plan })),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-}
-
 /// Checks a refused start's problem: the plan, its limit, the live devices and the actions
 /// (stop each of them, or upgrade). `live` is (session id, device id, video id) per stream.
 fn assert_limit_problem(

@@ -176,16 +176,9 @@ async fn on_three_nodes_a_video_made_private_or_deleted_stops_playing_on_every_n
     let id = ready_public_video(&c.nodes[0], &owner).await;
     // The viewer plays through every node (one session each, on its own device: a plan with
     // room for three streams), and so does the owner: each node caches what it serves.
+    // The owner is the first account, so the admin.
     for who in ["owner", "viewer"] {
-        let r = c.nodes[0]
-            .request(
-                Method::PUT,
-                &format!("/api/v1/admin/users/{who}/plan"),
-                Some(&owner),
-                Some(json!({"plan": "ultimate"})),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::OK, "the first account is the admin");
+        set_plan(&c.nodes[0], &owner, who, "ultimate").await;
     }
     let mut theirs = Vec::new();
     let mut own = Vec::new();
