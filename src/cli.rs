@@ -51,7 +51,7 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Repair the cluster's membership.
+    /// Repair the cluster's membership, or make its TLS certificates.
     Cluster {
         /// What to do.
         #[command(subcommand)]
@@ -77,6 +77,18 @@ pub enum ClusterCommand {
         /// A TOML config file; `[blobs.s3]` names the shared bucket.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Make TLS certificates for the cluster links: a private CA (`ca.pem`, `ca-key.pem`)
+    /// unless DIR holds one already, and `NAME.pem` and `NAME-key.pem` for each node, signed
+    /// by it and naming `troupe-cluster`. Run it again with more names to add nodes under the
+    /// same CA (a name that exists gets a new certificate). Key files are mode 0600.
+    Certs {
+        /// Where to write the files (made if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The nodes' names, comma-separated (one certificate each).
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',', required = true)]
+        nodes: Vec<String>,
     },
 }
 

@@ -78,6 +78,14 @@ pub struct ClusterSection {
     pub heartbeat_ms: u64,
     /// A peer silent for this long is down, in milliseconds.
     pub failure_deadline_ms: u64,
+    /// PEM file of the cluster CA's certificate: peers' certificates must be signed by it.
+    pub tls_ca: String,
+    /// PEM file of this node's certificate (signed by the CA, naming `troupe-cluster`).
+    pub tls_cert: String,
+    /// PEM file of this node's private key.
+    pub tls_key: String,
+    /// Run the cluster links as plain TCP, without TLS (only on a network you trust).
+    pub insecure: bool,
 }
 
 impl Default for ClusterSection {
@@ -93,6 +101,10 @@ impl Default for ClusterSection {
             cookie_file: String::new(),
             heartbeat_ms: 250,
             failure_deadline_ms: 1500,
+            tls_ca: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            insecure: false,
         }
     }
 }

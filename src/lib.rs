@@ -4,6 +4,7 @@
 //! wiring of the actor layer (`troupe_actors`) and the cluster layer (`troupe_cluster`).
 //! `main.rs` only parses the command line and calls in here, so tests run the same server.
 
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -56,6 +56,9 @@ fn main() -> ExitCode {
         } => config::load(config.as_deref(), &Overrides::default())
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
             .and_then(|c| troupe::startup::forget_member(c, &name)),
+        Command::Cluster {
+            command: ClusterCommand::Certs { out, nodes },
+        } => troupe::certs::run(&out, &nodes),
         Command::Openapi => serde_json::to_string_pretty(&troupe::http::openapi())
             .map(|json| println!("{json}"))
             .map_err(Into::into),

@@ -48,6 +48,12 @@ impl Application {
                 "cluster mode needs a shared store that every node reaches: set state.backend = \"s3\" and blobs.backend = \"s3\", with [blobs.s3] naming the bucket"
             );
         }
+        // Before anything slow: a node that could not join its cluster says so at once.
+        let cluster_tls = if clustered {
+            cluster_tls(&config.cluster)?
+        } else {
+            None
+        };
         let blobs = BlobStore::open(&blob_backend(&config, &data_dir)?)
             .context("cannot open the blob store")?;
         let store: Arc<dyn StateStore> = match config.state.backend.as_str() {
@@ -148,6 +154,7 @@ impl Application {
                 heartbeat: Duration::from_millis(c.heartbeat_ms.max(10)),
                 failure_deadline: Duration::from_millis(c.failure_deadline_ms.max(50)),
                 key_fingerprint: key_fingerprint.clone(),
+                tls: cluster_tls,
             };
             Some(Cluster::start(cfg, system.clone()).await?)
         } else {
@@ -257,6 +264,46 @@ pub fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     file.set_len(0)?;
     write!(file, "{}", std::process::id())?;
     Ok(file)
+}
+
+/// The TLS material of the cluster links (`cluster.tls_ca`, `tls_cert`, `tls_key`), or
+/// `None` with `cluster.insecure = true`. Refuses a node with neither, with only some of the
+/// files, or with both.
+pub fn cluster_tls(
+    c: &crate::config::ClusterSection,
+) -> anyhow::Result<Option<troupe_cluster::ClusterTls>> {
+    let files = [
+        ("cluster.tls_ca", &c.tls_ca),
+        ("cluster.tls_cert", &c.tls_cert),
+        ("cluster.tls_key", &c.tls_key),
+    ];
+    let missing: Vec<&str> = files
+        .iter()
+        .filter(|(_, v)| v.is_empty())
+        .map(|(k, _)| *k)
+        .collect();
+    match (missing.len(), c.insecure) {
+        (3, false) => bail!(
+            "the cluster links need TLS: set cluster.tls_ca, cluster.tls_cert and cluster.tls_key to PEM files, either from your own CA (node certificates must name the DNS name {}) or made with `troupe cluster certs --out DIR --nodes NAME,...`; or set cluster.insecure = true to run them as plain TCP on a network you trust (see docs/operations.md)",
+            troupe_cluster::tls::SERVER_NAME
+        ),
+        (3, true) => Ok(None),
+        (0, true) => bail!(
+            "cluster.insecure = true and cluster.tls_ca, tls_cert and tls_key are all set: choose one (remove insecure to run the cluster links over TLS)"
+        ),
+        (0, false) => Ok(Some(
+            troupe_cluster::ClusterTls::from_pem_files(
+                Path::new(&c.tls_ca),
+                Path::new(&c.tls_cert),
+                Path::new(&c.tls_key),
+            )
+            .map_err(|e| anyhow::anyhow!("cluster TLS: {e}"))?,
+        )),
+        _ => bail!(
+            "cluster TLS needs cluster.tls_ca, cluster.tls_cert and cluster.tls_key together; {} not set",
+            missing.join(" and ")
+        ),
+    }
 }
 
 /// The cluster cookie (`cluster.cookie`, or the contents of `cluster.cookie_file`).

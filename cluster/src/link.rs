@@ -12,10 +12,13 @@
 //! alone was longer than a whole local request. The link is one TCP connection per pair of
 //! nodes, multiplexed by request id, with one writer and one reader task at each end.
 //!
+//! - **TLS.** Unless `cluster.insecure` is set, every connection is TLS 1.3 with mutual
+//!   authentication (see `tls`): each side's certificate must be signed by the cluster CA. A
+//!   peer without one, with one from another CA, or speaking plain TCP is refused and logged.
 //! - **Authentication.** Each side proves it holds the cluster cookie without sending it: the
 //!   server sends a random challenge, the client answers `HMAC-SHA256(cookie, challenge ||
 //!   client nonce || name)` and the server answers with its own MAC over both nonces. A peer
-//!   that fails is refused and logged.
+//!   that fails is refused and logged. With TLS, this runs inside it.
 //! - **Frames** are `[len: u32][id: u64][payload]`, at most 16 MiB. A request's payload is the
 //!   versioned `routing::Forward` envelope; an answer's is the runtime's encoded answer.
 //! - **Failures.** When a connection breaks, every request waiting on it fails as "may have
@@ -29,8 +32,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::{mpsc, oneshot};
 
 const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -146,20 +148,35 @@ async fn write_frames<W: tokio::io::AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// A connected byte stream: plain TCP or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
+
+/// The link's name in refusal logs.
+const LINK: &str = "forwarding";
+
 /// This node's links: the listener, and a client connection per peer.
 pub(crate) struct Links {
     name: String,
     cookie: String,
     source: std::net::IpAddr,
+    /// TLS for every connection, unless the cluster runs `insecure`.
+    tls: Option<crate::tls::ClusterTls>,
     conns: Mutex<HashMap<String, Arc<Conn>>>,
 }
 
 impl Links {
-    pub(crate) fn new(name: String, cookie: String, source: std::net::IpAddr) -> Arc<Self> {
+    pub(crate) fn new(
+        name: String,
+        cookie: String,
+        source: std::net::IpAddr,
+        tls: Option<crate::tls::ClusterTls>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             name,
             cookie,
             source,
+            tls,
             conns: Mutex::new(HashMap::new()),
         })
     }
@@ -172,6 +189,7 @@ impl Links {
     ) -> std::io::Result<tokio::task::JoinHandle<()>> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let me = Arc::downgrade(self);
+        let tls = self.tls.clone();
         Ok(tokio::spawn(async move {
             loop {
                 let (stream, peer) = match listener.accept().await {
@@ -183,9 +201,18 @@ impl Links {
                         continue;
                     }
                 };
-                let (me, handler) = (me.clone(), handler.clone());
+                let (me, handler, tls) = (me.clone(), handler.clone(), tls.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = serve_conn(me, stream, handler).await {
+                    let _ = stream.set_nodelay(true);
+                    let served = match tls {
+                        // A refusal is logged by `accept`.
+                        Some(tls) => match tls.accept(LINK, stream, peer).await {
+                            Ok(s) => serve_conn(me, s, peer, handler).await,
+                            Err(_) => return,
+                        },
+                        None => serve_conn(me, stream, peer, handler).await,
+                    };
+                    if let Err(e) = served {
                         tracing::debug!(%peer, error = %e, "forwarding link closed");
                     }
                 });
@@ -218,8 +245,23 @@ impl Links {
     }
 
     async fn open(&self, addr: &str) -> std::io::Result<Arc<Conn>> {
-        let mut stream = dial(addr, self.source).await?;
-        // Handshake, client side.
+        let stream = dial(addr, self.source).await?;
+        match &self.tls {
+            Some(tls) => {
+                let peer = stream.peer_addr()?;
+                let stream = tls.connect(LINK, stream, peer).await?;
+                self.handshake(stream, addr).await.inspect_err(|e| {
+                    if let Some(why) = crate::tls::after_handshake_failure(e) {
+                        tls.refused(LINK, peer, &why);
+                    }
+                })
+            }
+            None => self.handshake(stream, addr).await,
+        }
+    }
+
+    /// The cookie handshake, client side, then the connection's reader and writer tasks.
+    async fn handshake<S: Stream>(&self, mut stream: S, addr: &str) -> std::io::Result<Arc<Conn>> {
         let mut challenge = [0u8; 32];
         stream.read_exact(&mut challenge).await?;
         let mine = nonce();
@@ -240,7 +282,7 @@ impl Links {
             tracing::warn!(%addr, "forwarding link refused: the peer does not hold the cluster cookie");
             return Err(std::io::Error::other("peer failed authentication"));
         }
-        let (r, w) = stream.into_split();
+        let (r, w) = tokio::io::split(stream);
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = Arc::new(Conn {
             frames: tx,
@@ -281,12 +323,12 @@ impl Links {
     }
 }
 
-async fn serve_conn(
+async fn serve_conn<S: Stream>(
     links: Weak<Links>,
-    mut stream: TcpStream,
+    mut stream: S,
+    peer: SocketAddr,
     handler: Handler,
 ) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
     let cookie = links
         .upgrade()
         .map(|l| l.cookie.clone())
@@ -308,17 +350,13 @@ async fn serve_conn(
     .map_err(|_| std::io::Error::other("handshake timed out"))??;
     let (theirs, proof, name) = hello;
     if mac(&cookie, &[CLIENT_LABEL, &challenge, &theirs, &name]) != proof {
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
         tracing::warn!(%peer, "forwarding link refused: the peer failed authentication (wrong cluster cookie?)");
         return Ok(());
     }
     stream
         .write_all(&mac(&cookie, &[SERVER_LABEL, &challenge, &theirs]))
         .await?;
-    let (r, w) = stream.into_split();
+    let (r, w) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(write_frames(w, rx));
     let mut r = BufReader::new(r);
@@ -376,7 +414,20 @@ mod tests {
         cookie: &str,
         handler: Handler,
     ) -> (Arc<Links>, String, tokio::task::JoinHandle<()>) {
-        let links = Links::new("server".into(), cookie.into(), "127.0.0.1".parse().unwrap());
+        serving_tls(cookie, handler, None).await
+    }
+
+    async fn serving_tls(
+        cookie: &str,
+        handler: Handler,
+        tls: Option<crate::tls::ClusterTls>,
+    ) -> (Arc<Links>, String, tokio::task::JoinHandle<()>) {
+        let links = Links::new(
+            "server".into(),
+            cookie.into(),
+            "127.0.0.1".parse().unwrap(),
+            tls,
+        );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -394,6 +445,7 @@ mod tests {
             "client".into(),
             "cookie".into(),
             "127.0.0.1".parse().unwrap(),
+            None,
         );
         let conn = client.conn("server", &addr).await.unwrap();
         let mut waits = Vec::new();
@@ -414,11 +466,21 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_peer_without_the_cookie_gets_no_link_either_way() {
         let (_s, addr, _task) = server("right").await;
-        let intruder = Links::new("x".into(), "wrong".into(), "127.0.0.1".parse().unwrap());
+        let intruder = Links::new(
+            "x".into(),
+            "wrong".into(),
+            "127.0.0.1".parse().unwrap(),
+            None,
+        );
         assert!(intruder.conn("server", &addr).await.is_err());
         // Nor does a client with the right cookie get one to a server holding another.
         let (_s2, addr2, _task2) = server("wrong").await;
-        let client = Links::new("c".into(), "right".into(), "127.0.0.1".parse().unwrap());
+        let client = Links::new(
+            "c".into(),
+            "right".into(),
+            "127.0.0.1".parse().unwrap(),
+            None,
+        );
         assert!(client.conn("server", &addr2).await.is_err());
     }
 
@@ -426,7 +488,12 @@ mod tests {
     async fn a_broken_connection_fails_what_waits_and_the_next_call_reconnects() {
         let hang: Handler = Arc::new(|_| Box::pin(std::future::pending()));
         let (_links, addr, task) = serving("c", hang).await;
-        let client = Links::new("client".into(), "c".into(), "127.0.0.1".parse().unwrap());
+        let client = Links::new(
+            "client".into(),
+            "c".into(),
+            "127.0.0.1".parse().unwrap(),
+            None,
+        );
         let conn = client.conn("server", &addr).await.unwrap();
         let mut waiting = conn.send(b"never answered").unwrap();
         client.drop_conn("server");
@@ -441,5 +508,66 @@ mod tests {
         let fresh = client.conn("server", &addr2).await.unwrap();
         let mut f = fresh.send(b"hi").unwrap();
         assert_eq!((&mut f.answer).await.unwrap(), b"echo:hi");
+    }
+
+    fn client(tls: Option<crate::tls::ClusterTls>) -> Arc<Links> {
+        Links::new(
+            "client".into(),
+            "c".into(),
+            "127.0.0.1".parse().unwrap(),
+            tls,
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn over_tls_nodes_of_one_ca_talk_and_everyone_else_is_refused() {
+        use crate::tls::testing::Ca;
+        let (ca, other) = (Ca::new("cluster"), Ca::new("another"));
+        let (_s, addr, _t) = serving_tls("c", echo(), Some(ca.tls("server"))).await;
+
+        let friend = client(Some(ca.tls("friend")));
+        let conn = friend.conn("server", &addr).await.unwrap();
+        let mut f = conn.send(b"hi").unwrap();
+        assert_eq!((&mut f.answer).await.unwrap(), b"echo:hi");
+
+        // A certificate from another CA, and plain TCP, get nothing.
+        assert!(client(Some(other.tls("stranger")))
+            .conn("server", &addr)
+            .await
+            .is_err());
+        assert!(client(None).conn("server", &addr).await.is_err());
+        // Nor does our node trust a server with another CA's certificate, or a plain one.
+        let (_s2, addr2, _t2) = serving_tls("c", echo(), Some(other.tls("server"))).await;
+        assert!(friend.conn("other", &addr2).await.is_err());
+        let (_s3, addr3, _t3) = serving("c", echo()).await;
+        assert!(friend.conn("plain", &addr3).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tls_client_without_a_certificate_is_refused() {
+        use crate::tls::testing::Ca;
+        let ca = Ca::new("cluster");
+        let (_s, addr, _t) = serving_tls("c", echo(), Some(ca.tls("server"))).await;
+        use rustls::pki_types::pem::PemObject;
+        // Trusts the CA, but presents no certificate of its own.
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca.pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(crate::tls::ClusterTls::server_name(), tcp)
+            .await
+            .unwrap();
+        // TLS 1.3: the refusal arrives at the first read, never a challenge.
+        let mut challenge = [0u8; 32];
+        assert!(tls.read_exact(&mut challenge).await.is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! heartbeats with a deadline.
 //!
 //! ```text
-//!  NodeServer (ractor_cluster) ── TCP + cookie auth ── every peer (full mesh, by gossip)
+//!  NodeServer (ractor_cluster) ── TLS (mutual) + cookie auth ── every peer (full mesh, by gossip)
 //!  Gateway  (pg group "troupe-gateway"; the only cluster-messaged actor)
 //!     ├── Ping(info)      heartbeat; the answer carries the peer's info and the peers it knows
 //!     └── Leaving(info)   the sender is draining: take its actors over now
@@ -61,6 +61,9 @@ pub struct ClusterConfig {
     /// An opaque fingerprint of this node's configuration that every node should share (the
     /// id of a configured signing key): a peer with another one is logged as an error.
     pub key_fingerprint: Option<String>,
+    /// TLS with mutual authentication on both cluster links; `None` runs them as plain TCP
+    /// (`cluster.insecure`).
+    pub tls: Option<crate::tls::ClusterTls>,
 }
 
 /// Why the cluster layer could not start.
@@ -386,7 +389,13 @@ impl NodeEventSubscription for SessionEvents {
             .expect("auth lock")
             .remove(&ses.peer_addr);
         if !was_authenticated {
-            tracing::warn!(peer = %ses.peer_addr, "cluster peer refused: it failed authentication (wrong cluster cookie?)");
+            if self.shared.config.tls.is_some() {
+                // In TLS 1.3 a dialing node learns only now that the peer refused its
+                // certificate; the peer's log says which it was.
+                tracing::warn!(peer = %ses.peer_addr, "cluster peer refused: it failed authentication (wrong cluster cookie, or the peer refused our certificate: see its log)");
+            } else {
+                tracing::warn!(peer = %ses.peer_addr, "cluster peer refused: it failed authentication (wrong cluster cookie?)");
+            }
             return;
         }
         tracing::info!(peer = %ses.peer_addr, name = ?ses.peer_name.as_ref().map(|n| &n.name), "cluster session closed");
@@ -691,10 +700,10 @@ pub(crate) async fn reconnects(shared: Arc<Shared>, node: ActorRef<NodeServerMes
                 attempts.insert(addr.clone(), Instant::now());
             }
             let (node, source) = (node.clone(), shared.config.listen.ip());
+            let tls = shared.config.tls.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(Duration::from_secs(1), connect(&node, &addr, source))
-                    .await
-                {
+                let connecting = connect(&node, &addr, source, tls.as_ref());
+                match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, connecting).await {
                     Ok(Ok(())) => tracing::debug!(%addr, "connected to cluster peer"),
                     Ok(Err(e)) => tracing::debug!(%addr, error = %e, "cannot reach cluster peer"),
                     Err(_) => tracing::debug!(%addr, "connecting to cluster peer timed out"),
@@ -706,21 +715,78 @@ pub(crate) async fn reconnects(shared: Arc<Shared>, node: ActorRef<NodeServerMes
 }
 
 /// Opens a cluster connection to `addr` from the `source` address (the listen IP, unless it
-/// is unspecified), and hands it to the node server.
+/// is unspecified), over TLS unless `tls` is `None`, and hands it to the node server.
 async fn connect(
     node: &ActorRef<NodeServerMessage>,
     addr: &str,
     source: std::net::IpAddr,
+    tls: Option<&crate::tls::ClusterTls>,
 ) -> std::io::Result<()> {
     let stream = crate::link::dial(addr, source).await?;
     let (peer_addr, local_addr) = (stream.peer_addr()?, stream.local_addr()?);
-    node.cast(NodeServerMessage::ConnectionOpened {
-        stream: Box::new(ractor_cluster::NetworkStream::Raw {
+    let stream = match tls {
+        // A refusal is logged by `connect`.
+        Some(tls) => ractor_cluster::NetworkStream::TlsClient {
+            peer_addr,
+            local_addr,
+            stream: tls.connect(MEMBERSHIP_LINK, stream, peer_addr).await?,
+        },
+        None => ractor_cluster::NetworkStream::Raw {
             peer_addr,
             local_addr,
             stream,
-        }),
+        },
+    };
+    node.cast(NodeServerMessage::ConnectionOpened {
+        stream: Box::new(stream),
         is_server: false,
     })
     .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// The membership link's name in refusal logs.
+const MEMBERSHIP_LINK: &str = "membership";
+
+/// Accepts the membership link's connections over TLS and hands them to the node server.
+///
+/// ractor_cluster can accept TLS itself (`IncomingEncryptionMode::Tls`), but its listener
+/// runs each handshake inline, with no deadline, before it accepts the next connection: one
+/// peer that connects and stays silent would stop every other node from connecting, and a
+/// refused handshake is logged without the peer's address. Here each handshake runs in its
+/// own task within `tls::HANDSHAKE_TIMEOUT`, and a refusal names the peer.
+pub(crate) async fn accept_tls(
+    listener: tokio::net::TcpListener,
+    tls: crate::tls::ClusterTls,
+    node: ActorRef<NodeServerMessage>,
+) {
+    loop {
+        let (stream, peer_addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, say: don't spin, try again shortly.
+                tracing::warn!(error = %e, "cluster listener cannot accept");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (tls, node) = (tls.clone(), node.clone());
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let Ok(local_addr) = stream.local_addr() else {
+                return;
+            };
+            // A refusal is logged by `accept`.
+            let Ok(stream) = tls.accept(MEMBERSHIP_LINK, stream, peer_addr).await else {
+                return;
+            };
+            let _ = node.cast(NodeServerMessage::ConnectionOpened {
+                stream: Box::new(ractor_cluster::NetworkStream::TlsServer {
+                    peer_addr,
+                    local_addr,
+                    stream,
+                }),
+                is_server: true,
+            });
+        });
+    }
 }

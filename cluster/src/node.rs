@@ -16,7 +16,7 @@ use crate::membership::{
 };
 use crate::placement;
 use ractor::{Actor, ActorRef};
-use ractor_cluster::{NodeServer, NodeServerMessage};
+use ractor_cluster::{IncomingEncryptionMode, NodeServer, NodeServerMessage};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -47,23 +47,64 @@ impl Cluster {
                     config.advertise
                 ))
             })?;
-        // The node server binds `listen`; the name it gives peers is the advertised one.
-        let server = NodeServer::new(
-            config.listen.port(),
-            config.cookie.clone(),
-            config.node_name.clone(),
-            host,
-            None,
-            Some(ractor_cluster::node::NodeConnectionMode::Isolated),
-        )
-        .with_listen_addr(config.listen.ip());
+        // Without TLS, the node server binds `listen`; the name it gives peers is the
+        // advertised one. With TLS, `membership::accept_tls` binds `listen` and hands the
+        // node server each connection once its handshake passed; the node server's own
+        // listener is then confined to an ephemeral loopback port, and demands the same
+        // mutual TLS there.
+        let own_listener =
+            match &config.tls {
+                Some(_) => Some(tokio::net::TcpListener::bind(config.listen).await.map_err(
+                    |e| {
+                        ClusterError::Start(format!(
+                            "cannot listen for the cluster on {}: {e}",
+                            config.listen
+                        ))
+                    },
+                )?),
+                None => None,
+            };
+        let server = match &config.tls {
+            Some(tls) => NodeServer::new(
+                0,
+                config.cookie.clone(),
+                config.node_name.clone(),
+                host,
+                Some(IncomingEncryptionMode::Tls(tls.acceptor.clone())),
+                Some(ractor_cluster::node::NodeConnectionMode::Isolated),
+            )
+            .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into()),
+            None => NodeServer::new(
+                config.listen.port(),
+                config.cookie.clone(),
+                config.node_name.clone(),
+                host,
+                None,
+                Some(ractor_cluster::node::NodeConnectionMode::Isolated),
+            )
+            .with_listen_addr(config.listen.ip()),
+        };
         let (node, _) = Actor::spawn(None, server, ())
             .await
             .map_err(|e| ClusterError::Start(e.to_string()))?;
+        let accept = match (own_listener, &config.tls) {
+            (Some(listener), Some(tls)) => Some(tokio::spawn(crate::membership::accept_tls(
+                listener,
+                tls.clone(),
+                node.clone(),
+            ))),
+            _ => None,
+        };
+        if config.tls.is_none() {
+            tracing::warn!(
+                "cluster.insecure = true: the cluster links are plain TCP, unencrypted, and peers are authenticated by the cookie alone; use this only on a network you trust (see docs/operations.md, \"Securing the cluster links\")"
+            );
+        }
         let links = crate::link::Links::new(
             config.node_name.clone(),
             config.cookie.clone(),
             config.listen.ip(),
+            config.tls.clone(),
         );
         let link_listen = config.link_listen;
         let shared = Arc::new(Shared::new(config, system.clone(), links.clone()));
@@ -89,12 +130,14 @@ impl Cluster {
         })?;
         let heartbeat = tokio::spawn(heartbeats(shared.clone()));
         let reconnect = tokio::spawn(reconnects(shared.clone(), node.clone()));
-        tracing::info!(node = %shared.config.node_name, listen = %shared.config.listen, advertise = %shared.config.advertise, seeds = ?shared.config.seeds, "cluster layer started");
+        tracing::info!(node = %shared.config.node_name, listen = %shared.config.listen, advertise = %shared.config.advertise, seeds = ?shared.config.seeds, tls = shared.config.tls.is_some(), "cluster layer started");
+        let mut tasks = vec![heartbeat, reconnect, link];
+        tasks.extend(accept);
         Ok(Cluster {
             shared,
             node,
             gateway,
-            tasks: Arc::new(vec![heartbeat, reconnect, link]),
+            tasks: Arc::new(tasks),
         })
     }
 

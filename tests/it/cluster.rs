@@ -27,7 +27,7 @@ pub struct Cluster {
     pub ips: Vec<std::net::IpAddr>,
     /// With `proxied`: the proxy in front of the store, which every node uses.
     pub store_proxy: Option<Proxy>,
-    options: Vec<Options>,
+    pub(crate) options: Vec<Options>,
     /// Data dirs of restarted nodes, removed with the cluster.
     dirs: Vec<tempfile::TempDir>,
 }
@@ -47,7 +47,7 @@ pub fn free_port() -> u16 {
     free_port_on("127.0.0.1")
 }
 
-fn free_port_on(ip: &str) -> u16 {
+pub(crate) fn free_port_on(ip: &str) -> u16 {
     std::net::TcpListener::bind(format!("{ip}:0"))
         .unwrap()
         .local_addr()
@@ -56,7 +56,7 @@ fn free_port_on(ip: &str) -> u16 {
 }
 
 /// A free forwarding-link address on `ip`.
-fn link_listen_for(ip: &str) -> String {
+pub(crate) fn link_listen_for(ip: &str) -> String {
     format!("{ip}:{}", free_port_on(ip))
 }
 
@@ -86,6 +86,9 @@ pub fn node_options(
         .env("TROUPE__CLUSTER__COOKIE", cookie)
         .env("TROUPE__CLUSTER__HEARTBEAT_MS", "200")
         .env("TROUPE__CLUSTER__FAILURE_DEADLINE_MS", "1000")
+        // Plain TCP links by default, as the issue allows for tests; `cluster_tls` turns TLS
+        // on with `tls_env`.
+        .env("TROUPE__CLUSTER__INSECURE", "true")
 }
 
 impl Cluster {
@@ -106,6 +109,16 @@ impl Cluster {
 
     /// Like [`Cluster::start_with`], with extra `TROUPE__...` settings on every node.
     pub async fn start_with_env(spec: Spec, env: &[(&str, String)]) -> Cluster {
+        Self::start_with_node_env(spec, env, &|_| Vec::new()).await
+    }
+
+    /// Like [`Cluster::start_with_env`], with more settings for node `i` from `node_env(i)`
+    /// (its TLS files, say), applied last.
+    pub(crate) async fn start_with_node_env(
+        spec: Spec,
+        env: &[(&str, String)],
+        node_env: &dyn Fn(usize) -> Vec<(String, String)>,
+    ) -> Cluster {
         let moto = Moto::start().await;
         moto.create_bucket("troupe").await;
         let n = spec.nodes;
@@ -148,6 +161,9 @@ impl Cluster {
             .env("TROUPE__CLUSTER__ADVERTISE", addrs[i].clone());
             for (k, v) in env {
                 o = o.env(k, v.clone());
+            }
+            for (k, v) in node_env(i) {
+                o = o.env(&k, v);
             }
             if let Some(p) = &store_proxy {
                 o = o.env("TROUPE__BLOBS__S3__ENDPOINT", format!("http://{}", p.addr));

@@ -36,7 +36,7 @@ async fn progress(load: &Load, n: u64) {
 
 /// Logs in `count` new accounts owned by node `k` (among `members`) through node `via`;
 /// returns their names and access tokens.
-async fn accounts_owned_by(
+pub(crate) async fn accounts_owned_by(
     c: &Cluster,
     k: usize,
     members: &[usize],
@@ -60,7 +60,7 @@ async fn accounts_owned_by(
 }
 
 /// From now, how long until every token's `GET /users/me` answers 200 on node `via`.
-async fn time_to_answer(
+pub(crate) async fn time_to_answer(
     c: &Cluster,
     via: usize,
     tokens: &[String],
@@ -93,7 +93,7 @@ async fn time_to_answer(
     out
 }
 
-fn summary(label: &str, samples: &mut [Duration]) -> Duration {
+pub(crate) fn summary(label: &str, samples: &mut [Duration]) -> Duration {
     samples.sort();
     let q = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
     eprintln!(

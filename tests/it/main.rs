@@ -5,6 +5,7 @@ mod harness;
 
 mod accounts;
 mod cluster;
+mod cluster_tls;
 mod console;
 mod contract;
 mod durability;

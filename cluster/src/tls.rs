@@ -1,0 +1,408 @@
+//! TLS with mutual authentication for both cluster links: the membership link
+//! (ractor_cluster) and the forwarding link (`link`).
+//!
+//! Every node holds a certificate signed by the cluster's CA, and both ends of every
+//! connection verify the other's against that CA: the dialing node checks that the peer's
+//! certificate names [`SERVER_NAME`], and the accepting node asks for a client certificate
+//! and refuses a connection without one (`WebPkiClientVerifier`). The cookie handshakes still
+//! run, inside TLS: a peer must hold both a certificate from the cluster's CA and the cookie.
+//!
+//! Node certificates carry the fixed DNS name [`SERVER_NAME`] (troupe's `cluster certs`
+//! writes it), so that nodes can be addressed by IP address or any host name without one
+//! certificate per address. Only TLS 1.3 is offered: both ends are troupe.
+//!
+//! The crypto provider is aws-lc-rs, named explicitly rather than taken from the process
+//! default, which another library could install differently.
+
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// The DNS name every node certificate carries, and the name a dialing node verifies.
+pub const SERVER_NAME: &str = "troupe-cluster";
+
+/// How long a TLS handshake may take before the connection is dropped. A peer that
+/// connects and says nothing (a plain-TCP node waiting for the server to speak first, a port
+/// scanner) must not hold a connection, or anything waiting on it, for longer.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A refusal from the same peer address on the same link is logged at WARN at most this
+/// often; a misconfigured node retries every second.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Why the TLS material could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read {what} {path}: {error}")]
+    Read {
+        /// Which setting named the file.
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+    /// The PEM material is unusable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// This node's TLS identity and the cluster's CA, ready for both links.
+#[derive(Clone)]
+pub struct ClusterTls {
+    pub(crate) acceptor: TlsAcceptor,
+    pub(crate) connector: TlsConnector,
+    /// When each peer was last logged as refused, by link and reason (see
+    /// [`REFUSAL_LOG_EVERY`]).
+    refusals: Arc<Mutex<HashMap<(&'static str, IpAddr, String), Instant>>>,
+}
+
+impl std::fmt::Debug for ClusterTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterTls")
+            .field("server_name", &SERVER_NAME)
+            .finish_non_exhaustive()
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+impl ClusterTls {
+    /// Loads the CA certificate(s), this node's certificate chain and its private key from
+    /// PEM files (`cluster.tls_ca`, `cluster.tls_cert`, `cluster.tls_key`).
+    pub fn from_pem_files(ca: &Path, cert: &Path, key: &Path) -> Result<ClusterTls, TlsError> {
+        let read = |what: &'static str, path: &Path| {
+            std::fs::read(path).map_err(|error| TlsError::Read {
+                what,
+                path: path.display().to_string(),
+                error,
+            })
+        };
+        Self::from_pem(
+            &read("cluster.tls_ca", ca)?,
+            &read("cluster.tls_cert", cert)?,
+            &read("cluster.tls_key", key)?,
+        )
+    }
+
+    /// Like [`ClusterTls::from_pem_files`], from the files' contents.
+    pub fn from_pem(ca: &[u8], cert: &[u8], key: &[u8]) -> Result<ClusterTls, TlsError> {
+        let invalid = |s: String| TlsError::Invalid(s);
+        let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(ca)
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(format!("cluster.tls_ca is not PEM certificates: {e}")))?;
+        if cas.is_empty() {
+            return Err(invalid("cluster.tls_ca holds no certificate".into()));
+        }
+        let mut roots = RootCertStore::empty();
+        for c in cas {
+            roots.add(c).map_err(|e| {
+                invalid(format!("cluster.tls_ca holds an unusable certificate: {e}"))
+            })?;
+        }
+        let roots = Arc::new(roots);
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(format!("cluster.tls_cert is not PEM certificates: {e}")))?;
+        if chain.is_empty() {
+            return Err(invalid("cluster.tls_cert holds no certificate".into()));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| invalid(format!("cluster.tls_key holds no usable private key: {e}")))?;
+
+        let provider = provider();
+        let client_verifier =
+            WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+                .build()
+                .map_err(|e| invalid(format!("cluster.tls_ca: {e}")))?;
+        let server_verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            roots.clone(),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| invalid(format!("cluster.tls_ca: {e}")))?;
+        // Refuse to start with a certificate the peers would refuse: it must chain to the CA
+        // and name SERVER_NAME.
+        let name = ServerName::try_from(SERVER_NAME).expect("a valid DNS name");
+        let now = UnixTime::now();
+        client_verifier
+            .verify_client_cert(&chain[0], &chain[1..], now)
+            .and_then(|_| {
+                server_verifier.verify_server_cert(&chain[0], &chain[1..], &name, &[], now)
+            })
+            .map_err(|e| {
+                invalid(format!(
+                    "cluster.tls_cert is not a valid cluster node certificate: {e} (it must be signed by the CA in cluster.tls_ca, be valid now, and name {SERVER_NAME} among its DNS names)"
+                ))
+            })?;
+
+        let server = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| invalid(e.to_string()))?
+            .with_client_cert_verifier(client_verifier)
+            .with_single_cert(chain.clone(), key.clone_key())
+            .map_err(|e| {
+                invalid(format!(
+                    "cluster.tls_key does not go with cluster.tls_cert: {e}"
+                ))
+            })?;
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| invalid(e.to_string()))?
+            .with_webpki_verifier(server_verifier)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| {
+                invalid(format!(
+                    "cluster.tls_key does not go with cluster.tls_cert: {e}"
+                ))
+            })?;
+        Ok(ClusterTls {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            connector: TlsConnector::from(Arc::new(client)),
+            refusals: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The name a dialing node verifies in the peer's certificate.
+    pub(crate) fn server_name() -> ServerName<'static> {
+        ServerName::try_from(SERVER_NAME).expect("a valid DNS name")
+    }
+
+    /// Accepts a TLS connection on `link`, within [`HANDSHAKE_TIMEOUT`]; a refusal is logged
+    /// (naming the peer) and returned as an error.
+    pub(crate) async fn accept(
+        &self,
+        link: &'static str,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+    ) -> std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => {
+                self.refused(link, peer, &accept_failure(&e));
+                Err(e)
+            }
+            Err(_) => {
+                let why = format!("it did not complete a TLS handshake within {HANDSHAKE_TIMEOUT:?} (a plain-TCP node with cluster.insecure = true?)");
+                self.refused(link, peer, &why);
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why))
+            }
+        }
+    }
+
+    /// Opens TLS over a dialed connection to `addr` on `link`, within [`HANDSHAKE_TIMEOUT`];
+    /// a refusal is logged (naming the peer) and returned as an error.
+    pub(crate) async fn connect(
+        &self,
+        link: &'static str,
+        stream: tokio::net::TcpStream,
+        addr: SocketAddr,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let handshake = self.connector.connect(Self::server_name(), stream);
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => {
+                self.refused(link, addr, &connect_failure(&e));
+                Err(e)
+            }
+            Err(_) => {
+                let why =
+                    format!("it did not complete a TLS handshake within {HANDSHAKE_TIMEOUT:?}");
+                self.refused(link, addr, &why);
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why))
+            }
+        }
+    }
+
+    /// Logs that `peer` was refused on `link`: at WARN, or at DEBUG when the same address was
+    /// logged on that link for the same reason within [`REFUSAL_LOG_EVERY`].
+    pub(crate) fn refused(&self, link: &'static str, peer: SocketAddr, why: &str) {
+        let loud = {
+            let mut last = self.refusals.lock().expect("refusals lock");
+            let now = Instant::now();
+            last.retain(|_, t| now.duration_since(*t) < REFUSAL_LOG_EVERY);
+            let key = (link, peer.ip(), why.to_owned());
+            if last.contains_key(&key) {
+                false
+            } else {
+                last.insert(key, now);
+                true
+            }
+        };
+        if loud {
+            tracing::warn!(%peer, link, "cluster peer {peer} refused on the {link} link: {why} (the same refusal from this address is logged at debug for {} s)", REFUSAL_LOG_EVERY.as_secs());
+        } else {
+            tracing::debug!(%peer, link, "cluster peer {peer} refused on the {link} link: {why}");
+        }
+    }
+}
+
+fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+}
+
+/// Why an incoming TLS handshake failed, in an operator's words.
+pub(crate) fn accept_failure(e: &std::io::Error) -> String {
+    use rustls::{CertificateError, Error};
+    match rustls_error(e) {
+        Some(Error::NoCertificatesPresented) => {
+            "it presented no client certificate (every node needs one signed by the cluster CA)"
+                .into()
+        }
+        Some(Error::InvalidCertificate(CertificateError::UnknownIssuer))
+        | Some(Error::InvalidCertificate(CertificateError::BadSignature)) => {
+            "its certificate is not signed by the cluster CA".into()
+        }
+        Some(Error::InvalidCertificate(c)) => format!("its certificate is not valid: {c:?}"),
+        Some(Error::InvalidMessage(_)) | Some(Error::InappropriateMessage { .. }) => {
+            "it does not speak TLS (a plain-TCP node with cluster.insecure = true?)".into()
+        }
+        // It checked our certificate first, and does not trust our CA.
+        Some(Error::AlertReceived(a)) => {
+            format!("it refused our certificate ({a:?}; is it a node of another cluster CA?)")
+        }
+        Some(other) => format!("TLS handshake failed: {other}"),
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "it closed the connection during the TLS handshake".into()
+        }
+        None => format!("TLS handshake failed: {e}"),
+    }
+}
+
+/// Why an outgoing TLS handshake failed, in an operator's words.
+pub(crate) fn connect_failure(e: &std::io::Error) -> String {
+    use rustls::{CertificateError, Error};
+    match rustls_error(e) {
+        Some(Error::InvalidCertificate(CertificateError::UnknownIssuer))
+        | Some(Error::InvalidCertificate(CertificateError::BadSignature)) => {
+            "its certificate is not signed by the cluster CA".into()
+        }
+        Some(Error::InvalidCertificate(CertificateError::NotValidForName))
+        | Some(Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. })) => {
+            format!("its certificate does not name {SERVER_NAME}")
+        }
+        Some(Error::InvalidCertificate(c)) => format!("its certificate is not valid: {c:?}"),
+        Some(Error::InvalidMessage(_)) | Some(Error::InappropriateMessage { .. }) => {
+            "it does not speak TLS (a plain-TCP node with cluster.insecure = true?)".into()
+        }
+        Some(Error::AlertReceived(a)) => {
+            format!("it refused our certificate ({a:?}; is it another cluster's CA?)")
+        }
+        Some(other) => format!("TLS handshake failed: {other}"),
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "it closed the connection during the TLS handshake (a plain-TCP node with cluster.insecure = true?)".into()
+        }
+        None => format!("TLS handshake failed: {e}"),
+    }
+}
+
+/// Why an established TLS connection broke before its cookie handshake finished: in TLS
+/// 1.3 the dialing side learns that the peer refused its certificate only at its first read.
+pub(crate) fn after_handshake_failure(e: &std::io::Error) -> Option<String> {
+    match rustls_error(e) {
+        Some(rustls::Error::AlertReceived(a)) => Some(format!(
+            "it refused our certificate ({a:?}; is it another cluster's CA?)"
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Certificates for tests: a CA and node certificates made with rcgen.
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+
+    /// A CA that issues node certificates.
+    pub(crate) struct Ca {
+        pub(crate) pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    impl Ca {
+        pub(crate) fn new(name: &str) -> Ca {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            let key = KeyPair::generate().unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            Ca {
+                pem: cert.pem(),
+                issuer: Issuer::new(params, key),
+            }
+        }
+
+        /// A node certificate and key (PEM) naming `super::SERVER_NAME`.
+        pub(crate) fn node(&self, name: &str) -> (String, String) {
+            let mut params = CertificateParams::new(vec![super::SERVER_NAME.to_string()]).unwrap();
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &self.issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        }
+
+        /// A node's [`super::ClusterTls`].
+        pub(crate) fn tls(&self, name: &str) -> super::ClusterTls {
+            let (cert, key) = self.node(name);
+            super::ClusterTls::from_pem(self.pem.as_bytes(), cert.as_bytes(), key.as_bytes())
+                .unwrap()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Ca;
+    use super::*;
+
+    #[test]
+    fn a_certificate_from_another_ca_is_refused_at_load() {
+        let (ours, theirs) = (Ca::new("ours"), Ca::new("theirs"));
+        let (cert, key) = theirs.node("n");
+        let e = ClusterTls::from_pem(ours.pem.as_bytes(), cert.as_bytes(), key.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a valid cluster node certificate"), "{e}");
+    }
+
+    #[test]
+    fn a_key_that_does_not_go_with_the_certificate_is_refused_at_load() {
+        let ca = Ca::new("ours");
+        let (cert, _) = ca.node("a");
+        let (_, other_key) = ca.node("b");
+        let e = ClusterTls::from_pem(ca.pem.as_bytes(), cert.as_bytes(), other_key.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not go with"), "{e}");
+    }
+
+    #[test]
+    fn garbage_is_a_message_not_a_panic() {
+        let e = ClusterTls::from_pem(b"nope", b"nope", b"nope")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cluster.tls_ca"), "{e}");
+    }
+}
