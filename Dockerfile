@@ -19,6 +19,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg ca-certi
 COPY --from=build /src/target/release/troupe /usr/local/bin/troupe
 COPY config/default.toml /etc/troupe/default.toml
 WORKDIR /var/lib/troupe
-EXPOSE 8080 7946
+EXPOSE 8080 7946 7947
 ENTRYPOINT ["troupe"]
 CMD ["serve", "--config", "/etc/troupe/default.toml", "--listen", "0.0.0.0:8080", "--data-dir", "/var/lib/troupe"]

@@ -25,6 +25,13 @@
 //!    same moto_server: the latency of one at a time, and the PUTs/s of [`CLIENTS`] concurrent
 //!    writers, which is the ceiling of S3-backed writes on this machine.
 //!
+//! **TLS mode** (`cargo bench --bench cluster -- tls`) measures only what TLS on the cluster
+//! links costs: part 1 (forwarded vs local `GET /api/v1/users/me` on node0, sequential) on a
+//! 2-node cluster with plain-TCP links (`cluster.insecure = true`) and then on a 2-node
+//! cluster whose links are TLS with certificates from `troupe cluster certs`, in one run.
+//! Prints both and the TLS cluster's forwarded/local ratio at p50 (goal: ≤ 1.5×). Takes
+//! about half a minute.
+//!
 //! Everything runs on the same machine (2 cores here): the nodes, moto_server (one Python
 //! process, which every S3-backed write goes through) and the load generator compete for the
 //! cores, so absolute numbers are noisy and three nodes cannot be expected to beat one; compare
@@ -33,7 +40,8 @@
 //! # Running
 //!
 //! ```sh
-//! cargo bench --bench cluster
+//! cargo bench --bench cluster          # parts 1-3, plain-TCP cluster links
+//! cargo bench --bench cluster -- tls   # part 1 on 2 nodes, plain TCP then TLS
 //! ```
 //!
 //! Cargo builds the `troupe` binary first (bench profile = release settings, into
@@ -92,14 +100,78 @@ const FAKE_SIGV4: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1
 const PLANS: [&str; 4] = ["free", "basic", "premium", "ultimate"];
 
 fn main() {
-    // `cargo bench` passes `--bench`; there is nothing to filter.
+    // `cargo bench` passes `--bench`; `tls` picks the TLS mode.
+    let tls = std::env::args().any(|a| a == "tls");
     let bin = common::troupe_bin("cluster");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    rt.block_on(run(bin));
+    if tls {
+        rt.block_on(run_tls(bin));
+    } else {
+        rt.block_on(run(bin));
+    }
+}
+
+/// The TLS mode: forwarded vs local latency on 2 nodes, plain-TCP links then TLS links.
+async fn run_tls(bin: PathBuf) {
+    let total = Instant::now();
+    let mut results = Vec::new();
+    for tls in [false, true] {
+        let label = if tls { "TLS" } else { "plain TCP" };
+        eprintln!("[cluster bench] starting moto_server and a 2-node cluster, {label} links…");
+        let two = Deployment::cluster_with(&bin, 2, tls).await;
+        let users = setup_users(&two.nodes[0].url, USERS).await;
+        let names: Vec<String> = (0..2).map(|i| format!("node{i}")).collect();
+        let (local, forwarded): (Vec<&User>, Vec<&User>) = users.iter().partition(|u| {
+            troupe_cluster::owner(&troupe_runtime::ActorId::new("user", &u.name), &names)
+                .expect("members")
+                == "node0"
+        });
+        assert!(
+            !local.is_empty() && !forwarded.is_empty(),
+            "need users on node0 and on node1"
+        );
+        let before = two.counters().await;
+        let (lat_local, lat_fwd) = latency(&two.nodes[0].url, &local, &forwarded).await;
+        let after = two.counters().await;
+        assert!(
+            after.forwards - before.forwards >= LATENCY_SAMPLES as f64,
+            "the forwarded requests must have been forwarded"
+        );
+        results.push((label, Percentiles::of(lat_local), Percentiles::of(lat_fwd)));
+    }
+    println!();
+    println!(
+        "== TLS on the cluster links: GET /api/v1/users/me on node0 of 2, sequential, one keep-alive connection (µs) =="
+    );
+    println!(
+        "{:<22} {:>8} {:>8} {:>8} {:>8}",
+        "", "p50", "p90", "p99", "max"
+    );
+    for (label, l, f) in &results {
+        println!("{:<22} {}", format!("{label}, local"), l.row());
+        println!("{:<22} {}", format!("{label}, forwarded"), f.row());
+    }
+    for (label, l, f) in &results {
+        println!(
+            "{label}: forwarded/local p50 {:.2}x ({:.0} µs vs {:.0} µs), p99 {:.2}x",
+            f.p50 / l.p50,
+            f.p50,
+            l.p50,
+            f.p99 / l.p99
+        );
+    }
+    let (plain, tls) = (&results[0], &results[1]);
+    println!(
+        "TLS forwarded/local p50: {:.2}x (goal ≤ 1.5x: {}); TLS adds {:.0} µs to a forwarded request's p50 over plain TCP",
+        tls.2.p50 / tls.1.p50,
+        if tls.2.p50 / tls.1.p50 <= 1.5 { "PASS" } else { "MISS" },
+        tls.2.p50 - plain.2.p50
+    );
+    println!("(total {:.0} s)", total.elapsed().as_secs_f64());
 }
 
 async fn run(bin: PathBuf) {
@@ -409,7 +481,24 @@ impl Deployment {
     /// `n` nodes named node0..node{n-1} on a fresh moto_server bucket, every one listing all
     /// as seeds; returns once every node sees a majority (and, within 15 s, all of them).
     async fn cluster(bin: &Path, n: usize) -> Deployment {
+        Self::cluster_with(bin, n, false).await
+    }
+
+    /// Like [`Deployment::cluster`]; with `tls`, the cluster links are TLS with certificates
+    /// made by `troupe cluster certs`, else plain TCP (`cluster.insecure`).
+    async fn cluster_with(bin: &Path, n: usize, tls: bool) -> Deployment {
         let tmp = tempfile::tempdir().expect("tempdir");
+        let certs = tmp.path().join("certs");
+        if tls {
+            let names: Vec<String> = (0..n).map(|i| format!("node{i}")).collect();
+            let out = Command::new(bin)
+                .args(["cluster", "certs", "--out"])
+                .arg(&certs)
+                .args(["--nodes", &names.join(",")])
+                .output()
+                .expect("troupe cluster certs");
+            assert!(out.status.success(), "troupe cluster certs: {out:?}");
+        }
         let moto = Moto::start(tmp.path()).await;
         moto.create_bucket("troupe").await;
         let listens: Vec<String> = (0..n)
@@ -446,6 +535,23 @@ impl Deployment {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
+            let mut env = env;
+            if tls {
+                let file = |f: String| certs.join(f).display().to_string();
+                env.extend([
+                    ("TROUPE__CLUSTER__TLS_CA".into(), file("ca.pem".into())),
+                    (
+                        "TROUPE__CLUSTER__TLS_CERT".into(),
+                        file(format!("node{i}.pem")),
+                    ),
+                    (
+                        "TROUPE__CLUSTER__TLS_KEY".into(),
+                        file(format!("node{i}-key.pem")),
+                    ),
+                ]);
+            } else {
+                env.push(("TROUPE__CLUSTER__INSECURE".into(), "true".into()));
+            }
             nodes.push(Node::spawn(bin, &tmp.path().join(format!("node{i}")), &env).await);
         }
         let d = Deployment {
