@@ -703,7 +703,7 @@ pub(crate) async fn reconnects(shared: Arc<Shared>, node: ActorRef<NodeServerMes
             let tls = shared.config.tls.clone();
             tokio::spawn(async move {
                 let connecting = connect(&node, &addr, source, tls.as_ref());
-                match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, connecting).await {
+                match tokio::time::timeout(Duration::from_secs(1), connecting).await {
                     Ok(Ok(())) => tracing::debug!(%addr, "connected to cluster peer"),
                     Ok(Err(e)) => tracing::debug!(%addr, error = %e, "cannot reach cluster peer"),
                     Err(_) => tracing::debug!(%addr, "connecting to cluster peer timed out"),

@@ -56,6 +56,9 @@ pub enum TlsError {
     Invalid(String),
 }
 
+/// A refusal, for rate-limiting its log: the link, the peer's IP address, and the reason.
+type RefusalKey = (&'static str, IpAddr, String);
+
 /// This node's TLS identity and the cluster's CA, ready for both links.
 #[derive(Clone)]
 pub struct ClusterTls {
@@ -63,7 +66,7 @@ pub struct ClusterTls {
     pub(crate) connector: TlsConnector,
     /// When each peer was last logged as refused, by link and reason (see
     /// [`REFUSAL_LOG_EVERY`]).
-    refusals: Arc<Mutex<HashMap<(&'static str, IpAddr, String), Instant>>>,
+    refusals: Arc<Mutex<HashMap<RefusalKey, Instant>>>,
 }
 
 impl std::fmt::Debug for ClusterTls {
@@ -232,12 +235,12 @@ impl ClusterTls {
             let mut last = self.refusals.lock().expect("refusals lock");
             let now = Instant::now();
             last.retain(|_, t| now.duration_since(*t) < REFUSAL_LOG_EVERY);
-            let key = (link, peer.ip(), why.to_owned());
-            if last.contains_key(&key) {
-                false
-            } else {
-                last.insert(key, now);
-                true
+            match last.entry((link, peer.ip(), why.to_owned())) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(now);
+                    true
+                }
             }
         };
         if loud {
