@@ -148,9 +148,39 @@ async fn write_frames<W: tokio::io::AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// A connected byte stream: plain TCP or TLS over it.
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
+/// A connected byte stream: plain TCP or TLS over it, and how it splits into the halves the
+/// reader and writer tasks own.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    type Read: AsyncRead + Unpin + Send + 'static;
+    type Write: AsyncWrite + Unpin + Send + 'static;
+    fn halves(self) -> (Self::Read, Self::Write);
+}
+
+/// Plain TCP splits into owned halves, without a lock between them.
+impl Stream for tokio::net::TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+    fn halves(self) -> (Self::Read, Self::Write) {
+        self.into_split()
+    }
+}
+
+/// A TLS session's state is shared by both directions, so its halves share a lock.
+impl Stream for tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    type Read = tokio::io::ReadHalf<Self>;
+    type Write = tokio::io::WriteHalf<Self>;
+    fn halves(self) -> (Self::Read, Self::Write) {
+        tokio::io::split(self)
+    }
+}
+
+impl Stream for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    type Read = tokio::io::ReadHalf<Self>;
+    type Write = tokio::io::WriteHalf<Self>;
+    fn halves(self) -> (Self::Read, Self::Write) {
+        tokio::io::split(self)
+    }
+}
 
 /// The link's name in refusal logs.
 const LINK: &str = "forwarding";
@@ -282,7 +312,7 @@ impl Links {
             tracing::warn!(%addr, "forwarding link refused: the peer does not hold the cluster cookie");
             return Err(std::io::Error::other("peer failed authentication"));
         }
-        let (r, w) = tokio::io::split(stream);
+        let (r, w) = stream.halves();
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = Arc::new(Conn {
             frames: tx,
@@ -356,7 +386,7 @@ async fn serve_conn<S: Stream>(
     stream
         .write_all(&mac(&cookie, &[SERVER_LABEL, &challenge, &theirs]))
         .await?;
-    let (r, w) = tokio::io::split(stream);
+    let (r, w) = stream.halves();
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(write_frames(w, rx));
     let mut r = BufReader::new(r);
