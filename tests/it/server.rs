@@ -127,9 +127,26 @@ fn docker_compose_and_dockerfile_commands_parse_with_the_real_cli() {
         .filter(|c| c.contains(&"--node-name".to_string()))
         .count();
     assert_eq!(node_commands, 3, "three troupe nodes in docker-compose.yml");
+    // The certificates service runs `troupe cluster certs ...` through a shell.
+    for line in compose.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        if let Some(i) = line.find("troupe cluster certs") {
+            commands.push(
+                line[i + "troupe ".len()..]
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+            );
+        }
+    }
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.first().map(String::as_str) == Some("cluster")),
+        "docker-compose.yml makes the cluster's certificates"
+    );
     for c in commands
         .iter()
-        .filter(|c| c.first().map(String::as_str) == Some("serve"))
+        .filter(|c| matches!(c.first().map(String::as_str), Some("serve" | "cluster")))
     {
         let argv = std::iter::once("troupe".to_string()).chain(c.iter().cloned());
         if let Err(e) = troupe::cli::Cli::try_parse_from(argv) {
