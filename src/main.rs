@@ -56,6 +56,15 @@ fn main() -> ExitCode {
         } => config::load(config.as_deref(), &Overrides::default())
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
             .and_then(|c| troupe::startup::forget_member(c, &name)),
+        Command::Reindex { config, data_dir } => {
+            let overrides = Overrides {
+                data_dir,
+                ..Default::default()
+            };
+            config::load(config.as_deref(), &overrides)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+                .and_then(troupe::startup::reindex)
+        }
         Command::Openapi => serde_json::to_string_pretty(&troupe::http::openapi())
             .map(|json| println!("{json}"))
             .map_err(Into::into),

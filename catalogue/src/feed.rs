@@ -42,7 +42,10 @@ pub struct Outbox {
 impl Outbox {
     /// Queues a change.
     pub fn push(&self, change: Change) {
-        self.buf.lock().expect("outbox lock").push(Record::Change(change));
+        self.buf
+            .lock()
+            .expect("outbox lock")
+            .push(Record::Change(change));
     }
 
     /// Queues new counts and views over time.
@@ -74,7 +77,13 @@ pub fn start(
     let outbox = Outbox::default();
     catalogue.ship_to(outbox.clone());
     let started_ms = chrono::Utc::now().timestamp_millis();
-    tokio::spawn(ship(outbox, blobs.clone(), node.clone(), interval, retention));
+    tokio::spawn(ship(
+        outbox,
+        blobs.clone(),
+        node.clone(),
+        interval,
+        retention,
+    ));
     tokio::spawn(follow(catalogue, blobs, node, interval, started_ms));
 }
 
@@ -120,7 +129,10 @@ async fn ship(
             last_cleanup = std::time::Instant::now();
             let cutoff = chrono::Utc::now().timestamp_millis() - retention.as_millis() as i64;
             if let Ok(keys) = blobs.list(&format!("{PREFIX}/{node}")).await {
-                for k in keys.iter().filter(|k| key_ms(k).is_some_and(|ms| ms < cutoff)) {
+                for k in keys
+                    .iter()
+                    .filter(|k| key_ms(k).is_some_and(|ms| ms < cutoff))
+                {
                     let _ = blobs.delete(k).await;
                 }
             }
@@ -148,10 +160,7 @@ async fn follow(
                 for k in keys {
                     if let Some(node) = k.split('/').nth(1) {
                         if node != me && !read.contains_key(node) {
-                            read.insert(
-                                node.to_owned(),
-                                batch_key(node, started_ms - 30_000, 0),
-                            );
+                            read.insert(node.to_owned(), batch_key(node, started_ms - 30_000, 0));
                         }
                     }
                 }

@@ -57,6 +57,8 @@ pub struct Settings {
     pub commit_interval: Duration,
     /// The writer's memory budget in bytes.
     pub writer_memory: usize,
+    /// How long a trending ranking is reused.
+    pub trending_cache: Duration,
 }
 
 /// What went wrong.
@@ -159,7 +161,12 @@ struct Inner {
     feed: Mutex<Option<feed::Outbox>>,
     /// Commits so far.
     commits: AtomicU64,
+    /// Recent trending rankings, by (window, limit, scope).
+    trending: Mutex<HashMap<(i64, usize, Scope), (Instant, TrendList)>>,
+    trending_ttl: Duration,
 }
+
+type TrendList = Arc<Vec<(Trend, Hit)>>;
 
 /// How long a ranked cursor keeps its ranking.
 const RANKING_KEPT: Duration = Duration::from_secs(600);
@@ -198,6 +205,8 @@ impl Catalogue {
             searchers: Mutex::new(VecDeque::new()),
             feed: Mutex::new(None),
             commits: AtomicU64::new(0),
+            trending: Mutex::new(HashMap::new()),
+            trending_ttl: settings.trending_cache,
         });
         let weak = Arc::downgrade(&inner);
         let interval = settings.commit_interval;
@@ -240,7 +249,12 @@ impl Catalogue {
 
     /// Applies a change (queued; searchable after the next commit).
     pub fn apply(&self, change: Change) {
-        let _ = self.inner.tx.lock().expect("tx lock").send(Msg::Change(change));
+        let _ = self
+            .inner
+            .tx
+            .lock()
+            .expect("tx lock")
+            .send(Msg::Change(change));
     }
 
     /// Applies changes and waits until they are added (not yet committed).
@@ -442,8 +456,14 @@ impl Catalogue {
         window_ms: i64,
         limit: usize,
         scope: Scope,
-    ) -> Result<Vec<(Trend, Hit)>, CatalogueError> {
+    ) -> Result<TrendList, CatalogueError> {
         self.check_ready()?;
+        let key = (window_ms, limit, scope);
+        if let Some((at, list)) = self.inner.trending.lock().expect("trending lock").get(&key) {
+            if at.elapsed() < self.inner.trending_ttl {
+                return Ok(list.clone());
+            }
+        }
         let now = chrono::Utc::now().timestamp_millis();
         let mut ranked: Vec<(Uuid, u64)> = self
             .inner
@@ -489,6 +509,14 @@ impl Catalogue {
                 .cmp(&a.0.window_views)
                 .then(b.1.video.created_at.cmp(&a.1.video.created_at))
         });
+        let out = Arc::new(out);
+        if !self.inner.trending_ttl.is_zero() {
+            self.inner
+                .trending
+                .lock()
+                .expect("trending lock")
+                .insert(key, (Instant::now(), out.clone()));
+        }
         Ok(out)
     }
 
@@ -559,8 +587,11 @@ fn create(dir: &Path, fields: &Fields) -> Result<Index, CatalogueError> {
     std::fs::create_dir_all(dir).map_err(|e| CatalogueError::Index(e.to_string()))?;
     let d = MmapDirectory::open(dir).map_err(|e| CatalogueError::Index(e.to_string()))?;
     let index = Index::create(d, fields.schema.clone(), tantivy::IndexSettings::default())?;
-    std::fs::write(dir.join("troupe-schema"), schema::SCHEMA_VERSION.to_string())
-        .map_err(|e| CatalogueError::Index(e.to_string()))?;
+    std::fs::write(
+        dir.join("troupe-schema"),
+        schema::SCHEMA_VERSION.to_string(),
+    )
+    .map_err(|e| CatalogueError::Index(e.to_string()))?;
     Ok(index)
 }
 

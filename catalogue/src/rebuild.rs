@@ -28,7 +28,10 @@ pub async fn reconcile(
         catalogue.set_rebuilding();
         tracing::info!("catalogue: rebuilding the index from the video actors' state");
     }
-    catalogue.inner.rebuilt.store(0, std::sync::atomic::Ordering::Relaxed);
+    catalogue
+        .inner
+        .rebuilt
+        .store(0, std::sync::atomic::Ordering::Relaxed);
     let mut alive: HashSet<Uuid> = HashSet::new();
     let mut next_progress = PROGRESS_EVERY;
     let video_prefix = format!("{}/", VideoActor::KIND);
@@ -64,7 +67,11 @@ pub async fn reconcile(
                 videos = n,
                 secs = started.elapsed().as_secs_f64(),
                 "catalogue: {} videos read",
-                if from_empty { "rebuilding," } else { "reconciling," }
+                if from_empty {
+                    "rebuilding,"
+                } else {
+                    "reconciling,"
+                }
             );
             next_progress += PROGRESS_EVERY;
         }

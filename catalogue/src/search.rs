@@ -13,7 +13,7 @@ use tantivy::{DocAddress, Order, Score, Searcher, SegmentReader, Term};
 use uuid::Uuid;
 
 /// Who is asking, which decides what a query may return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// Anyone: public, ready videos only.
     Public,
@@ -133,10 +133,7 @@ pub(crate) fn words_query(f: &Fields, q: &str) -> Option<Box<dyn Query>> {
             any.push((
                 Occur::Should,
                 Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(
-                        term.clone(),
-                        IndexRecordOption::WithFreqs,
-                    )),
+                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
                     boost,
                 )),
             ));
@@ -166,7 +163,10 @@ pub(crate) fn words_query(f: &Fields, q: &str) -> Option<Box<dyn Query>> {
 }
 
 fn filter(q: impl Query) -> (Occur, Box<dyn Query>) {
-    (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(q), 0.0)))
+    (
+        Occur::Must,
+        Box::new(ConstScoreQuery::new(Box::new(q), 0.0)),
+    )
 }
 
 fn term_u64(field: tantivy::schema::Field, v: u64) -> TermQuery {
@@ -244,10 +244,7 @@ fn order_of(searcher: &Searcher, addr: DocAddress) -> u64 {
         .unwrap_or(0)
 }
 
-pub(crate) fn column(
-    r: &SegmentReader,
-    name: &str,
-) -> Option<tantivy::columnar::Column<u64>> {
+pub(crate) fn column(r: &SegmentReader, name: &str) -> Option<tantivy::columnar::Column<u64>> {
     r.fast_fields().u64(name).ok()
 }
 
@@ -338,7 +335,12 @@ pub(crate) fn by_relevance(
         .and_offset(offset)
         .tweak_score(move |r: &SegmentReader| {
             let views = column(r, "views");
-            move |doc, score: Score| (score, views.as_ref().and_then(|c| c.first(doc)).unwrap_or(0))
+            move |doc, score: Score| {
+                (
+                    score,
+                    views.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
+                )
+            }
         });
     Ok(searcher
         .search(q, &top)?

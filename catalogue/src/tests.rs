@@ -7,6 +7,7 @@ fn settings(dir: &Path) -> Settings {
         dir: dir.to_path_buf(),
         commit_interval: Duration::from_millis(20),
         writer_memory: 15_000_000,
+        trending_cache: Duration::ZERO,
     }
 }
 
@@ -26,7 +27,9 @@ fn video(n: u64, title: &str, owner: &str) -> VideoView {
         duration_secs: Some(60.0 + n as f64),
         has_poster: false,
         upload_id: None,
-        created_at: Utc.timestamp_millis_opt(1_700_000_000_000 + n as i64 * 1000).unwrap(),
+        created_at: Utc
+            .timestamp_millis_opt(1_700_000_000_000 + n as i64 * 1000)
+            .unwrap(),
         updated_at: Utc::now(),
         version: 1,
     }
@@ -56,23 +59,59 @@ async fn typos_prefixes_and_visibility_scopes() {
     let (c, fresh) = Catalogue::open(&settings(dir.path())).unwrap();
     assert!(fresh);
     c.set_ready();
-    c.apply(Change::Video(Box::new(video(1, "Mountain biking in Wales", "alice"))));
+    c.apply(Change::Video(Box::new(video(
+        1,
+        "Mountain biking in Wales",
+        "alice",
+    ))));
     c.apply(Change::Video(Box::new(video(2, "Aquarium tour", "bob"))));
     let mut secret = video(3, "Secret mountain plans", "alice");
     secret.visibility = Visibility::Private;
     c.apply(Change::Video(Box::new(secret.clone())));
     c.commit().await;
-    assert_eq!(find(&c, "mountain", Scope::Public), ["Mountain biking in Wales"]);
-    assert_eq!(find(&c, "mountian", Scope::Public), ["Mountain biking in Wales"], "one typo");
-    assert_eq!(find(&c, "aquaruim", Scope::Public), ["Aquarium tour"], "a swap");
-    assert_eq!(find(&c, "aqua", Scope::Public), ["Aquarium tour"], "a prefix");
-    assert!(find(&c, "aqua ", Scope::Public).is_empty(), "a finished word is not a prefix");
+    assert_eq!(
+        find(&c, "mountain", Scope::Public),
+        ["Mountain biking in Wales"]
+    );
+    assert_eq!(
+        find(&c, "mountian", Scope::Public),
+        ["Mountain biking in Wales"],
+        "one typo"
+    );
+    assert_eq!(
+        find(&c, "aquaruim", Scope::Public),
+        ["Aquarium tour"],
+        "a swap"
+    );
+    assert_eq!(
+        find(&c, "aqua", Scope::Public),
+        ["Aquarium tour"],
+        "a prefix"
+    );
+    assert!(
+        find(&c, "aqua ", Scope::Public).is_empty(),
+        "a finished word is not a prefix"
+    );
     assert!(find(&c, "secret", Scope::Public).is_empty());
     assert!(find(&c, "secret", Scope::User(Uuid::from_u128(999))).is_empty());
-    assert_eq!(find(&c, "secret", Scope::User(secret.owner_id)), ["Secret mountain plans"]);
+    assert_eq!(
+        find(&c, "secret", Scope::User(secret.owner_id)),
+        ["Secret mountain plans"]
+    );
     assert_eq!(find(&c, "secret", Scope::Admin), ["Secret mountain plans"]);
-    for q in ["\"mountain", "mountain:", "mount*", "(mountain)", "-mountain", "mountain~"] {
-        assert_eq!(find(&c, q, Scope::Public), ["Mountain biking in Wales"], "{q}");
+    for q in [
+        "\"mountain",
+        "mountain:",
+        "mount*",
+        "(mountain)",
+        "-mountain",
+        "mountain~",
+    ] {
+        assert_eq!(
+            find(&c, q, Scope::Public),
+            ["Mountain biking in Wales"],
+            "{q}"
+        );
     }
 }
 
@@ -89,9 +128,24 @@ async fn older_changes_never_win_and_deleted_videos_stay_deleted() {
     old.version = 4;
     old.title = "Older title".into();
     c.apply(Change::Video(Box::new(old)));
-    c.apply(Change::Counts(v.id, Counts { views: 7, likes: 2, dislikes: 0 }));
+    c.apply(Change::Counts(
+        v.id,
+        Counts {
+            views: 7,
+            likes: 2,
+            dislikes: 0,
+        },
+    ));
     c.commit().await;
-    let p = c.search(&Search { limit: 10, ..Default::default() }, Scope::Public).unwrap();
+    let p = c
+        .search(
+            &Search {
+                limit: 10,
+                ..Default::default()
+            },
+            Scope::Public,
+        )
+        .unwrap();
     assert_eq!(titles(&p), ["First title"]);
     assert_eq!(p.hits[0].counts.views, 7);
     c.apply(Change::Deleted(v.id));
@@ -110,7 +164,11 @@ async fn newest_first_pages_are_stable_while_videos_are_added() {
     let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
     c.set_ready();
     for n in 0..50 {
-        c.apply(Change::Video(Box::new(video(n, &format!("video {n}"), "alice"))));
+        c.apply(Change::Video(Box::new(video(
+            n,
+            &format!("video {n}"),
+            "alice",
+        ))));
     }
     c.commit().await;
     let mut seen = Vec::new();
@@ -118,7 +176,14 @@ async fn newest_first_pages_are_stable_while_videos_are_added() {
     let mut added = 100;
     loop {
         let p = c
-            .search(&Search { limit: 7, cursor, ..Default::default() }, Scope::Public)
+            .search(
+                &Search {
+                    limit: 7,
+                    cursor,
+                    ..Default::default()
+                },
+                Scope::Public,
+            )
             .unwrap();
         seen.extend(titles(&p));
         // Newer videos arrive between pages: they must not shift what follows.
@@ -140,26 +205,59 @@ async fn filters_and_sorts() {
     let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
     c.set_ready();
     for n in 0..10 {
-        let mut v = video(n, &format!("clip {n}"), if n % 2 == 0 { "even" } else { "odd" });
+        let mut v = video(
+            n,
+            &format!("clip {n}"),
+            if n % 2 == 0 { "even" } else { "odd" },
+        );
         if n == 3 {
             v.tags = vec!["Cats".into()];
         }
         c.apply(Change::Video(Box::new(v.clone())));
-        c.apply(Change::Counts(v.id, Counts { views: (n * 7) % 10, likes: 0, dislikes: 0 }));
+        c.apply(Change::Counts(
+            v.id,
+            Counts {
+                views: (n * 7) % 10,
+                likes: 0,
+                dislikes: 0,
+            },
+        ));
     }
     c.commit().await;
     let run = |s: Search| titles(&c.search(&Search { limit: 20, ..s }, Scope::Public).unwrap());
-    assert_eq!(run(Search { tag: Some("cats".into()), ..Default::default() }), ["clip 3"]);
-    assert_eq!(run(Search { owner: Some("ODD".into()), ..Default::default() }).len(), 5);
     assert_eq!(
-        run(Search { duration_ms: (Some(62_000), Some(63_000)), ..Default::default() }),
+        run(Search {
+            tag: Some("cats".into()),
+            ..Default::default()
+        }),
+        ["clip 3"]
+    );
+    assert_eq!(
+        run(Search {
+            owner: Some("ODD".into()),
+            ..Default::default()
+        })
+        .len(),
+        5
+    );
+    assert_eq!(
+        run(Search {
+            duration_ms: (Some(62_000), Some(63_000)),
+            ..Default::default()
+        }),
         ["clip 3", "clip 2"]
     );
-    let by_views = run(Search { sort: Sort::Views, ..Default::default() });
+    let by_views = run(Search {
+        sort: Sort::Views,
+        ..Default::default()
+    });
     assert_eq!(by_views[0], "clip 7", "{by_views:?}"); // 49 % 10 = 9 views
     let created = 1_700_000_000_000u64;
     assert_eq!(
-        run(Search { created_ms: (Some(created + 8000), None), ..Default::default() }),
+        run(Search {
+            created_ms: (Some(created + 8000), None),
+            ..Default::default()
+        }),
         ["clip 9", "clip 8"]
     );
 }

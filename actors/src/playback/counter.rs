@@ -22,8 +22,8 @@ use uuid::Uuid;
 /// The actor kind `counter`, keyed by the video id.
 pub struct CounterActor;
 
-pub use crate::events::{COARSE_MS, FINE_MS};
 use crate::events::{ViewBuckets, FINE_KEEP_MS};
+pub use crate::events::{COARSE_MS, FINE_MS};
 /// How long coarse buckets are kept (ms): 8 days.
 const COARSE_KEEP_MS: i64 = 8 * 24 * COARSE_MS;
 
