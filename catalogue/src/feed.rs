@@ -30,7 +30,7 @@ pub enum Record {
     /// A change of the index.
     Change(Change),
     /// A video's views over time (for trending).
-    Views(Uuid, ViewBuckets),
+    Views(Uuid, ViewBuckets, Counts),
 }
 
 /// The changes of this node's actors, waiting to be shipped.
@@ -52,7 +52,7 @@ impl Outbox {
     pub fn push_counts(&self, id: Uuid, counts: Counts, views: ViewBuckets) {
         let mut b = self.buf.lock().expect("outbox lock");
         b.push(Record::Change(Change::Counts(id, counts)));
-        b.push(Record::Views(id, views));
+        b.push(Record::Views(id, views, counts));
     }
 
     fn take(&self) -> Vec<Record> {
@@ -155,7 +155,7 @@ async fn follow(
     let mut n = 0u64;
     loop {
         tick.tick().await;
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             if let Ok(keys) = blobs.list(PREFIX).await {
                 for k in keys {
                     if let Some(node) = k.split('/').nth(1) {
@@ -178,7 +178,7 @@ async fn follow(
                             for r in records {
                                 match r {
                                     Record::Change(c) => catalogue.apply(c),
-                                    Record::Views(id, v) => catalogue.set_views(id, v),
+                                    Record::Views(id, v, c) => catalogue.set_views(id, v, c),
                                 }
                             }
                         }

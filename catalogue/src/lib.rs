@@ -154,7 +154,7 @@ struct Inner {
     /// Videos a running rebuild has read.
     rebuilt: AtomicU64,
     /// Views over time of every video viewed in the last 8 days.
-    trend: Mutex<HashMap<Uuid, ViewBuckets>>,
+    trend: Mutex<HashMap<Uuid, (ViewBuckets, Counts)>>,
     /// Recent searchers by generation, so that ranked cursors page through one ranking.
     searchers: Mutex<VecDeque<(u64, Searcher, Instant)>>,
     /// Where local changes are also shipped, in a cluster.
@@ -162,11 +162,13 @@ struct Inner {
     /// Commits so far.
     commits: AtomicU64,
     /// Recent trending rankings, by (window, limit, scope).
-    trending: Mutex<HashMap<(i64, usize, Scope), (Instant, TrendList)>>,
+    trending: Mutex<HashMap<TrendKey, (Instant, TrendList)>>,
     trending_ttl: Duration,
 }
 
 type TrendList = Arc<Vec<(Trend, Hit)>>;
+/// A trending ranking's window (ms), limit and scope.
+type TrendKey = (i64, usize, Scope);
 
 /// How long a ranked cursor keeps its ranking.
 const RANKING_KEPT: Duration = Duration::from_secs(600);
@@ -323,13 +325,13 @@ impl Catalogue {
         self.len() == 0
     }
 
-    /// Records a video's views over time, for trending.
-    pub fn set_views(&self, id: Uuid, views: ViewBuckets) {
+    /// Records a video's views over time and its counts with them, for trending.
+    pub fn set_views(&self, id: Uuid, views: ViewBuckets, counts: Counts) {
         let mut t = self.inner.trend.lock().expect("trend lock");
         if views.coarse.is_empty() && views.fine.is_empty() {
             t.remove(&id);
         } else {
-            t.insert(id, views);
+            t.insert(id, (views, counts));
         }
     }
 
@@ -465,20 +467,20 @@ impl Catalogue {
             }
         }
         let now = chrono::Utc::now().timestamp_millis();
-        let mut ranked: Vec<(Uuid, u64)> = self
+        let mut ranked: Vec<(Uuid, u64, Counts)> = self
             .inner
             .trend
             .lock()
             .expect("trend lock")
             .iter()
-            .map(|(id, b)| (*id, b.views_within(now, window_ms)))
-            .filter(|(_, n)| *n > 0)
+            .map(|(id, (b, c))| (*id, b.views_within(now, window_ms), *c))
+            .filter(|(_, n, _)| *n > 0)
             .collect();
         ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
         let searcher = self.inner.reader.searcher();
         let f = &self.inner.fields;
         let mut out = Vec::new();
-        for (id, n) in ranked {
+        for (id, n, counts) in ranked {
             if out.len() >= limit {
                 break;
             }
@@ -493,7 +495,9 @@ impl Catalogue {
             let q = BooleanQuery::new(clauses);
             let top = searcher.search(&q, &TopDocs::with_limit(1))?;
             if let Some((_, addr)) = top.first() {
-                if let Some(h) = self.hit(&searcher, *addr)? {
+                if let Some(mut h) = self.hit(&searcher, *addr)? {
+                    // The counts heard with the views, so that both say the same.
+                    h.counts = counts;
                     out.push((
                         Trend {
                             id,
@@ -541,7 +545,7 @@ impl CatalogueSink for Catalogue {
         if let Some(o) = self.inner.feed.lock().expect("feed lock").as_ref() {
             o.push(Change::Deleted(id));
         }
-        self.set_views(id, ViewBuckets::default());
+        self.set_views(id, ViewBuckets::default(), Counts::default());
         self.apply(Change::Deleted(id));
     }
 
@@ -549,7 +553,7 @@ impl CatalogueSink for Catalogue {
         if let Some(o) = self.inner.feed.lock().expect("feed lock").as_ref() {
             o.push_counts(id, counts, views.clone());
         }
-        self.set_views(id, views);
+        self.set_views(id, views, counts);
         self.apply(Change::Counts(id, counts));
     }
 }

@@ -102,7 +102,7 @@ pub async fn reconcile(
             if !alive.contains(&id) {
                 continue;
             }
-            catalogue.set_views(id, s.buckets());
+            catalogue.set_views(id, s.buckets(), s.counts());
             changes.push(Change::Counts(id, s.counts()));
         }
         catalogue.apply_batch(changes).await;

@@ -107,7 +107,8 @@ impl Cursor {
 }
 
 /// Field boosts: a title word counts most.
-const FIELDS: [(f32, fn(&Fields) -> tantivy::schema::Field); 4] = [
+type FieldOf = fn(&Fields) -> tantivy::schema::Field;
+const FIELDS: [(f32, FieldOf); 4] = [
     (3.0, |f| f.title),
     (2.0, |f| f.tag_words),
     (1.5, |f| f.owner_words),

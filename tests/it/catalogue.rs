@@ -267,12 +267,12 @@ async fn filters_sorts_and_cursors_and_bad_input_gets_422() {
         .unwrap();
     assert_eq!(titles(&page).len(), 3, "{page}");
     let page: Value = app
-        .get("/api/v1/search?q=sourdough&tag=pastry", Some(&alice))
+        .get("/api/v1/search?q=sourdough&tag=bread", Some(&alice))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(titles(&page), ["Sourdough shaping"]);
+    assert_eq!(titles(&page), ["Sourdough starter basics"]);
     let page: Value = app
         .get("/api/v1/search?q=sourdough&sort=newest", Some(&alice))
         .await
@@ -374,13 +374,10 @@ async fn filters_sorts_and_cursors_and_bad_input_gets_422() {
     )
     .await;
     // An empty query is the latest videos; an empty suggestion query, nothing.
-    let page: Value = app
-        .get("/api/v1/search?q=", Some(&alice))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(titles(&page)[0], "Sourdough again");
+    app.listed("/api/v1/search?q=", Some(&alice), |p| {
+        titles(p).first().map(String::as_str) == Some("Sourdough again")
+    })
+    .await;
     let s: Value = app
         .get("/api/v1/search/suggest?q=", None)
         .await
