@@ -532,3 +532,106 @@ async fn a_deleted_index_is_rebuilt_at_start_and_by_troupe_reindex() {
         .unwrap();
     assert_eq!(titles(&page).len(), 30, "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_three_nodes_every_node_searches_everything_and_a_kill_9_loses_no_results() {
+    use crate::cluster::Cluster;
+    let c = Cluster::start(3).await;
+    let alice = c.nodes[0].user("alice").await;
+    c.wait_all_up(&alice).await;
+    // Videos made through every node: their actors live wherever placement puts them, and
+    // each node's replica of the index hears of the others' through the bucket's log.
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(
+            create(
+                &c.nodes[i % 3],
+                &alice,
+                json!({"title": format!("Glacier survey {i}")}),
+            )
+            .await,
+        );
+    }
+    let all = "/api/v1/search?q=glacier&limit=100";
+    for node in &c.nodes {
+        crate::harness::eventually(Duration::from_secs(5), || async {
+            let page: Value = node.get(all, Some(&alice)).await.json().await.ok()?;
+            (titles(&page).len() == 12).then_some(())
+        })
+        .await;
+    }
+    // How fresh across nodes: a change through node 1, looked for on node 2.
+    let started = std::time::Instant::now();
+    patch(&c.nodes[1], &alice, &ids[0], json!({"title": "Glacier retreat"})).await;
+    crate::harness::eventually(Duration::from_secs(5), || async {
+        let page: Value = c.nodes[2]
+            .get(&search_path("retreat"), Some(&alice))
+            .await
+            .json()
+            .await
+            .ok()?;
+        (titles(&page) == ["Glacier retreat"]).then_some(())
+    })
+    .await;
+    let fresh = started.elapsed();
+    assert!(
+        fresh < Duration::from_millis(1500),
+        "a change on node 1 took {fresh:?} to show on node 2"
+    );
+
+    // Kill -9 node 0 while nodes 1 and 2 keep answering: every answer is whole (all 12) or
+    // a 503 with Retry-After, never a part of the catalogue.
+    let mut c = c;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut watchers = Vec::new();
+    for i in [1usize, 2] {
+        let (addr, token, stop) = (c.nodes[i].url(all), alice.clone(), stop.clone());
+        watchers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let (mut whole, mut unavailable) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client
+                    .get(&addr)
+                    .bearer_auth(&token)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                    .expect("the survivor answers");
+                match r.status() {
+                    StatusCode::OK => {
+                        let page: Value = r.json().await.unwrap();
+                        assert_eq!(titles(&page).len(), 12, "a partial answer: {page}");
+                        whole += 1;
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        assert!(r.headers().contains_key("retry-after"));
+                        unavailable += 1;
+                    }
+                    s => panic!("{s}: {}", r.text().await.unwrap()),
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (whole, unavailable)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.nodes[0].kill9();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in watchers {
+        let (whole, unavailable) = w.await.unwrap();
+        assert!(whole > 20, "{whole} whole answers, {unavailable} 503s");
+    }
+    // And what changes after the loss still reaches every survivor.
+    patch(&c.nodes[2], &alice, &ids[3], json!({"title": "Glacier calving"})).await;
+    crate::harness::eventually(Duration::from_secs(5), || async {
+        let page: Value = c.nodes[1]
+            .get(&search_path("calving"), Some(&alice))
+            .await
+            .json()
+            .await
+            .ok()?;
+        (titles(&page) == ["Glacier calving"]).then_some(())
+    })
+    .await;
+}
