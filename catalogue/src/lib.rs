@@ -232,11 +232,13 @@ impl Catalogue {
     /// Marks a rebuild done: queries are answered from now on.
     pub fn set_ready(&self) {
         self.inner.ready.store(true, Ordering::Release);
+        metrics::gauge!("troupe_catalogue_ready").set(1.0);
     }
 
     /// Marks the index as being rebuilt: queries answer `Rebuilding` until [`Self::set_ready`].
     pub fn set_rebuilding(&self) {
         self.inner.ready.store(false, Ordering::Release);
+        metrics::gauge!("troupe_catalogue_ready").set(0.0);
     }
 
     /// How many videos the running rebuild has read.
@@ -755,6 +757,7 @@ fn writer_loop(
     let mut pending: HashMap<Uuid, Pending> = HashMap::new();
     let mut early = Early::new();
     let mut dirty = false;
+    let mut changes = 0usize;
     let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
     let mut next_commit = Instant::now() + interval;
     loop {
@@ -797,6 +800,7 @@ fn writer_loop(
             continue;
         }
         if !pending.is_empty() {
+            changes += pending.len();
             write(
                 &mut writer,
                 &me.reader.searcher(),
@@ -814,7 +818,7 @@ fn writer_loop(
                         tracing::error!(error = %e, "catalogue reader reload failed");
                     }
                     me.commits.fetch_add(1, Ordering::Relaxed);
-                    metrics_commit(started.elapsed());
+                    metrics_commit(started.elapsed(), std::mem::take(&mut changes));
                 }
                 Err(e) => tracing::error!(error = %e, "catalogue commit failed"),
             }
@@ -841,8 +845,9 @@ fn writer_loop(
     let _ = writer.wait_merging_threads();
 }
 
-fn metrics_commit(took: Duration) {
-    tracing::trace!(took_ms = took.as_millis() as u64, "catalogue commit");
+fn metrics_commit(took: Duration, changes: usize) {
+    metrics::histogram!("troupe_catalogue_commit_seconds").record(took.as_secs_f64());
+    metrics::counter!("troupe_catalogue_changes_total").increment(changes as u64);
 }
 
 /// Checks the query for obvious misuse: only words are searched (syntax characters are

@@ -10,14 +10,13 @@ use super::upload::{
 };
 use super::video::{
     NewVideo, VideoActor, VideoArgs, VideoError, VideoPatch, VideoRequest, VideoResponse,
-    VideoState, VideoStatus, VideoView, Visibility,
+    VideoView, Visibility,
 };
 use crate::events::EventHub;
 use std::sync::Arc;
 use std::time::Duration;
 use troupe_runtime::blob::BlobStore;
-use troupe_runtime::codec;
-use troupe_runtime::{CallError, Directory, Entity, System};
+use troupe_runtime::{CallError, Directory, System};
 use uuid::Uuid;
 
 /// Longest title, in characters.
@@ -28,8 +27,6 @@ pub const MAX_DESCRIPTION: usize = 10_000;
 pub const MAX_TAGS: usize = 16;
 /// Longest tag, in characters.
 pub const MAX_TAG: usize = 40;
-/// Largest page of a listing.
-pub const MAX_PAGE: usize = 100;
 
 /// Everything [`Media::start`] needs.
 #[derive(Debug, Clone)]
@@ -55,9 +52,6 @@ pub enum MediaError {
         /// What is wrong.
         reason: String,
     },
-    /// The cursor is not one this server gave out.
-    #[error("the cursor is not valid")]
-    BadCursor,
     /// The video refused.
     #[error("{0}")]
     Video(VideoError),
@@ -112,32 +106,6 @@ impl Viewer {
     }
 }
 
-/// A listing query.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    /// Page size (1–100; default 20).
-    pub limit: Option<usize>,
-    /// Where the previous page ended.
-    pub cursor: Option<String>,
-    /// Only videos with this tag.
-    pub tag: Option<String>,
-    /// Only videos of this owner (user key).
-    pub owner: Option<String>,
-    /// Words that must all appear in the title, description or tags.
-    pub q: Option<String>,
-    /// Only videos in this state (admins list failed videos with it).
-    pub state: Option<VideoStatus>,
-}
-
-/// A page of a listing.
-#[derive(Debug, Clone)]
-pub struct Page {
-    /// The videos, newest first.
-    pub items: Vec<VideoView>,
-    /// Pass it back as `cursor` for the next page; `None` on the last page.
-    pub next_cursor: Option<String>,
-}
-
 /// Videos and uploads. Cheap to clone.
 #[derive(Clone)]
 pub struct Media {
@@ -146,7 +114,6 @@ pub struct Media {
     jobs: Jobs,
     events: EventHub,
     blobs: BlobStore,
-    system: System,
     _sweeper: Arc<SweeperHandle>,
 }
 
@@ -202,7 +169,6 @@ impl Media {
             jobs,
             events,
             blobs,
-            system: system.clone(),
             _sweeper: Arc::new(SweeperHandle(sweeper)),
         })
     }
@@ -310,62 +276,6 @@ impl Media {
         }
     }
 
-    /// Lists videos that `viewer` may see, newest first.
-    ///
-    /// Public, ready videos are listed for everyone; a viewer also sees every video of their
-    /// own (any state or visibility), and admins see everything. Unlisted videos are otherwise
-    /// never listed. The listing reads the durable state of every video, so it costs one
-    /// store scan: fine for a single node's catalogue (tens of thousands of videos).
-    pub async fn list(&self, query: ListQuery, viewer: Option<Viewer>) -> Result<Page, MediaError> {
-        let limit = query.limit.unwrap_or(20).clamp(1, MAX_PAGE);
-        let after = match &query.cursor {
-            Some(c) => Some(parse_cursor(c)?),
-            None => None,
-        };
-        let tag = query.tag.as_deref().map(|t| t.trim().to_lowercase());
-        let owner = query.owner.as_deref().map(|o| o.trim().to_lowercase());
-        let words: Vec<String> = query
-            .q
-            .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-        let prefix = format!("{}/", VideoActor::KIND);
-        let entries = self
-            .system
-            .store()
-            .scan_prefix(&prefix)
-            .await
-            .map_err(|e| MediaError::Store(e.to_string()))?;
-        let mut items: Vec<VideoView> = entries
-            .into_iter()
-            .filter_map(|(_, v)| codec::decode::<VideoState>(VideoActor::SCHEMA, &v.value).ok())
-            .filter(|s| !s.deleting)
-            .map(|s| s.view())
-            .filter(|v| {
-                let mine = viewer.is_some_and(|w| w.admin || w.id == v.owner_id);
-                mine || (v.visibility == Visibility::Public && v.state == VideoStatus::Ready)
-            })
-            .filter(|v| tag.as_ref().is_none_or(|t| v.tags.iter().any(|x| x == t)))
-            .filter(|v| owner.as_ref().is_none_or(|o| &v.owner == o))
-            .filter(|v| query.state.is_none_or(|st| v.state == st))
-            .filter(|v| {
-                if words.is_empty() {
-                    return true;
-                }
-                let hay =
-                    format!("{} {} {}", v.title, v.description, v.tags.join(" ")).to_lowercase();
-                words.iter().all(|w| hay.contains(w.as_str()))
-            })
-            .filter(|v| after.as_ref().is_none_or(|a| key(v) < *a))
-            .collect();
-        items.sort_by_key(|v| std::cmp::Reverse(key(v)));
-        let next_cursor = (items.len() > limit).then(|| cursor(&items[limit - 1]));
-        items.truncate(limit);
-        Ok(Page { items, next_cursor })
-    }
-
     /// Creates an upload for a video the caller may edit (the caller checked).
     pub async fn create_upload(
         &self,
@@ -447,23 +357,6 @@ impl Media {
         }
         Ok(())
     }
-}
-
-fn key(v: &VideoView) -> (i64, Uuid) {
-    (v.created_at.timestamp_micros(), v.id)
-}
-
-fn cursor(v: &VideoView) -> String {
-    let (t, id) = key(v);
-    format!("{t}.{}", id.simple())
-}
-
-fn parse_cursor(c: &str) -> Result<(i64, Uuid), MediaError> {
-    let (t, id) = c.split_once('.').ok_or(MediaError::BadCursor)?;
-    Ok((
-        t.parse().map_err(|_| MediaError::BadCursor)?,
-        Uuid::parse_str(id).map_err(|_| MediaError::BadCursor)?,
-    ))
 }
 
 /// Validates and normalises metadata; `creating` requires a title.
