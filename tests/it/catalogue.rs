@@ -562,7 +562,13 @@ async fn on_three_nodes_every_node_searches_everything_and_a_kill_9_loses_no_res
     }
     // How fresh across nodes: a change through node 1, looked for on node 2.
     let started = std::time::Instant::now();
-    patch(&c.nodes[1], &alice, &ids[0], json!({"title": "Glacier retreat"})).await;
+    patch(
+        &c.nodes[1],
+        &alice,
+        &ids[0],
+        json!({"title": "Glacier retreat"}),
+    )
+    .await;
     crate::harness::eventually(Duration::from_secs(5), || async {
         let page: Value = c.nodes[2]
             .get(&search_path("retreat"), Some(&alice))
@@ -623,7 +629,13 @@ async fn on_three_nodes_every_node_searches_everything_and_a_kill_9_loses_no_res
         assert!(whole > 20, "{whole} whole answers, {unavailable} 503s");
     }
     // And what changes after the loss still reaches every survivor.
-    patch(&c.nodes[2], &alice, &ids[3], json!({"title": "Glacier calving"})).await;
+    patch(
+        &c.nodes[2],
+        &alice,
+        &ids[3],
+        json!({"title": "Glacier calving"}),
+    )
+    .await;
     crate::harness::eventually(Duration::from_secs(5), || async {
         let page: Value = c.nodes[1]
             .get(&search_path("calving"), Some(&alice))
