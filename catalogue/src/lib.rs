@@ -120,14 +120,17 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-/// A result.
+/// A result: which video, and what the index knows of it without reading its stored copy
+/// (the caller reads the video itself from its actor, to re-check it).
 #[derive(Debug, Clone)]
 pub struct Hit {
-    /// The video as the index last heard of it.
-    pub video: VideoView,
+    /// The video's id.
+    pub id: Uuid,
     /// Its counts as the index last heard of them (trailing the counter by up to a commit
     /// interval, or the change log's delay in a cluster).
     pub counts: Counts,
+    /// Its creation time, Unix ms.
+    pub created_ms: u64,
 }
 
 /// A trending video.
@@ -429,28 +432,30 @@ impl Catalogue {
         searcher: &Searcher,
         addr: tantivy::DocAddress,
     ) -> Result<Option<Hit>, CatalogueError> {
-        let f = &self.inner.fields;
-        let doc: TantivyDocument = searcher.doc(addr)?;
-        let Some(bytes) = doc.get_first(f.doc).and_then(|v| v.as_bytes()) else {
-            return Ok(None);
-        };
-        let Ok(video) = serde_json::from_slice::<VideoView>(bytes) else {
-            return Ok(None);
-        };
         let r = searcher.segment_reader(addr.segment_ord);
+        let Some(id) = id_of(r, addr.doc_id) else {
+            return Ok(None);
+        };
         let get = |name| {
             search::column(r, name)
                 .and_then(|c| c.first(addr.doc_id))
                 .unwrap_or(0)
         };
         Ok(Some(Hit {
-            video,
+            id,
             counts: Counts {
                 views: get("views"),
                 likes: get("likes"),
                 dislikes: 0,
             },
+            created_ms: get("created_ms"),
         }))
+    }
+
+    /// The video as the index last stored it (`None` when absent or deleted).
+    pub fn stored_video(&self, id: Uuid) -> Option<VideoView> {
+        let searcher = self.inner.reader.searcher();
+        lookup(&searcher, &self.inner.fields, id).and_then(|e| e.video)
     }
 
     /// The most viewed videos within `window_ms`, most first (ties: newest first), among
@@ -513,7 +518,7 @@ impl Catalogue {
         out.sort_by(|a, b| {
             b.0.window_views
                 .cmp(&a.0.window_views)
-                .then(b.1.video.created_at.cmp(&a.1.video.created_at))
+                .then(b.1.created_ms.cmp(&a.1.created_ms))
         });
         let out = Arc::new(out);
         if !self.inner.trending_ttl.is_zero() {
@@ -723,21 +728,18 @@ fn sweep(
     alive: &std::collections::HashSet<Uuid>,
 ) -> usize {
     let mut gone = Vec::new();
-    let q = TermQuery::new(Term::from_field_u64(f.alive, 1), IndexRecordOption::Basic);
-    let Ok(docs) = searcher.search(&q, &tantivy::collector::DocSetCollector) else {
-        return 0;
-    };
-    for addr in docs {
-        let Ok(doc) = searcher.doc::<TantivyDocument>(addr) else {
+    for r in searcher.segment_readers() {
+        let Some(live) = search::column(r, "alive") else {
             continue;
         };
-        if let Some(id) = doc
-            .get_first(f.id)
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse::<Uuid>().ok())
-        {
-            if !alive.contains(&id) {
-                gone.push(id);
+        for doc in 0..r.max_doc() {
+            if r.is_deleted(doc) || live.first(doc) != Some(1) {
+                continue;
+            }
+            if let Some(id) = id_of(r, doc) {
+                if !alive.contains(&id) {
+                    gone.push(id);
+                }
             }
         }
     }
@@ -746,6 +748,15 @@ fn sweep(
         let _ = writer.add_document(f.tombstone(*id));
     }
     gone.len()
+}
+
+/// A document's video id, from the id column.
+fn id_of(r: &tantivy::SegmentReader, doc: tantivy::DocId) -> Option<Uuid> {
+    let col = r.fast_fields().str("id").ok()??;
+    let ord = col.term_ords(doc).next()?;
+    let mut s = String::new();
+    col.ord_to_str(ord, &mut s).ok()?;
+    s.parse().ok()
 }
 
 fn writer_loop(

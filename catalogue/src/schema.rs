@@ -16,13 +16,14 @@ use uuid::Uuid;
 pub const ANALYSER: &str = "troupe_words";
 
 /// Bumped whenever the fields change: an index written under another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The index's fields.
 #[derive(Clone)]
 pub struct Fields {
     pub(crate) schema: Schema,
-    /// Video id (raw, stored): the key for updates.
+    /// Video id (raw, stored, and a fast column so results need no stored-document read):
+    /// the key for updates.
     pub id: Field,
     /// Title words (BM25, boosted at query time); stored for the index's own use.
     pub title: Field,
@@ -71,7 +72,7 @@ impl Fields {
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
         let number = NumericOptions::default() | INDEXED | FAST;
-        let id = b.add_text_field("id", STRING | STORED);
+        let id = b.add_text_field("id", STRING | STORED | FAST);
         let title = b.add_text_field("title", words.clone());
         let description = b.add_text_field("description", words.clone());
         let tag_words = b.add_text_field("tag_words", words.clone());
