@@ -4,7 +4,7 @@
 // API) until the index has its videos, then drives the page with auto-waiting assertions.
 
 import type { Locator, Page } from '@playwright/test';
-import { test, expect, apiUser, signInUI, uniqueName, type ConsoleLog } from './fixtures';
+import { test, expect, apiUser, checkA11y, signInUI, uniqueName, type ConsoleLog } from './fixtures';
 import { uploadVideo, waitReady } from './global-setup';
 import type { E2eEnv } from './env';
 
@@ -86,6 +86,7 @@ test('typing shows suggestions; the keyboard or a click picks one and searches f
   await expect(input).toHaveAttribute('aria-expanded', 'true');
   // The typed words are marked in the suggestion.
   await expect(option.locator('mark').first()).toHaveText('sunrise');
+  await checkA11y(page, 'search with suggestions open');
 
   // Escape closes the list and keeps the text.
   await input.press('Escape');
@@ -153,6 +154,7 @@ test('a typo ("mountian") finds the video, with the matched word in <mark>', asy
   await expect(heading.locator('mark', { hasText: 'Mountain' })).toHaveCount(1);
   await expect(heading.locator('mark', { hasText: w })).toHaveCount(1);
   await expect(heading.locator('mark', { hasText: 'lake' })).toHaveCount(0);
+  await checkA11y(page, 'search results');
   // The description snippet is highlighted too.
   await expect(card.locator('.card-snippet mark', { hasText: 'mountain' })).toHaveCount(1);
 });

@@ -154,6 +154,9 @@ export function SearchBox({ id, label, hideLabel, value, onValue, onPick, sugges
           </li>
         ))}
       </ul>
+      <span class="sr-only" aria-live="polite">
+        {expanded ? `${items.length} ${items.length === 1 ? 'suggestion' : 'suggestions'}; up and down arrows to choose` : ''}
+      </span>
     </div>
   );
 }
