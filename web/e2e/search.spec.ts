@@ -312,3 +312,59 @@ test('a query the server refuses shows its detail', async ({ page, consoleLog }:
   await expect(page).toHaveURL('/search?q=river&sort=newest');
   await expect(page.getByRole('alert')).toHaveCount(0);
 });
+
+test('suggestions wait for a pause in typing, and a late answer to an older request is dropped', async ({ page, env }) => {
+  const token = await owner(page, env);
+  const w = word();
+  const title = `Canyon echo ${w}`;
+  const id = await createVideo(env, token, { title });
+  await indexed(env, token, w, [id]);
+
+  // The answer for the first word comes late, and says something else.
+  let stale = 0;
+  await page.route('**/api/v1/search/suggest?*', async (route) => {
+    const q = new URL(route.request().url()).searchParams.get('q') ?? '';
+    if (q !== 'canyon') return route.continue();
+    stale++;
+    await new Promise((r) => setTimeout(r, 1_500));
+    await route
+      .fulfill({ json: { suggestions: [{ text: 'Stale answer', video_id: id, segments: [{ text: 'Stale answer', hit: false }] }] } })
+      .catch(() => undefined);
+  });
+  const asked: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/api/v1/search/suggest')) asked.push(new URL(r.url()).searchParams.get('q') ?? '');
+  });
+
+  await page.goto('/search');
+  await box(page).pressSequentially('canyon', { delay: 20 });
+  await expect.poll(() => stale).toBe(1);
+  // Typed quickly: one request for the whole word, not one per key.
+  expect(asked).toEqual(['canyon']);
+  await box(page).pressSequentially(` ${w.slice(0, 6)}`, { delay: 20 });
+  const list = page.getByRole('listbox', { name: 'Suggestions' });
+  await expect(list.getByRole('option')).toHaveText([title]);
+  // Well after the late answer would have come: still the newer one.
+  await page.waitForTimeout(2_000);
+  await expect(list.getByRole('option')).toHaveText([title]);
+  expect(asked).toEqual(['canyon', `canyon ${w.slice(0, 6)}`]);
+});
+
+test('while the catalogue is rebuilt (503) the page shows the server’s detail and can try again', async ({ page, consoleLog }) => {
+  consoleLog.allow(/status of 503/);
+  // The index cannot be made to rebuild from here: answer as the server does meanwhile.
+  await page.route('**/api/v1/search?*', (route) =>
+    route.fulfill({
+      status: 503,
+      headers: { 'Retry-After': '1' },
+      contentType: 'application/problem+json',
+      json: { type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'catalogue_rebuilding', detail: 'the catalogue is being rebuilt; try again in a moment' },
+    }),
+  );
+  await page.goto('/search?tag=e2e');
+  await expect(page.getByRole('alert')).toHaveText('the catalogue is being rebuilt; try again in a moment');
+  await page.unroute('**/api/v1/search?*');
+  await page.getByRole('button', { name: 'Try again' }).click();
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  await expect(results(page).getByRole('link', { name: 'Public test pattern' })).toBeVisible();
+});
