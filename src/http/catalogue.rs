@@ -74,7 +74,7 @@ pub(crate) async fn run(
     let scope = scope(viewer);
     let page = state.catalogue.search(wanted, scope)?;
     let checks = page.hits.into_iter().map(|hit| async move {
-        match state.media.video(hit.id).await {
+        match state.media.peek(hit.id).await {
             Ok(v) => Ok(Some((v, hit.counts))),
             Err(MediaError::Video(troupe_actors::media::video::VideoError::NotFound)) => Ok(None),
             Err(e) => Err(ApiError::from(e)),

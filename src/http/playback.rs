@@ -650,7 +650,7 @@ pub async fn trending(
     let checks = ranked.iter().cloned().map(|(t, hit)| {
         let state = &state;
         async move {
-            match state.media.video(t.id).await {
+            match state.media.peek(t.id).await {
                 Ok(v) if v.visibility == Visibility::Public && v.state == VideoStatus::Ready => {
                     Some(TrendingItem {
                         video: VideoBody::from(v).with_counts(hit.counts),

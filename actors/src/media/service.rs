@@ -10,13 +10,14 @@ use super::upload::{
 };
 use super::video::{
     NewVideo, VideoActor, VideoArgs, VideoError, VideoPatch, VideoRequest, VideoResponse,
-    VideoView, Visibility,
+    VideoState, VideoView, Visibility,
 };
 use crate::events::EventHub;
 use std::sync::Arc;
 use std::time::Duration;
 use troupe_runtime::blob::BlobStore;
-use troupe_runtime::{CallError, Directory, System};
+use troupe_runtime::store::StateStore;
+use troupe_runtime::{codec, CallError, Directory, Entity, System};
 use uuid::Uuid;
 
 /// Longest title, in characters.
@@ -114,6 +115,7 @@ pub struct Media {
     jobs: Jobs,
     events: EventHub,
     blobs: BlobStore,
+    store: Arc<dyn StateStore>,
     _sweeper: Arc<SweeperHandle>,
 }
 
@@ -169,6 +171,7 @@ impl Media {
             jobs,
             events,
             blobs,
+            store: system.store().clone(),
             _sweeper: Arc::new(SweeperHandle(sweeper)),
         })
     }
@@ -240,6 +243,40 @@ impl Media {
                 .as_ref()
                 .clone()
                 .ok_or(MediaError::Video(VideoError::NotFound));
+        }
+        self.video_call(id, VideoRequest::Get).await
+    }
+
+    /// A video as a listing shows it: the active actor's snapshot when there is one here;
+    /// else, with a store on this node (sled), its durable state read directly, which holds
+    /// every acknowledged change, without activating an actor per listed video; else (a
+    /// shared store) a call to the actor on its owner node.
+    pub async fn peek(&self, id: Uuid) -> Result<VideoView, MediaError> {
+        if let Some(view) = self.videos.snapshot::<Option<VideoView>>(&id.to_string()) {
+            return view
+                .as_ref()
+                .clone()
+                .ok_or(MediaError::Video(VideoError::NotFound));
+        }
+        if self.store.backend() != "s3" {
+            let key = format!("{}/{id}", VideoActor::KIND);
+            let stored = self
+                .store
+                .get(&key)
+                .await
+                .map_err(|e| MediaError::Store(e.to_string()))?;
+            return match stored {
+                None => Err(MediaError::Video(VideoError::NotFound)),
+                Some(v) => {
+                    let s = codec::decode::<VideoState>(VideoActor::SCHEMA, &v.value)
+                        .map_err(|e| MediaError::Store(e.to_string()))?;
+                    if s.deleting {
+                        Err(MediaError::Video(VideoError::NotFound))
+                    } else {
+                        Ok(s.view())
+                    }
+                }
+            };
         }
         self.video_call(id, VideoRequest::Get).await
     }
