@@ -455,7 +455,8 @@ impl Catalogue {
     /// The video as the index last stored it (`None` when absent or deleted).
     pub fn stored_video(&self, id: Uuid) -> Option<VideoView> {
         let searcher = self.inner.reader.searcher();
-        lookup(&searcher, &self.inner.fields, id).and_then(|e| e.video)
+        lookup(&searcher, &self.inner.fields, id)
+            .and_then(|e| e.video(&searcher, &self.inner.fields))
     }
 
     /// The most viewed videos within `window_ms`, most first (ties: newest first), among
@@ -610,7 +611,16 @@ fn create(dir: &Path, fields: &Fields) -> Result<Index, CatalogueError> {
 struct Existing {
     version: u64,
     counts: Counts,
-    video: Option<VideoView>,
+    addr: tantivy::DocAddress,
+}
+
+impl Existing {
+    /// The stored copy of the video (a stored-document read: only when a change lacks it).
+    fn video(&self, searcher: &Searcher, f: &Fields) -> Option<VideoView> {
+        let d = searcher.doc::<TantivyDocument>(self.addr).ok()?;
+        let bytes = d.get_first(f.doc)?.as_bytes()?;
+        serde_json::from_slice(bytes).ok()
+    }
 }
 
 fn lookup(searcher: &Searcher, f: &Fields, id: Uuid) -> Option<Existing> {
@@ -625,15 +635,6 @@ fn lookup(searcher: &Searcher, f: &Fields, id: Uuid) -> Option<Existing> {
             .and_then(|c| c.first(addr.doc_id))
             .unwrap_or(0)
     };
-    let video = searcher
-        .doc::<TantivyDocument>(addr)
-        .ok()
-        .and_then(|d| {
-            d.get_first(f.doc)
-                .and_then(|v| v.as_bytes())
-                .map(<[u8]>::to_vec)
-        })
-        .and_then(|b| serde_json::from_slice::<VideoView>(&b).ok());
     Some(Existing {
         version: get("version"),
         counts: Counts {
@@ -641,7 +642,7 @@ fn lookup(searcher: &Searcher, f: &Fields, id: Uuid) -> Option<Existing> {
             likes: get("likes"),
             dislikes: 0,
         },
-        video,
+        addr,
     })
 }
 
@@ -688,13 +689,13 @@ fn write(
         if existing.as_ref().is_some_and(|e| e.version == u64::MAX) {
             continue; // deleted: nothing brings it back
         }
-        let (old_video, old_counts, old_version) = match existing {
-            Some(e) => (e.video, Some(e.counts), e.version),
-            None => (None, None, 0),
+        let (old_counts, old_version) = match &existing {
+            Some(e) => (Some(e.counts), e.version),
+            None => (None, 0),
         };
         let (video, video_changed) = match p.video {
             Some(v) if v.version >= old_version => (Some(*v), true),
-            _ => (old_video, false),
+            _ => (existing.as_ref().and_then(|e| e.video(searcher, f)), false),
         };
         let Some(video) = video else {
             if let Some(c) = p.counts {

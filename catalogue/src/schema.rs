@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub const ANALYSER: &str = "troupe_words";
 
 /// Bumped whenever the fields change: an index written under another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The index's fields.
 #[derive(Clone)]
@@ -45,7 +45,7 @@ pub struct Fields {
     pub alive: Field,
     /// The state, as the API spells it (raw): the admin's state filter.
     pub state: Field,
-    /// Duration in milliseconds (0 until known).
+    /// Duration in milliseconds (absent until known).
     pub duration_ms: Field,
     /// Creation time, Unix ms.
     pub created_ms: Field,
@@ -129,10 +129,10 @@ impl Fields {
         d.add_u64(self.listed, u64::from(listed(v)));
         d.add_u64(self.alive, 1);
         d.add_text(self.state, state_name(v.state));
-        d.add_u64(
-            self.duration_ms,
-            v.duration_secs.map_or(0, |s| (s.max(0.0) * 1000.0) as u64),
-        );
+        // No duration until processed: a duration filter never matches such a video.
+        if let Some(secs) = v.duration_secs.filter(|s| s.is_finite()) {
+            d.add_u64(self.duration_ms, (secs.max(0.0) * 1000.0) as u64);
+        }
         let created = v.created_at.timestamp_millis().max(0) as u64;
         d.add_u64(self.created_ms, created);
         d.add_u64(self.order, order_key(created, v.id));

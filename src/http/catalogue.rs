@@ -203,9 +203,12 @@ pub struct SearchParams {
     pub tag: Option<String>,
     /// Only videos of this username.
     pub owner: Option<String>,
-    /// Only videos at least this long, in seconds.
+    /// Only videos at least this long, in seconds (videos not yet processed have no duration
+    /// and match no duration filter).
+    #[param(value_type = Option<f64>, minimum = 0)]
     pub duration_min: Option<String>,
     /// Only videos at most this long, in seconds.
+    #[param(value_type = Option<f64>, minimum = 0)]
     pub duration_max: Option<String>,
     /// Only videos uploaded at or after this time (RFC 3339) or date (`2026-12-05`).
     pub uploaded_after: Option<String>,
@@ -251,7 +254,7 @@ pub struct SearchPage {
 }
 
 /// Searches the videos the caller may list: public ready videos, plus the caller's own (all,
-/// for admins). Ranked by BM25 over title (×3), tags (×2), channel name (×1.5) and
+/// for admins). Every word must match, in any of the fields. Ranked by BM25 over title (×3), tags (×2), channel name (×1.5) and
 /// description; a word of 5 to 7 letters also matches within one typo, 8 or more within two,
 /// and the last word matches as a prefix too. Changes show within about a second.
 #[utoipa::path(tag = "catalogue", params(SearchParams), responses(
