@@ -49,6 +49,16 @@ pub enum Command {
         #[arg(long, value_name = "s3://BUCKET")]
         to: String,
     },
+    /// Rebuild the catalogue index (listing, search) from the video actors' state, with
+    /// progress. Stop the server first.
+    Reindex {
+        /// A TOML config file layered over config/default.toml.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Data directory. Default ./data.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Repair the cluster's membership, or make its TLS certificates.

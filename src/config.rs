@@ -33,6 +33,35 @@ pub struct Config {
     pub state: StateConfig,
     /// Cluster membership.
     pub cluster: ClusterSection,
+    /// The catalogue index (listing, search, trending).
+    pub catalogue: CatalogueConfig,
+}
+
+/// `[catalogue]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogueConfig {
+    /// How often the index commits what changed, in ms: a change is searchable within about
+    /// this long (plus `log_interval_ms` twice when it comes from another node).
+    pub commit_interval_ms: u64,
+    /// The index writer's memory budget, in MiB (at least 15).
+    pub writer_memory_mb: u64,
+    /// In a cluster: how often each node ships its changes to the bucket and reads the
+    /// other nodes' changes, in ms.
+    pub log_interval_ms: u64,
+    /// In a cluster: how long shipped changes stay in the bucket, in seconds.
+    pub log_retention_secs: u64,
+}
+
+impl Default for CatalogueConfig {
+    fn default() -> Self {
+        Self {
+            commit_interval_ms: 250,
+            writer_memory_mb: 50,
+            log_interval_ms: 200,
+            log_retention_secs: 600,
+        }
+    }
 }
 
 /// `[state]`

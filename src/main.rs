@@ -59,6 +59,15 @@ fn main() -> ExitCode {
         Command::Cluster {
             command: ClusterCommand::Certs { out, nodes },
         } => troupe::certs::run(&out, &nodes),
+        Command::Reindex { config, data_dir } => {
+            let overrides = Overrides {
+                data_dir,
+                ..Default::default()
+            };
+            config::load(config.as_deref(), &overrides)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+                .and_then(troupe::startup::reindex)
+        }
         Command::Openapi => serde_json::to_string_pretty(&troupe::http::openapi())
             .map(|json| println!("{json}"))
             .map_err(Into::into),

@@ -56,20 +56,7 @@ impl Application {
         };
         let blobs = BlobStore::open(&blob_backend(&config, &data_dir)?)
             .context("cannot open the blob store")?;
-        let store: Arc<dyn StateStore> = match config.state.backend.as_str() {
-            "sled" => Arc::new(SledStore::open(&data_dir.join("state")).with_context(|| {
-                format!("cannot open the state store in {}", data_dir.display())
-            })?),
-            "s3" => {
-                let bucket = BlobStore::open(&BlobBackend::S3(s3_settings(&config)?))
-                    .context("cannot open the S3 state store")?;
-                Arc::new(ObjectStateStore::new(
-                    bucket.object_store().clone(),
-                    "state",
-                ))
-            }
-            other => bail!("state.backend is {other:?}; it must be \"sled\" or \"s3\""),
-        };
+        let store = open_state(&config, &data_dir)?;
         // The signing keys: configured, else the cluster's in the bucket, else this node's own.
         let configured = crate::secret::configured(&config.auth)?;
         let key_fingerprint = configured.as_deref().map(crate::keys::kid_of);
@@ -104,6 +91,7 @@ impl Application {
         let playback = Playback::start(&system, media.events(), playback_settings(&config))
             .await
             .context("cannot start the session and counter actors")?;
+        let catalogue = open_catalogue(&config, &data_dir, &store, media.events())?;
         // Present from the start, so that dashboards and alerts see zeros, not gaps.
         metrics::gauge!("troupe_sse_subscribers").set(0.0);
         metrics::gauge!("troupe_playback_streams_active").set(0.0);
@@ -156,7 +144,16 @@ impl Application {
                 key_fingerprint: key_fingerprint.clone(),
                 tls: cluster_tls,
             };
-            Some(Cluster::start(cfg, system.clone()).await?)
+            let cluster = Cluster::start(cfg, system.clone()).await?;
+            let cat = &config.catalogue;
+            troupe_catalogue::feed::start(
+                catalogue.clone(),
+                blobs.clone(),
+                c.node_name.clone(),
+                Duration::from_millis(cat.log_interval_ms.max(10)),
+                Duration::from_secs(cat.log_retention_secs.max(10)),
+            );
+            Some(cluster)
         } else {
             None
         };
@@ -166,6 +163,7 @@ impl Application {
             tools: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
             media,
             playback,
+            catalogue,
             hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),
             system,
@@ -180,6 +178,44 @@ impl Application {
             state: web::Data::new(state),
             _lock: lock,
         })
+    }
+}
+
+/// Opens the catalogue index under the data directory, makes it hear every change of this
+/// node's actors, and brings it in line with their stored state in the background (a
+/// rebuild when the index was missing or unreadable: queries answer 503 until it is done).
+fn open_catalogue(
+    config: &Config,
+    data_dir: &Path,
+    store: &Arc<dyn troupe_runtime::store::StateStore>,
+    events: &troupe_actors::events::EventHub,
+) -> anyhow::Result<troupe_catalogue::Catalogue> {
+    let settings = catalogue_settings(config, data_dir);
+    let (catalogue, fresh) = troupe_catalogue::Catalogue::open(&settings).with_context(|| {
+        format!(
+            "cannot open the catalogue index in {}",
+            settings.dir.display()
+        )
+    })?;
+    events.set_catalogue(Arc::new(catalogue.clone()));
+    let (c, store) = (catalogue.clone(), store.clone());
+    tokio::spawn(async move {
+        if let Err(e) = troupe_catalogue::rebuild::reconcile(&c, store.as_ref(), fresh).await {
+            tracing::error!(error = %e, "catalogue: reading the actors' state failed; run `troupe reindex` or restart");
+            c.set_ready();
+        }
+    });
+    Ok(catalogue)
+}
+
+/// The catalogue settings from the configuration.
+pub fn catalogue_settings(config: &Config, data_dir: &Path) -> troupe_catalogue::Settings {
+    let c = &config.catalogue;
+    troupe_catalogue::Settings {
+        dir: data_dir.join("catalogue"),
+        commit_interval: Duration::from_millis(c.commit_interval_ms.max(10)),
+        writer_memory: (c.writer_memory_mb.max(15) as usize) * 1024 * 1024,
+        trending_cache: Duration::from_secs(config.playback.trending_cache_secs),
     }
 }
 
@@ -198,7 +234,6 @@ fn playback_settings(config: &Config) -> PlaybackSettings {
         max_heartbeat_gap: Duration::from_secs(p.max_heartbeat_gap_secs.max(1)),
         history_limit: p.history_limit.max(1),
         progress_flush: Duration::from_secs(p.progress_flush_secs),
-        trending_cache: Duration::from_secs(p.trending_cache_secs),
         anonymous_views_per_source: p.anonymous_views_per_ip,
     }
 }
@@ -547,6 +582,61 @@ pub fn forget_member(config: Config, name: &str) -> anyhow::Result<()> {
     }))?;
     println!("asked the cluster to forget {name}: every node stops counting it toward the majority within about 2 s, unless it is up");
     Ok(())
+}
+
+/// Opens the state store the configuration names.
+fn open_state(config: &Config, data_dir: &Path) -> anyhow::Result<Arc<dyn StateStore>> {
+    Ok(match config.state.backend.as_str() {
+        "sled" => {
+            Arc::new(SledStore::open(&data_dir.join("state")).with_context(|| {
+                format!("cannot open the state store in {}", data_dir.display())
+            })?)
+        }
+        "s3" => {
+            let bucket = BlobStore::open(&BlobBackend::S3(s3_settings(config)?))
+                .context("cannot open the S3 state store")?;
+            Arc::new(ObjectStateStore::new(
+                bucket.object_store().clone(),
+                "state",
+            ))
+        }
+        other => bail!("state.backend is {other:?}; it must be \"sled\" or \"s3\""),
+    })
+}
+
+/// `troupe reindex`: throws the catalogue index away and builds it again from the video
+/// actors' stored state, with progress on stderr. The server must be stopped (the data
+/// directory is locked while it runs).
+pub fn reindex(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let data_dir = config.server.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let _lock = lock_data_dir(&data_dir)?;
+        let store = open_state(&config, &data_dir)?;
+        let settings = catalogue_settings(&config, &data_dir);
+        if settings.dir.exists() {
+            std::fs::remove_dir_all(&settings.dir).with_context(|| {
+                format!("cannot remove the old index in {}", settings.dir.display())
+            })?;
+        }
+        let started = std::time::Instant::now();
+        let (catalogue, _) = troupe_catalogue::Catalogue::open(&settings)
+            .with_context(|| format!("cannot create the index in {}", settings.dir.display()))?;
+        troupe_catalogue::rebuild::reconcile(&catalogue, store.as_ref(), true)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the actors' state: {e}"))?;
+        println!(
+            "reindexed {} videos into {} in {:.1} s",
+            catalogue.len(),
+            settings.dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
 }
 
 /// `troupe migrate`: copies the data dir into the shared store and prints what it did.

@@ -37,8 +37,10 @@ pub struct AppState {
     pub tools: MediaTools,
     /// Videos, uploads and transcoding.
     pub media: Media,
-    /// Playback sessions, counters and trending.
+    /// Playback sessions and counters.
     pub playback: Playback,
+    /// The catalogue index: listing, search, trending.
+    pub catalogue: troupe_catalogue::Catalogue,
     /// Hot HLS segments and playlists.
     pub hls_cache: BlobCache,
     /// The Prometheus recorder.

@@ -9,6 +9,13 @@ pub fn init_tracing(cfg: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // tantivy logs every segment file it creates and deletes at info; its warnings matter.
+    let filter = match "tantivy=warn".parse() {
+        Ok(d) if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("tantivy")) => {
+            filter.add_directive(d)
+        }
+        _ => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

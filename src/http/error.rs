@@ -255,10 +255,6 @@ impl From<MediaError> for ApiError {
                 "invalid_video",
                 format!("{field} {reason}"),
             ),
-            MediaError::BadCursor => ApiError::bad_request(
-                "invalid_cursor",
-                "the cursor is not one this server gave out; start again without it",
-            ),
             MediaError::Video(VideoError::NotFound) => {
                 ApiError::not_found("video_not_found", "no such video")
             }

@@ -36,12 +36,15 @@ pub struct Readiness {
     pub blobs: Check,
     /// ffmpeg and ffprobe run.
     pub ffmpeg: Check,
+    /// The catalogue index answers (not while it is rebuilt).
+    pub catalogue: Check,
     /// In a cluster: this node sees a majority of the configured members.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<Check>,
 }
 
-/// Readiness: the state store is writable, the blob store answers, ffmpeg is installed.
+/// Readiness: the state store is writable, the blob store answers, ffmpeg is installed, the
+/// catalogue index is not being rebuilt.
 /// 503 with `Retry-After` when any check fails.
 #[utoipa::path(tag = "operations", responses(
     (status = 200, description = "Ready to serve", body = Readiness),
@@ -94,12 +97,28 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             detail: format!("{up} of {configured} configured members up (majority is {majority})"),
         }
     });
-    let ready = store.ok && blobs.ok && ffmpeg.ok && cluster.as_ref().is_none_or(|c| c.ok);
+    let catalogue = if state.catalogue.is_ready() {
+        Check {
+            ok: true,
+            detail: "the catalogue index answers".into(),
+        }
+    } else {
+        Check {
+            ok: false,
+            detail: format!(
+                "the catalogue index is being rebuilt ({} videos read so far)",
+                state.catalogue.rebuilt()
+            ),
+        }
+    };
+    let ready =
+        store.ok && blobs.ok && ffmpeg.ok && catalogue.ok && cluster.as_ref().is_none_or(|c| c.ok);
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         store,
         blobs,
         ffmpeg,
+        catalogue,
         cluster,
     };
     if ready {

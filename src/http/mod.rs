@@ -5,6 +5,7 @@
 //! [`app`] installs.
 
 pub mod accounts;
+pub mod catalogue;
 pub mod cluster;
 pub mod console;
 pub mod error;
@@ -62,6 +63,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(cluster::forget)
         .service(videos::create)
         .service(videos::list)
+        .service(catalogue::search)
+        .service(catalogue::suggest)
         .service(videos::update)
         .service(videos::delete_video)
         .service(videos::retry)
@@ -97,6 +100,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "videos", description = "Videos: metadata, state, live events"),
         (name = "uploads", description = "tus 1.0 resumable uploads"),
         (name = "playback", description = "Playback sessions, heartbeats, history, ratings, trending, and HLS with signed tokens"),
+        (name = "catalogue", description = "Search and suggestions over the catalogue index"),
     )
 )]
 struct ApiDoc;

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use troupe_actors::accounts::Plan;
-use troupe_actors::media::video::VideoStatus;
+use troupe_actors::media::video::{VideoStatus, Visibility};
 use troupe_actors::playback::session::{
     anonymous_key, SessionError, StartStream, Stream, WatchEntry,
 };
@@ -609,14 +609,15 @@ pub struct TrendingList {
     pub items: Vec<TrendingItem>,
 }
 
-/// Public videos ranked by views within a window (`1h`, `24h`, `7d`), most viewed first. The
-/// list may be up to `playback.trending_cache_secs` plus `playback.progress_flush_secs` old
-/// (counters write behind); views are bucketed by 5 minutes
-/// within the last 2 hours and by the hour beyond.
+/// Public videos ranked by views within a window (`1h`, `24h`, `7d`), most viewed first (ties:
+/// newest first), from the catalogue, which hears every counter change within a commit
+/// interval (a second or so in a cluster); views are bucketed by 5 minutes within the last
+/// 2 hours and by the hour beyond. A video deleted or hidden is gone at once.
 #[utoipa::path(tag = "playback", params(TrendingParams), responses(
     (status = 200, description = "The list", body = TrendingList),
     (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_window`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/videos/trending")]
 pub async fn trending(
@@ -641,17 +642,34 @@ pub async fn trending(
             "limit must be between 1 and 100",
         ));
     }
-    let list = state.playback.trending(window, limit).await?;
+    let ranked =
+        state
+            .catalogue
+            .trending(window.millis(), limit, troupe_catalogue::Scope::Public)?;
+    // Re-checked like every catalogue answer: a video deleted or hidden a moment ago is gone.
+    let checks = ranked.iter().cloned().map(|(t, hit)| {
+        let state = &state;
+        async move {
+            match state.media.peek(t.id).await {
+                Ok(v) if v.visibility == Visibility::Public && v.state == VideoStatus::Ready => {
+                    Some(TrendingItem {
+                        video: VideoBody::from(v).with_counts(hit.counts),
+                        window_views: t.window_views,
+                    })
+                }
+                _ => None,
+            }
+        }
+    });
+    let items: Vec<TrendingItem> = futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=10"))
         .json(TrendingList {
             window: window.as_str().into(),
-            items: list
-                .iter()
-                .map(|t| TrendingItem {
-                    video: VideoBody::from(t.video.clone()).with_counts(t.counts),
-                    window_views: t.window_views,
-                })
-                .collect(),
+            items,
         }))
 }

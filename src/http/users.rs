@@ -174,10 +174,11 @@ pub struct AdminVideoQuery {
 /// example the failed ones, with their reasons (admins only).
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(AdminVideoQuery), responses(
     (status = 200, description = "A page of videos", body = super::videos::VideoPage),
-    (status = 400, description = "`invalid_query` (an unknown state, a bad limit) or `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+    (status = 400, description = "`invalid_query` (an unknown state, a bad limit)", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "The store is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` or an actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/admin/videos")]
 pub async fn list_videos(
@@ -189,21 +190,9 @@ pub async fn list_videos(
     let q = query.into_inner();
     let limit = page_limit(q.limit)?;
     let viewer = super::videos::viewer(&state, Some(&user.0)).await?;
-    let page = state
-        .media
-        .list(
-            troupe_actors::media::ListQuery {
-                limit: Some(limit),
-                cursor: q.cursor,
-                tag: None,
-                owner: None,
-                q: None,
-                state: q.state,
-            },
-            viewer,
-        )
-        .await?;
-    super::videos::page_response(&state, page).await
+    let search =
+        super::catalogue::listing(None, None, None, q.state, Some(limit), q.cursor.as_deref())?;
+    super::videos::page_response(&state, viewer, &search).await
 }
 
 /// A plan change.

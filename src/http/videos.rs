@@ -18,7 +18,7 @@ use std::time::Duration;
 use troupe_actors::accounts::Role;
 use troupe_actors::events::VideoEvent;
 use troupe_actors::media::video::{VideoView, Visibility};
-use troupe_actors::media::{layout, ListQuery, VideoInput, Viewer};
+use troupe_actors::media::{layout, VideoInput, Viewer};
 use troupe_actors::playback::Counts;
 use uuid::Uuid;
 
@@ -284,7 +284,7 @@ pub struct ListParams {
     pub tag: Option<String>,
     /// Only videos of this username.
     pub owner: Option<String>,
-    /// Words that must all appear in the title, description or tags.
+    /// Words to search for (up to 512 characters); the best matches come first.
     pub q: Option<String>,
 }
 
@@ -298,10 +298,14 @@ pub struct VideoPage {
 }
 
 /// Lists videos, newest first: public ready videos for everyone, plus all of the caller's
-/// own (admins see all). Stable cursor pagination.
+/// own (admins see all), from the catalogue index; with `q`, the best matches first (see
+/// `GET /api/v1/search` for the whole search). Cursors stay stable while videos are added.
+/// Counts are the index's, which trail the counters by up to a second.
 #[utoipa::path(tag = "videos", params(ListParams), responses(
     (status = 200, description = "A page of videos", body = VideoPage),
-    (status = 400, description = "`invalid_cursor` or `invalid_query`", body = Problem, content_type = "application/problem+json"),
+    (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_cursor` or `query_too_long`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/videos")]
 pub async fn list(
@@ -310,49 +314,27 @@ pub async fn list(
     query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    if q.limit
-        .is_some_and(|l| l == 0 || l > troupe_actors::media::service::MAX_PAGE)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 100",
-        ));
-    }
+    let search =
+        super::catalogue::listing(q.q, q.tag, q.owner, None, q.limit, q.cursor.as_deref())?;
     let viewer = viewer(&state, user.0.as_ref()).await?;
-    let page = state
-        .media
-        .list(
-            ListQuery {
-                limit: q.limit,
-                cursor: q.cursor,
-                tag: q.tag,
-                owner: q.owner,
-                q: q.q,
-                state: None,
-            },
-            viewer,
-        )
-        .await?;
-    page_response(&state, page).await
+    page_response(&state, viewer, &search).await
 }
 
-/// A page of videos as the API answers it, with each video's stored counts.
+/// A page of the catalogue as the API answers it, re-checked and with the index's counts.
 pub(crate) async fn page_response(
     state: &AppState,
-    page: troupe_actors::media::Page,
+    viewer: Option<Viewer>,
+    search: &troupe_catalogue::Search,
 ) -> Result<HttpResponse, ApiError> {
-    let ids: Vec<Uuid> = page.items.iter().map(|v| v.id).collect();
-    let counts = state.playback.stored_counts(&ids).await;
+    let (items, next_cursor) = super::catalogue::run(state, viewer, search).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(VideoPage {
-            items: page
-                .items
+            items: items
                 .into_iter()
-                .zip(counts)
                 .map(|(v, c)| VideoBody::from(v).with_counts(c))
                 .collect(),
-            next_cursor: page.next_cursor,
+            next_cursor,
         }))
 }
 

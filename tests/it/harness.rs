@@ -220,6 +220,31 @@ impl TestApp {
         self.request(Method::GET, path, token, None).await
     }
 
+    /// GETs `path` until `ok` holds of its JSON body, within the catalogue's promise: a change
+    /// acknowledged to a client shows in listing and search within 1 s. Panics, with the
+    /// last body, when it does not.
+    pub async fn listed(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            let r = self.get(path, token).await;
+            assert_eq!(r.status(), reqwest::StatusCode::OK, "GET {path}");
+            let body: Value = r.json().await.unwrap();
+            if ok(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "GET {path} did not show the change within 1 s: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.request(Method::POST, path, None, Some(body)).await
     }
@@ -253,6 +278,14 @@ impl TestApp {
             r.text().await.unwrap()
         );
         r.json().await.unwrap()
+    }
+
+    /// Logs in an existing user; returns the access token.
+    pub async fn login_token(&self, name: &str) -> String {
+        self.login(name).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Registers and logs in; returns the access token.

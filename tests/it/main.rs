@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts;
+mod catalogue;
 mod cluster;
 mod cluster_tls;
 mod console;

@@ -1054,6 +1054,11 @@ async fn listing_paginates_searches_and_shows_only_what_the_caller_may_see() {
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
     }
+    // Listed within a second of the acknowledgement.
+    app.listed("/api/v1/videos?owner=alice&limit=10", Some(&alice), |p| {
+        p["items"].as_array().unwrap().len() == 6
+    })
+    .await;
     // Alice pages through her six videos, two at a time, newest first, no repeats.
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -1110,7 +1115,7 @@ async fn listing_paginates_searches_and_shows_only_what_the_caller_may_see() {
     }
     problem(
         app.get("/api/v1/videos?cursor=garbage", None).await,
-        400,
+        422,
         "invalid_cursor",
     )
     .await;

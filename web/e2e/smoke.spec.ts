@@ -6,7 +6,7 @@ test('home lists the setup videos and search finds by tag', async ({ page, env }
   await expect(page.getByRole('list', { name: 'Latest videos' }).getByRole('link', { name: 'Public test pattern' })).toBeVisible();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Search' }).click();
   await page.getByLabel('Tag').fill('pattern');
-  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
   await expect(page).toHaveURL(/\/search\?tag=pattern/);
   await expect(page.getByRole('list', { name: 'Search results' }).getByRole('link', { name: 'Public test pattern' })).toBeVisible();
   void env;

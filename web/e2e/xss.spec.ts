@@ -21,8 +21,8 @@ test('titles, descriptions and tags with <script>, quotes and RTL text render as
   expect(await page.locator('main img[src="x"], main b, main script').count()).toBe(0);
 
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Search' }).click();
-  await page.getByLabel('Words').fill('ampersand');
-  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('combobox', { name: 'Search videos' }).fill('ampersand');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
   await expect(page.getByRole('list', { name: 'Search results' }).getByText(env.xss.title)).toBeVisible();
   expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
   expect(dialogs).toBe(0);

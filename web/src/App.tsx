@@ -42,7 +42,12 @@ export function App() {
   const Page = loaded.get(route);
 
   useEffect(() => {
-    if (loaded.has(route)) return;
+    if (loaded.has(route)) {
+      // It finished loading between the render and this effect (a cached chunk): show it now,
+      // as nothing else may render again.
+      if (!Page) setVersion((v) => v + 1);
+      return;
+    }
     let live = true;
     setLoadError(null);
     preload(route)
@@ -68,7 +73,7 @@ export function App() {
   }, [route]);
 
   // Move focus to the new page's heading on navigation (not on the first load), and to the top.
-  const key = loc.path + '?' + loc.query.toString();
+  const key = route.followsQuery ? loc.path : loc.path + '?' + loc.query.toString();
   useEffect(() => {
     if (first.current) {
       first.current = false;

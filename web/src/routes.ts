@@ -17,6 +17,9 @@ export interface Route {
   load: () => Promise<{ default: ComponentType<PageProps> }>;
   /** Asks for the page's first data while its code loads, when it is the first page shown. */
   warm?: () => void;
+  /** The page follows changes of the query string itself (it keeps its form and focus);
+   * otherwise a new query string gives a fresh page. */
+  followsQuery?: boolean;
 }
 
 export const routes: Route[] = [
@@ -26,7 +29,7 @@ export const routes: Route[] = [
     load: () => import('./pages/home/HomePage'),
     warm: () => void import('./pages/home/data').then((m) => m.warmLatest()),
   },
-  { path: '/search', title: 'Search', load: () => import('./pages/search/SearchPage') },
+  { path: '/search', title: 'Search', followsQuery: true, load: () => import('./pages/search/SearchPage') },
   { path: '/watch/:id', title: 'Watch', load: () => import('./pages/watch/WatchPage') },
   { path: '/upload', title: 'Upload', guard: 'user', load: () => import('./pages/upload/UploadPage') },
   { path: '/me/videos', title: 'My videos', guard: 'user', load: () => import('./pages/my-videos/MyVideosPage') },

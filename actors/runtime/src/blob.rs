@@ -167,6 +167,21 @@ impl BlobStore {
         Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
     }
 
+    /// The paths under `prefix` that sort after `offset`, in the order the store lists them
+    /// (S3 lists in key order): how a reader follows a log of blobs without listing it all.
+    pub async fn list_after(&self, prefix: &str, offset: &str) -> Result<Vec<String>, BlobError> {
+        use futures::TryStreamExt;
+        let prefix = BlobPath::from(prefix);
+        let metas: Vec<_> = self
+            .inner
+            .list_with_offset(Some(&prefix), &BlobPath::from(offset))
+            .try_collect()
+            .await?;
+        let mut paths: Vec<String> = metas.into_iter().map(|m| m.location.to_string()).collect();
+        paths.sort();
+        Ok(paths)
+    }
+
     /// Deletes every blob under `prefix`; returns how many there were.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, BlobError> {
         let paths = self.list(prefix).await?;

@@ -16,7 +16,21 @@ use uuid::Uuid;
 
 mod values;
 
-pub use values::{Counts, Rendition, VideoStatus, VideoView, Visibility};
+pub use values::{
+    views_within, Counts, Rendition, VideoStatus, VideoView, ViewBuckets, Visibility, COARSE_MS,
+    FINE_KEEP_MS, FINE_MS,
+};
+
+/// What the catalogue hears from the actors that run on this node: every change of a video,
+/// its deletion, and its new counts. Calls must not block: the catalogue queues them.
+pub trait CatalogueSink: Send + Sync {
+    /// The video changed; this is it now.
+    fn video(&self, view: &VideoView);
+    /// The video is being deleted.
+    fn deleted(&self, id: Uuid);
+    /// The video's counts changed; these are they now, with its views over time.
+    fn counts(&self, id: Uuid, counts: Counts, views: ViewBuckets);
+}
 
 /// An event for subscribers of one video.
 #[derive(Debug, Clone)]
@@ -48,6 +62,7 @@ struct Inner {
     topics: Mutex<HashMap<Uuid, Topic>>,
     fetch: OnceLock<Fetch>,
     fetch_counts: OnceLock<FetchCounts>,
+    catalogue: OnceLock<Arc<dyn CatalogueSink>>,
     poll: Duration,
 }
 
@@ -65,6 +80,7 @@ impl EventHub {
                 topics: Mutex::new(HashMap::new()),
                 fetch: OnceLock::new(),
                 fetch_counts: OnceLock::new(),
+                catalogue: OnceLock::new(),
                 poll,
             }),
         }
@@ -80,6 +96,18 @@ impl EventHub {
         let _ = self.inner.fetch_counts.set(fetch);
     }
 
+    /// Sets the catalogue that hears every change (set once, at start).
+    pub fn set_catalogue(&self, sink: Arc<dyn CatalogueSink>) {
+        let _ = self.inner.catalogue.set(sink);
+    }
+
+    /// Tells the catalogue of new counts; `views` is only built when a catalogue listens.
+    pub fn catalogue_counts(&self, id: Uuid, counts: Counts, views: impl FnOnce() -> ViewBuckets) {
+        if let Some(c) = self.inner.catalogue.get() {
+            c.counts(id, counts, views());
+        }
+    }
+
     /// Announces new counts, if anyone here listens and they are newer than what they saw.
     pub fn publish_counts(&self, id: Uuid, version: u64, counts: Counts) {
         let mut topics = self.inner.topics.lock().expect("topics lock");
@@ -93,6 +121,9 @@ impl EventHub {
 
     /// Announces a change, if anyone here listens and it is newer than what they saw.
     pub fn publish(&self, view: &VideoView) {
+        if let Some(c) = self.inner.catalogue.get() {
+            c.video(view);
+        }
         let mut topics = self.inner.topics.lock().expect("topics lock");
         if let Some(t) = topics.get_mut(&view.id) {
             if view.version > t.version {
@@ -104,6 +135,9 @@ impl EventHub {
 
     /// Announces that a video is gone.
     pub fn closed(&self, id: Uuid) {
+        if let Some(c) = self.inner.catalogue.get() {
+            c.deleted(id);
+        }
         if let Some(t) = self.inner.topics.lock().expect("topics lock").get(&id) {
             let _ = t.tx.send(VideoEvent::Deleted);
         }

@@ -111,3 +111,47 @@ pub struct Counts {
     /// Dislikes.
     pub dislikes: u64,
 }
+
+/// Width of the fine view buckets (ms): 5 minutes.
+pub const FINE_MS: i64 = 5 * 60 * 1000;
+/// Width of the coarse view buckets (ms): 1 hour.
+pub const COARSE_MS: i64 = 60 * 60 * 1000;
+/// How long fine buckets are kept (ms): 2 hours.
+pub const FINE_KEEP_MS: i64 = 2 * COARSE_MS;
+
+/// A video's views over time, as its counter keeps them for trending.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewBuckets {
+    /// Views per 5-minute bucket over the last 2 hours: (bucket start, Unix ms; views).
+    pub fine: Vec<(i64, u64)>,
+    /// Views per hour over the last 8 days: (bucket start, Unix ms; views).
+    pub coarse: Vec<(i64, u64)>,
+}
+
+impl ViewBuckets {
+    /// Views within the last `window_ms` before `now_ms`, at the buckets' resolution:
+    /// 5 minutes for windows up to 2 hours, an hour beyond.
+    pub fn views_within(&self, now_ms: i64, window_ms: i64) -> u64 {
+        views_within(&self.fine, &self.coarse, now_ms, window_ms)
+    }
+}
+
+/// [`ViewBuckets::views_within`] over borrowed buckets.
+pub fn views_within(
+    fine: &[(i64, u64)],
+    coarse: &[(i64, u64)],
+    now_ms: i64,
+    window_ms: i64,
+) -> u64 {
+    let (buckets, width) = if window_ms <= FINE_KEEP_MS {
+        (fine, FINE_MS)
+    } else {
+        (coarse, COARSE_MS)
+    };
+    // A bucket counts when most of it lies inside the window.
+    buckets
+        .iter()
+        .filter(|(start, _)| start + width / 2 > now_ms - window_ms)
+        .map(|(_, n)| n)
+        .sum()
+}

@@ -20,7 +20,7 @@ pub mod upload;
 pub mod video;
 
 pub use crate::events::Rendition;
-pub use service::{ListQuery, Media, MediaError, MediaSettings, Page, VideoInput, Viewer};
+pub use service::{Media, MediaError, MediaSettings, VideoInput, Viewer};
 
 use uuid::Uuid;
 

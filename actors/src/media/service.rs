@@ -10,14 +10,14 @@ use super::upload::{
 };
 use super::video::{
     NewVideo, VideoActor, VideoArgs, VideoError, VideoPatch, VideoRequest, VideoResponse,
-    VideoState, VideoStatus, VideoView, Visibility,
+    VideoState, VideoView, Visibility,
 };
 use crate::events::EventHub;
 use std::sync::Arc;
 use std::time::Duration;
 use troupe_runtime::blob::BlobStore;
-use troupe_runtime::codec;
-use troupe_runtime::{CallError, Directory, Entity, System};
+use troupe_runtime::store::StateStore;
+use troupe_runtime::{codec, CallError, Directory, Entity, System};
 use uuid::Uuid;
 
 /// Longest title, in characters.
@@ -28,8 +28,6 @@ pub const MAX_DESCRIPTION: usize = 10_000;
 pub const MAX_TAGS: usize = 16;
 /// Longest tag, in characters.
 pub const MAX_TAG: usize = 40;
-/// Largest page of a listing.
-pub const MAX_PAGE: usize = 100;
 
 /// Everything [`Media::start`] needs.
 #[derive(Debug, Clone)]
@@ -55,9 +53,6 @@ pub enum MediaError {
         /// What is wrong.
         reason: String,
     },
-    /// The cursor is not one this server gave out.
-    #[error("the cursor is not valid")]
-    BadCursor,
     /// The video refused.
     #[error("{0}")]
     Video(VideoError),
@@ -112,32 +107,6 @@ impl Viewer {
     }
 }
 
-/// A listing query.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    /// Page size (1–100; default 20).
-    pub limit: Option<usize>,
-    /// Where the previous page ended.
-    pub cursor: Option<String>,
-    /// Only videos with this tag.
-    pub tag: Option<String>,
-    /// Only videos of this owner (user key).
-    pub owner: Option<String>,
-    /// Words that must all appear in the title, description or tags.
-    pub q: Option<String>,
-    /// Only videos in this state (admins list failed videos with it).
-    pub state: Option<VideoStatus>,
-}
-
-/// A page of a listing.
-#[derive(Debug, Clone)]
-pub struct Page {
-    /// The videos, newest first.
-    pub items: Vec<VideoView>,
-    /// Pass it back as `cursor` for the next page; `None` on the last page.
-    pub next_cursor: Option<String>,
-}
-
 /// Videos and uploads. Cheap to clone.
 #[derive(Clone)]
 pub struct Media {
@@ -146,7 +115,7 @@ pub struct Media {
     jobs: Jobs,
     events: EventHub,
     blobs: BlobStore,
-    system: System,
+    store: Arc<dyn StateStore>,
     _sweeper: Arc<SweeperHandle>,
 }
 
@@ -202,7 +171,7 @@ impl Media {
             jobs,
             events,
             blobs,
-            system: system.clone(),
+            store: system.store().clone(),
             _sweeper: Arc::new(SweeperHandle(sweeper)),
         })
     }
@@ -278,6 +247,40 @@ impl Media {
         self.video_call(id, VideoRequest::Get).await
     }
 
+    /// A video as a listing shows it: the active actor's snapshot when there is one here;
+    /// else, with a store on this node (sled), its durable state read directly, which holds
+    /// every acknowledged change, without activating an actor per listed video; else (a
+    /// shared store) a call to the actor on its owner node.
+    pub async fn peek(&self, id: Uuid) -> Result<VideoView, MediaError> {
+        if let Some(view) = self.videos.snapshot::<Option<VideoView>>(&id.to_string()) {
+            return view
+                .as_ref()
+                .clone()
+                .ok_or(MediaError::Video(VideoError::NotFound));
+        }
+        if self.store.backend() != "s3" {
+            let key = format!("{}/{id}", VideoActor::KIND);
+            let stored = self
+                .store
+                .get(&key)
+                .await
+                .map_err(|e| MediaError::Store(e.to_string()))?;
+            return match stored {
+                None => Err(MediaError::Video(VideoError::NotFound)),
+                Some(v) => {
+                    let s = codec::decode::<VideoState>(VideoActor::SCHEMA, &v.value)
+                        .map_err(|e| MediaError::Store(e.to_string()))?;
+                    if s.deleting {
+                        Err(MediaError::Video(VideoError::NotFound))
+                    } else {
+                        Ok(s.view())
+                    }
+                }
+            };
+        }
+        self.video_call(id, VideoRequest::Get).await
+    }
+
     /// Changes a video's metadata.
     pub async fn update_video(&self, id: Uuid, input: VideoInput) -> Result<VideoView, MediaError> {
         let patch = validate(input, false)?;
@@ -308,62 +311,6 @@ impl Media {
             VideoResponse::Done(r) => r.map_err(MediaError::Video),
             VideoResponse::Video(_) => Ok(()),
         }
-    }
-
-    /// Lists videos that `viewer` may see, newest first.
-    ///
-    /// Public, ready videos are listed for everyone; a viewer also sees every video of their
-    /// own (any state or visibility), and admins see everything. Unlisted videos are otherwise
-    /// never listed. The listing reads the durable state of every video, so it costs one
-    /// store scan: fine for a single node's catalogue (tens of thousands of videos).
-    pub async fn list(&self, query: ListQuery, viewer: Option<Viewer>) -> Result<Page, MediaError> {
-        let limit = query.limit.unwrap_or(20).clamp(1, MAX_PAGE);
-        let after = match &query.cursor {
-            Some(c) => Some(parse_cursor(c)?),
-            None => None,
-        };
-        let tag = query.tag.as_deref().map(|t| t.trim().to_lowercase());
-        let owner = query.owner.as_deref().map(|o| o.trim().to_lowercase());
-        let words: Vec<String> = query
-            .q
-            .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-        let prefix = format!("{}/", VideoActor::KIND);
-        let entries = self
-            .system
-            .store()
-            .scan_prefix(&prefix)
-            .await
-            .map_err(|e| MediaError::Store(e.to_string()))?;
-        let mut items: Vec<VideoView> = entries
-            .into_iter()
-            .filter_map(|(_, v)| codec::decode::<VideoState>(VideoActor::SCHEMA, &v.value).ok())
-            .filter(|s| !s.deleting)
-            .map(|s| s.view())
-            .filter(|v| {
-                let mine = viewer.is_some_and(|w| w.admin || w.id == v.owner_id);
-                mine || (v.visibility == Visibility::Public && v.state == VideoStatus::Ready)
-            })
-            .filter(|v| tag.as_ref().is_none_or(|t| v.tags.iter().any(|x| x == t)))
-            .filter(|v| owner.as_ref().is_none_or(|o| &v.owner == o))
-            .filter(|v| query.state.is_none_or(|st| v.state == st))
-            .filter(|v| {
-                if words.is_empty() {
-                    return true;
-                }
-                let hay =
-                    format!("{} {} {}", v.title, v.description, v.tags.join(" ")).to_lowercase();
-                words.iter().all(|w| hay.contains(w.as_str()))
-            })
-            .filter(|v| after.as_ref().is_none_or(|a| key(v) < *a))
-            .collect();
-        items.sort_by_key(|v| std::cmp::Reverse(key(v)));
-        let next_cursor = (items.len() > limit).then(|| cursor(&items[limit - 1]));
-        items.truncate(limit);
-        Ok(Page { items, next_cursor })
     }
 
     /// Creates an upload for a video the caller may edit (the caller checked).
@@ -447,23 +394,6 @@ impl Media {
         }
         Ok(())
     }
-}
-
-fn key(v: &VideoView) -> (i64, Uuid) {
-    (v.created_at.timestamp_micros(), v.id)
-}
-
-fn cursor(v: &VideoView) -> String {
-    let (t, id) = key(v);
-    format!("{t}.{}", id.simple())
-}
-
-fn parse_cursor(c: &str) -> Result<(i64, Uuid), MediaError> {
-    let (t, id) = c.split_once('.').ok_or(MediaError::BadCursor)?;
-    Ok((
-        t.parse().map_err(|_| MediaError::BadCursor)?,
-        Uuid::parse_str(id).map_err(|_| MediaError::BadCursor)?,
-    ))
 }
 
 /// Validates and normalises metadata; `creating` requires a title.

@@ -22,12 +22,8 @@ use uuid::Uuid;
 /// The actor kind `counter`, keyed by the video id.
 pub struct CounterActor;
 
-/// Width of the fine view buckets (ms): 5 minutes.
-pub const FINE_MS: i64 = 5 * 60 * 1000;
-/// Width of the coarse view buckets (ms): 1 hour.
-pub const COARSE_MS: i64 = 60 * 60 * 1000;
-/// How long fine buckets are kept (ms): 2 hours.
-const FINE_KEEP_MS: i64 = 2 * COARSE_MS;
+use crate::events::{ViewBuckets, FINE_KEEP_MS};
+pub use crate::events::{COARSE_MS, FINE_MS};
 /// How long coarse buckets are kept (ms): 8 days.
 const COARSE_KEEP_MS: i64 = 8 * 24 * COARSE_MS;
 
@@ -64,17 +60,15 @@ impl CounterState {
     /// Views within the last `window_ms` before `now_ms`, at the buckets' resolution:
     /// 5 minutes for windows up to 2 hours, an hour beyond.
     pub fn views_within(&self, now_ms: i64, window_ms: i64) -> u64 {
-        let (buckets, width) = if window_ms <= FINE_KEEP_MS {
-            (&self.fine, FINE_MS)
-        } else {
-            (&self.coarse, COARSE_MS)
-        };
-        // A bucket counts when most of it lies inside the window.
-        buckets
-            .iter()
-            .filter(|(start, _)| start + width / 2 > now_ms - window_ms)
-            .map(|(_, n)| n)
-            .sum()
+        crate::events::views_within(&self.fine, &self.coarse, now_ms, window_ms)
+    }
+
+    /// The view buckets, for the catalogue's trending.
+    pub fn buckets(&self) -> ViewBuckets {
+        ViewBuckets {
+            fine: self.fine.clone(),
+            coarse: self.coarse.clone(),
+        }
     }
 
     /// Merges a shard's partial; whether it was newer than what the counter had.
@@ -302,9 +296,9 @@ impl Entity for CounterActor {
             changed: shard.is_some(),
         };
         if changed {
-            ctx.args()
-                .hub
-                .publish_counts(video, answer.version, answer.counts);
+            let hub = &ctx.args().hub;
+            hub.publish_counts(video, answer.version, answer.counts);
+            hub.catalogue_counts(video, answer.counts, || state.buckets());
             // Write-behind: the acknowledged truth is in the tallies (see the module doc).
             let flush = ctx.args().flush;
             ctx.stage_soft(state, flush);

@@ -17,7 +17,6 @@ pub mod tally;
 pub use crate::events::Counts;
 
 use crate::events::EventHub;
-use crate::media::video::{VideoActor, VideoState, VideoStatus, VideoView, Visibility};
 use counter::{CounterActor, CounterAnswer, CounterArgs, CounterRequest, CounterState};
 use serde::{Deserialize, Serialize};
 use session::{
@@ -62,8 +61,6 @@ pub struct PlaybackSettings {
     /// Progress from heartbeats, and counters' sums (derived from the durable tallies), are
     /// written within this long.
     pub progress_flush: Duration,
-    /// How long a trending list is reused.
-    pub trending_cache: Duration,
     /// At most this many distinct anonymous devices from one client address count a view of
     /// one video within `view_dedupe`.
     pub anonymous_views_per_source: u32,
@@ -79,7 +76,6 @@ impl Default for PlaybackSettings {
             max_heartbeat_gap: Duration::from_secs(30),
             history_limit: 500,
             progress_flush: Duration::from_secs(5),
-            trending_cache: Duration::from_secs(10),
             anonymous_views_per_source: 3,
         }
     }
@@ -157,7 +153,8 @@ impl Window {
         }
     }
 
-    fn millis(self) -> i64 {
+    /// The window's length in ms.
+    pub fn millis(self) -> i64 {
         match self {
             Window::Hour => counter::COARSE_MS,
             Window::Day => 24 * counter::COARSE_MS,
@@ -165,19 +162,6 @@ impl Window {
         }
     }
 }
-
-/// A trending video: the video, its counts, and its views within the window.
-#[derive(Debug, Clone)]
-pub struct Trend {
-    /// The video.
-    pub video: VideoView,
-    /// Its counts.
-    pub counts: Counts,
-    /// Its views within the window.
-    pub window_views: u64,
-}
-
-type TrendingCache = Arc<Mutex<HashMap<(Window, usize), (Instant, Arc<Vec<Trend>>)>>>;
 
 /// The playback service: sessions, counters and trending, for the HTTP layer.
 #[derive(Clone)]
@@ -187,7 +171,6 @@ pub struct Playback {
     settings: Arc<PlaybackSettings>,
     live: LiveStreams,
     system: System,
-    trending: TrendingCache,
 }
 
 impl Playback {
@@ -234,7 +217,6 @@ impl Playback {
             settings,
             live,
             system: system.clone(),
-            trending: Arc::default(),
         })
     }
 
@@ -383,75 +365,6 @@ impl Playback {
             .call(&video.to_string(), CounterRequest::Forget)
             .await?;
         Ok(())
-    }
-
-    /// Public, ready videos ranked by views within `window`, most first (ties: newest
-    /// first). Computed from the counters' durable state and reused for
-    /// `trending_cache`.
-    pub async fn trending(
-        &self,
-        window: Window,
-        limit: usize,
-    ) -> Result<Arc<Vec<Trend>>, PlaybackError> {
-        let ttl = self.settings.trending_cache;
-        if let Some((at, list)) = self.trending.lock().expect("cache").get(&(window, limit)) {
-            if at.elapsed() < ttl {
-                return Ok(list.clone());
-            }
-        }
-        let store = self.system.store();
-        let now = chrono::Utc::now().timestamp_millis();
-        let prefix = format!("{}/", CounterActor::KIND);
-        let mut ranked: Vec<(Uuid, u64, Counts)> = store
-            .scan_prefix(&prefix)
-            .await
-            .map_err(|e| PlaybackError::Store(e.to_string()))?
-            .into_iter()
-            .filter_map(|(k, v)| {
-                let id: Uuid = k.strip_prefix(&prefix)?.parse().ok()?;
-                let s = codec::decode::<CounterState>(CounterActor::SCHEMA, &v.value).ok()?;
-                let n = s.views_within(now, window.millis());
-                (n > 0).then(|| (id, n, s.counts()))
-            })
-            .collect();
-        ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
-        let mut list = Vec::new();
-        for (id, n, counts) in ranked {
-            if list.len() >= limit {
-                break;
-            }
-            let key = format!("{}/{id}", VideoActor::KIND);
-            let Ok(Some(v)) = store.get(&key).await else {
-                continue;
-            };
-            let Ok(video) = codec::decode::<VideoState>(VideoActor::SCHEMA, &v.value) else {
-                continue;
-            };
-            if video.deleting
-                || video.visibility != Visibility::Public
-                || video.status != VideoStatus::Ready
-            {
-                continue;
-            }
-            list.push(Trend {
-                video: video.view(),
-                counts,
-                window_views: n,
-            });
-        }
-        list.sort_by(|a, b| {
-            b.window_views
-                .cmp(&a.window_views)
-                .then(b.video.created_at.cmp(&a.video.created_at))
-        });
-        let list = Arc::new(list);
-        if !ttl.is_zero() {
-            self.trending
-                .lock()
-                .expect("cache")
-                .insert((window, limit), (Instant::now(), list.clone()));
-        }
-        Ok(list)
     }
 }
 

@@ -1,4 +1,8 @@
+import { useState } from 'preact/hooks';
+import { suggest } from '../pages/search/suggest';
+import { navigate } from '../router';
 import { useSession } from '../session';
+import { SearchBox } from './SearchBox';
 
 function NavLink({ href, path, children }: { href: string; path: string; children: string }) {
   const here = href === '/' ? path === '/' : path === href || path.startsWith(href + '/');
@@ -8,6 +12,35 @@ function NavLink({ href, path, children }: { href: string; path: string; childre
         {children}
       </a>
     </li>
+  );
+}
+
+/** The header's search field: suggestions as on the search page, and Enter (or a suggestion)
+ * goes there. Not shown on the search page itself, which has the full form. */
+function HeaderSearch() {
+  const [q, setQ] = useState('');
+  const go = (text: string) => {
+    navigate(text.trim() ? `/search?${new URLSearchParams({ q: text.trim() }).toString()}` : '/search');
+    setQ('');
+  };
+  return (
+    <form
+      class="header-search"
+      role="search"
+      aria-label="Site"
+      onSubmit={(e) => {
+        e.preventDefault();
+        go(q);
+      }}
+    >
+      <SearchBox id="header-q" label="Search videos" hideLabel value={q} onValue={setQ} onPick={go} suggest={suggest} placeholder="Search" />
+      <button type="submit" class="secondary" aria-label="Search">
+        <svg aria-hidden="true" width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.5" stroke-linecap="round">
+          <circle cx="10.5" cy="10.5" r="6.5" />
+          <path d="M15.5 15.5 21 21" />
+        </svg>
+      </button>
+    </form>
   );
 }
 
@@ -22,6 +55,7 @@ export function Header({ path }: { path: string }) {
         </span>
         troupe
       </a>
+      {path !== '/search' && <HeaderSearch />}
       <nav aria-label="Main">
         <ul>
           <NavLink href="/" path={path}>

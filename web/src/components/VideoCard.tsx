@@ -1,8 +1,10 @@
+import type { ComponentChildren } from 'preact';
 import { posterUrl, type Video } from '../api/client';
 import { duration, durationWords, views } from '../lib/format';
 
-/** A video in a grid: poster, title, owner, duration and views. User text renders as text. */
-export function VideoCard({ video, extra }: { video: Video; extra?: string }) {
+/** A video in a grid: poster, title, owner, duration and views. User text renders as text.
+ * `title` replaces the plain title (search highlights); `children` go under the meta line. */
+export function VideoCard({ video, extra, title, children }: { video: Video; extra?: string; title?: ComponentChildren; children?: ComponentChildren }) {
   const poster = posterUrl(video);
   const href = `/watch/${encodeURIComponent(video.id)}`;
   return (
@@ -24,7 +26,7 @@ export function VideoCard({ video, extra }: { video: Video; extra?: string }) {
           )}
         </div>
         <h3 class="card-title" dir="auto">
-          {video.title}
+          {title ?? video.title}
         </h3>
       </a>
       <p class="card-meta">
@@ -40,6 +42,7 @@ export function VideoCard({ video, extra }: { video: Video; extra?: string }) {
           </>
         )}
       </p>
+      {children}
     </li>
   );
 }

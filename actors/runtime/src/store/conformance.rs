@@ -132,6 +132,19 @@ async fn scans_return_exactly_the_prefix_in_order(store: &dyn StateStore) {
         })
         .collect();
     assert_eq!(keys, ["s/a", "s/b", "s/c"]);
+    let page = |after: Option<&'static str>, limit| async move {
+        store
+            .scan_page("s/", after, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(page(None, 2).await, ["s/a", "s/b"]);
+    assert_eq!(page(Some("s/b"), 2).await, ["s/c"]);
+    assert_eq!(page(Some("s/c"), 2).await, Vec::<String>::new());
+    assert_eq!(page(Some("a"), 1).await, ["s/a"]);
 }
 
 async fn exactly_one_racing_writer_wins(store: Arc<dyn StateStore>) {

@@ -100,6 +100,24 @@ pub trait StateStore: Send + Sync + 'static {
     /// Every key that starts with `prefix`, with its value, in key order.
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Versioned)>, StoreError>;
 
+    /// Up to `limit` keys that start with `prefix` and sort after `after` (from the first key
+    /// when `None`), with their values, in key order: a scan in pages, so that walking a
+    /// large prefix never holds all of it in memory. Backends that can seek override this.
+    async fn scan_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Versioned)>, StoreError> {
+        Ok(self
+            .scan_prefix(prefix)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .take(limit)
+            .collect())
+    }
+
     /// Makes every write so far durable. `put` and `delete` already wait for this; shutdown
     /// calls it once more for good measure.
     async fn flush(&self) -> Result<(), StoreError>;

@@ -219,6 +219,51 @@ impl StateStore for ObjectStateStore {
         }
     }
 
+    /// Lists from `after` on (S3 lists in key order and can start after a key), then reads
+    /// only the page's values. Pages follow the order of the escaped names, which is key order
+    /// for keys made of letters, digits, `.`, `_` and `-` (every id).
+    async fn scan_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Versioned)>, StoreError> {
+        let (kind, rest) = prefix.split_once('/').ok_or_else(|| {
+            StoreError::Io("object state scans need a `<kind>/` prefix".to_owned())
+        })?;
+        let dir = Path::from(format!("{}/{}", self.root, escape(kind)));
+        let wanted = escape(rest);
+        let listing = match after.and_then(|a| a.strip_prefix(&format!("{kind}/"))) {
+            Some(a) => self
+                .store
+                .list_with_offset(Some(&dir), &Path::from(format!("{dir}/{}", escape(a)))),
+            None => self.store.list(Some(&dir)),
+        };
+        // The listing comes in name order: the first `limit` names that qualify are the page,
+        // and the rest of the listing is never fetched.
+        let qualifying = listing.map_err(unavailable).try_filter_map(|meta| {
+            let key = meta
+                .location
+                .filename()
+                .filter(|name| name.starts_with(&wanted))
+                .and_then(unescape)
+                .map(|k| format!("{kind}/{k}"))
+                .filter(|k| after.is_none_or(|a| k.as_str() > a));
+            futures::future::ready(Ok(key))
+        });
+        let mut keys: Vec<String> = futures::StreamExt::take(qualifying, limit)
+            .try_collect()
+            .await?;
+        keys.sort();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(v) = self.get(&key).await? {
+                out.push((key, v));
+            }
+        }
+        Ok(out)
+    }
+
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Versioned)>, StoreError> {
         let (kind, rest) = prefix.split_once('/').ok_or_else(|| {
             StoreError::Io("object state scans need a `<kind>/` prefix".to_owned())

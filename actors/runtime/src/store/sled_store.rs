@@ -214,6 +214,30 @@ impl StateStore for SledStore {
         Ok(out)
     }
 
+    async fn scan_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Versioned)>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a.as_bytes().to_vec()),
+            _ => Bound::Included(prefix.as_bytes().to_vec()),
+        };
+        let mut out = Vec::new();
+        for item in self.tree.range((start, Bound::Unbounded)) {
+            let (k, v) = item.map_err(io)?;
+            if !k.starts_with(prefix.as_bytes()) || out.len() >= limit {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let versioned = Self::split(&key, &v)?;
+            out.push((key, versioned));
+        }
+        Ok(out)
+    }
+
     async fn flush(&self) -> Result<(), StoreError> {
         self.durable().await
     }

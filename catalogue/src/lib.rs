@@ -1,0 +1,877 @@
+//! The catalogue: an embedded [tantivy] index of every video, for listing, search, feeds and
+//! trending in time that does not grow with the catalogue.
+//!
+//! The index is derived data. The video and counter actors are the truth; they tell the
+//! catalogue of every change through the event hub ([`troupe_actors::events::CatalogueSink`]),
+//! and one writer thread applies the changes in batches, committing every
+//! [`Settings::commit_interval`] (250 ms by default), so an acknowledged change is searchable
+//! within about that. A change carries the video's version; an older one never overwrites a
+//! newer one, and a deletion leaves a marker that no late change undoes.
+//!
+//! What a query returns is re-checked against the video actors by the caller (the HTTP
+//! layer), so a stale entry can never show a video to someone who may not see it.
+//!
+//! At start the index is opened and reconciled with the actors' stored state in the
+//! background; a missing, unreadable or outdated index is rebuilt, and until that is done
+//! queries answer [`CatalogueError::Rebuilding`]. In a cluster every node keeps a whole
+//! replica, fed by the changes of its own actors and by the other nodes' change log in the
+//! shared bucket (see [`feed`]).
+//!
+//! ```text
+//!  video/counter actors ─► EventHub ─► Catalogue (sink) ─► writer thread ─► tantivy index
+//!                                          │   ▲                                │
+//!                         cluster: ship ───┘   └── poll other nodes' log        ▼
+//!                                 (bucket: catalogue-log/<node>/…)         searchers
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use troupe_actors::events::{CatalogueSink, Counts, VideoView, ViewBuckets};
+use uuid::Uuid;
+
+pub mod feed;
+pub mod highlight;
+pub mod rebuild;
+pub mod schema;
+pub mod search;
+
+pub use highlight::{Highlighter, Segment};
+pub use schema::Fields;
+pub use search::{Cursor, Scope, Search, Sort};
+
+/// How the catalogue behaves.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the index lives (a directory of its own).
+    pub dir: PathBuf,
+    /// How often pending changes are committed (made searchable).
+    pub commit_interval: Duration,
+    /// The writer's memory budget in bytes.
+    pub writer_memory: usize,
+    /// How long a trending ranking is reused.
+    pub trending_cache: Duration,
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    /// The index is being rebuilt; retry shortly.
+    #[error("the catalogue is being rebuilt ({0} videos so far)")]
+    Rebuilding(u64),
+    /// The index failed.
+    #[error("catalogue index error: {0}")]
+    Index(String),
+}
+
+impl From<tantivy::TantivyError> for CatalogueError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        CatalogueError::Index(e.to_string())
+    }
+}
+
+/// A change for the index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Change {
+    /// The video is now this.
+    Video(Box<VideoView>),
+    /// The video is gone.
+    Deleted(Uuid),
+    /// The video's counts are now these.
+    Counts(Uuid, Counts),
+}
+
+impl Change {
+    fn id(&self) -> Uuid {
+        match self {
+            Change::Video(v) => v.id,
+            Change::Deleted(id) | Change::Counts(id, _) => *id,
+        }
+    }
+}
+
+enum Msg {
+    Change(Change),
+    /// Changes from a rebuild, acknowledged once added (not yet committed).
+    Batch(Vec<Change>, tokio::sync::oneshot::Sender<()>),
+    /// Commit now, then answer.
+    Commit(tokio::sync::oneshot::Sender<()>),
+    /// Tombstone every live document whose id is not in the set, then answer.
+    Sweep(
+        std::collections::HashSet<Uuid>,
+        tokio::sync::oneshot::Sender<usize>,
+    ),
+}
+
+/// One page of results.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The results, in order, as the index has them (re-check before showing).
+    pub hits: Vec<Hit>,
+    /// The cursor of the next page, when there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// A result: which video, and what the index knows of it without reading its stored copy
+/// (the caller reads the video itself from its actor, to re-check it).
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The video's id.
+    pub id: Uuid,
+    /// Its counts as the index last heard of them (trailing the counter by up to a commit
+    /// interval, or the change log's delay in a cluster).
+    pub counts: Counts,
+    /// Its creation time, Unix ms.
+    pub created_ms: u64,
+}
+
+/// A trending video.
+#[derive(Debug, Clone)]
+pub struct Trend {
+    /// The video's id.
+    pub id: Uuid,
+    /// Views within the window.
+    pub window_views: u64,
+}
+
+/// The catalogue of this node. Cheap to clone.
+#[derive(Clone)]
+pub struct Catalogue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    fields: Fields,
+    reader: IndexReader,
+    tx: Mutex<mpsc::Sender<Msg>>,
+    /// False while a rebuild from empty runs.
+    ready: AtomicBool,
+    /// Videos a running rebuild has read.
+    rebuilt: AtomicU64,
+    /// Views over time of every video viewed in the last 8 days.
+    trend: Mutex<HashMap<Uuid, (ViewBuckets, Counts)>>,
+    /// Recent searchers by generation, so that ranked cursors page through one ranking.
+    searchers: Mutex<VecDeque<(u64, Searcher, Instant)>>,
+    /// Where local changes are also shipped, in a cluster.
+    feed: Mutex<Option<feed::Outbox>>,
+    /// Commits so far.
+    commits: AtomicU64,
+    /// Recent trending rankings, by (window, limit, scope).
+    trending: Mutex<HashMap<TrendKey, (Instant, TrendList)>>,
+    trending_ttl: Duration,
+}
+
+type TrendList = Arc<Vec<(Trend, Hit)>>;
+/// A trending ranking's window (ms), limit and scope.
+type TrendKey = (i64, usize, Scope);
+
+/// How long a ranked cursor keeps its ranking.
+const RANKING_KEPT: Duration = Duration::from_secs(600);
+/// How many rankings are kept.
+const RANKINGS: usize = 64;
+
+impl Catalogue {
+    /// Opens the index in `settings.dir`, or creates an empty one. The second value says
+    /// whether it must be rebuilt from the actors (it was missing, unreadable or of another
+    /// schema version); until [`Catalogue::set_ready`], queries answer `Rebuilding`.
+    pub fn open(settings: &Settings) -> Result<(Self, bool), CatalogueError> {
+        let fields = Fields::new();
+        let (index, fresh) = match open_existing(&settings.dir, &fields) {
+            Ok(Some(index)) => (index, false),
+            Ok(None) => (create(&settings.dir, &fields)?, true),
+            Err(reason) => {
+                tracing::warn!(dir = %settings.dir.display(), %reason, "catalogue index unreadable: rebuilding it");
+                let _ = std::fs::remove_dir_all(&settings.dir);
+                (create(&settings.dir, &fields)?, true)
+            }
+        };
+        schema::register(&index);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let writer: IndexWriter = index.writer_with_num_threads(1, settings.writer_memory)?;
+        let (tx, rx) = mpsc::channel();
+        let inner = Arc::new(Inner {
+            fields,
+            reader,
+            tx: Mutex::new(tx),
+            ready: AtomicBool::new(!fresh),
+            rebuilt: AtomicU64::new(0),
+            trend: Mutex::new(HashMap::new()),
+            searchers: Mutex::new(VecDeque::new()),
+            feed: Mutex::new(None),
+            commits: AtomicU64::new(0),
+            trending: Mutex::new(HashMap::new()),
+            trending_ttl: settings.trending_cache,
+        });
+        let weak = Arc::downgrade(&inner);
+        let interval = settings.commit_interval;
+        std::thread::Builder::new()
+            .name("catalogue-writer".into())
+            .spawn(move || writer_loop(weak, writer, rx, interval))
+            .map_err(|e| CatalogueError::Index(e.to_string()))?;
+        Ok((Self { inner }, fresh))
+    }
+
+    /// The fields, for building queries.
+    pub fn fields(&self) -> &Fields {
+        &self.inner.fields
+    }
+
+    /// Whether queries are answered (false while rebuilding from empty).
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks a rebuild done: queries are answered from now on.
+    pub fn set_ready(&self) {
+        self.inner.ready.store(true, Ordering::Release);
+        metrics::gauge!("troupe_catalogue_ready").set(1.0);
+    }
+
+    /// Marks the index as being rebuilt: queries answer `Rebuilding` until [`Self::set_ready`].
+    pub fn set_rebuilding(&self) {
+        self.inner.ready.store(false, Ordering::Release);
+        metrics::gauge!("troupe_catalogue_ready").set(0.0);
+    }
+
+    /// How many videos the running rebuild has read.
+    pub fn rebuilt(&self) -> u64 {
+        self.inner.rebuilt.load(Ordering::Relaxed)
+    }
+
+    /// Sends local changes to `outbox` too (cluster mode).
+    pub fn ship_to(&self, outbox: feed::Outbox) {
+        *self.inner.feed.lock().expect("feed lock") = Some(outbox);
+    }
+
+    /// Applies a change (queued; searchable after the next commit).
+    pub fn apply(&self, change: Change) {
+        let _ = self
+            .inner
+            .tx
+            .lock()
+            .expect("tx lock")
+            .send(Msg::Change(change));
+    }
+
+    /// Applies changes and waits until they are added (not yet committed).
+    pub async fn apply_batch(&self, changes: Vec<Change>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self
+            .inner
+            .tx
+            .lock()
+            .expect("tx lock")
+            .send(Msg::Batch(changes, tx))
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Commits what is pending and waits until it is searchable.
+    pub async fn commit(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self
+            .inner
+            .tx
+            .lock()
+            .expect("tx lock")
+            .send(Msg::Commit(tx))
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Marks every live video not in `alive` as deleted; how many there were.
+    pub async fn sweep(&self, alive: std::collections::HashSet<Uuid>) -> usize {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self
+            .inner
+            .tx
+            .lock()
+            .expect("tx lock")
+            .send(Msg::Sweep(alive, tx))
+            .is_ok()
+        {
+            return rx.await.unwrap_or(0);
+        }
+        0
+    }
+
+    /// Commits so far (for tests and metrics).
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// Live videos in the index.
+    pub fn len(&self) -> u64 {
+        let s = self.inner.reader.searcher();
+        let q = TermQuery::new(
+            Term::from_field_u64(self.inner.fields.alive, 1),
+            IndexRecordOption::Basic,
+        );
+        s.search(&q, &tantivy::collector::Count).unwrap_or(0) as u64
+    }
+
+    /// Whether the index holds no live video.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records a video's views over time and its counts with them, for trending.
+    pub fn set_views(&self, id: Uuid, views: ViewBuckets, counts: Counts) {
+        let mut t = self.inner.trend.lock().expect("trend lock");
+        if views.coarse.is_empty() && views.fine.is_empty() {
+            t.remove(&id);
+        } else {
+            t.insert(id, (views, counts));
+        }
+    }
+
+    fn check_ready(&self) -> Result<(), CatalogueError> {
+        if self.is_ready() {
+            Ok(())
+        } else {
+            Err(CatalogueError::Rebuilding(self.rebuilt()))
+        }
+    }
+
+    fn searcher_for(&self, cursor: Option<Cursor>) -> Searcher {
+        let mut kept = self.inner.searchers.lock().expect("searchers lock");
+        kept.retain(|(_, _, at)| at.elapsed() < RANKING_KEPT);
+        if let Some(Cursor::Offset { generation, .. }) = cursor {
+            if let Some((_, s, _)) = kept.iter().find(|(g, _, _)| *g == generation) {
+                return s.clone();
+            }
+        }
+        let s = self.inner.reader.searcher();
+        let g = s.generation().generation_id();
+        if !kept.iter().any(|(k, _, _)| *k == g) {
+            if kept.len() >= RANKINGS {
+                kept.pop_front();
+            }
+            kept.push_back((g, s.clone(), Instant::now()));
+        }
+        s
+    }
+
+    /// Runs a search or a listing for `scope`.
+    pub fn search(&self, s: &Search, scope: Scope) -> Result<Page, CatalogueError> {
+        self.check_ready()?;
+        let f = &self.inner.fields;
+        let searcher = self.searcher_for(s.cursor);
+        let want = s.limit + 1;
+        let words = search::words_query(f, &s.q);
+        let sort = match (s.sort, &words) {
+            (Sort::Relevance, None) => Sort::Newest,
+            (sort, _) => sort,
+        };
+        let mut clauses = search::filters(f, s, scope);
+        if let Some(w) = words {
+            clauses.push((Occur::Must, w));
+        }
+        let (found, next) = match sort {
+            Sort::Newest => {
+                let before = match s.cursor {
+                    Some(Cursor::Before(b)) => Some(b),
+                    _ => None,
+                };
+                let found = search::newest(&searcher, f, clauses, before, want)?;
+                let next = (found.len() > s.limit)
+                    .then(|| Cursor::Before(found[s.limit - 1].order).encode());
+                (found, next)
+            }
+            Sort::Relevance | Sort::Views => {
+                let offset = match s.cursor {
+                    Some(Cursor::Offset { offset, .. }) => offset,
+                    _ => 0,
+                };
+                let q = BooleanQuery::new(clauses);
+                let found = if sort == Sort::Views {
+                    search::by_views(&searcher, &q, offset, want)?
+                } else {
+                    search::by_relevance(&searcher, &q, offset, want)?
+                };
+                let generation = searcher.generation().generation_id();
+                let next = (found.len() > s.limit).then(|| {
+                    Cursor::Offset {
+                        generation,
+                        offset: offset + s.limit,
+                    }
+                    .encode()
+                });
+                (found, next)
+            }
+        };
+        let mut hits = Vec::with_capacity(s.limit);
+        for fo in found.into_iter().take(s.limit) {
+            if let Some(h) = self.hit(&searcher, fo.addr)? {
+                hits.push(h);
+            }
+        }
+        Ok(Page {
+            hits,
+            next_cursor: next,
+        })
+    }
+
+    fn hit(
+        &self,
+        searcher: &Searcher,
+        addr: tantivy::DocAddress,
+    ) -> Result<Option<Hit>, CatalogueError> {
+        let r = searcher.segment_reader(addr.segment_ord);
+        let Some(id) = id_of(r, addr.doc_id) else {
+            return Ok(None);
+        };
+        let get = |name| {
+            search::column(r, name)
+                .and_then(|c| c.first(addr.doc_id))
+                .unwrap_or(0)
+        };
+        Ok(Some(Hit {
+            id,
+            counts: Counts {
+                views: get("views"),
+                likes: get("likes"),
+                dislikes: 0,
+            },
+            created_ms: get("created_ms"),
+        }))
+    }
+
+    /// The video as the index last stored it (`None` when absent or deleted).
+    pub fn stored_video(&self, id: Uuid) -> Option<VideoView> {
+        let searcher = self.inner.reader.searcher();
+        lookup(&searcher, &self.inner.fields, id)
+            .and_then(|e| e.video(&searcher, &self.inner.fields))
+    }
+
+    /// The most viewed videos within `window_ms`, most first (ties: newest first), among
+    /// those `scope` may list; up to `limit`.
+    pub fn trending(
+        &self,
+        window_ms: i64,
+        limit: usize,
+        scope: Scope,
+    ) -> Result<TrendList, CatalogueError> {
+        self.check_ready()?;
+        let key = (window_ms, limit, scope);
+        if let Some((at, list)) = self.inner.trending.lock().expect("trending lock").get(&key) {
+            if at.elapsed() < self.inner.trending_ttl {
+                return Ok(list.clone());
+            }
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut ranked: Vec<(Uuid, u64, Counts)> = self
+            .inner
+            .trend
+            .lock()
+            .expect("trend lock")
+            .iter()
+            .map(|(id, (b, c))| (*id, b.views_within(now, window_ms), *c))
+            .filter(|(_, n, _)| *n > 0)
+            .collect();
+        ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
+        let searcher = self.inner.reader.searcher();
+        let f = &self.inner.fields;
+        let mut out = Vec::new();
+        for (id, n, counts) in ranked {
+            if out.len() >= limit {
+                break;
+            }
+            let mut clauses = search::filters(f, &Search::default(), scope);
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.id, &id.to_string()),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+            let q = BooleanQuery::new(clauses);
+            let top = searcher.search(&q, &TopDocs::with_limit(1))?;
+            if let Some((_, addr)) = top.first() {
+                if let Some(mut h) = self.hit(&searcher, *addr)? {
+                    // The counts heard with the views, so that both say the same.
+                    h.counts = counts;
+                    out.push((
+                        Trend {
+                            id,
+                            window_views: n,
+                        },
+                        h,
+                    ));
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            b.0.window_views
+                .cmp(&a.0.window_views)
+                .then(b.1.created_ms.cmp(&a.1.created_ms))
+        });
+        let out = Arc::new(out);
+        if !self.inner.trending_ttl.is_zero() {
+            self.inner
+                .trending
+                .lock()
+                .expect("trending lock")
+                .insert(key, (Instant::now(), out.clone()));
+        }
+        Ok(out)
+    }
+
+    /// The version and counts the index holds for a video (`None` when absent; version
+    /// `u64::MAX` for a deletion marker).
+    pub fn indexed(&self, id: Uuid) -> Option<(u64, Counts)> {
+        let searcher = self.inner.reader.searcher();
+        lookup(&searcher, &self.inner.fields, id).map(|e| (e.version, e.counts))
+    }
+}
+
+impl CatalogueSink for Catalogue {
+    fn video(&self, view: &VideoView) {
+        let change = Change::Video(Box::new(view.clone()));
+        if let Some(o) = self.inner.feed.lock().expect("feed lock").as_ref() {
+            o.push(change.clone());
+        }
+        self.apply(change);
+    }
+
+    fn deleted(&self, id: Uuid) {
+        if let Some(o) = self.inner.feed.lock().expect("feed lock").as_ref() {
+            o.push(Change::Deleted(id));
+        }
+        self.set_views(id, ViewBuckets::default(), Counts::default());
+        self.apply(Change::Deleted(id));
+    }
+
+    fn counts(&self, id: Uuid, counts: Counts, views: ViewBuckets) {
+        if let Some(o) = self.inner.feed.lock().expect("feed lock").as_ref() {
+            o.push_counts(id, counts, views.clone());
+        }
+        self.set_views(id, views, counts);
+        self.apply(Change::Counts(id, counts));
+    }
+}
+
+fn open_existing(dir: &Path, fields: &Fields) -> Result<Option<Index>, String> {
+    let marker = dir.join("troupe-schema");
+    if !dir.join("meta.json").exists() {
+        return Ok(None);
+    }
+    let version = std::fs::read_to_string(&marker).map_err(|e| format!("no schema marker: {e}"))?;
+    if version.trim() != schema::SCHEMA_VERSION.to_string() {
+        return Err(format!(
+            "schema version {} where {} is expected",
+            version.trim(),
+            schema::SCHEMA_VERSION
+        ));
+    }
+    let index = Index::open_in_dir(dir).map_err(|e| e.to_string())?;
+    if index.schema() != fields.schema {
+        return Err("the index's fields differ from this version's".into());
+    }
+    // Read every segment once: a corrupt file shows here, not in the first query.
+    schema::register(&index);
+    let reader = index.reader().map_err(|e| e.to_string())?;
+    let searcher = reader.searcher();
+    for r in searcher.segment_readers() {
+        let _ = r.fast_fields().u64("order").map_err(|e| e.to_string())?;
+        let _ = r.inverted_index(fields.title).map_err(|e| e.to_string())?;
+        r.get_store_reader(1).map_err(|e| e.to_string())?;
+    }
+    Ok(Some(index))
+}
+
+fn create(dir: &Path, fields: &Fields) -> Result<Index, CatalogueError> {
+    std::fs::create_dir_all(dir).map_err(|e| CatalogueError::Index(e.to_string()))?;
+    let d = MmapDirectory::open(dir).map_err(|e| CatalogueError::Index(e.to_string()))?;
+    let index = Index::create(d, fields.schema.clone(), tantivy::IndexSettings::default())?;
+    std::fs::write(
+        dir.join("troupe-schema"),
+        schema::SCHEMA_VERSION.to_string(),
+    )
+    .map_err(|e| CatalogueError::Index(e.to_string()))?;
+    Ok(index)
+}
+
+/// What the index holds of one video.
+struct Existing {
+    version: u64,
+    counts: Counts,
+    addr: tantivy::DocAddress,
+}
+
+impl Existing {
+    /// The stored copy of the video (a stored-document read: only when a change lacks it).
+    fn video(&self, searcher: &Searcher, f: &Fields) -> Option<VideoView> {
+        let d = searcher.doc::<TantivyDocument>(self.addr).ok()?;
+        let bytes = d.get_first(f.doc)?.as_bytes()?;
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+fn lookup(searcher: &Searcher, f: &Fields, id: Uuid) -> Option<Existing> {
+    let q = TermQuery::new(
+        Term::from_field_text(f.id, &id.to_string()),
+        IndexRecordOption::Basic,
+    );
+    let (_, addr) = *searcher.search(&q, &TopDocs::with_limit(1)).ok()?.first()?;
+    let r = searcher.segment_reader(addr.segment_ord);
+    let get = |name| {
+        search::column(r, name)
+            .and_then(|c| c.first(addr.doc_id))
+            .unwrap_or(0)
+    };
+    Some(Existing {
+        version: get("version"),
+        counts: Counts {
+            views: get("views"),
+            likes: get("likes"),
+            dislikes: 0,
+        },
+        addr,
+    })
+}
+
+#[derive(Default)]
+struct Pending {
+    video: Option<Box<VideoView>>,
+    counts: Option<Counts>,
+    deleted: bool,
+}
+
+fn merge(pending: &mut HashMap<Uuid, Pending>, change: Change) {
+    let p = pending.entry(change.id()).or_default();
+    match change {
+        Change::Video(v) => {
+            if p.video.as_ref().is_none_or(|old| old.version <= v.version) {
+                p.video = Some(v);
+            }
+        }
+        Change::Deleted(_) => p.deleted = true,
+        Change::Counts(_, c) => p.counts = Some(c),
+    }
+}
+
+/// Counts heard before their video (a cluster's log may deliver them first), kept a while.
+type Early = HashMap<Uuid, (Counts, Instant)>;
+
+fn write(
+    writer: &mut IndexWriter,
+    searcher: &Searcher,
+    f: &Fields,
+    pending: HashMap<Uuid, Pending>,
+    early: &mut Early,
+) {
+    for (id, p) in pending {
+        let id_term = Term::from_field_text(f.id, &id.to_string());
+        let existing = lookup(searcher, f, id);
+        if p.deleted {
+            if existing.as_ref().is_none_or(|e| e.version != u64::MAX) {
+                writer.delete_term(id_term);
+                let _ = writer.add_document(f.tombstone(id));
+            }
+            continue;
+        }
+        if existing.as_ref().is_some_and(|e| e.version == u64::MAX) {
+            continue; // deleted: nothing brings it back
+        }
+        let (old_counts, old_version) = match &existing {
+            Some(e) => (Some(e.counts), e.version),
+            None => (None, 0),
+        };
+        let (video, video_changed) = match p.video {
+            Some(v) if v.version >= old_version => (Some(*v), true),
+            _ => (existing.as_ref().and_then(|e| e.video(searcher, f)), false),
+        };
+        let Some(video) = video else {
+            if let Some(c) = p.counts {
+                early.insert(id, (c, Instant::now()));
+            }
+            continue;
+        };
+        let counts = p
+            .counts
+            .or_else(|| early.remove(&id).map(|(c, _)| c))
+            .or(old_counts)
+            .unwrap_or_default();
+        let counts_changed = Some(counts) != old_counts;
+        if !video_changed && !counts_changed {
+            continue;
+        }
+        if video_changed && !counts_changed && old_counts.is_some() && old_version == video.version
+        {
+            continue; // the same version again (a reconcile): nothing to write
+        }
+        writer.delete_term(id_term);
+        let _ = writer.add_document(f.document(&video, counts));
+    }
+    early.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(60));
+}
+
+fn sweep(
+    writer: &mut IndexWriter,
+    searcher: &Searcher,
+    f: &Fields,
+    alive: &std::collections::HashSet<Uuid>,
+) -> usize {
+    let mut gone = Vec::new();
+    for r in searcher.segment_readers() {
+        let Some(live) = search::column(r, "alive") else {
+            continue;
+        };
+        for doc in 0..r.max_doc() {
+            if r.is_deleted(doc) || live.first(doc) != Some(1) {
+                continue;
+            }
+            if let Some(id) = id_of(r, doc) {
+                if !alive.contains(&id) {
+                    gone.push(id);
+                }
+            }
+        }
+    }
+    for id in &gone {
+        writer.delete_term(Term::from_field_text(f.id, &id.to_string()));
+        let _ = writer.add_document(f.tombstone(*id));
+    }
+    gone.len()
+}
+
+/// A document's video id, from the id column.
+fn id_of(r: &tantivy::SegmentReader, doc: tantivy::DocId) -> Option<Uuid> {
+    let col = r.fast_fields().str("id").ok()??;
+    let ord = col.term_ords(doc).next()?;
+    let mut s = String::new();
+    col.ord_to_str(ord, &mut s).ok()?;
+    s.parse().ok()
+}
+
+fn writer_loop(
+    inner: std::sync::Weak<Inner>,
+    mut writer: IndexWriter,
+    rx: mpsc::Receiver<Msg>,
+    interval: Duration,
+) {
+    let mut pending: HashMap<Uuid, Pending> = HashMap::new();
+    let mut early = Early::new();
+    let mut dirty = false;
+    let mut changes = 0usize;
+    let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
+    let mut next_commit = Instant::now() + interval;
+    loop {
+        let timeout = next_commit.saturating_duration_since(Instant::now());
+        let msg = match rx.recv_timeout(timeout) {
+            Ok(m) => Some(m),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let Some(me) = inner.upgrade() else { break };
+        let f = &me.fields;
+        match msg {
+            Some(Msg::Change(c)) => merge(&mut pending, c),
+            Some(Msg::Batch(changes, ack)) => {
+                for c in changes {
+                    merge(&mut pending, c);
+                }
+                write(
+                    &mut writer,
+                    &me.reader.searcher(),
+                    f,
+                    std::mem::take(&mut pending),
+                    &mut early,
+                );
+                dirty = true;
+                let _ = ack.send(());
+            }
+            Some(Msg::Commit(ack)) => {
+                waiting.push(ack);
+                next_commit = Instant::now();
+            }
+            Some(Msg::Sweep(alive, ack)) => {
+                let n = sweep(&mut writer, &me.reader.searcher(), f, &alive);
+                dirty |= n > 0;
+                let _ = ack.send(n);
+            }
+            None => {}
+        }
+        if Instant::now() < next_commit {
+            continue;
+        }
+        if !pending.is_empty() {
+            changes += pending.len();
+            write(
+                &mut writer,
+                &me.reader.searcher(),
+                f,
+                std::mem::take(&mut pending),
+                &mut early,
+            );
+            dirty = true;
+        }
+        if dirty {
+            let started = Instant::now();
+            match writer.commit() {
+                Ok(_) => {
+                    if let Err(e) = me.reader.reload() {
+                        tracing::error!(error = %e, "catalogue reader reload failed");
+                    }
+                    me.commits.fetch_add(1, Ordering::Relaxed);
+                    metrics_commit(started.elapsed(), std::mem::take(&mut changes));
+                }
+                Err(e) => tracing::error!(error = %e, "catalogue commit failed"),
+            }
+            dirty = false;
+        }
+        for w in waiting.drain(..) {
+            let _ = w.send(());
+        }
+        next_commit = Instant::now() + interval;
+    }
+    // The process is ending: commit what is pending, so a clean stop loses nothing.
+    if dirty || !pending.is_empty() {
+        if let Some(me) = inner.upgrade() {
+            write(
+                &mut writer,
+                &me.reader.searcher(),
+                &me.fields,
+                pending,
+                &mut early,
+            );
+        }
+        let _ = writer.commit();
+    }
+    let _ = writer.wait_merging_threads();
+}
+
+fn metrics_commit(took: Duration, changes: usize) {
+    metrics::histogram!("troupe_catalogue_commit_seconds").record(took.as_secs_f64());
+    metrics::counter!("troupe_catalogue_changes_total").increment(changes as u64);
+}
+
+/// Checks the query for obvious misuse: only words are searched (syntax characters are
+/// separators, never operators).
+pub fn is_searchable(q: &str) -> bool {
+    !schema::words(q).is_empty()
+}
+
+/// The words query of `q`, for callers that build their own queries.
+pub fn words_query(fields: &Fields, q: &str) -> Option<Box<dyn Query>> {
+    search::words_query(fields, q)
+}
+
+#[cfg(test)]
+mod tests;

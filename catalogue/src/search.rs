@@ -1,0 +1,401 @@
+//! Queries: what a search asks, how it becomes a tantivy query, and how pages are cut.
+
+use crate::highlight::{tolerance, MIN_PREFIX};
+use crate::schema::{self, Fields};
+use std::ops::Bound;
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, InvertedIndexRangeQuery, Occur,
+    Query, RangeQuery, TermQuery,
+};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, Order, Score, Searcher, SegmentReader, Term};
+use uuid::Uuid;
+
+/// Who is asking, which decides what a query may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Anyone: public, ready videos only.
+    Public,
+    /// A signed-in user: public ready videos and all of their own.
+    User(Uuid),
+    /// An admin: every video.
+    Admin,
+}
+
+/// The order of results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Best match first (BM25); among equal scores, most viewed first. Without words, newest.
+    #[default]
+    Relevance,
+    /// Newest first.
+    Newest,
+    /// Most viewed first; among equal views, newest first.
+    Views,
+}
+
+impl Sort {
+    /// Parses the API's name of a sort.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "relevance" => Some(Self::Relevance),
+            "newest" => Some(Self::Newest),
+            "views" => Some(Self::Views),
+            _ => None,
+        }
+    }
+}
+
+/// A search or a listing.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    /// Free text; empty for a listing.
+    pub q: String,
+    /// Only videos with this tag.
+    pub tag: Option<String>,
+    /// Only videos of this owner (username).
+    pub owner: Option<String>,
+    /// Only videos in this state (the API's name).
+    pub state: Option<String>,
+    /// Duration range in milliseconds, inclusive.
+    pub duration_ms: (Option<u64>, Option<u64>),
+    /// Creation-time range in Unix ms, inclusive.
+    pub created_ms: (Option<u64>, Option<u64>),
+    /// The order.
+    pub sort: Sort,
+    /// Page size.
+    pub limit: usize,
+    /// Where the page starts (a cursor this module made).
+    pub cursor: Option<Cursor>,
+}
+
+/// Where a page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// Newest first: after the video with this order key.
+    Before(u64),
+    /// Ranked: `offset` results into the ranking of index generation `generation`.
+    Offset {
+        /// The searcher generation the ranking was made on.
+        generation: u64,
+        /// How many results came before.
+        offset: usize,
+    },
+}
+
+impl Cursor {
+    /// The cursor as the API shows it.
+    pub fn encode(&self) -> String {
+        match self {
+            Cursor::Before(o) => format!("n{o:x}"),
+            Cursor::Offset { generation, offset } => format!("r{generation:x}.{offset:x}"),
+        }
+    }
+
+    /// Parses a cursor; `None` when it is not one this module made.
+    pub fn decode(s: &str) -> Option<Self> {
+        if let Some(hex) = s.strip_prefix('n') {
+            return u64::from_str_radix(hex, 16).ok().map(Cursor::Before);
+        }
+        let (g, o) = s.strip_prefix('r')?.split_once('.')?;
+        Some(Cursor::Offset {
+            generation: u64::from_str_radix(g, 16).ok()?,
+            offset: usize::from_str_radix(o, 16).ok().filter(|o| *o <= 10_000)?,
+        })
+    }
+}
+
+/// Field boosts: a title word counts most.
+type FieldOf = fn(&Fields) -> tantivy::schema::Field;
+const FIELDS: [(f32, FieldOf); 4] = [
+    (3.0, |f| f.title),
+    (2.0, |f| f.tag_words),
+    (1.5, |f| f.owner_words),
+    (1.0, |f| f.description),
+];
+/// A typo or prefix match scores this fraction of the field's boost (constant per match).
+const FUZZY_WEIGHT: f32 = 0.3;
+
+/// The words part of a query: every word must match, exactly (BM25), within its typo
+/// tolerance, or (the last word) as a prefix, in any field. `None` without words.
+pub(crate) fn words_query(f: &Fields, q: &str) -> Option<Box<dyn Query>> {
+    let words = schema::words(q);
+    if words.is_empty() {
+        return None;
+    }
+    let last_is_prefix = !q.ends_with(char::is_whitespace);
+    let n = words.len();
+    let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (boost, field) in FIELDS {
+            let term = Term::from_field_text(field(f), w);
+            any.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                    boost,
+                )),
+            ));
+            let d = tolerance(w);
+            if d > 0 {
+                any.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(FuzzyTermQuery::new(term.clone(), d, true)),
+                        boost * FUZZY_WEIGHT,
+                    )),
+                ));
+            }
+            if i + 1 == n && last_is_prefix && w.chars().count() >= MIN_PREFIX {
+                any.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(FuzzyTermQuery::new_prefix(term, 0, true)),
+                        boost * FUZZY_WEIGHT,
+                    )),
+                ));
+            }
+        }
+        must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+    }
+    Some(Box::new(BooleanQuery::new(must)))
+}
+
+fn filter(q: impl Query) -> (Occur, Box<dyn Query>) {
+    (
+        Occur::Must,
+        Box::new(ConstScoreQuery::new(Box::new(q), 0.0)),
+    )
+}
+
+fn term_u64(field: tantivy::schema::Field, v: u64) -> TermQuery {
+    TermQuery::new(Term::from_field_u64(field, v), IndexRecordOption::Basic)
+}
+
+fn term_text(field: tantivy::schema::Field, v: &str) -> TermQuery {
+    TermQuery::new(Term::from_field_text(field, v), IndexRecordOption::Basic)
+}
+
+fn range(field: tantivy::schema::Field, (lo, hi): (Option<u64>, Option<u64>)) -> RangeQuery {
+    let b = |v: Option<u64>| match v {
+        Some(v) => Bound::Included(Term::from_field_u64(field, v)),
+        None => Bound::Unbounded,
+    };
+    // A range needs one bound: an open one starts at 0.
+    let lo = if lo.is_none() && hi.is_none() {
+        Some(0)
+    } else {
+        lo
+    };
+    RangeQuery::new(b(lo), b(hi))
+}
+
+/// The filters every query of `scope` carries, and the search's own.
+pub(crate) fn filters(f: &Fields, s: &Search, scope: Scope) -> Vec<(Occur, Box<dyn Query>)> {
+    let mut out = Vec::new();
+    match scope {
+        Scope::Public => out.push(filter(term_u64(f.listed, 1))),
+        Scope::User(me) => {
+            let mine = BooleanQuery::new(vec![
+                (
+                    Occur::Must,
+                    Box::new(term_text(f.owner_id, &me.to_string())) as Box<dyn Query>,
+                ),
+                (Occur::Must, Box::new(term_u64(f.alive, 1))),
+            ]);
+            out.push(filter(BooleanQuery::new(vec![
+                (
+                    Occur::Should,
+                    Box::new(term_u64(f.listed, 1)) as Box<dyn Query>,
+                ),
+                (Occur::Should, Box::new(mine)),
+            ])));
+        }
+        Scope::Admin => out.push(filter(term_u64(f.alive, 1))),
+    }
+    if let Some(t) = &s.tag {
+        out.push(filter(term_text(f.tag, &t.to_lowercase())));
+    }
+    if let Some(o) = &s.owner {
+        out.push(filter(term_text(f.owner, &o.to_lowercase())));
+    }
+    if let Some(st) = &s.state {
+        out.push(filter(term_text(f.state, st)));
+    }
+    if s.duration_ms != (None, None) {
+        out.push(filter(range(f.duration_ms, s.duration_ms)));
+    }
+    if s.created_ms != (None, None) {
+        out.push(filter(range(f.created_ms, s.created_ms)));
+    }
+    out
+}
+
+/// One result: where it is and its order key.
+pub(crate) struct Found {
+    pub addr: DocAddress,
+    pub order: u64,
+}
+
+fn order_of(searcher: &Searcher, addr: DocAddress) -> u64 {
+    column(searcher.segment_reader(addr.segment_ord), "order")
+        .and_then(|c| c.first(addr.doc_id))
+        .unwrap_or(0)
+}
+
+pub(crate) fn column(r: &SegmentReader, name: &str) -> Option<tantivy::columnar::Column<u64>> {
+    r.fast_fields().u64(name).ok()
+}
+
+/// Newest first, before `before`: searched in windows of the order key that start small
+/// and grow, so that the first page of a large catalogue reads a few postings instead of
+/// ranking every listed video.
+pub(crate) fn newest(
+    searcher: &Searcher,
+    f: &Fields,
+    base: Vec<(Occur, Box<dyn Query>)>,
+    before: Option<u64>,
+    want: usize,
+) -> tantivy::Result<Vec<Found>> {
+    let (lo_all, hi_all, docs) = order_bounds(searcher);
+    let top = before.unwrap_or(u64::MAX).min(hi_all.saturating_add(1));
+    let by_order = TopDocs::with_limit(want).order_by_u64_field("order", Order::Desc);
+    let run = |extra: Option<Box<dyn Query>>| -> tantivy::Result<Vec<Found>> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            base.iter().map(|(o, q)| (*o, q.box_clone())).collect();
+        if let Some(e) = extra {
+            clauses.push((Occur::Must, e));
+        }
+        let q = BooleanQuery::new(clauses);
+        Ok(searcher
+            .search(&q, &by_order)?
+            .into_iter()
+            .map(|(order, addr)| Found { addr, order })
+            .collect())
+    };
+    if docs > 0 && hi_all > lo_all {
+        // Start with a window expected to hold 4 pages of the whole catalogue, and widen it
+        // eightfold while it holds too few; past ~1/8 of the catalogue, rank it all.
+        let span = (hi_all - lo_all) as f64;
+        let mut window = ((span / docs as f64) * (want as f64) * 4.0).max(1.0) as u64;
+        loop {
+            let lo = top.saturating_sub(window);
+            if lo <= lo_all || (window as f64) > span / 8.0 {
+                break;
+            }
+            let q = InvertedIndexRangeQuery::new(
+                Bound::Included(Term::from_field_u64(f.order, lo)),
+                Bound::Excluded(Term::from_field_u64(f.order, top)),
+            );
+            let found = run(Some(Box::new(ConstScoreQuery::new(Box::new(q), 0.0))))?;
+            if found.len() >= want {
+                return Ok(found);
+            }
+            window = window.saturating_mul(8);
+        }
+    }
+    let cut = before.map(|b| {
+        Box::new(ConstScoreQuery::new(
+            Box::new(RangeQuery::new(
+                Bound::Unbounded,
+                Bound::Excluded(Term::from_field_u64(f.order, b)),
+            )),
+            0.0,
+        )) as Box<dyn Query>
+    });
+    run(cut)
+}
+
+/// The smallest and largest order key, and the number of documents.
+fn order_bounds(searcher: &Searcher) -> (u64, u64, u64) {
+    let mut lo = u64::MAX;
+    let mut hi = 0;
+    let mut n = 0;
+    for r in searcher.segment_readers() {
+        if let Some(c) = column(r, "order") {
+            if r.num_docs() > 0 {
+                lo = lo.min(c.min_value());
+                hi = hi.max(c.max_value());
+                n += u64::from(r.num_docs());
+            }
+        }
+    }
+    (lo.min(hi), hi, n)
+}
+
+/// Ranked by score (ties: most viewed), `offset` results in.
+pub(crate) fn by_relevance(
+    searcher: &Searcher,
+    q: &dyn Query,
+    offset: usize,
+    want: usize,
+) -> tantivy::Result<Vec<Found>> {
+    let top = TopDocs::with_limit(want)
+        .and_offset(offset)
+        .tweak_score(move |r: &SegmentReader| {
+            let views = column(r, "views");
+            move |doc, score: Score| {
+                (
+                    score,
+                    views.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
+                )
+            }
+        });
+    Ok(searcher
+        .search(q, &top)?
+        .into_iter()
+        .map(|(_, addr)| Found {
+            addr,
+            order: order_of(searcher, addr),
+        })
+        .collect())
+}
+
+/// Ranked by views (ties: newest), `offset` results in.
+pub(crate) fn by_views(
+    searcher: &Searcher,
+    q: &dyn Query,
+    offset: usize,
+    want: usize,
+) -> tantivy::Result<Vec<Found>> {
+    let top = TopDocs::with_limit(want)
+        .and_offset(offset)
+        .tweak_score(move |r: &SegmentReader| {
+            let views = column(r, "views");
+            let order = column(r, "order");
+            move |doc, _: Score| {
+                (
+                    views.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
+                    order.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
+                )
+            }
+        });
+    Ok(searcher
+        .search(q, &top)?
+        .into_iter()
+        .map(|((_, order), addr)| Found { addr, order })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        for c in [
+            Cursor::Before(0x1234_5678_9abc),
+            Cursor::Offset {
+                generation: 7,
+                offset: 40,
+            },
+        ] {
+            assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        }
+        for bad in ["", "n", "nzz", "r1", "r1.", "x12", "r1.ffffff", "n-1"] {
+            assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
+    }
+}

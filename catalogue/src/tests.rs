@@ -1,0 +1,299 @@
+use super::*;
+use chrono::{TimeZone, Utc};
+use troupe_actors::events::{VideoStatus, Visibility};
+
+fn settings(dir: &Path) -> Settings {
+    Settings {
+        dir: dir.to_path_buf(),
+        commit_interval: Duration::from_millis(20),
+        writer_memory: 15_000_000,
+        trending_cache: Duration::ZERO,
+    }
+}
+
+fn video(n: u64, title: &str, owner: &str) -> VideoView {
+    VideoView {
+        id: Uuid::from_u128(u128::from(n) + 1),
+        owner: owner.into(),
+        owner_id: Uuid::from_u128(owner.len() as u128 + 1000),
+        title: title.into(),
+        description: format!("the description of {title}"),
+        tags: vec!["nature".into()],
+        visibility: Visibility::Public,
+        state: VideoStatus::Ready,
+        progress: 100.0,
+        failure_reason: None,
+        renditions: vec![],
+        duration_secs: Some(60.0 + n as f64),
+        has_poster: false,
+        upload_id: None,
+        created_at: Utc
+            .timestamp_millis_opt(1_700_000_000_000 + n as i64 * 1000)
+            .unwrap(),
+        updated_at: Utc::now(),
+        version: 1,
+    }
+}
+
+fn titles_of(c: &Catalogue, p: &Page) -> Vec<String> {
+    p.hits
+        .iter()
+        .map(|h| c.stored_video(h.id).expect("stored").title)
+        .collect()
+}
+
+fn find(c: &Catalogue, q: &str, scope: Scope) -> Vec<String> {
+    titles_of(
+        c,
+        &c.search(
+            &Search {
+                q: q.into(),
+                limit: 10,
+                ..Default::default()
+            },
+            scope,
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn typos_prefixes_and_visibility_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, fresh) = Catalogue::open(&settings(dir.path())).unwrap();
+    assert!(fresh);
+    c.set_ready();
+    c.apply(Change::Video(Box::new(video(
+        1,
+        "Mountain biking in Wales",
+        "alice",
+    ))));
+    c.apply(Change::Video(Box::new(video(2, "Aquarium tour", "bob"))));
+    let mut secret = video(3, "Secret mountain plans", "alice");
+    secret.visibility = Visibility::Private;
+    c.apply(Change::Video(Box::new(secret.clone())));
+    c.commit().await;
+    assert_eq!(
+        find(&c, "mountain", Scope::Public),
+        ["Mountain biking in Wales"]
+    );
+    assert_eq!(
+        find(&c, "mountian", Scope::Public),
+        ["Mountain biking in Wales"],
+        "one typo"
+    );
+    assert_eq!(
+        find(&c, "aquaruim", Scope::Public),
+        ["Aquarium tour"],
+        "a swap"
+    );
+    assert_eq!(
+        find(&c, "aqua", Scope::Public),
+        ["Aquarium tour"],
+        "a prefix"
+    );
+    assert!(
+        find(&c, "aqua ", Scope::Public).is_empty(),
+        "a finished word is not a prefix"
+    );
+    assert!(find(&c, "secret", Scope::Public).is_empty());
+    assert!(find(&c, "secret", Scope::User(Uuid::from_u128(999))).is_empty());
+    assert_eq!(
+        find(&c, "secret", Scope::User(secret.owner_id)),
+        ["Secret mountain plans"]
+    );
+    assert_eq!(find(&c, "secret", Scope::Admin), ["Secret mountain plans"]);
+    for q in [
+        "\"mountain",
+        "mountain:",
+        "mount*",
+        "(mountain)",
+        "-mountain",
+        "mountain~",
+    ] {
+        assert_eq!(
+            find(&c, q, Scope::Public),
+            ["Mountain biking in Wales"],
+            "{q}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn older_changes_never_win_and_deleted_videos_stay_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
+    c.set_ready();
+    let mut v = video(1, "First title", "alice");
+    v.version = 5;
+    c.apply(Change::Video(Box::new(v.clone())));
+    c.commit().await;
+    let mut old = v.clone();
+    old.version = 4;
+    old.title = "Older title".into();
+    c.apply(Change::Video(Box::new(old)));
+    c.apply(Change::Counts(
+        v.id,
+        Counts {
+            views: 7,
+            likes: 2,
+            dislikes: 0,
+        },
+    ));
+    c.commit().await;
+    let p = c
+        .search(
+            &Search {
+                limit: 10,
+                ..Default::default()
+            },
+            Scope::Public,
+        )
+        .unwrap();
+    assert_eq!(titles_of(&c, &p), ["First title"]);
+    assert_eq!(p.hits[0].counts.views, 7);
+    c.apply(Change::Deleted(v.id));
+    c.commit().await;
+    let mut newer = v.clone();
+    newer.version = 9;
+    c.apply(Change::Video(Box::new(newer)));
+    c.commit().await;
+    assert!(find(&c, "first", Scope::Admin).is_empty());
+    assert_eq!(c.indexed(v.id).map(|(ver, _)| ver), Some(u64::MAX));
+}
+
+#[tokio::test]
+async fn newest_first_pages_are_stable_while_videos_are_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
+    c.set_ready();
+    for n in 0..50 {
+        c.apply(Change::Video(Box::new(video(
+            n,
+            &format!("video {n}"),
+            "alice",
+        ))));
+    }
+    c.commit().await;
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut added = 100;
+    loop {
+        let p = c
+            .search(
+                &Search {
+                    limit: 7,
+                    cursor,
+                    ..Default::default()
+                },
+                Scope::Public,
+            )
+            .unwrap();
+        seen.extend(titles_of(&c, &p));
+        // Newer videos arrive between pages: they must not shift what follows.
+        c.apply(Change::Video(Box::new(video(added, "late", "bob"))));
+        added += 1;
+        c.commit().await;
+        match p.next_cursor {
+            Some(n) => cursor = Some(Cursor::decode(&n).unwrap()),
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..50).rev().map(|n| format!("video {n}")).collect();
+    assert_eq!(seen, want);
+}
+
+#[tokio::test]
+async fn filters_and_sorts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
+    c.set_ready();
+    for n in 0..10 {
+        let mut v = video(
+            n,
+            &format!("clip {n}"),
+            if n % 2 == 0 { "even" } else { "odd" },
+        );
+        if n == 3 {
+            v.tags = vec!["Cats".into()];
+        }
+        if n == 9 {
+            v.duration_secs = None; // not processed yet
+        }
+        c.apply(Change::Video(Box::new(v.clone())));
+        c.apply(Change::Counts(
+            v.id,
+            Counts {
+                views: (n * 7) % 10,
+                likes: 0,
+                dislikes: 0,
+            },
+        ));
+    }
+    c.commit().await;
+    let run = |s: Search| {
+        titles_of(
+            &c,
+            &c.search(&Search { limit: 20, ..s }, Scope::Public).unwrap(),
+        )
+    };
+    assert_eq!(
+        run(Search {
+            tag: Some("cats".into()),
+            ..Default::default()
+        }),
+        ["clip 3"]
+    );
+    assert_eq!(
+        run(Search {
+            owner: Some("ODD".into()),
+            ..Default::default()
+        })
+        .len(),
+        5
+    );
+    assert_eq!(
+        run(Search {
+            duration_ms: (Some(62_000), Some(63_000)),
+            ..Default::default()
+        }),
+        ["clip 3", "clip 2"]
+    );
+    let by_views = run(Search {
+        sort: Sort::Views,
+        ..Default::default()
+    });
+    assert_eq!(by_views[0], "clip 7", "{by_views:?}"); // 49 % 10 = 9 views
+    let created = 1_700_000_000_000u64;
+    assert_eq!(
+        run(Search {
+            created_ms: (Some(created + 8000), None),
+            ..Default::default()
+        }),
+        ["clip 9", "clip 8"]
+    );
+}
+
+#[tokio::test]
+async fn a_reopened_index_keeps_what_was_committed_and_a_corrupt_one_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
+        c.set_ready();
+        c.apply(Change::Video(Box::new(video(1, "kept", "alice"))));
+        c.commit().await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (c, fresh) = Catalogue::open(&settings(dir.path())).unwrap();
+    assert!(!fresh);
+    assert_eq!(find(&c, "kept", Scope::Public), ["kept"]);
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    std::fs::write(dir.path().join("meta.json"), b"{ not json").unwrap();
+    let (c, fresh) = Catalogue::open(&settings(dir.path())).unwrap();
+    assert!(fresh, "a corrupt index is rebuilt");
+    assert!(matches!(
+        c.search(&Search::default(), Scope::Public),
+        Err(CatalogueError::Rebuilding(_))
+    ));
+}

@@ -1,0 +1,432 @@
+//! Listing, search and suggestions, answered from the catalogue index
+//! ([`troupe_catalogue`]), with what it returns re-checked against the video actors.
+//!
+//! The index follows the actors within a commit interval, so it may briefly hold a video
+//! that was just made private or deleted. Every result is therefore read back from its
+//! actor (a snapshot read when the actor is active here) and shown only if the caller may
+//! list it now, with its current title and state. A page may so come out shorter than
+//! `limit`; `next_cursor` says whether more follow.
+
+use super::error::{ApiError, Problem};
+use super::guard::MaybeUser;
+use super::videos::{viewer, VideoBody};
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+use troupe_actors::events::{Counts, VideoStatus, VideoView, Visibility};
+use troupe_actors::media::{MediaError, Viewer};
+use troupe_catalogue::{CatalogueError, Cursor, Highlighter, Scope, Search, Segment, Sort};
+
+/// The longest query searched.
+pub const MAX_QUERY_CHARS: usize = 512;
+/// The largest page.
+pub const MAX_PAGE: usize = 100;
+
+fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+}
+
+impl From<CatalogueError> for ApiError {
+    fn from(e: CatalogueError) -> Self {
+        match e {
+            CatalogueError::Rebuilding(n) => ApiError::unavailable(
+                "catalogue_rebuilding",
+                format!("the catalogue index is being rebuilt ({n} videos read so far); listing and search answer once it is done"),
+                2,
+            ),
+            CatalogueError::Index(reason) => {
+                tracing::error!(%reason, "catalogue query failed");
+                ApiError::unavailable("catalogue_unavailable", "the catalogue index failed this query", 1)
+            }
+        }
+    }
+}
+
+/// What the caller may list.
+pub(crate) fn scope(viewer: Option<Viewer>) -> Scope {
+    match viewer {
+        None => Scope::Public,
+        Some(v) if v.admin => Scope::Admin,
+        Some(v) => Scope::User(v.id),
+    }
+}
+
+/// Whether `scope` may list `v` as it is now.
+fn listable(scope: Scope, v: &VideoView) -> bool {
+    match scope {
+        Scope::Admin => true,
+        Scope::User(me) if v.owner_id == me => true,
+        _ => v.visibility == Visibility::Public && v.state == VideoStatus::Ready,
+    }
+}
+
+/// Runs `search` and re-checks each result with its actor: what the caller may list now,
+/// as it is now, with the index's counts.
+pub(crate) async fn run(
+    state: &AppState,
+    viewer: Option<Viewer>,
+    wanted: &Search,
+) -> Result<(Vec<(VideoView, Counts)>, Option<String>), ApiError> {
+    let scope = scope(viewer);
+    let page = state.catalogue.search(wanted, scope)?;
+    let checks = page.hits.into_iter().map(|hit| async move {
+        match state.media.peek(hit.id).await {
+            Ok(v) => Ok(Some((v, hit.counts))),
+            Err(MediaError::Video(troupe_actors::media::video::VideoError::NotFound)) => Ok(None),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    });
+    let mut items = Vec::new();
+    for checked in join_all(checks).await {
+        let Some((v, counts)) = checked? else {
+            continue;
+        };
+        let filtered = wanted
+            .tag
+            .as_ref()
+            .is_none_or(|t| v.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+            && wanted
+                .owner
+                .as_ref()
+                .is_none_or(|o| v.owner.eq_ignore_ascii_case(o))
+            && wanted
+                .state
+                .as_ref()
+                .is_none_or(|s| troupe_catalogue::schema::state_name(v.state) == s);
+        if listable(scope, &v) && filtered {
+            items.push((v, counts));
+        }
+    }
+    Ok((items, page.next_cursor))
+}
+
+fn limit(l: Option<usize>) -> Result<usize, ApiError> {
+    match l {
+        None => Ok(20),
+        Some(l) if (1..=MAX_PAGE).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        )),
+    }
+}
+
+fn cursor(c: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    c.map(|c| {
+        Cursor::decode(c).ok_or_else(|| {
+            unprocessable(
+                "invalid_cursor",
+                "the cursor is not one this server gave out; start again without it",
+            )
+        })
+    })
+    .transpose()
+}
+
+fn query_text(q: Option<String>) -> Result<String, ApiError> {
+    let q = q.unwrap_or_default();
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(unprocessable(
+            "query_too_long",
+            format!("q is limited to {MAX_QUERY_CHARS} characters"),
+        ));
+    }
+    Ok(q)
+}
+
+/// Parses an RFC 3339 time or a date (`2026-12-05`, the start of that day in UTC).
+fn time(name: &str, v: Option<&str>, end_of_day: bool) -> Result<Option<u64>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    let t = DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d").map(|d| {
+                let t = d.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+                if end_of_day {
+                    t + chrono::Duration::milliseconds(86_400_000 - 1)
+                } else {
+                    t
+                }
+            })
+        })
+        .map_err(|_| {
+            unprocessable(
+                "invalid_date",
+                format!("{name} must be a date (2026-12-05) or an RFC 3339 time"),
+            )
+        })?;
+    Ok(Some(t.timestamp_millis().max(0) as u64))
+}
+
+fn seconds(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    match v.parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=1e9).contains(&s) => Ok(Some((s * 1000.0) as u64)),
+        _ => Err(unprocessable(
+            "invalid_range",
+            format!("{name} must be a number of seconds, 0 or more"),
+        )),
+    }
+}
+
+fn ordered(
+    lo: Option<u64>,
+    hi: Option<u64>,
+    what: &str,
+) -> Result<(Option<u64>, Option<u64>), ApiError> {
+    if let (Some(a), Some(b)) = (lo, hi) {
+        if a > b {
+            return Err(unprocessable(
+                "invalid_range",
+                format!("the {what} range is empty: its start is after its end"),
+            ));
+        }
+    }
+    Ok((lo, hi))
+}
+
+/// Search parameters. Every word must match (exactly, within its typo tolerance, or, for
+/// the last word as it is being typed, as a prefix); quotes, colons, `*`, `-`, `~` and
+/// brackets are searched as the text they separate, never as operators.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// Words to find in titles (weighted most), tags, channel names and descriptions; up to
+    /// 512 characters. Empty: the latest videos.
+    #[param(max_length = 512)]
+    pub q: Option<String>,
+    /// Only videos with this tag.
+    pub tag: Option<String>,
+    /// Only videos of this username.
+    pub owner: Option<String>,
+    /// Only videos at least this long, in seconds (videos not yet processed have no duration
+    /// and match no duration filter).
+    #[param(value_type = Option<f64>, minimum = 0)]
+    pub duration_min: Option<String>,
+    /// Only videos at most this long, in seconds.
+    #[param(value_type = Option<f64>, minimum = 0)]
+    pub duration_max: Option<String>,
+    /// Only videos uploaded at or after this time (RFC 3339) or date (`2026-12-05`).
+    pub uploaded_after: Option<String>,
+    /// Only videos uploaded at or before this time, or during this date.
+    pub uploaded_before: Option<String>,
+    /// `relevance` (default; among equal scores the most viewed first), `newest` or `views`.
+    #[param(pattern = "^(relevance|newest|views)$")]
+    pub sort: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page (with the same parameters).
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+}
+
+/// Which words of a result matched, as runs of plain text.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Highlight {
+    /// The title, cut into matched and unmatched runs.
+    pub title: Vec<Segment>,
+    /// About 200 characters of the description around its first match.
+    pub description: Vec<Segment>,
+}
+
+/// A search result.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchItem {
+    /// The video, with its counts (as the index last heard them).
+    #[serde(flatten)]
+    pub video: VideoBody,
+    /// What matched; render each segment as text, marking those with `hit`.
+    pub highlight: Highlight,
+}
+
+/// A page of search results.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchPage {
+    /// In the order asked for.
+    pub items: Vec<SearchItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Searches the videos the caller may list: public ready videos, plus the caller's own (all,
+/// for admins). Every word must match, in any of the fields. Ranked by BM25 over title (×3), tags (×2), channel name (×1.5) and
+/// description; a word of 5 to 7 letters also matches within one typo, 8 or more within two,
+/// and the last word matches as a prefix too. Changes show within about a second.
+#[utoipa::path(tag = "catalogue", params(SearchParams), responses(
+    (status = 200, description = "A page of results", body = SearchPage),
+    (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`query_too_long`, `invalid_sort`, `invalid_date`, `invalid_range` or `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` (the index is being rebuilt) or an actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/search")]
+pub async fn search(
+    state: web::Data<AppState>,
+    user: MaybeUser,
+    query: web::Query<SearchParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = query.into_inner();
+    let q = query_text(p.q)?;
+    let sort = match p.sort.as_deref() {
+        None => Sort::Relevance,
+        Some(s) => Sort::parse(s).ok_or_else(|| {
+            unprocessable("invalid_sort", "sort must be relevance, newest or views")
+        })?,
+    };
+    let duration_ms = ordered(
+        seconds("duration_min", p.duration_min.as_deref())?,
+        seconds("duration_max", p.duration_max.as_deref())?,
+        "duration",
+    )?;
+    let created_ms = ordered(
+        time("uploaded_after", p.uploaded_after.as_deref(), false)?,
+        time("uploaded_before", p.uploaded_before.as_deref(), true)?,
+        "upload date",
+    )?;
+    let wanted = Search {
+        q: q.clone(),
+        tag: p.tag.filter(|t| !t.trim().is_empty()),
+        owner: p.owner.filter(|o| !o.trim().is_empty()),
+        state: None,
+        duration_ms,
+        created_ms,
+        sort,
+        limit: limit(p.limit)?,
+        cursor: cursor(p.cursor.as_deref())?,
+    };
+    let viewer = viewer(&state, user.0.as_ref()).await?;
+    let (items, next_cursor) = run(&state, viewer, &wanted).await?;
+    let h = Highlighter::new(&q);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(SearchPage {
+            items: items
+                .into_iter()
+                .map(|(v, counts)| SearchItem {
+                    highlight: Highlight {
+                        title: h.segments(&v.title),
+                        description: h.snippet(&v.description, 200),
+                    },
+                    video: VideoBody::from(v).with_counts(counts),
+                })
+                .collect(),
+            next_cursor,
+        }))
+}
+
+/// Suggestion parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestParams {
+    /// What has been typed so far (the last word counts as a prefix); up to 512 characters.
+    #[param(max_length = 512)]
+    pub q: Option<String>,
+    /// How many, 1 to 10 (default 8).
+    #[param(minimum = 1, maximum = 10)]
+    pub limit: Option<usize>,
+}
+
+/// A suggestion.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Suggestion {
+    /// The completed query: a title that matches what was typed.
+    pub text: String,
+    /// The video it comes from.
+    pub video_id: uuid::Uuid,
+    /// The text cut into matched and unmatched runs.
+    pub segments: Vec<Segment>,
+}
+
+/// Suggestions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Suggestions {
+    /// Best first; no two alike.
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// Completions as the user types: the titles of the best-matching videos the caller may
+/// list (the last word counts as a prefix, typos are tolerated as in search). Built from
+/// listable videos only, so a private title is never suggested to anyone else.
+#[utoipa::path(tag = "catalogue", params(SuggestParams), responses(
+    (status = 200, description = "Suggestions (none for an empty query)", body = Suggestions),
+    (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`query_too_long`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/search/suggest")]
+pub async fn suggest(
+    state: web::Data<AppState>,
+    user: MaybeUser,
+    query: web::Query<SuggestParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = query.into_inner();
+    let q = query_text(p.q)?;
+    let want = match p.limit {
+        None => 8,
+        Some(l) if (1..=10).contains(&l) => l,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "limit must be between 1 and 10",
+            ))
+        }
+    };
+    let mut out: Vec<Suggestion> = Vec::new();
+    if troupe_catalogue::is_searchable(&q) {
+        let viewer = viewer(&state, user.0.as_ref()).await?;
+        let wanted = Search {
+            q: q.clone(),
+            limit: want * 2,
+            ..Default::default()
+        };
+        let (items, _) = run(&state, viewer, &wanted).await?;
+        let h = Highlighter::new(&q);
+        for (v, _) in items {
+            if out.len() >= want {
+                break;
+            }
+            if out.iter().any(|s| s.text.eq_ignore_ascii_case(&v.title)) {
+                continue;
+            }
+            out.push(Suggestion {
+                segments: h.segments(&v.title),
+                text: v.title,
+                video_id: v.id,
+            });
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(Suggestions { suggestions: out }))
+}
+
+/// A search for the plain listings (`GET /videos`, the admin list): newest first.
+pub(crate) fn listing(
+    q: Option<String>,
+    tag: Option<String>,
+    owner: Option<String>,
+    state: Option<VideoStatus>,
+    limit_: Option<usize>,
+    cursor_: Option<&str>,
+) -> Result<Search, ApiError> {
+    let q = query_text(q)?;
+    let sort = if troupe_catalogue::is_searchable(&q) {
+        Sort::Relevance
+    } else {
+        Sort::Newest
+    };
+    Ok(Search {
+        q,
+        tag: tag.filter(|t| !t.trim().is_empty()),
+        owner: owner.filter(|o| !o.trim().is_empty()),
+        state: state.map(|s| troupe_catalogue::schema::state_name(s).to_owned()),
+        sort,
+        limit: limit(limit_)?,
+        cursor: cursor(cursor_)?,
+        ..Default::default()
+    })
+}
