@@ -65,8 +65,9 @@ impl Highlighter {
             {
                 return true;
             }
-            let d = tolerance(q);
-            d > 0 && distance(q, word) <= usize::from(d)
+            let d = usize::from(tolerance(q));
+            // Words whose lengths differ by more than `d` are further apart than `d`.
+            d > 0 && q.chars().count().abs_diff(word.chars().count()) <= d && distance(q, word) <= d
         })
     }
 

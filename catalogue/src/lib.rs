@@ -24,15 +24,16 @@
 //!                                 (bucket: catalogue-log/<node>/…)         searchers
 //! ```
 
+use search::SegCols;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 use troupe_actors::events::{CatalogueSink, Counts, VideoView, ViewBuckets};
@@ -167,6 +168,8 @@ struct Inner {
     /// Recent trending rankings, by (window, limit, scope).
     trending: Mutex<HashMap<TrendKey, (Instant, TrendList)>>,
     trending_ttl: Duration,
+    /// Fast columns, opened once per segment.
+    columns: Arc<search::Columns>,
 }
 
 type TrendList = Arc<Vec<(Trend, Hit)>>;
@@ -212,6 +215,7 @@ impl Catalogue {
             commits: AtomicU64::new(0),
             trending: Mutex::new(HashMap::new()),
             trending_ttl: settings.trending_cache,
+            columns: Arc::default(),
         });
         let weak = Arc::downgrade(&inner);
         let interval = settings.commit_interval;
@@ -373,7 +377,7 @@ impl Catalogue {
         let f = &self.inner.fields;
         let searcher = self.searcher_for(s.cursor);
         let want = s.limit + 1;
-        let words = search::words_query(f, &s.q);
+        let words = search::words_query(f, &s.q, Some(&searcher));
         let sort = match (s.sort, &words) {
             (Sort::Relevance, None) => Sort::Newest,
             (sort, _) => sort,
@@ -388,7 +392,8 @@ impl Catalogue {
                     Some(Cursor::Before(b)) => Some(b),
                     _ => None,
                 };
-                let found = search::newest(&searcher, f, clauses, before, want)?;
+                let found =
+                    search::newest(&searcher, &self.inner.columns, f, s, clauses, before, want)?;
                 let next = (found.len() > s.limit)
                     .then(|| Cursor::Before(found[s.limit - 1].order).encode());
                 (found, next)
@@ -400,9 +405,9 @@ impl Catalogue {
                 };
                 let q = BooleanQuery::new(clauses);
                 let found = if sort == Sort::Views {
-                    search::by_views(&searcher, &q, offset, want)?
+                    search::by_views(&searcher, &self.inner.columns, &q, offset, want)?
                 } else {
-                    search::by_relevance(&searcher, &q, offset, want)?
+                    search::by_relevance(&searcher, &self.inner.columns, &q, offset, want)?
                 };
                 let generation = searcher.generation().generation_id();
                 let next = (found.len() > s.limit).then(|| {
@@ -432,30 +437,29 @@ impl Catalogue {
         searcher: &Searcher,
         addr: tantivy::DocAddress,
     ) -> Result<Option<Hit>, CatalogueError> {
-        let r = searcher.segment_reader(addr.segment_ord);
-        let Some(id) = id_of(r, addr.doc_id) else {
+        let c = self
+            .inner
+            .columns
+            .of(searcher.segment_reader(addr.segment_ord));
+        let doc = addr.doc_id;
+        let Some(id) = c.id(doc) else {
             return Ok(None);
-        };
-        let get = |name| {
-            search::column(r, name)
-                .and_then(|c| c.first(addr.doc_id))
-                .unwrap_or(0)
         };
         Ok(Some(Hit {
             id,
             counts: Counts {
-                views: get("views"),
-                likes: get("likes"),
+                views: SegCols::get(&c.views, doc),
+                likes: SegCols::get(&c.likes, doc),
                 dislikes: 0,
             },
-            created_ms: get("created_ms"),
+            created_ms: SegCols::get(&c.created_ms, doc),
         }))
     }
 
     /// The video as the index last stored it (`None` when absent or deleted).
     pub fn stored_video(&self, id: Uuid) -> Option<VideoView> {
         let searcher = self.inner.reader.searcher();
-        lookup(&searcher, &self.inner.fields, id)
+        lookup(&searcher, &self.inner.columns, &self.inner.fields, id)
             .and_then(|e| e.video(&searcher, &self.inner.fields))
     }
 
@@ -488,28 +492,39 @@ impl Catalogue {
         let searcher = self.inner.reader.searcher();
         let f = &self.inner.fields;
         let mut out = Vec::new();
-        for (id, n, counts) in ranked {
+        // The most viewed first, a chunk at a time: one query finds which of a chunk the
+        // scope may list (most chunks are the first).
+        for chunk in ranked.chunks(limit.max(1) * 2) {
             if out.len() >= limit {
                 break;
             }
             let mut clauses = search::filters(f, &Search::default(), scope);
             clauses.push((
                 Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.id, &id.to_string()),
-                    IndexRecordOption::Basic,
+                Box::new(TermSetQuery::new(
+                    chunk
+                        .iter()
+                        .map(|(id, _, _)| Term::from_field_text(f.id, &id.to_string())),
                 )),
             ));
-            let q = BooleanQuery::new(clauses);
-            let top = searcher.search(&q, &TopDocs::with_limit(1))?;
-            if let Some((_, addr)) = top.first() {
-                if let Some(mut h) = self.hit(&searcher, *addr)? {
+            let found = searcher.search(&BooleanQuery::new(clauses), &DocSetCollector)?;
+            let mut listed = HashMap::with_capacity(found.len());
+            for addr in found {
+                if let Some(h) = self.hit(&searcher, addr)? {
+                    listed.insert(h.id, h);
+                }
+            }
+            for (id, n, counts) in chunk {
+                if out.len() >= limit {
+                    break;
+                }
+                if let Some(mut h) = listed.remove(id) {
                     // The counts heard with the views, so that both say the same.
-                    h.counts = counts;
+                    h.counts = *counts;
                     out.push((
                         Trend {
-                            id,
-                            window_views: n,
+                            id: *id,
+                            window_views: *n,
                         },
                         h,
                     ));
@@ -536,7 +551,8 @@ impl Catalogue {
     /// `u64::MAX` for a deletion marker).
     pub fn indexed(&self, id: Uuid) -> Option<(u64, Counts)> {
         let searcher = self.inner.reader.searcher();
-        lookup(&searcher, &self.inner.fields, id).map(|e| (e.version, e.counts))
+        lookup(&searcher, &self.inner.columns, &self.inner.fields, id)
+            .map(|e| (e.version, e.counts))
     }
 }
 
@@ -623,23 +639,19 @@ impl Existing {
     }
 }
 
-fn lookup(searcher: &Searcher, f: &Fields, id: Uuid) -> Option<Existing> {
+fn lookup(searcher: &Searcher, cols: &search::Columns, f: &Fields, id: Uuid) -> Option<Existing> {
     let q = TermQuery::new(
         Term::from_field_text(f.id, &id.to_string()),
         IndexRecordOption::Basic,
     );
     let (_, addr) = *searcher.search(&q, &TopDocs::with_limit(1)).ok()?.first()?;
-    let r = searcher.segment_reader(addr.segment_ord);
-    let get = |name| {
-        search::column(r, name)
-            .and_then(|c| c.first(addr.doc_id))
-            .unwrap_or(0)
-    };
+    let c = cols.of(searcher.segment_reader(addr.segment_ord));
+    let doc = addr.doc_id;
     Some(Existing {
-        version: get("version"),
+        version: SegCols::get(&c.version, doc),
         counts: Counts {
-            views: get("views"),
-            likes: get("likes"),
+            views: SegCols::get(&c.views, doc),
+            likes: SegCols::get(&c.likes, doc),
             dislikes: 0,
         },
         addr,
@@ -672,13 +684,14 @@ type Early = HashMap<Uuid, (Counts, Instant)>;
 fn write(
     writer: &mut IndexWriter,
     searcher: &Searcher,
+    cols: &search::Columns,
     f: &Fields,
     pending: HashMap<Uuid, Pending>,
     early: &mut Early,
 ) {
     for (id, p) in pending {
         let id_term = Term::from_field_text(f.id, &id.to_string());
-        let existing = lookup(searcher, f, id);
+        let existing = lookup(searcher, cols, f, id);
         if p.deleted {
             if existing.as_ref().is_none_or(|e| e.version != u64::MAX) {
                 writer.delete_term(id_term);
@@ -725,19 +738,21 @@ fn write(
 fn sweep(
     writer: &mut IndexWriter,
     searcher: &Searcher,
+    cols: &search::Columns,
     f: &Fields,
     alive: &std::collections::HashSet<Uuid>,
 ) -> usize {
     let mut gone = Vec::new();
     for r in searcher.segment_readers() {
-        let Some(live) = search::column(r, "alive") else {
+        let c = cols.of(r);
+        let Some(live) = &c.alive else {
             continue;
         };
         for doc in 0..r.max_doc() {
             if r.is_deleted(doc) || live.first(doc) != Some(1) {
                 continue;
             }
-            if let Some(id) = id_of(r, doc) {
+            if let Some(id) = c.id(doc) {
                 if !alive.contains(&id) {
                     gone.push(id);
                 }
@@ -749,15 +764,6 @@ fn sweep(
         let _ = writer.add_document(f.tombstone(*id));
     }
     gone.len()
-}
-
-/// A document's video id, from the id column.
-fn id_of(r: &tantivy::SegmentReader, doc: tantivy::DocId) -> Option<Uuid> {
-    let col = r.fast_fields().str("id").ok()??;
-    let ord = col.term_ords(doc).next()?;
-    let mut s = String::new();
-    col.ord_to_str(ord, &mut s).ok()?;
-    s.parse().ok()
 }
 
 fn writer_loop(
@@ -790,6 +796,7 @@ fn writer_loop(
                 write(
                     &mut writer,
                     &me.reader.searcher(),
+                    &me.columns,
                     f,
                     std::mem::take(&mut pending),
                     &mut early,
@@ -802,7 +809,7 @@ fn writer_loop(
                 next_commit = Instant::now();
             }
             Some(Msg::Sweep(alive, ack)) => {
-                let n = sweep(&mut writer, &me.reader.searcher(), f, &alive);
+                let n = sweep(&mut writer, &me.reader.searcher(), &me.columns, f, &alive);
                 dirty |= n > 0;
                 let _ = ack.send(n);
             }
@@ -816,6 +823,7 @@ fn writer_loop(
             write(
                 &mut writer,
                 &me.reader.searcher(),
+                &me.columns,
                 f,
                 std::mem::take(&mut pending),
                 &mut early,
@@ -829,6 +837,7 @@ fn writer_loop(
                     if let Err(e) = me.reader.reload() {
                         tracing::error!(error = %e, "catalogue reader reload failed");
                     }
+                    me.columns.retain(&me.reader.searcher());
                     me.commits.fetch_add(1, Ordering::Relaxed);
                     metrics_commit(started.elapsed(), std::mem::take(&mut changes));
                 }
@@ -847,6 +856,7 @@ fn writer_loop(
             write(
                 &mut writer,
                 &me.reader.searcher(),
+                &me.columns,
                 &me.fields,
                 pending,
                 &mut early,
@@ -870,7 +880,7 @@ pub fn is_searchable(q: &str) -> bool {
 
 /// The words query of `q`, for callers that build their own queries.
 pub fn words_query(fields: &Fields, q: &str) -> Option<Box<dyn Query>> {
-    search::words_query(fields, q)
+    search::words_query(fields, q, None)
 }
 
 #[cfg(test)]

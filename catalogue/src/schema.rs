@@ -16,15 +16,18 @@ use uuid::Uuid;
 pub const ANALYSER: &str = "troupe_words";
 
 /// Bumped whenever the fields change: an index written under another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The index's fields.
 #[derive(Clone)]
 pub struct Fields {
     pub(crate) schema: Schema,
-    /// Video id (raw, stored, and a fast column so results need no stored-document read):
-    /// the key for updates.
+    /// Video id (raw, stored): the key for updates.
     pub id: Field,
+    /// The id's high 64 bits, a fast column: results read their id without a dictionary.
+    pub id_hi: Field,
+    /// The id's low 64 bits.
+    pub id_lo: Field,
     /// Title words (BM25, boosted at query time); stored for the index's own use.
     pub title: Field,
     /// Description words.
@@ -72,7 +75,9 @@ impl Fields {
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
         let number = NumericOptions::default() | INDEXED | FAST;
-        let id = b.add_text_field("id", STRING | STORED | FAST);
+        let id = b.add_text_field("id", STRING | STORED);
+        let id_hi = b.add_u64_field("id_hi", FAST);
+        let id_lo = b.add_u64_field("id_lo", FAST);
         let title = b.add_text_field("title", words.clone());
         let description = b.add_text_field("description", words.clone());
         let tag_words = b.add_text_field("tag_words", words.clone());
@@ -93,6 +98,8 @@ impl Fields {
         Self {
             schema: b.build(),
             id,
+            id_hi,
+            id_lo,
             title,
             description,
             tag_words,
@@ -117,6 +124,9 @@ impl Fields {
     pub fn document(&self, v: &VideoView, counts: Counts) -> TantivyDocument {
         let mut d = TantivyDocument::default();
         d.add_text(self.id, v.id.to_string());
+        let (hi, lo) = v.id.as_u64_pair();
+        d.add_u64(self.id_hi, hi);
+        d.add_u64(self.id_lo, lo);
         d.add_text(self.title, &v.title);
         d.add_text(self.description, &v.description);
         for t in &v.tags {
@@ -150,6 +160,9 @@ impl Fields {
     pub fn tombstone(&self, id: Uuid) -> TantivyDocument {
         let mut d = TantivyDocument::default();
         d.add_text(self.id, id.to_string());
+        let (hi, lo) = id.as_u64_pair();
+        d.add_u64(self.id_hi, hi);
+        d.add_u64(self.id_lo, lo);
         d.add_u64(self.listed, 0);
         d.add_u64(self.alive, 0);
         d.add_u64(self.version, u64::MAX);

@@ -2,14 +2,18 @@
 
 use crate::highlight::{tolerance, MIN_PREFIX};
 use crate::schema::{self, Fields};
+use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::{Arc, Mutex};
 use tantivy::collector::TopDocs;
+use tantivy::columnar::Column;
+use tantivy::index::SegmentId;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, InvertedIndexRangeQuery, Occur,
     Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, Order, Score, Searcher, SegmentReader, Term};
+use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, Term};
 use uuid::Uuid;
 
 /// Who is asking, which decides what a query may return.
@@ -119,16 +123,32 @@ const FUZZY_WEIGHT: f32 = 0.3;
 
 /// The words part of a query: every word must match, exactly (BM25), within its typo
 /// tolerance, or (the last word) as a prefix, in any field. `None` without words.
-pub(crate) fn words_query(f: &Fields, q: &str) -> Option<Box<dyn Query>> {
+pub(crate) fn words_query(
+    f: &Fields,
+    q: &str,
+    searcher: Option<&Searcher>,
+) -> Option<Box<dyn Query>> {
     let words = schema::words(q);
     if words.is_empty() {
         return None;
     }
+    // A word the catalogue holds as typed is matched as typed: typo tolerance is for words
+    // it does not hold. Walking every field's dictionary within an edit distance is the
+    // dearest part of a search, and a real word would mostly bring near-miss noise.
+    let held = |w: &str| {
+        searcher.is_some_and(|s| {
+            FIELDS.iter().any(|(_, field)| {
+                s.doc_freq(&Term::from_field_text(field(f), w))
+                    .is_ok_and(|n| n > 0)
+            })
+        })
+    };
     let last_is_prefix = !q.ends_with(char::is_whitespace);
     let n = words.len();
     let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for (i, w) in words.iter().enumerate() {
         let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let d = if held(w) { 0 } else { tolerance(w) };
         for (boost, field) in FIELDS {
             let term = Term::from_field_text(field(f), w);
             any.push((
@@ -138,7 +158,6 @@ pub(crate) fn words_query(f: &Fields, q: &str) -> Option<Box<dyn Query>> {
                     boost,
                 )),
             ));
-            let d = tolerance(w);
             if d > 0 {
                 any.push((
                     Occur::Should,
@@ -239,14 +258,76 @@ pub(crate) struct Found {
     pub order: u64,
 }
 
-fn order_of(searcher: &Searcher, addr: DocAddress) -> u64 {
-    column(searcher.segment_reader(addr.segment_ord), "order")
-        .and_then(|c| c.first(addr.doc_id))
-        .unwrap_or(0)
+pub(crate) fn column(r: &SegmentReader, name: &str) -> Option<Column<u64>> {
+    r.fast_fields().u64(name).ok()
 }
 
-pub(crate) fn column(r: &SegmentReader, name: &str) -> Option<tantivy::columnar::Column<u64>> {
-    r.fast_fields().u64(name).ok()
+/// The fast columns a result is read from, opened once per segment: opening a column looks
+/// its name up in the segment's column directory, which costs more than reading a value.
+pub(crate) struct SegCols {
+    id_hi: Option<Column<u64>>,
+    id_lo: Option<Column<u64>>,
+    pub(crate) views: Option<Column<u64>>,
+    pub(crate) likes: Option<Column<u64>>,
+    pub(crate) created_ms: Option<Column<u64>>,
+    pub(crate) order: Option<Column<u64>>,
+    pub(crate) version: Option<Column<u64>>,
+    pub(crate) alive: Option<Column<u64>>,
+}
+
+impl SegCols {
+    fn open(r: &SegmentReader) -> Self {
+        Self {
+            id_hi: column(r, "id_hi"),
+            id_lo: column(r, "id_lo"),
+            views: column(r, "views"),
+            likes: column(r, "likes"),
+            created_ms: column(r, "created_ms"),
+            order: column(r, "order"),
+            version: column(r, "version"),
+            alive: column(r, "alive"),
+        }
+    }
+
+    /// A document's video id.
+    pub(crate) fn id(&self, doc: DocId) -> Option<Uuid> {
+        let hi = self.id_hi.as_ref()?.first(doc)?;
+        let lo = self.id_lo.as_ref()?.first(doc)?;
+        Some(Uuid::from_u64_pair(hi, lo))
+    }
+
+    /// A document's value in `col` (0 when it has none).
+    pub(crate) fn get(col: &Option<Column<u64>>, doc: DocId) -> u64 {
+        col.as_ref().and_then(|c| c.first(doc)).unwrap_or(0)
+    }
+}
+
+/// [`SegCols`] of the segments queries have read, by segment; pruned to the live segments
+/// after every commit.
+#[derive(Default)]
+pub(crate) struct Columns(Mutex<HashMap<SegmentId, Arc<SegCols>>>);
+
+impl Columns {
+    /// The columns of `r`'s segment.
+    pub(crate) fn of(&self, r: &SegmentReader) -> Arc<SegCols> {
+        let mut m = self.0.lock().expect("columns lock");
+        m.entry(r.segment_id())
+            .or_insert_with(|| Arc::new(SegCols::open(r)))
+            .clone()
+    }
+
+    /// Forgets the segments `searcher` no longer has (merged away).
+    pub(crate) fn retain(&self, searcher: &Searcher) {
+        let live: std::collections::HashSet<SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
+        self.0
+            .lock()
+            .expect("columns lock")
+            .retain(|k, _| live.contains(k));
+    }
 }
 
 /// Newest first, before `before`: searched in windows of the order key that start small
@@ -254,12 +335,14 @@ pub(crate) fn column(r: &SegmentReader, name: &str) -> Option<tantivy::columnar:
 /// ranking every listed video.
 pub(crate) fn newest(
     searcher: &Searcher,
+    cols: &Columns,
     f: &Fields,
+    s: &Search,
     base: Vec<(Occur, Box<dyn Query>)>,
     before: Option<u64>,
     want: usize,
 ) -> tantivy::Result<Vec<Found>> {
-    let (lo_all, hi_all, docs) = order_bounds(searcher);
+    let (lo_all, hi_all, docs) = order_bounds(searcher, cols);
     let top = before.unwrap_or(u64::MAX).min(hi_all.saturating_add(1));
     let by_order = TopDocs::with_limit(want).order_by_u64_field("order", Order::Desc);
     let run = |extra: Option<Box<dyn Query>>| -> tantivy::Result<Vec<Found>> {
@@ -276,10 +359,14 @@ pub(crate) fn newest(
             .collect())
     };
     if docs > 0 && hi_all > lo_all {
-        // Start with a window expected to hold 4 pages of the whole catalogue, and widen it
-        // eightfold while it holds too few; past ~1/8 of the catalogue, rank it all.
+        // Start with a window expected to hold 4 pages of what the filters match, and widen
+        // it eightfold while it holds too few; past ~1/8 of the catalogue, rank it all. A
+        // selective filter (an owner's or a tag's few videos) so ranks its matches at once.
         let span = (hi_all - lo_all) as f64;
-        let mut window = ((span / docs as f64) * (want as f64) * 4.0).max(1.0) as u64;
+        let matching = selective_estimate(searcher, f, s)
+            .unwrap_or(docs)
+            .clamp(1, docs);
+        let mut window = ((span / matching as f64) * (want as f64) * 4.0).max(1.0) as u64;
         loop {
             let lo = top.saturating_sub(window);
             if lo <= lo_all || (window as f64) > span / 8.0 {
@@ -308,13 +395,34 @@ pub(crate) fn newest(
     run(cut)
 }
 
+/// How many documents the most selective term filter of `s` (tag, owner, state) matches,
+/// deleted ones included; `None` without such a filter.
+fn selective_estimate(searcher: &Searcher, f: &Fields, s: &Search) -> Option<u64> {
+    let terms = [
+        s.tag
+            .as_ref()
+            .map(|t| Term::from_field_text(f.tag, &t.to_lowercase())),
+        s.owner
+            .as_ref()
+            .map(|o| Term::from_field_text(f.owner, &o.to_lowercase())),
+        s.state
+            .as_ref()
+            .map(|st| Term::from_field_text(f.state, st)),
+    ];
+    terms
+        .into_iter()
+        .flatten()
+        .filter_map(|t| searcher.doc_freq(&t).ok())
+        .min()
+}
+
 /// The smallest and largest order key, and the number of documents.
-fn order_bounds(searcher: &Searcher) -> (u64, u64, u64) {
+fn order_bounds(searcher: &Searcher, cols: &Columns) -> (u64, u64, u64) {
     let mut lo = u64::MAX;
     let mut hi = 0;
     let mut n = 0;
     for r in searcher.segment_readers() {
-        if let Some(c) = column(r, "order") {
+        if let Some(c) = &cols.of(r).order {
             if r.num_docs() > 0 {
                 lo = lo.min(c.min_value());
                 hi = hi.max(c.max_value());
@@ -328,27 +436,27 @@ fn order_bounds(searcher: &Searcher) -> (u64, u64, u64) {
 /// Ranked by score (ties: most viewed), `offset` results in.
 pub(crate) fn by_relevance(
     searcher: &Searcher,
+    cols: &Arc<Columns>,
     q: &dyn Query,
     offset: usize,
     want: usize,
 ) -> tantivy::Result<Vec<Found>> {
+    let tweak = cols.clone();
     let top = TopDocs::with_limit(want)
         .and_offset(offset)
         .tweak_score(move |r: &SegmentReader| {
-            let views = column(r, "views");
-            move |doc, score: Score| {
-                (
-                    score,
-                    views.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
-                )
-            }
+            let c = tweak.of(r);
+            move |doc, score: Score| (score, SegCols::get(&c.views, doc))
         });
     Ok(searcher
         .search(q, &top)?
         .into_iter()
         .map(|(_, addr)| Found {
             addr,
-            order: order_of(searcher, addr),
+            order: SegCols::get(
+                &cols.of(searcher.segment_reader(addr.segment_ord)).order,
+                addr.doc_id,
+            ),
         })
         .collect())
 }
@@ -356,21 +464,17 @@ pub(crate) fn by_relevance(
 /// Ranked by views (ties: newest), `offset` results in.
 pub(crate) fn by_views(
     searcher: &Searcher,
+    cols: &Arc<Columns>,
     q: &dyn Query,
     offset: usize,
     want: usize,
 ) -> tantivy::Result<Vec<Found>> {
+    let tweak = cols.clone();
     let top = TopDocs::with_limit(want)
         .and_offset(offset)
         .tweak_score(move |r: &SegmentReader| {
-            let views = column(r, "views");
-            let order = column(r, "order");
-            move |doc, _: Score| {
-                (
-                    views.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
-                    order.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
-                )
-            }
+            let c = tweak.of(r);
+            move |doc, _: Score| (SegCols::get(&c.views, doc), SegCols::get(&c.order, doc))
         });
     Ok(searcher
         .search(q, &top)?
