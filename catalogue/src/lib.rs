@@ -488,16 +488,28 @@ impl Catalogue {
             .map(|(id, (b, c))| (*id, b.views_within(now, window_ms), *c))
             .filter(|(_, n, _)| *n > 0)
             .collect();
-        ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
+        // Only the head is sorted: a page seldom needs more than a few chunks of it.
+        let head = (limit.max(1) * 8).min(ranked.len());
+        if head > 0 && head < ranked.len() {
+            ranked.select_nth_unstable_by_key(head - 1, |r| std::cmp::Reverse(r.1));
+        }
+        ranked[..head].sort_by_key(|r| std::cmp::Reverse(r.1));
+        let mut tail_sorted = head == ranked.len();
         let searcher = self.inner.reader.searcher();
         let f = &self.inner.fields;
         let mut out = Vec::new();
         // The most viewed first, a chunk at a time: one query finds which of a chunk the
         // scope may list (most chunks are the first).
-        for chunk in ranked.chunks(limit.max(1) * 2) {
-            if out.len() >= limit {
-                break;
+        let chunk_len = limit.max(1) * 2;
+        let mut start = 0;
+        while start < ranked.len() && out.len() < limit {
+            if start >= head && !tail_sorted {
+                ranked[head..].sort_by_key(|r| std::cmp::Reverse(r.1));
+                tail_sorted = true;
             }
+            let end = (start + chunk_len).min(if tail_sorted { ranked.len() } else { head });
+            let chunk = &ranked[start..end];
+            start = end;
             let mut clauses = search::filters(f, &Search::default(), scope);
             clauses.push((
                 Occur::Must,

@@ -358,14 +358,18 @@ pub(crate) fn newest(
             .map(|(order, addr)| Found { addr, order })
             .collect())
     };
-    if docs > 0 && hi_all > lo_all {
-        // Start with a window expected to hold 4 pages of what the filters match, and widen
-        // it eightfold while it holds too few; past ~1/8 of the catalogue, rank it all. A
-        // selective filter (an owner's or a tag's few videos) so ranks its matches at once.
+    // A term filter (tag, owner, state) or words drive the search through their own
+    // postings: ranking all they match reads those and one column value each. Only a listing
+    // filtered by nothing that selective (the latest videos) needs windows: a window is a
+    // range over the order key, one posting per video in it, so it pays only when small.
+    let matching = selective_estimate(searcher, f, s)
+        .unwrap_or(docs)
+        .clamp(1, docs.max(1));
+    let selective = matching <= docs / 8 || !schema::words(&s.q).is_empty();
+    if docs > 0 && hi_all > lo_all && !selective {
+        // Start with a window expected to hold 4 pages of the matches, and widen it
+        // eightfold while it holds too few; past ~1/8 of the catalogue, rank it all.
         let span = (hi_all - lo_all) as f64;
-        let matching = selective_estimate(searcher, f, s)
-            .unwrap_or(docs)
-            .clamp(1, docs);
         let mut window = ((span / matching as f64) * (want as f64) * 4.0).max(1.0) as u64;
         loop {
             let lo = top.saturating_sub(window);
