@@ -693,14 +693,10 @@ fn merge(pending: &mut HashMap<Uuid, Pending>, change: Change) {
 /// Counts heard before their video (a cluster's log may deliver them first), kept a while.
 type Early = HashMap<Uuid, (Counts, Instant)>;
 
-fn write(
-    writer: &mut IndexWriter,
-    searcher: &Searcher,
-    cols: &search::Columns,
-    f: &Fields,
-    pending: HashMap<Uuid, Pending>,
-    early: &mut Early,
-) {
+/// Writes `pending` changes against what the index holds now (not committed yet).
+fn write(writer: &mut IndexWriter, me: &Inner, pending: HashMap<Uuid, Pending>, early: &mut Early) {
+    let searcher = &me.reader.searcher();
+    let (cols, f) = (&*me.columns, &me.fields);
     for (id, p) in pending {
         let id_term = Term::from_field_text(f.id, &id.to_string());
         let existing = lookup(searcher, cols, f, id);
@@ -805,14 +801,7 @@ fn writer_loop(
                 for c in changes {
                     merge(&mut pending, c);
                 }
-                write(
-                    &mut writer,
-                    &me.reader.searcher(),
-                    &me.columns,
-                    f,
-                    std::mem::take(&mut pending),
-                    &mut early,
-                );
+                write(&mut writer, &me, std::mem::take(&mut pending), &mut early);
                 dirty = true;
                 let _ = ack.send(());
             }
@@ -832,14 +821,7 @@ fn writer_loop(
         }
         if !pending.is_empty() {
             changes += pending.len();
-            write(
-                &mut writer,
-                &me.reader.searcher(),
-                &me.columns,
-                f,
-                std::mem::take(&mut pending),
-                &mut early,
-            );
+            write(&mut writer, &me, std::mem::take(&mut pending), &mut early);
             dirty = true;
         }
         if dirty {
@@ -865,14 +847,7 @@ fn writer_loop(
     // The process is ending: commit what is pending, so a clean stop loses nothing.
     if dirty || !pending.is_empty() {
         if let Some(me) = inner.upgrade() {
-            write(
-                &mut writer,
-                &me.reader.searcher(),
-                &me.columns,
-                &me.fields,
-                pending,
-                &mut early,
-            );
+            write(&mut writer, &me, pending, &mut early);
         }
         let _ = writer.commit();
     }
