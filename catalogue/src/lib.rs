@@ -382,7 +382,9 @@ impl Catalogue {
             (Sort::Relevance, None) => Sort::Newest,
             (sort, _) => sort,
         };
-        let mut clauses = search::filters(f, s, scope);
+        // A ranked search checks the scope while it collects (see `search::by_relevance`).
+        let in_query = (sort != Sort::Relevance).then_some(scope);
+        let mut clauses = search::filters(f, s, in_query);
         if let Some(w) = words {
             clauses.push((Occur::Must, w));
         }
@@ -403,11 +405,20 @@ impl Catalogue {
                     Some(Cursor::Offset { offset, .. }) => offset,
                     _ => 0,
                 };
-                let q = BooleanQuery::new(clauses);
+                // Words alone are the query itself, not a clause of one, so that a union of
+                // term queries stays one (and block-max WAND applies).
+                let q: Box<dyn Query> = match clauses.pop() {
+                    Some((Occur::Must, only)) if clauses.is_empty() => only,
+                    last => {
+                        clauses.extend(last);
+                        Box::new(BooleanQuery::new(clauses))
+                    }
+                };
+                let cols = &self.inner.columns;
                 let found = if sort == Sort::Views {
-                    search::by_views(&searcher, &self.inner.columns, &q, offset, want)?
+                    search::by_views(&searcher, cols, &*q, offset, want)?
                 } else {
-                    search::by_relevance(&searcher, &self.inner.columns, &q, offset, want)?
+                    search::by_relevance(&searcher, cols, &*q, scope, offset, want)?
                 };
                 let generation = searcher.generation().generation_id();
                 let next = (found.len() > s.limit).then(|| {
@@ -510,7 +521,7 @@ impl Catalogue {
             let end = (start + chunk_len).min(if tail_sorted { ranked.len() } else { head });
             let chunk = &ranked[start..end];
             start = end;
-            let mut clauses = search::filters(f, &Search::default(), scope);
+            let mut clauses = search::filters(f, &Search::default(), Some(scope));
             clauses.push((
                 Occur::Must,
                 Box::new(TermSetQuery::new(

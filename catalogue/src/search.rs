@@ -2,15 +2,17 @@
 
 use crate::highlight::{tolerance, MIN_PREFIX};
 use crate::schema::{self, Fields};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Collector, SegmentCollector, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::index::SegmentId;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, InvertedIndexRangeQuery, Occur,
-    Query, RangeQuery, TermQuery,
+    Query, RangeQuery, TermQuery, Weight,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, Term};
@@ -123,6 +125,11 @@ const FUZZY_WEIGHT: f32 = 0.3;
 
 /// The words part of a query: every word must match, exactly (BM25), within its typo
 /// tolerance, or (the last word) as a prefix, in any field. `None` without words.
+///
+/// A query of one word the catalogue holds is a plain union of term queries, so that a
+/// top-k search can skip blocks of postings that cannot make the page (block-max WAND):
+/// its prefix matches are the [`PREFIX_TERMS`] most frequent words it begins, each scored
+/// about `FUZZY_WEIGHT` of what the typed word scores (see [`expand_prefix`]).
 pub(crate) fn words_query(
     f: &Fields,
     q: &str,
@@ -149,7 +156,12 @@ pub(crate) fn words_query(
     for (i, w) in words.iter().enumerate() {
         let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let d = if held(w) { 0 } else { tolerance(w) };
-        for (boost, field) in FIELDS {
+        let prefix = i + 1 == n && last_is_prefix && w.chars().count() >= MIN_PREFIX;
+        let expanded = match (prefix, searcher) {
+            (true, Some(s)) => Some(expand_prefix(s, f, w)),
+            _ => None,
+        };
+        for (fi, (boost, field)) in FIELDS.into_iter().enumerate() {
             let term = Term::from_field_text(field(f), w);
             any.push((
                 Occur::Should,
@@ -167,19 +179,107 @@ pub(crate) fn words_query(
                     )),
                 ));
             }
-            if i + 1 == n && last_is_prefix && w.chars().count() >= MIN_PREFIX {
-                any.push((
+            match &expanded {
+                Some(terms) => {
+                    for (t, boosts) in terms.iter().filter(|(_, b)| b[fi] > 0.0) {
+                        any.push((
+                            Occur::Should,
+                            Box::new(BoostQuery::new(
+                                Box::new(TermQuery::new(
+                                    Term::from_field_text(field(f), t),
+                                    IndexRecordOption::WithFreqs,
+                                )),
+                                boosts[fi],
+                            )),
+                        ));
+                    }
+                }
+                None if prefix => any.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(
                         Box::new(FuzzyTermQuery::new_prefix(term, 0, true)),
                         boost * FUZZY_WEIGHT,
                     )),
-                ));
+                )),
+                None => {}
             }
+        }
+        if n == 1 {
+            return Some(Box::new(BooleanQuery::new(any)));
         }
         must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
     }
     Some(Box::new(BooleanQuery::new(must)))
+}
+
+/// How many completions of the last word a search matches.
+pub const PREFIX_TERMS: usize = 16;
+/// How many dictionary entries per segment and field a prefix reads at most.
+const PREFIX_SCAN: usize = 4096;
+
+/// The [`PREFIX_TERMS`] words most documents hold that begin with `prefix` (not `prefix`
+/// itself), in any searched field, each with its boost per field (in [`FIELDS`] order; 0
+/// where the field lacks it): `FUZZY_WEIGHT` of the field's boost, scaled by the typed
+/// word's idf over the completion's, so that a completion scores about `FUZZY_WEIGHT` of
+/// what the typed word would (BM25 grows with rarity; unscaled, a rare completion would
+/// outrank the word as typed).
+fn expand_prefix(searcher: &Searcher, f: &Fields, prefix: &str) -> Vec<(String, [f32; 4])> {
+    let lo = prefix.as_bytes().to_vec();
+    let mut hi = lo.clone();
+    while hi.last() == Some(&0xff) {
+        hi.pop();
+    }
+    if let Some(b) = hi.last_mut() {
+        *b += 1;
+    }
+    let mut freq: HashMap<Vec<u8>, [u64; 4]> = HashMap::new();
+    let mut typed = [0u64; 4];
+    for r in searcher.segment_readers() {
+        for (i, (_, field)) in FIELDS.iter().enumerate() {
+            let Ok(inv) = r.inverted_index(field(f)) else {
+                continue;
+            };
+            let mut range = inv.terms().range().ge(&lo);
+            if !hi.is_empty() {
+                range = range.lt(&hi);
+            }
+            let Ok(mut stream) = range.into_stream() else {
+                continue;
+            };
+            let mut scanned = 0;
+            while scanned < PREFIX_SCAN && stream.advance() {
+                scanned += 1;
+                let n = u64::from(stream.value().doc_freq);
+                if stream.key() == lo.as_slice() {
+                    typed[i] += n;
+                } else {
+                    freq.entry(stream.key().to_vec()).or_default()[i] += n;
+                }
+            }
+        }
+    }
+    let mut top: Vec<(Vec<u8>, [u64; 4])> = freq.into_iter().collect();
+    top.sort_by(|a, b| {
+        let total = |x: &[u64; 4]| x.iter().sum::<u64>();
+        total(&b.1).cmp(&total(&a.1)).then(a.0.cmp(&b.0))
+    });
+    top.truncate(PREFIX_TERMS);
+    let docs = searcher.num_docs() as f32;
+    let idf = |n: u64| {
+        let n = n as f32;
+        (1.0 + (docs - n + 0.5) / (n + 0.5)).ln().max(1e-3)
+    };
+    top.into_iter()
+        .filter_map(|(k, n)| {
+            let mut boosts = [0.0; 4];
+            for i in 0..4 {
+                if n[i] > 0 {
+                    boosts[i] = FIELDS[i].0 * FUZZY_WEIGHT * idf(typed[i]) / idf(n[i]);
+                }
+            }
+            String::from_utf8(k).ok().map(|t| (t, boosts))
+        })
+        .collect()
 }
 
 fn filter(q: impl Query) -> (Occur, Box<dyn Query>) {
@@ -212,11 +312,17 @@ fn range(field: tantivy::schema::Field, (lo, hi): (Option<u64>, Option<u64>)) ->
 }
 
 /// The filters every query of `scope` carries, and the search's own.
-pub(crate) fn filters(f: &Fields, s: &Search, scope: Scope) -> Vec<(Occur, Box<dyn Query>)> {
+/// Without a scope (`None`), the caller checks it itself (see [`ScopedTop`]).
+pub(crate) fn filters(
+    f: &Fields,
+    s: &Search,
+    scope: Option<Scope>,
+) -> Vec<(Occur, Box<dyn Query>)> {
     let mut out = Vec::new();
     match scope {
-        Scope::Public => out.push(filter(term_u64(f.listed, 1))),
-        Scope::User(me) => {
+        None => {}
+        Some(Scope::Public) => out.push(filter(term_u64(f.listed, 1))),
+        Some(Scope::User(me)) => {
             let mine = BooleanQuery::new(vec![
                 (
                     Occur::Must,
@@ -232,7 +338,7 @@ pub(crate) fn filters(f: &Fields, s: &Search, scope: Scope) -> Vec<(Occur, Box<d
                 (Occur::Should, Box::new(mine)),
             ])));
         }
-        Scope::Admin => out.push(filter(term_u64(f.alive, 1))),
+        Some(Scope::Admin) => out.push(filter(term_u64(f.alive, 1))),
     }
     if let Some(t) = &s.tag {
         out.push(filter(term_text(f.tag, &t.to_lowercase())));
@@ -273,6 +379,9 @@ pub(crate) struct SegCols {
     pub(crate) order: Option<Column<u64>>,
     pub(crate) version: Option<Column<u64>>,
     pub(crate) alive: Option<Column<u64>>,
+    listed: Option<Column<u64>>,
+    owner_hi: Option<Column<u64>>,
+    owner_lo: Option<Column<u64>>,
 }
 
 impl SegCols {
@@ -286,6 +395,25 @@ impl SegCols {
             order: column(r, "order"),
             version: column(r, "version"),
             alive: column(r, "alive"),
+            listed: column(r, "listed"),
+            owner_hi: column(r, "owner_hi"),
+            owner_lo: column(r, "owner_lo"),
+        }
+    }
+
+    /// Whether `scope` may list document `doc` (as the index has it).
+    pub(crate) fn allows(&self, scope: Scope, doc: DocId) -> bool {
+        match scope {
+            Scope::Public => Self::get(&self.listed, doc) == 1,
+            Scope::Admin => Self::get(&self.alive, doc) == 1,
+            Scope::User(me) => {
+                Self::get(&self.listed, doc) == 1
+                    || (Self::get(&self.alive, doc) == 1
+                        && Uuid::from_u64_pair(
+                            Self::get(&self.owner_hi, doc),
+                            Self::get(&self.owner_lo, doc),
+                        ) == me)
+            }
         }
     }
 
@@ -437,32 +565,174 @@ fn order_bounds(searcher: &Searcher, cols: &Columns) -> (u64, u64, u64) {
     (lo.min(hi), hi, n)
 }
 
-/// Ranked by score (ties: most viewed), `offset` results in.
+/// Ranked by score (ties: most viewed), `offset` results in, among what `scope` may list.
 pub(crate) fn by_relevance(
     searcher: &Searcher,
     cols: &Arc<Columns>,
     q: &dyn Query,
+    scope: Scope,
     offset: usize,
     want: usize,
 ) -> tantivy::Result<Vec<Found>> {
-    let tweak = cols.clone();
-    let top = TopDocs::with_limit(want)
-        .and_offset(offset)
-        .tweak_score(move |r: &SegmentReader| {
-            let c = tweak.of(r);
-            move |doc, score: Score| (score, SegCols::get(&c.views, doc))
-        });
+    let top = ScopedTop {
+        limit: offset + want,
+        scope,
+        cols: cols.clone(),
+    };
     Ok(searcher
         .search(q, &top)?
         .into_iter()
-        .map(|(_, addr)| Found {
-            addr,
+        .skip(offset)
+        .map(|k| Found {
+            addr: k.addr,
             order: SegCols::get(
-                &cols.of(searcher.segment_reader(addr.segment_ord)).order,
-                addr.doc_id,
+                &cols.of(searcher.segment_reader(k.addr.segment_ord)).order,
+                k.addr.doc_id,
             ),
         })
         .collect())
+}
+
+/// The best `limit` documents `scope` may list, by score, then views, then address: a total
+/// order, so the best `n` are always the first `n` of the best `m > n` and offset pages
+/// neither repeat nor skip. The scope is checked on fast columns while collecting, not as a
+/// query clause, so that a union of term queries keeps tantivy's block-max WAND (it skips
+/// postings blocks that cannot reach the current `limit`-th score).
+struct ScopedTop {
+    limit: usize,
+    scope: Scope,
+    cols: Arc<Columns>,
+}
+
+/// A collected document's rank: score, then views, then (reversed) address; larger is better.
+#[derive(Clone, Copy, PartialEq)]
+struct Key {
+    score: Score,
+    views: u64,
+    addr: DocAddress,
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(self.views.cmp(&other.views))
+            .then(other.addr.cmp(&self.addr))
+    }
+}
+
+/// The best `limit` of `keys`, best first.
+fn best_first(mut keys: Vec<Key>, limit: usize) -> Vec<Key> {
+    keys.sort_by(|a, b| b.cmp(a));
+    keys.truncate(limit);
+    keys
+}
+
+/// The per-segment side of [`ScopedTop`] when tantivy does not call `collect_segment`.
+struct ScopedTopSegment {
+    ord: u32,
+    limit: usize,
+    scope: Scope,
+    cols: Arc<SegCols>,
+    keys: Vec<Key>,
+}
+
+impl SegmentCollector for ScopedTopSegment {
+    type Fruit = Vec<Key>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if self.cols.allows(self.scope, doc) {
+            self.keys.push(Key {
+                score,
+                views: SegCols::get(&self.cols.views, doc),
+                addr: DocAddress {
+                    segment_ord: self.ord,
+                    doc_id: doc,
+                },
+            });
+        }
+    }
+
+    fn harvest(self) -> Vec<Key> {
+        best_first(self.keys, self.limit)
+    }
+}
+
+impl Collector for ScopedTop {
+    type Fruit = Vec<Key>;
+    type Child = ScopedTopSegment;
+
+    fn for_segment(&self, ord: u32, r: &SegmentReader) -> tantivy::Result<ScopedTopSegment> {
+        Ok(ScopedTopSegment {
+            ord,
+            limit: self.limit,
+            scope: self.scope,
+            cols: self.cols.of(r),
+            keys: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<Key>>) -> tantivy::Result<Vec<Key>> {
+        Ok(best_first(
+            fruits.into_iter().flatten().collect(),
+            self.limit,
+        ))
+    }
+
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        ord: u32,
+        r: &SegmentReader,
+    ) -> tantivy::Result<Vec<Key>> {
+        let cols = self.cols.of(r);
+        let alive = r.alive_bitset();
+        // A min-heap of the best `limit` so far. Its least score is the bar; a document
+        // scoring the same may still win on views, so the threshold tantivy gets is just
+        // below it (tantivy passes only scores above the threshold).
+        let mut heap: BinaryHeap<Reverse<Key>> = BinaryHeap::new();
+        let mut threshold = Score::MIN;
+        if self.limit > 0 {
+            weight.for_each_pruning(Score::MIN, r, &mut |doc, score| {
+                if alive.is_some_and(|a| a.is_deleted(doc)) || !cols.allows(self.scope, doc) {
+                    return threshold;
+                }
+                heap.push(Reverse(Key {
+                    score,
+                    views: SegCols::get(&cols.views, doc),
+                    addr: DocAddress {
+                        segment_ord: ord,
+                        doc_id: doc,
+                    },
+                }));
+                if heap.len() > self.limit {
+                    heap.pop();
+                }
+                if heap.len() == self.limit {
+                    if let Some(Reverse(least)) = heap.peek() {
+                        threshold = least.score.next_down();
+                    }
+                }
+                threshold
+            })?;
+        }
+        Ok(best_first(
+            heap.into_iter().map(|Reverse(k)| k).collect(),
+            self.limit,
+        ))
+    }
 }
 
 /// Ranked by views (ties: newest), `offset` results in.

@@ -297,3 +297,91 @@ async fn a_reopened_index_keeps_what_was_committed_and_a_corrupt_one_is_rebuilt(
         Err(CatalogueError::Rebuilding(_))
     ));
 }
+
+#[tokio::test]
+async fn ranked_pages_skip_what_the_scope_hides_and_the_word_as_typed_ranks_above_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
+    c.set_ready();
+    // 40 videos titled "harbor …", every third private; 20 more "harbormaster …" (a
+    // completion of "harbor"), all public.
+    for n in 0..40 {
+        let mut v = video(n, &format!("harbor {n}"), "quay");
+        if n % 3 == 0 {
+            v.visibility = Visibility::Private;
+        }
+        c.apply(Change::Video(Box::new(v)));
+    }
+    for n in 40..60 {
+        c.apply(Change::Video(Box::new(video(
+            n,
+            &format!("harbormaster {n}"),
+            "quay",
+        ))));
+    }
+    c.commit().await;
+    let page = |cursor: Option<Cursor>, scope: Scope| {
+        c.search(
+            &Search {
+                q: "harbor".into(),
+                limit: 7,
+                cursor,
+                ..Default::default()
+            },
+            scope,
+        )
+        .unwrap()
+    };
+    // Public: every listed match once, across pages, no private one.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = page(cursor, Scope::Public);
+        seen.extend(titles_of(&c, &p));
+        match p.next_cursor {
+            Some(next) => cursor = Cursor::decode(&next),
+            None => break,
+        }
+    }
+    let public_exact = (0..40).filter(|n| n % 3 != 0).count();
+    assert_eq!(seen.len(), public_exact + 20, "{seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a title came twice: {seen:?}");
+    assert!(seen.iter().all(|t| {
+        let n: u64 = t.rsplit(' ').next().unwrap().parse().unwrap();
+        n >= 40 || !n.is_multiple_of(3)
+    }));
+    // The word as typed ranks above its completions.
+    let first = public_exact;
+    assert!(
+        seen[..first].iter().all(|t| t.starts_with("harbor ")),
+        "{seen:?}"
+    );
+    // The owner sees their private ones too; an admin as well.
+    let owner = video(0, "", "quay").owner_id;
+    assert_eq!(titles_of(&c, &page(None, Scope::User(owner))).len(), 7);
+    let all = c
+        .search(
+            &Search {
+                q: "harbor".into(),
+                limit: 100,
+                ..Default::default()
+            },
+            Scope::User(owner),
+        )
+        .unwrap();
+    assert_eq!(all.hits.len(), 60);
+    let stranger = c
+        .search(
+            &Search {
+                q: "harbor".into(),
+                limit: 100,
+                ..Default::default()
+            },
+            Scope::User(Uuid::from_u128(4242)),
+        )
+        .unwrap();
+    assert_eq!(stranger.hits.len(), public_exact + 20);
+}

@@ -256,7 +256,8 @@ pub struct SearchPage {
 /// Searches the videos the caller may list: public ready videos, plus the caller's own (all,
 /// for admins). Every word must match, in any of the fields. Ranked by BM25 over title (×3), tags (×2), channel name (×1.5) and
 /// description; a word of 5 to 7 letters that the catalogue does not hold as typed also
-/// matches within one typo, 8 or more within two, and the last word matches as a prefix too. Changes show within about a second.
+/// matches within one typo, 8 or more within two, and the last word matches as a prefix too
+/// (its 16 completions that the most videos hold). Changes show within about a second.
 #[utoipa::path(tag = "catalogue", params(SearchParams), responses(
     (status = 200, description = "A page of results", body = SearchPage),
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
