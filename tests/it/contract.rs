@@ -23,7 +23,9 @@ async fn schemathesis_with_every_check_finds_nothing_the_api_document_does_not_s
     let out = tokio::task::spawn_blocking(move || {
         Command::new(st)
             .args(["--config-file", config, "--no-color", "run", &url])
-            .args(["--checks", "all", "--max-examples", "10", "--seed", "1"])
+            // Every check is on by default. `--checks all` would also override the few that
+            // tests/contract/schemathesis.toml turns off for one operation, with its reason.
+            .args(["--max-examples", "10", "--seed", "1"])
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .arg("--request-timeout=10")
             .output()
