@@ -29,6 +29,11 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// The JSON answer of a GET that must succeed.
+async fn get_json(app: &TestApp, path: &str, token: Option<&str>) -> Value {
+    app.get(path, token).await.json().await.unwrap()
+}
+
 async fn create(app: &TestApp, token: &str, body: Value) -> String {
     let r = app
         .request(Method::POST, "/api/v1/videos", Some(token), Some(body))
@@ -111,7 +116,7 @@ async fn search_finds_typos_and_prefixes_and_every_change_shows_within_a_second(
         "-mountain",
         "mountain~",
     ] {
-        let page: Value = app.get(&search_path(q), None).await.json().await.unwrap();
+        let page: Value = get_json(&app, &search_path(q), None).await;
         assert_eq!(
             titles(&page),
             ["Mountain biking in the Brecon Beacons"],
@@ -119,12 +124,7 @@ async fn search_finds_typos_and_prefixes_and_every_change_shows_within_a_second(
         );
     }
     // Highlights are plain-text runs; markup in the description stays text.
-    let page: Value = app
-        .get(&search_path("mountian heather"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&app, &search_path("mountian heather"), None).await;
     let item = &page["items"][0];
     let hits: Vec<&str> = item["highlight"]["title"]
         .as_array()
@@ -142,12 +142,7 @@ async fn search_finds_typos_and_prefixes_and_every_change_shows_within_a_second(
         .collect();
     assert!(description.contains("<b>heather</b>"), "{description}");
     // Short words must be exact: "mount" (5 letters) tolerates one edit, "bike" none.
-    let page: Value = app
-        .get(&search_path("bike "), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&app, &search_path("bike "), None).await;
     assert!(titles(&page).is_empty(), "{page}");
 
     // Someone else's private video is never found, nor suggested.
@@ -169,23 +164,18 @@ async fn search_finds_typos_and_prefixes_and_every_change_shows_within_a_second(
         titles(p) == ["Lighthouse keeper diaries"]
     })
     .await;
-    let s: Value = app
-        .get("/api/v1/search/suggest?q=lighth", Some(&alice))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let s: Value = get_json(
+        &app,
+        "/api/v1/search/suggest?q=lighth",
+        Some(alice.as_str()),
+    )
+    .await;
     assert_eq!(
         s["suggestions"][0]["text"], "Lighthouse keeper diaries",
         "{s}"
     );
     assert_eq!(s["suggestions"][0]["video_id"], secret.as_str());
-    let s: Value = app
-        .get("/api/v1/search/suggest?q=mountain%20b", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let s: Value = get_json(&app, "/api/v1/search/suggest?q=mountain%20b", None).await;
     assert_eq!(
         s["suggestions"][0]["text"], "Mountain biking in the Brecon Beacons",
         "{s}"
@@ -267,35 +257,25 @@ async fn filters_sorts_and_cursors_and_bad_input_gets_422() {
         .await;
     assert_eq!(titles(&everything)[0], "Baguette at home", "newest first");
     // Bob sees none of them.
-    let page: Value = app
-        .get(&search_path("sourdough"), Some(&bob))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&app, &search_path("sourdough"), Some(bob.as_str())).await;
     assert!(titles(&page).is_empty());
 
     // Relevance: every word must match; the title counts most.
-    let page: Value = app
-        .get(&search_path("sourdough"), Some(&alice))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&app, &search_path("sourdough"), Some(alice.as_str())).await;
     assert_eq!(titles(&page).len(), 3, "{page}");
-    let page: Value = app
-        .get("/api/v1/search?q=sourdough&tag=bread", Some(&alice))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(
+        &app,
+        "/api/v1/search?q=sourdough&tag=bread",
+        Some(alice.as_str()),
+    )
+    .await;
     assert_eq!(titles(&page), ["Sourdough starter basics"]);
-    let page: Value = app
-        .get("/api/v1/search?q=sourdough&sort=newest", Some(&alice))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(
+        &app,
+        "/api/v1/search?q=sourdough&sort=newest",
+        Some(alice.as_str()),
+    )
+    .await;
     assert_eq!(
         titles(&page),
         [
@@ -307,32 +287,26 @@ async fn filters_sorts_and_cursors_and_bad_input_gets_422() {
     // Dates: all were uploaded today; nothing tomorrow.
     let today = chrono::Utc::now().date_naive();
     let tomorrow = today.succ_opt().unwrap();
-    let page: Value = app
-        .get(
-            &format!("/api/v1/search?uploaded_after={today}&owner=alice"),
-            Some(&alice),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(
+        &app,
+        &format!("/api/v1/search?uploaded_after={today}&owner=alice"),
+        Some(alice.as_str()),
+    )
+    .await;
     assert_eq!(titles(&page).len(), 5);
-    let page: Value = app
-        .get(
-            &format!("/api/v1/search?uploaded_after={tomorrow}"),
-            Some(&alice),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(
+        &app,
+        &format!("/api/v1/search?uploaded_after={tomorrow}"),
+        Some(alice.as_str()),
+    )
+    .await;
     assert!(titles(&page).is_empty());
 
     // Ranked pages: no repeats, nothing missing, while new videos arrive.
     let mut seen = Vec::new();
     let mut path = "/api/v1/search?q=sourdough&limit=1".to_owned();
     loop {
-        let page: Value = app.get(&path, Some(&alice)).await.json().await.unwrap();
+        let page: Value = get_json(&app, &path, Some(alice.as_str())).await;
         seen.extend(titles(&page));
         create(&app, &alice, json!({"title": "Sourdough again"})).await;
         match page["next_cursor"].as_str() {
@@ -395,12 +369,7 @@ async fn filters_sorts_and_cursors_and_bad_input_gets_422() {
         titles(p).first().map(String::as_str) == Some("Sourdough again")
     })
     .await;
-    let s: Value = app
-        .get("/api/v1/search/suggest?q=", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let s: Value = get_json(&app, "/api/v1/search/suggest?q=", None).await;
     assert_eq!(s["suggestions"], json!([]));
 }
 
@@ -435,12 +404,7 @@ async fn a_stale_index_never_shows_a_hidden_video_and_catches_up_after_a_crash()
     .await;
     let fresh = create(&frozen, &alice, json!({"title": "Kelp forest"})).await;
     // Even before any commit, nobody else finds it: results are re-checked.
-    let page: Value = frozen
-        .get(&search_path("harbour"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&frozen, &search_path("harbour"), None).await;
     assert!(titles(&page).is_empty(), "{page}");
     frozen.kill9();
 
@@ -448,12 +412,7 @@ async fn a_stale_index_never_shows_a_hidden_video_and_catches_up_after_a_crash()
     let restarted = TestApp::start(&data_dir, app.options.clone())
         .await
         .unwrap();
-    let page: Value = restarted
-        .get(&search_path("harbour"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&restarted, &search_path("harbour"), None).await;
     assert!(titles(&page).is_empty(), "{page}");
     let alice = restarted.login_token("alice").await;
     let page = crate::harness::eventually(Duration::from_secs(10), || async {
@@ -541,12 +500,12 @@ async fn a_deleted_index_is_rebuilt_at_start_and_by_troupe_reindex() {
     assert!(stdout.contains("reindexed 30 videos"), "{stdout}");
     let app = app.restart().await;
     let alice = app.login_token("alice").await;
-    let page: Value = app
-        .get("/api/v1/search?q=tide&limit=100", Some(&alice))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(
+        &app,
+        "/api/v1/search?q=tide&limit=100",
+        Some(alice.as_str()),
+    )
+    .await;
     assert_eq!(titles(&page).len(), 30, "{page}");
 }
 
