@@ -270,48 +270,28 @@ impl Catalogue {
 
     /// Applies changes and waits until they are added (not yet committed).
     pub async fn apply_batch(&self, changes: Vec<Change>) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self
-            .inner
-            .tx
-            .lock()
-            .expect("tx lock")
-            .send(Msg::Batch(changes, tx))
-            .is_ok()
-        {
-            let _ = rx.await;
-        }
+        self.ask(|tx| Msg::Batch(changes, tx)).await;
     }
 
     /// Commits what is pending and waits until it is searchable.
     pub async fn commit(&self) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self
-            .inner
-            .tx
-            .lock()
-            .expect("tx lock")
-            .send(Msg::Commit(tx))
-            .is_ok()
-        {
-            let _ = rx.await;
-        }
+        self.ask(Msg::Commit).await;
     }
 
     /// Marks every live video not in `alive` as deleted; how many there were.
     pub async fn sweep(&self, alive: std::collections::HashSet<Uuid>) -> usize {
+        self.ask(|tx| Msg::Sweep(alive, tx)).await.unwrap_or(0)
+    }
+
+    /// Sends the writer a request carrying a reply channel and waits for the reply (`None`
+    /// when the writer is gone).
+    async fn ask<T>(&self, msg: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Msg) -> Option<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self
-            .inner
-            .tx
-            .lock()
-            .expect("tx lock")
-            .send(Msg::Sweep(alive, tx))
-            .is_ok()
-        {
-            return rx.await.unwrap_or(0);
+        let sent = self.inner.tx.lock().expect("tx lock").send(msg(tx));
+        match sent {
+            Ok(()) => rx.await.ok(),
+            Err(_) => None,
         }
-        0
     }
 
     /// Commits so far (for tests and metrics).

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 use troupe_actors::media::video::{VideoActor, VideoState};
 use troupe_actors::playback::counter::{CounterActor, CounterState};
-use troupe_runtime::store::StateStore;
+use troupe_runtime::store::{StateStore, Versioned};
 use troupe_runtime::{codec, Entity};
 use uuid::Uuid;
 
@@ -34,15 +34,8 @@ pub async fn reconcile(
         .store(0, std::sync::atomic::Ordering::Relaxed);
     let mut alive: HashSet<Uuid> = HashSet::new();
     let mut next_progress = PROGRESS_EVERY;
-    let video_prefix = format!("{}/", VideoActor::KIND);
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .scan_page(&video_prefix, after.as_deref(), PAGE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(last.clone());
+    let mut videos = Pages::new(store, format!("{}/", VideoActor::KIND));
+    while let Some(page) = videos.next().await? {
         let mut changes = Vec::with_capacity(page.len());
         for (key, v) in &page {
             let Ok(s) = codec::decode::<VideoState>(VideoActor::SCHEMA, &v.value) else {
@@ -75,19 +68,10 @@ pub async fn reconcile(
             );
             next_progress += PROGRESS_EVERY;
         }
-        if page.len() < PAGE {
-            break;
-        }
     }
     let counter_prefix = format!("{}/", CounterActor::KIND);
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .scan_page(&counter_prefix, after.as_deref(), PAGE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(last.clone());
+    let mut counters = Pages::new(store, counter_prefix.clone());
+    while let Some(page) = counters.next().await? {
         let mut changes = Vec::with_capacity(page.len());
         for (key, v) in &page {
             let Some(id) = key
@@ -106,9 +90,6 @@ pub async fn reconcile(
             changes.push(Change::Counts(id, s.counts()));
         }
         catalogue.apply_batch(changes).await;
-        if page.len() < PAGE {
-            break;
-        }
     }
     let gone = if from_empty {
         0
@@ -125,4 +106,41 @@ pub async fn reconcile(
         if from_empty { "rebuild" } else { "reconcile" }
     );
     Ok(())
+}
+
+/// The keys under a prefix with their values, a page of [`PAGE`] at a time, in key order.
+struct Pages<'a> {
+    store: &'a dyn StateStore,
+    prefix: String,
+    after: Option<String>,
+    done: bool,
+}
+
+impl<'a> Pages<'a> {
+    fn new(store: &'a dyn StateStore, prefix: String) -> Self {
+        Self {
+            store,
+            prefix,
+            after: None,
+            done: false,
+        }
+    }
+
+    /// The next page; `None` once the prefix is read.
+    async fn next(&mut self) -> Result<Option<Vec<(String, Versioned)>>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .store
+            .scan_page(&self.prefix, self.after.as_deref(), PAGE)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.done = page.len() < PAGE;
+        match page.last() {
+            Some((last, _)) => self.after = Some(last.clone()),
+            None => return Ok(None),
+        }
+        Ok(Some(page))
+    }
 }
