@@ -73,7 +73,8 @@ use std::time::{Duration, Instant};
 const PASSWORD: &str = "violet-harbor-cinnamon-42";
 /// The token signing secret every node shares (40 characters).
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0";
-const COOKIE: &str = "bench-cluster-cookie";
+/// Strong by troupe's rule: a cluster node refuses a weak cookie.
+const COOKIE: &str = "bc-Z4nW8qT1xK6mR3vJ9pL2hD7sF0gY5cB";
 /// `server.workers` of every node.
 const WORKERS: &str = "2";
 /// Users registered per deployment; the first is the admin.

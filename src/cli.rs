@@ -90,16 +90,27 @@ pub enum ClusterCommand {
     },
     /// Make TLS certificates for the cluster links: a private CA (`ca.pem`, `ca-key.pem`)
     /// unless DIR holds one already, and `NAME.pem` and `NAME-key.pem` for each node, signed
-    /// by it and naming `troupe-cluster`. Run it again with more names to add nodes under the
-    /// same CA (a name that exists gets a new certificate). Key files are mode 0600.
+    /// by it and naming `troupe-cluster` and `NAME.node.troupe-cluster`. Run it again with
+    /// more names to add nodes under the same CA. It never overwrites a key: a node whose
+    /// files exist keeps them (it says so), and a name that would overwrite another file it
+    /// writes (`ca`, `ca-key`, `crl`, `NAME-key`, twice the same name) is refused. Key files
+    /// are mode 0600. `--revoke NAME` adds a node's certificate to the revocation list
+    /// `crl.pem` (for `cluster.tls_crl`) and moves its files to `revoked/` (see
+    /// docs/operations.md, "A leaked node key").
     Certs {
         /// Where to write the files (made if missing).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// The nodes' names, comma-separated (one certificate each).
-        #[arg(long, value_name = "NAME,...", value_delimiter = ',', required = true)]
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
         nodes: Vec<String>,
+        /// Revoke these nodes' certificates (comma-separated): add them to `crl.pem`.
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+        revoke: Vec<String>,
     },
+    /// Print a fresh cluster cookie: 32 random bytes (256 bits), base64url. Give every node
+    /// the same one (`cluster.cookie` or `cluster.cookie_file`).
+    Cookie,
 }
 
 /// `troupe keys ...`.

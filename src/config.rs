@@ -113,6 +113,8 @@ pub struct ClusterSection {
     pub tls_cert: String,
     /// PEM file of this node's private key.
     pub tls_key: String,
+    /// PEM file of revoked node certificates (optional; `troupe cluster certs --revoke`).
+    pub tls_crl: String,
     /// Run the cluster links as plain TCP, without TLS (only on a network you trust).
     pub insecure: bool,
 }
@@ -133,6 +135,7 @@ impl Default for ClusterSection {
             tls_ca: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            tls_crl: String::new(),
             insecure: false,
         }
     }
@@ -521,11 +524,91 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<fi
     fig.extract().map_err(Box::new)
 }
 
+/// Parts of well-known or placeholder cookies (compared without case): a cookie holding one
+/// is refused whatever its length.
+const WEAK_COOKIE_PARTS: &[&str] = &[
+    "change-me",
+    "changeme",
+    "change_me",
+    "replace-me",
+    "example",
+    "placeholder",
+    "cluster-cookie",
+    "password",
+];
+
+/// The least entropy a cluster cookie must have, in bits (see [`cookie_bits`]).
+pub const MIN_COOKIE_BITS: f64 = 128.0;
+
+/// An estimate of a cookie's entropy in bits, by a simple rule: its length in characters
+/// times log2 of the size of the character classes it uses (lower-case letters 26, upper-case
+/// 26, digits 10, anything else 33). So 32 hex digits count 165 bits, 43 base64url
+/// characters (`troupe cluster cookie`) 256 and more. It flatters a phrase of words, which is
+/// why well-known parts are refused separately ([`cookie_weakness`]).
+pub fn cookie_bits(cookie: &str) -> f64 {
+    let (mut lower, mut upper, mut digit, mut other) = (false, false, false, false);
+    for c in cookie.chars() {
+        match c {
+            'a'..='z' => lower = true,
+            'A'..='Z' => upper = true,
+            '0'..='9' => digit = true,
+            _ => other = true,
+        }
+    }
+    let alphabet = 26 * u32::from(lower)
+        + 26 * u32::from(upper)
+        + 10 * u32::from(digit)
+        + 33 * u32::from(other);
+    if alphabet == 0 {
+        return 0.0;
+    }
+    cookie.chars().count() as f64 * f64::from(alphabet).log2()
+}
+
+/// Why `cookie` is too weak for a cluster, or `None`: under [`MIN_COOKIE_BITS`] by
+/// [`cookie_bits`], or holding a well-known or placeholder part (such as the compose file's
+/// old `change-me-cluster-cookie`).
+pub fn cookie_weakness(cookie: &str) -> Option<String> {
+    let lower = cookie.to_ascii_lowercase();
+    if let Some(part) = WEAK_COOKIE_PARTS.iter().find(|p| lower.contains(*p)) {
+        return Some(format!(
+            "it contains {part:?}, a part of well-known or placeholder cookies"
+        ));
+    }
+    let bits = cookie_bits(cookie);
+    (bits < MIN_COOKIE_BITS).then(|| {
+        format!(
+            "it has about {bits:.0} bits of entropy by troupe's estimate (length times the bits of the character classes used), under the {MIN_COOKIE_BITS:.0} required"
+        )
+    })
+}
+
 #[cfg(test)]
 // `Jail::expect_with` fixes the closure's error type.
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_and_well_known_cookies_are_refused_and_fresh_ones_pass() {
+        for weak in [
+            "",
+            "test-cluster-cookie",
+            "change-me-cluster-cookie",
+            "CHANGE-ME-but-make-it-long-enough-to-pass-the-length-rule",
+            "0123456789abcdef0123456789abcde",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(cookie_weakness(weak).is_some(), "{weak:?} must be refused");
+        }
+        for strong in [
+            "0123456789abcdef0123456789abcdef",
+            "q3Jx8Vw1bN4mZ2pK7rT0yU6iO9aS5dF3gH8jL1kE2cQ",
+        ] {
+            assert_eq!(cookie_weakness(strong), None, "{strong:?}");
+        }
+        assert!((cookie_bits("0123456789abcdef") - 16.0 * 36f64.log2()).abs() < 1e-9);
+    }
 
     #[test]
     fn default_toml_documents_exactly_the_compiled_defaults() {

@@ -57,8 +57,14 @@ fn main() -> ExitCode {
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
             .and_then(|c| troupe::startup::forget_member(c, &name)),
         Command::Cluster {
-            command: ClusterCommand::Certs { out, nodes },
-        } => troupe::certs::run(&out, &nodes),
+            command: ClusterCommand::Certs { out, nodes, revoke },
+        } => troupe::certs::run(&out, &nodes, &revoke),
+        Command::Cluster {
+            command: ClusterCommand::Cookie,
+        } => {
+            println!("{}", troupe::certs::fresh_cookie());
+            Ok(())
+        }
         Command::Reindex { config, data_dir } => {
             let overrides = Overrides {
                 data_dir,

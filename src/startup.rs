@@ -50,6 +50,7 @@ impl Application {
         }
         // Before anything slow: a node that could not join its cluster says so at once.
         let cluster_tls = if clustered {
+            cluster_cookie(&config)?;
             cluster_tls(&config.cluster)?
         } else {
             None
@@ -331,6 +332,7 @@ pub fn cluster_tls(
                 Path::new(&c.tls_ca),
                 Path::new(&c.tls_cert),
                 Path::new(&c.tls_key),
+                (!c.tls_crl.is_empty()).then(|| Path::new(&c.tls_crl)),
             )
             .map_err(|e| anyhow::anyhow!("cluster TLS: {e}"))?,
         )),
@@ -353,7 +355,15 @@ pub fn cluster_cookie(config: &Config) -> anyhow::Result<String> {
             .to_owned()
     };
     if cookie.is_empty() {
-        bail!("cluster mode needs a cookie shared by every node: set cluster.cookie or cluster.cookie_file");
+        bail!("cluster mode needs a cookie shared by every node: set cluster.cookie or cluster.cookie_file (make one with `troupe cluster cookie`)");
+    }
+    if let Some(why) = crate::config::cookie_weakness(&cookie) {
+        let setting = if c.cookie_file.is_empty() {
+            "cluster.cookie".to_owned()
+        } else {
+            format!("cluster.cookie_file ({})", c.cookie_file)
+        };
+        bail!("the cluster cookie in {setting} is too weak: {why}. Anyone who reads the shared bucket could guess it offline and forge tokens. Set {setting} to a fresh one from `troupe cluster cookie` on every node (see docs/operations.md, \"The cluster cookie\")");
     }
     Ok(cookie)
 }

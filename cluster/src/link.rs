@@ -13,12 +13,18 @@
 //! nodes, multiplexed by request id, with one writer and one reader task at each end.
 //!
 //! - **TLS.** Unless `cluster.insecure` is set, every connection is TLS 1.3 with mutual
-//!   authentication (see `tls`): each side's certificate must be signed by the cluster CA. A
-//!   peer without one, with one from another CA, or speaking plain TCP is refused and logged.
+//!   authentication (see `tls`): each side's certificate must be signed by the cluster CA (and
+//!   not revoked). A peer without one, with one from another CA, or speaking plain TCP is
+//!   refused and logged. Each certificate names its node: the client checks that the server's
+//!   names the node it meant to reach, the server that the client's names the node the client
+//!   says it is in the cookie handshake; a mismatch is refused and logged.
 //! - **Authentication.** Each side proves it holds the cluster cookie without sending it: the
 //!   server sends a random challenge, the client answers `HMAC-SHA256(cookie, challenge ||
 //!   client nonce || name)` and the server answers with its own MAC over both nonces. A peer
-//!   that fails is refused and logged. With TLS, this runs inside it.
+//!   that fails is refused and logged. With TLS, this runs inside it. MACs are compared in
+//!   constant time (`Mac::verify_slice`).
+//! - **Bounds.** At most `tls::MAX_HANDSHAKES` incoming connections may be in their handshake
+//!   at once (TLS, then the cookie); more are closed at once and logged.
 //! - **Frames** are `[len: u32][id: u64][payload]`, at most 16 MiB. A request's payload is the
 //!   versioned `routing::Forward` envelope; an answer's is the runtime's encoded answer.
 //! - **Failures.** When a connection breaks, every request waiting on it fails as "may have
@@ -49,6 +55,16 @@ fn mac(cookie: &str, parts: &[&[u8]]) -> [u8; 32] {
         m.update(p);
     }
     m.finalize().into_bytes().into()
+}
+
+/// Whether `tag` is the MAC of `parts` under `cookie`, compared in constant time.
+fn verify(cookie: &str, parts: &[&[u8]], tag: &[u8]) -> bool {
+    let mut m = HmacSha256::new_from_slice(cookie.as_bytes()).expect("HMAC takes any key");
+    for p in parts {
+        m.update(&(p.len() as u32).to_be_bytes());
+        m.update(p);
+    }
+    m.verify_slice(tag).is_ok()
 }
 
 fn nonce() -> [u8; 32] {
@@ -154,6 +170,10 @@ trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     type Read: AsyncRead + Unpin + Send + 'static;
     type Write: AsyncWrite + Unpin + Send + 'static;
     fn halves(self) -> (Self::Read, Self::Write);
+    /// The peer's certificate chain, over TLS.
+    fn peer_certs(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        None
+    }
 }
 
 /// Plain TCP splits into owned halves, without a lock between them.
@@ -179,6 +199,9 @@ impl Stream for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
     type Write = tokio::io::WriteHalf<Self>;
     fn halves(self) -> (Self::Read, Self::Write) {
         tokio::io::split(self)
+    }
+    fn peer_certs(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.get_ref().1.peer_certificates()
     }
 }
 
@@ -231,16 +254,24 @@ impl Links {
                         continue;
                     }
                 };
+                // Bounded: a connection that holds no permit is closed at once (logged).
+                let permit = match &tls {
+                    Some(tls) => match tls.admit(LINK, peer) {
+                        Some(p) => Some(p),
+                        None => continue,
+                    },
+                    None => None,
+                };
                 let (me, handler, tls) = (me.clone(), handler.clone(), tls.clone());
                 tokio::spawn(async move {
                     let _ = stream.set_nodelay(true);
                     let served = match tls {
                         // A refusal is logged by `accept`.
                         Some(tls) => match tls.accept(LINK, stream, peer).await {
-                            Ok(s) => serve_conn(me, s, peer, handler).await,
+                            Ok(s) => serve_conn(me, s, peer, handler, permit).await,
                             Err(_) => return,
                         },
-                        None => serve_conn(me, stream, peer, handler).await,
+                        None => serve_conn(me, stream, peer, handler, permit).await,
                     };
                     if let Err(e) = served {
                         tracing::debug!(%peer, error = %e, "forwarding link closed");
@@ -257,7 +288,7 @@ impl Links {
                 return Ok(c.clone());
             }
         }
-        let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.open(addr))
+        let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.open(node, addr))
             .await
             .map_err(|_| std::io::Error::other(format!("connecting to {addr} timed out")))??;
         let mut conns = self.conns.lock().expect("conns lock");
@@ -274,12 +305,18 @@ impl Links {
         }
     }
 
-    async fn open(&self, addr: &str) -> std::io::Result<Arc<Conn>> {
+    async fn open(&self, node: &str, addr: &str) -> std::io::Result<Arc<Conn>> {
         let stream = dial(addr, self.source).await?;
         match &self.tls {
             Some(tls) => {
                 let peer = stream.peer_addr()?;
                 let stream = tls.connect(LINK, stream, peer).await?;
+                // The node we meant to reach, not any node of the cluster.
+                if !tls.check_name(LINK, peer, stream.get_ref().1.peer_certificates(), node) {
+                    return Err(std::io::Error::other(format!(
+                        "the certificate of {addr} does not name node {node}"
+                    )));
+                }
                 self.handshake(stream, addr).await.inspect_err(|e| {
                     if let Some(why) = crate::tls::after_handshake_failure(e) {
                         tls.refused(LINK, peer, &why);
@@ -307,8 +344,7 @@ impl Links {
         stream.write_all(&hello).await?;
         let mut theirs = [0u8; 32];
         stream.read_exact(&mut theirs).await?;
-        let expected = mac(&self.cookie, &[SERVER_LABEL, &challenge, &mine]);
-        if theirs != expected {
+        if !verify(&self.cookie, &[SERVER_LABEL, &challenge, &mine], &theirs) {
             tracing::warn!(%addr, "forwarding link refused: the peer does not hold the cluster cookie");
             return Err(std::io::Error::other("peer failed authentication"));
         }
@@ -358,10 +394,11 @@ async fn serve_conn<S: Stream>(
     mut stream: S,
     peer: SocketAddr,
     handler: Handler,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> std::io::Result<()> {
-    let cookie = links
+    let (cookie, tls) = links
         .upgrade()
-        .map(|l| l.cookie.clone())
+        .map(|l| (l.cookie.clone(), l.tls.clone()))
         .ok_or_else(|| std::io::Error::other("shutting down"))?;
     // Handshake, server side.
     let challenge = nonce();
@@ -379,10 +416,23 @@ async fn serve_conn<S: Stream>(
     .await
     .map_err(|_| std::io::Error::other("handshake timed out"))??;
     let (theirs, proof, name) = hello;
-    if mac(&cookie, &[CLIENT_LABEL, &challenge, &theirs, &name]) != proof {
+    if !verify(&cookie, &[CLIENT_LABEL, &challenge, &theirs, &name], &proof) {
         tracing::warn!(%peer, "forwarding link refused: the peer failed authentication (wrong cluster cookie?)");
         return Ok(());
     }
+    // The node it says it is must be the node its certificate names.
+    if let Some(tls) = &tls {
+        if !tls.check_name(
+            LINK,
+            peer,
+            stream.peer_certs(),
+            &String::from_utf8_lossy(&name),
+        ) {
+            return Ok(());
+        }
+    }
+    // Authenticated: the connection no longer counts as one in its handshake.
+    drop(permit);
     stream
         .write_all(&mac(&cookie, &[SERVER_LABEL, &challenge, &theirs]))
         .await?;
@@ -555,7 +605,7 @@ mod tests {
         let (ca, other) = (Ca::new("cluster"), Ca::new("another"));
         let (_s, addr, _t) = serving_tls("c", echo(), Some(ca.tls("server"))).await;
 
-        let friend = client(Some(ca.tls("friend")));
+        let friend = client(Some(ca.tls("client")));
         let conn = friend.conn("server", &addr).await.unwrap();
         let mut f = conn.send(b"hi").unwrap();
         assert_eq!((&mut f.answer).await.unwrap(), b"echo:hi");
@@ -571,6 +621,27 @@ mod tests {
         assert!(friend.conn("other", &addr2).await.is_err());
         let (_s3, addr3, _t3) = serving("c", echo()).await;
         assert!(friend.conn("plain", &addr3).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_certificate_that_names_another_node_is_refused_both_ways() {
+        use crate::tls::testing::Ca;
+        let ca = Ca::new("cluster");
+        let (_s, addr, _t) = serving_tls("c", echo(), Some(ca.tls("server"))).await;
+        // The client says it is "client", but its certificate names "mallory".
+        assert!(client(Some(ca.tls("mallory")))
+            .conn("server", &addr)
+            .await
+            .is_err());
+        // The client meant to reach "server"; the node at that address is "elsewhere".
+        let (_s2, addr2, _t2) = serving_tls("c", echo(), Some(ca.tls("elsewhere"))).await;
+        let honest = client(Some(ca.tls("client")));
+        assert!(honest.conn("server", &addr2).await.is_err());
+        // The same client and servers, named rightly, talk.
+        let conn = honest.conn("server", &addr).await.unwrap();
+        let mut f = conn.send(b"hi").unwrap();
+        assert_eq!((&mut f.answer).await.unwrap(), b"echo:hi");
+        assert!(honest.conn("elsewhere", &addr2).await.is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -137,6 +137,10 @@ pub(crate) struct Shared {
     /// Members an operator declared gone for good (name → address): they no longer count
     /// toward the majority. Kept in the shared store under [`FORGOTTEN_KEY`].
     pub(crate) forgotten: Mutex<BTreeMap<String, String>>,
+    /// With TLS: the node name each open session's certificate and handshake agree on, by
+    /// ractor_cluster's node id of the session. Only a gateway reached through such a session
+    /// makes its node a member, and only under that name.
+    pub(crate) vouched: Mutex<HashMap<u64, String>>,
 }
 
 /// Where the forgotten members are kept, in the shared state store.
@@ -172,7 +176,36 @@ impl Shared {
             leaving: AtomicBool::new(false),
             last_view: Mutex::new(None),
             forgotten: Mutex::new(BTreeMap::new()),
+            vouched: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether a gateway with actor id `id` may speak for node `name`: always without TLS;
+    /// with TLS, when it lives across a session whose certificate names `name`.
+    pub(crate) fn vouches(&self, id: ractor::ActorId, name: &str) -> bool {
+        if self.config.tls.is_none() {
+            return true;
+        }
+        match id {
+            ractor::ActorId::Remote { node_id, .. } => self
+                .vouched
+                .lock()
+                .expect("vouched lock")
+                .get(&node_id)
+                .is_some_and(|n| n == name),
+            ractor::ActorId::Local(_) => false,
+        }
+    }
+
+    /// Whether some open session's certificate names node `name` (always without TLS).
+    pub(crate) fn vouched_name(&self, name: &str) -> bool {
+        self.config.tls.is_none()
+            || self
+                .vouched
+                .lock()
+                .expect("vouched lock")
+                .values()
+                .any(|n| n == name)
     }
 
     pub(crate) fn me(&self) -> NodeInfo {
@@ -284,13 +317,18 @@ impl Actor for Gateway {
         match msg {
             GatewayMsg::Ping(from, reply) => {
                 if let Some(peer) = decode::<NodeInfo>(&from) {
-                    // Being pinged proves the peer is alive, too.
-                    record(shared, peer, None);
+                    // Being pinged proves the peer is alive, too (when a session's
+                    // certificate names it).
+                    if shared.vouched_name(&peer.name) {
+                        record(shared, peer, None);
+                    }
                 }
                 let _ = reply.send(encode(&shared.me()));
             }
             GatewayMsg::Leaving(from) => {
-                if let Some(peer) = decode::<NodeInfo>(&from) {
+                if let Some(peer) =
+                    decode::<NodeInfo>(&from).filter(|p| shared.vouched_name(&p.name))
+                {
                     tracing::info!(peer = %peer.name, "cluster peer is leaving; taking its actors over");
                     record(shared, peer, None);
                     refresh_view(shared);
@@ -360,6 +398,8 @@ fn record(shared: &Shared, info: NodeInfo, gateway: Option<ActorRef<GatewayMsg>>
 pub(crate) struct SessionEvents {
     shared: Arc<Shared>,
     authenticated: Mutex<HashSet<String>>,
+    /// Sessions closed because the peer's certificate names another node (already logged).
+    impostors: Mutex<HashSet<String>>,
 }
 
 impl SessionEvents {
@@ -368,6 +408,7 @@ impl SessionEvents {
         Self {
             shared,
             authenticated: Mutex::new(HashSet::new()),
+            impostors: Mutex::new(HashSet::new()),
         }
     }
 }
@@ -376,6 +417,44 @@ impl NodeEventSubscription for SessionEvents {
     fn node_session_opened(&self, _: ractor_cluster::node::NodeServerSessionInformation) {}
 
     fn node_session_authenticated(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
+        if let Some(tls) = &self.shared.config.tls {
+            // The name it gave in ractor_cluster's handshake (`name@host`) must be one its
+            // certificate names; else the session is closed before it becomes a member.
+            let names = tls
+                .pending
+                .lock()
+                .expect("pending lock")
+                .remove(&ses.peer_addr)
+                .map(|(names, _)| names)
+                .unwrap_or_default();
+            let claimed = ses
+                .peer_name
+                .as_ref()
+                .map(|n| n.name.rsplit_once('@').map_or(n.name.as_str(), |(n, _)| n))
+                .unwrap_or_default()
+                .to_owned();
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&claimed)) {
+                let why = crate::tls::name_mismatch(&names, &claimed);
+                match ses.peer_addr.parse() {
+                    Ok(peer) => tls.refused(MEMBERSHIP_LINK, peer, &why),
+                    Err(_) => {
+                        tracing::warn!(peer = %ses.peer_addr, "cluster peer {} refused on the membership link: {why}", ses.peer_addr)
+                    }
+                }
+                self.impostors
+                    .lock()
+                    .expect("impostors lock")
+                    .insert(ses.peer_addr.clone());
+                ses.actor
+                    .stop(Some("its certificate names another node".into()));
+                return;
+            }
+            self.shared
+                .vouched
+                .lock()
+                .expect("vouched lock")
+                .insert(ses.node_id, claimed);
+        }
         self.authenticated
             .lock()
             .expect("auth lock")
@@ -383,11 +462,30 @@ impl NodeEventSubscription for SessionEvents {
     }
 
     fn node_session_disconnected(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
+        self.shared
+            .vouched
+            .lock()
+            .expect("vouched lock")
+            .remove(&ses.node_id);
+        if let Some(tls) = &self.shared.config.tls {
+            tls.pending
+                .lock()
+                .expect("pending lock")
+                .remove(&ses.peer_addr);
+        }
         let was_authenticated = self
             .authenticated
             .lock()
             .expect("auth lock")
             .remove(&ses.peer_addr);
+        if self
+            .impostors
+            .lock()
+            .expect("impostors lock")
+            .remove(&ses.peer_addr)
+        {
+            return;
+        }
         if !was_authenticated {
             if self.shared.config.tls.is_some() {
                 // In TLS 1.3 a dialing node learns only now that the peer refused its
@@ -493,6 +591,12 @@ pub(crate) async fn heartbeats(shared: Arc<Shared>) {
                 continue;
             }
             let gateway: ActorRef<GatewayMsg> = cell.into();
+            // With TLS, only across a session whose certificate and handshake agreed.
+            if shared.config.tls.is_some()
+                && !matches!(gateway.get_id(), ractor::ActorId::Remote { node_id, .. } if shared.vouched.lock().expect("vouched lock").contains_key(&node_id))
+            {
+                continue;
+            }
             let (me, shared) = (me.clone(), shared.clone());
             tokio::spawn(async move {
                 let sent = Instant::now();
@@ -502,6 +606,11 @@ pub(crate) async fn heartbeats(shared: Arc<Shared>) {
                     metrics::histogram!("troupe_cluster_ping_seconds")
                         .record(sent.elapsed().as_secs_f64());
                     if let Some(info) = decode::<NodeInfo>(&reply) {
+                        // A gateway speaks only for the node its session's certificate names.
+                        if !shared.vouches(gateway.get_id(), &info.name) {
+                            tracing::debug!(peer = %info.name, "a gateway spoke for another node than its certificate names; ignored");
+                            return;
+                        }
                         learn(&shared, &info);
                         record(&shared, info, Some(gateway));
                     }
@@ -726,11 +835,15 @@ async fn connect(
     let (peer_addr, local_addr) = (stream.peer_addr()?, stream.local_addr()?);
     let stream = match tls {
         // A refusal is logged by `connect`.
-        Some(tls) => ractor_cluster::NetworkStream::TlsClient {
-            peer_addr,
-            local_addr,
-            stream: tls.connect(MEMBERSHIP_LINK, stream, peer_addr).await?,
-        },
+        Some(tls) => {
+            let stream = tls.connect(MEMBERSHIP_LINK, stream, peer_addr).await?;
+            tls.expect_session(peer_addr, stream.get_ref().1.peer_certificates());
+            ractor_cluster::NetworkStream::TlsClient {
+                peer_addr,
+                local_addr,
+                stream,
+            }
+        }
         None => ractor_cluster::NetworkStream::Raw {
             peer_addr,
             local_addr,
@@ -745,7 +858,7 @@ async fn connect(
 }
 
 /// The membership link's name in refusal logs.
-const MEMBERSHIP_LINK: &str = "membership";
+pub(crate) const MEMBERSHIP_LINK: &str = "membership";
 
 /// Accepts the membership link's connections over TLS and hands them to the node server.
 ///
@@ -753,7 +866,10 @@ const MEMBERSHIP_LINK: &str = "membership";
 /// runs each handshake inline, with no deadline, before it accepts the next connection: one
 /// peer that connects and stays silent would stop every other node from connecting, and a
 /// refused handshake is logged without the peer's address. Here each handshake runs in its
-/// own task within `tls::HANDSHAKE_TIMEOUT`, and a refusal names the peer.
+/// own task within `tls::HANDSHAKE_TIMEOUT`, and a refusal names the peer. At most
+/// `tls::MAX_HANDSHAKES` handshakes run at once; a connection beyond that is closed at once
+/// (logged, and counted in `troupe_cluster_connections_refused_total`). Once ractor_cluster's
+/// own handshake tells the peer's name, `SessionEvents` checks it against the certificate.
 pub(crate) async fn accept_tls(
     listener: tokio::net::TcpListener,
     tls: crate::tls::ClusterTls,
@@ -769,8 +885,13 @@ pub(crate) async fn accept_tls(
                 continue;
             }
         };
+        // Bounded: a connection that holds no permit is closed at once (logged).
+        let Some(permit) = tls.admit(MEMBERSHIP_LINK, peer_addr) else {
+            continue;
+        };
         let (tls, node) = (tls.clone(), node.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let _ = stream.set_nodelay(true);
             let Ok(local_addr) = stream.local_addr() else {
                 return;
@@ -779,6 +900,7 @@ pub(crate) async fn accept_tls(
             let Ok(stream) = tls.accept(MEMBERSHIP_LINK, stream, peer_addr).await else {
                 return;
             };
+            tls.expect_session(peer_addr, stream.get_ref().1.peer_certificates());
             let _ = node.cast(NodeServerMessage::ConnectionOpened {
                 stream: Box::new(ractor_cluster::NetworkStream::TlsServer {
                     peer_addr,

@@ -47,6 +47,20 @@ impl Cluster {
                     config.advertise
                 ))
             })?;
+        if let Some(tls) = &config.tls {
+            if !tls
+                .node_names()
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&config.node_name))
+            {
+                return Err(ClusterError::Start(format!(
+                    "cluster.tls_cert names node {:?}, not this node: cluster.node_name is {:?} (give this node its own certificate: `troupe cluster certs --out DIR --nodes {}`)",
+                    tls.node_names(),
+                    config.node_name,
+                    config.node_name
+                )));
+            }
+        }
         // Without TLS, the node server binds `listen`; the name it gives peers is the
         // advertised one. With TLS, `membership::accept_tls` binds `listen` and hands the
         // node server each connection once its handshake passed; the node server's own

@@ -10,7 +10,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-pub const COOKIE: &str = "test-cluster-cookie";
+/// The test clusters' cookie: strong by troupe's rule (a weak one is refused at start).
+pub const COOKIE: &str = "tc-Q2h8Zr5Wm1Xk7Pv3Nd9Js4Lb6Ty0GfR";
+/// Another strong cookie, for a node that must be refused for holding the wrong one.
+pub const OTHER_COOKIE: &str = "tc-Vb7Kq1Mz4Hn8Wd2Xs6Pj0Rf3Lc9Ya5Ge";
 
 /// N nodes and their shared store: the reusable harness for every actor kind's cluster
 /// tests. "Start N nodes plus the store; kill, freeze or cut node k."
@@ -334,7 +337,7 @@ async fn a_node_with_the_wrong_cookie_is_refused_and_logged() {
         "intruder",
         &addr,
         &c.addrs,
-        "wrong-cookie",
+        OTHER_COOKIE,
     ))
     .await;
     let logs = eventually(Duration::from_secs(15), || async {

@@ -153,7 +153,7 @@ async fn three_nodes_with_no_key_configured_share_one_and_rotate_it_without_refu
         "intruder",
         &addr,
         &c.addrs,
-        "another-cookie",
+        crate::cluster::OTHER_COOKIE,
     );
     for (k, v) in unconfigured() {
         o = o.env(k, v);

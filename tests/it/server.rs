@@ -127,17 +127,26 @@ fn docker_compose_and_dockerfile_commands_parse_with_the_real_cli() {
         .filter(|c| c.contains(&"--node-name".to_string()))
         .count();
     assert_eq!(node_commands, 3, "three troupe nodes in docker-compose.yml");
-    // The certificates service runs `troupe cluster certs ...` through a shell.
+    // The certificates service runs `troupe cluster certs ...` and `troupe cluster cookie`
+    // through a shell: each up to the first shell operator.
     for line in compose.lines().filter(|l| !l.trim_start().starts_with('#')) {
-        if let Some(i) = line.find("troupe cluster certs") {
+        if let Some(i) = line.find("troupe cluster ") {
+            let command = &line[i + "troupe ".len()..];
+            let end = command
+                .find(['>', '&', ';', '|', ')'])
+                .unwrap_or(command.len());
             commands.push(
-                line[i + "troupe ".len()..]
+                command[..end]
                     .split_whitespace()
                     .map(str::to_owned)
                     .collect(),
             );
         }
     }
+    assert!(
+        commands.iter().any(|c| c == &["cluster", "cookie"]),
+        "docker-compose.yml makes the cluster's cookie"
+    );
     assert!(
         commands
             .iter()
