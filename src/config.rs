@@ -542,10 +542,17 @@ pub const MIN_COOKIE_BITS: f64 = 128.0;
 
 /// An estimate of a cookie's entropy in bits, by a simple rule: its length in characters
 /// times log2 of the size of the character classes it uses (lower-case letters 26, upper-case
-/// 26, digits 10, anything else 33). So 32 hex digits count 165 bits, 43 base64url
-/// characters (`troupe cluster cookie`) 256 and more. It flatters a phrase of words, which is
+/// 26, digits 10, anything else 33), or 4 bits a character for a cookie of hex digits only.
+/// So 32 hex digits count 128 bits, 43 base64url characters (`troupe cluster cookie`) 256 and
+/// more. It flatters a phrase of words, which is
 /// why well-known parts are refused separately ([`cookie_weakness`]).
 pub fn cookie_bits(cookie: &str) -> f64 {
+    if !cookie.is_empty()
+        && (cookie.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+            || cookie.chars().all(|c| matches!(c, '0'..='9' | 'A'..='F')))
+    {
+        return 4.0 * cookie.len() as f64;
+    }
     let (mut lower, mut upper, mut digit, mut other) = (false, false, false, false);
     for c in cookie.chars() {
         match c {
@@ -607,7 +614,8 @@ mod tests {
         ] {
             assert_eq!(cookie_weakness(strong), None, "{strong:?}");
         }
-        assert!((cookie_bits("0123456789abcdef") - 16.0 * 36f64.log2()).abs() < 1e-9);
+        assert_eq!(cookie_bits("0123456789abcdef"), 64.0);
+        assert!((cookie_bits("troupe") - 6.0 * 26f64.log2()).abs() < 1e-9);
     }
 
     #[test]
