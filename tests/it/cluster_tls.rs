@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Runs `troupe cluster certs --out DIR --nodes NAMES` and checks that it succeeded.
-fn certs(dir: &Path, nodes: &str) -> String {
+pub(crate) fn certs(dir: &Path, nodes: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_troupe"))
         .args(["cluster", "certs", "--out"])
         .arg(dir)
@@ -24,7 +24,7 @@ fn certs(dir: &Path, nodes: &str) -> String {
 }
 
 /// The settings that give node `name` its TLS files from `dir`.
-fn tls_env(dir: &Path, name: &str) -> Vec<(String, String)> {
+pub(crate) fn tls_env(dir: &Path, name: &str) -> Vec<(String, String)> {
     let file = |f: String| dir.join(f).display().to_string();
     vec![
         ("TROUPE__CLUSTER__INSECURE".into(), "false".into()),
@@ -41,7 +41,7 @@ fn tls_env(dir: &Path, name: &str) -> Vec<(String, String)> {
 }
 
 /// `n` nodes with certificates from a fresh CA in `dir`.
-async fn tls_cluster(n: usize, dir: &Path) -> Cluster {
+pub(crate) async fn tls_cluster(n: usize, dir: &Path) -> Cluster {
     let names: Vec<String> = (0..n).map(|i| format!("node{i}")).collect();
     certs(dir, &names.join(","));
     let dir = dir.to_owned();
@@ -120,7 +120,7 @@ async fn a_tls_cluster_made_with_cluster_certs_serves_forwards_and_fails_over_in
 }
 
 /// A TLS client for the raw link probe: trusts `ca`, presents `identity` (cert, key) if any.
-fn tls_client(ca: &[u8], identity: Option<(&[u8], &[u8])>) -> tokio_rustls::TlsConnector {
+pub(crate) fn tls_client(ca: &[u8], identity: Option<(&[u8], &[u8])>) -> tokio_rustls::TlsConnector {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();
@@ -149,7 +149,7 @@ fn tls_client(ca: &[u8], identity: Option<(&[u8], &[u8])>) -> tokio_rustls::TlsC
 
 /// Connects to `addr` with `tls`; true if the server refused (the connection fails before
 /// 32 bytes arrive: the forwarding link's challenge, once accepted).
-async fn refuses(addr: &str, tls: &tokio_rustls::TlsConnector) -> bool {
+pub(crate) async fn refuses(addr: &str, tls: &tokio_rustls::TlsConnector) -> bool {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("troupe-cluster").unwrap();
     let Ok(mut s) = tls.connect(name, tcp).await else {

@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod catalogue;
 mod cluster;
+mod cluster_secrets;
 mod cluster_tls;
 mod console;
 mod contract;
