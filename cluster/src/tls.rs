@@ -444,6 +444,10 @@ impl ClusterTls {
             let mut last = self.refusals.lock().expect("refusals lock");
             let now = Instant::now();
             last.retain(|_, t| now.duration_since(*t) < REFUSAL_LOG_EVERY);
+            // A reason can quote what a peer claims: bound the map against a flood of them.
+            if last.len() >= 4096 {
+                last.clear();
+            }
             match last.entry((link, peer.ip(), why.to_owned())) {
                 std::collections::hash_map::Entry::Occupied(_) => false,
                 std::collections::hash_map::Entry::Vacant(v) => {
@@ -462,10 +466,19 @@ impl ClusterTls {
 
 /// Why a peer's certificate does not fit the node it claims to be, in an operator's words.
 pub(crate) fn name_mismatch(names: &[String], claimed: &str) -> String {
+    // Quoted with ' so that the JSON log does not escape the quotes.
+    let claimed: String = claimed
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
     if names.is_empty() {
-        format!("it claims to be node {claimed:?}, but its certificate names no node (no DNS name <node>.{NODE_DOMAIN})")
+        format!("it claims to be node '{claimed}', but its certificate names no node (no DNS name <node>.{NODE_DOMAIN})")
     } else {
-        format!("it claims to be node {claimed:?}, but its certificate names node {names:?}")
+        format!(
+            "it claims to be node '{claimed}', but its certificate names node '{}'",
+            names.join("', '")
+        )
     }
 }
 
