@@ -51,6 +51,9 @@ pub struct CatalogueConfig {
     pub log_interval_ms: u64,
     /// In a cluster: how long shipped changes stay in the bucket, in seconds.
     pub log_retention_secs: u64,
+    /// How long a ranked cursor (search by relevance or views) stays good after the page
+    /// that gave it, in seconds; then 410 `cursor_expired`.
+    pub cursor_ttl_secs: u64,
 }
 
 impl Default for CatalogueConfig {
@@ -60,6 +63,7 @@ impl Default for CatalogueConfig {
             writer_memory_mb: 50,
             log_interval_ms: 200,
             log_retention_secs: 600,
+            cursor_ttl_secs: 600,
         }
     }
 }

@@ -217,6 +217,8 @@ pub fn catalogue_settings(config: &Config, data_dir: &Path) -> troupe_catalogue:
         commit_interval: Duration::from_millis(c.commit_interval_ms.max(10)),
         writer_memory: (c.writer_memory_mb.max(15) as usize) * 1024 * 1024,
         trending_cache: Duration::from_secs(config.playback.trending_cache_secs),
+        cursor_ttl: Duration::from_secs(c.cursor_ttl_secs.max(1)),
+        cursor_rankings: troupe_catalogue::RANKINGS,
     }
 }
 

@@ -9,6 +9,13 @@
 //! that was away longer catches up by reconciling with the actors' state at start, as every
 //! node does.
 //!
+//! The outbox is bounded: while the bucket cannot be written, at most [`OUTBOX_MAX`]
+//! records wait; past that, new ones are dropped, counted in
+//! `troupe_catalogue_outbox_dropped_total` and logged, and the other nodes hear of those
+//! changes when they next reconcile. A batch that cannot be encoded or decoded is logged
+//! with its key and counted in `troupe_catalogue_log_errors_total` (by `op`); its good
+//! records still go through.
+//!
 //! Nothing here is consensus: there is one writer per log (the node), the bucket orders
 //! each log, and versions order each video.
 
@@ -24,6 +31,9 @@ use uuid::Uuid;
 /// Where the logs live in the bucket.
 pub const PREFIX: &str = "catalogue-log";
 
+/// How many records wait to be shipped at most.
+pub const OUTBOX_MAX: usize = 100_000;
+
 /// One entry of a batch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Record {
@@ -33,37 +43,142 @@ pub enum Record {
     Views(Uuid, ViewBuckets, Counts),
 }
 
-/// The changes of this node's actors, waiting to be shipped.
+/// The changes of this node's actors, waiting to be shipped (at most [`OUTBOX_MAX`]).
 #[derive(Clone, Default)]
 pub struct Outbox {
-    buf: Arc<Mutex<Vec<Record>>>,
+    buf: Arc<Mutex<Buffer>>,
+}
+
+#[derive(Default)]
+struct Buffer {
+    records: Vec<Record>,
+    /// Records dropped since the outbox was last not full.
+    dropped: u64,
+}
+
+impl Buffer {
+    fn push(&mut self, records: impl IntoIterator<Item = Record>) {
+        for r in records {
+            if self.records.len() >= OUTBOX_MAX {
+                if self.dropped == 0 {
+                    tracing::error!(
+                        max = OUTBOX_MAX,
+                        "catalogue: the change-log outbox is full (the bucket is not taking \
+                         batches); dropping changes until it drains: other nodes see them at \
+                         their next reconcile"
+                    );
+                }
+                self.dropped += 1;
+                metrics::counter!("troupe_catalogue_outbox_dropped_total").increment(1);
+            } else {
+                self.records.push(r);
+            }
+        }
+        metrics::gauge!("troupe_catalogue_outbox_records").set(self.records.len() as f64);
+    }
 }
 
 impl Outbox {
-    /// Queues a change.
+    /// Queues a change (dropped and counted when the outbox is full).
     pub fn push(&self, change: Change) {
         self.buf
             .lock()
             .expect("outbox lock")
-            .push(Record::Change(change));
+            .push([Record::Change(change)]);
     }
 
     /// Queues new counts and views over time.
     pub fn push_counts(&self, id: Uuid, counts: Counts, views: ViewBuckets) {
-        let mut b = self.buf.lock().expect("outbox lock");
-        b.push(Record::Change(Change::Counts(id, counts)));
-        b.push(Record::Views(id, views, counts));
+        self.buf.lock().expect("outbox lock").push([
+            Record::Change(Change::Counts(id, counts)),
+            Record::Views(id, views, counts),
+        ]);
+    }
+
+    /// How many records wait.
+    pub fn len(&self) -> usize {
+        self.buf.lock().expect("outbox lock").records.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn take(&self) -> Vec<Record> {
-        std::mem::take(&mut *self.buf.lock().expect("outbox lock"))
+        let mut b = self.buf.lock().expect("outbox lock");
+        if b.dropped > 0 {
+            tracing::warn!(
+                dropped = b.dropped,
+                "catalogue: the change-log outbox drains again"
+            );
+            b.dropped = 0;
+        }
+        metrics::gauge!("troupe_catalogue_outbox_records").set(0.0);
+        std::mem::take(&mut b.records)
     }
 
-    fn put_back(&self, mut records: Vec<Record>) {
+    /// Puts records that could not be shipped back in front, as far as they fit.
+    fn put_back(&self, records: Vec<Record>) {
         let mut b = self.buf.lock().expect("outbox lock");
-        records.append(&mut b);
-        *b = records;
+        let newer = std::mem::take(&mut b.records);
+        b.push(records.into_iter().chain(newer));
     }
+}
+
+/// Encodes a batch. A record that cannot be encoded is logged with the batch's key and
+/// the video, counted, and left out; `None` when none can.
+fn encode(key: &str, records: &[Record]) -> Option<Vec<u8>> {
+    match serde_json::to_vec(records) {
+        Ok(body) => return Some(body),
+        Err(e) => {
+            tracing::error!(batch = key, records = records.len(), error = %e, "catalogue: a change-log batch cannot be encoded; shipping its records one by one")
+        }
+    }
+    let mut good = Vec::with_capacity(records.len());
+    for r in records {
+        match serde_json::to_value(r) {
+            Ok(v) => good.push(v),
+            Err(e) => {
+                let video = match r {
+                    Record::Change(c) => c.id(),
+                    Record::Views(id, _, _) => *id,
+                };
+                tracing::error!(batch = key, %video, error = %e, "catalogue: a change cannot be encoded; left out of the log");
+                metrics::counter!("troupe_catalogue_log_errors_total", "op" => "encode")
+                    .increment(1);
+            }
+        }
+    }
+    if good.is_empty() {
+        return None;
+    }
+    serde_json::to_vec(&good).ok()
+}
+
+/// Decodes a batch. A batch that is not a JSON list, or a record that is not a record, is
+/// logged with the batch's key and counted; the good records of the batch are returned.
+pub fn decode(key: &str, bytes: &[u8]) -> Vec<Record> {
+    let values = match serde_json::from_slice::<Vec<serde_json::Value>>(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(batch = key, bytes = bytes.len(), error = %e, "catalogue: a change-log batch cannot be parsed; skipped");
+            metrics::counter!("troupe_catalogue_log_errors_total", "op" => "decode").increment(1);
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(values.len());
+    for (i, v) in values.into_iter().enumerate() {
+        match serde_json::from_value::<Record>(v) {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                tracing::error!(batch = key, record = i, error = %e, "catalogue: a change-log record cannot be parsed; skipped");
+                metrics::counter!("troupe_catalogue_log_errors_total", "op" => "decode")
+                    .increment(1);
+            }
+        }
+    }
+    out
 }
 
 /// Starts shipping this node's changes and following the other nodes' logs.
@@ -113,16 +228,18 @@ async fn ship(
             // Keys only grow, even if the clock steps back: readers list from the last one.
             let ms = chrono::Utc::now().timestamp_millis().max(last_ms);
             let key = batch_key(&node, ms, seq);
-            let body = serde_json::to_vec(&records).unwrap_or_default();
-            match blobs.put(&key, body.into()).await {
-                Ok(()) => {
-                    seq += 1;
-                    last_ms = ms;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "catalogue: shipping changes failed; retrying");
-                    outbox.put_back(records);
-                }
+            match encode(&key, &records) {
+                None => {}
+                Some(body) => match blobs.put(&key, body.into()).await {
+                    Ok(()) => {
+                        seq += 1;
+                        last_ms = ms;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "catalogue: shipping changes failed; retrying");
+                        outbox.put_back(records);
+                    }
+                },
             }
         }
         if last_cleanup.elapsed() > Duration::from_secs(30) {
@@ -174,12 +291,10 @@ async fn follow(
             for k in keys {
                 match blobs.get(&k).await {
                     Ok(bytes) => {
-                        if let Ok(records) = serde_json::from_slice::<Vec<Record>>(&bytes) {
-                            for r in records {
-                                match r {
-                                    Record::Change(c) => catalogue.apply(c),
-                                    Record::Views(id, v, c) => catalogue.set_views(id, v, c),
-                                }
+                        for r in decode(&k, &bytes) {
+                            match r {
+                                Record::Change(c) => catalogue.apply(c),
+                                Record::Views(id, v, c) => catalogue.set_views(id, v, c),
                             }
                         }
                         *last = k;

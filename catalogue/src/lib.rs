@@ -26,7 +26,7 @@
 
 use search::SegCols;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -60,6 +60,12 @@ pub struct Settings {
     pub writer_memory: usize,
     /// How long a trending ranking is reused.
     pub trending_cache: Duration,
+    /// How long a ranked cursor stays good after the page that gave it (its ranking is kept
+    /// while pages of it are fetched).
+    pub cursor_ttl: Duration,
+    /// How many rankings ranked cursors point into are kept at most ([`RANKINGS`] by
+    /// default); past that, the least recently paged one goes first.
+    pub cursor_rankings: usize,
 }
 
 /// What went wrong.
@@ -71,6 +77,13 @@ pub enum CatalogueError {
     /// The index failed.
     #[error("catalogue index error: {0}")]
     Index(String),
+    /// The cursor points into a ranking this node no longer keeps (too old, evicted, made
+    /// before a restart or on another node): start over without it.
+    #[error("the cursor has expired")]
+    CursorExpired,
+    /// The cursor belongs to another query, or to another caller.
+    #[error("the cursor belongs to another query")]
+    CursorMismatch,
 }
 
 impl From<tantivy::TantivyError> for CatalogueError {
@@ -152,15 +165,21 @@ pub struct Catalogue {
 struct Inner {
     fields: Fields,
     reader: IndexReader,
-    tx: Mutex<mpsc::Sender<Msg>>,
+    tx: Mutex<mpsc::SyncSender<Msg>>,
+    /// Messages sent to the writer and not yet received by it.
+    queued: AtomicU64,
     /// False while a rebuild from empty runs.
     ready: AtomicBool,
     /// Videos a running rebuild has read.
     rebuilt: AtomicU64,
-    /// Views over time of every video viewed in the last 8 days.
-    trend: Mutex<HashMap<Uuid, (ViewBuckets, Counts)>>,
-    /// Recent searchers by generation, so that ranked cursors page through one ranking.
-    searchers: Mutex<VecDeque<(u64, Searcher, Instant)>>,
+    /// Views over time of every video viewed within the longest trending window (at most
+    /// [`TREND_MAX`] videos), and when it was last aged.
+    trend: Mutex<(HashMap<Uuid, (ViewBuckets, Counts)>, Instant)>,
+    /// The searchers ranked cursors point into, so that they page through one ranking.
+    rankings: Mutex<Rankings>,
+    /// This opening of the catalogue, in ranked cursors: a generation means nothing to
+    /// another process.
+    instance: u32,
     /// Where local changes are also shipped, in a cluster.
     feed: Mutex<Option<feed::Outbox>>,
     /// Commits so far.
@@ -168,6 +187,7 @@ struct Inner {
     /// Recent trending rankings, by (window, limit, scope).
     trending: Mutex<HashMap<TrendKey, (Instant, TrendList)>>,
     trending_ttl: Duration,
+    cursor_ttl: Duration,
     /// Fast columns, opened once per segment.
     columns: Arc<search::Columns>,
 }
@@ -176,10 +196,70 @@ type TrendList = Arc<Vec<(Trend, Hit)>>;
 /// A trending ranking's window (ms), limit and scope.
 type TrendKey = (i64, usize, Scope);
 
-/// How long a ranked cursor keeps its ranking.
-const RANKING_KEPT: Duration = Duration::from_secs(600);
-/// How many rankings are kept.
-const RANKINGS: usize = 64;
+/// How many rankings (searchers that ranked cursors point into) a node keeps at most; past
+/// that, the least recently paged one is dropped and its cursors answer
+/// [`CatalogueError::CursorExpired`]. Each pins its segments (memory maps and files that a
+/// merge would otherwise free), so the bound is in rankings, not in time.
+pub const RANKINGS: usize = 256;
+/// How many messages wait for the writer at most; a sender past that waits (backpressure).
+pub const WRITER_QUEUE: usize = 16_384;
+/// How many changes the writer folds in memory before it writes them (uncommitted).
+const PENDING_MAX: usize = 10_000;
+/// How many videos written since the last commit the writer remembers at most (to compare
+/// versions with); past that it commits early.
+const WRITTEN_MAX: usize = 50_000;
+/// How many counts heard before their video are kept at most (each for a minute).
+pub const EARLY_MAX: usize = 10_000;
+/// How many videos' views over time trending keeps at most; past that, the least viewed
+/// over the longest window are dropped (a video's next view brings it back whole).
+pub const TREND_MAX: usize = 100_000;
+/// The longest trending window: views older than this are aged out.
+const TREND_KEEP: Duration = Duration::from_secs(7 * 86_400 + 3_600);
+
+/// The searchers ranked cursors point into, by generation, with when they were last paged;
+/// at most `max`.
+struct Rankings {
+    kept: HashMap<u64, (Searcher, Instant)>,
+    max: usize,
+}
+
+impl Rankings {
+    /// The ranking of `generation`, if kept and paged within `ttl`.
+    fn get(&mut self, generation: u64, ttl: Duration) -> Option<Searcher> {
+        let (s, at) = self.kept.get_mut(&generation)?;
+        if at.elapsed() >= ttl {
+            self.kept.remove(&generation);
+            return None;
+        }
+        *at = Instant::now();
+        Some(s.clone())
+    }
+
+    /// Keeps `s` for cursors, dropping what is older than `ttl` and, when full, the least
+    /// recently paged.
+    fn keep(&mut self, s: &Searcher, ttl: Duration) {
+        let g = s.generation().generation_id();
+        if let Some((_, at)) = self.kept.get_mut(&g) {
+            *at = Instant::now();
+            return;
+        }
+        self.kept.retain(|_, (_, at)| at.elapsed() < ttl);
+        while self.kept.len() >= self.max.max(1) {
+            let Some(oldest) = self
+                .kept
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(g, _)| *g)
+            else {
+                break;
+            };
+            self.kept.remove(&oldest);
+            metrics::counter!("troupe_catalogue_rankings_evicted_total").increment(1);
+        }
+        self.kept.insert(g, (s.clone(), Instant::now()));
+        metrics::gauge!("troupe_catalogue_rankings").set(self.kept.len() as f64);
+    }
+}
 
 impl Catalogue {
     /// Opens the index in `settings.dir`, or creates an empty one. The second value says
@@ -202,19 +282,25 @@ impl Catalogue {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let writer: IndexWriter = index.writer_with_num_threads(1, settings.writer_memory)?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(WRITER_QUEUE);
         let inner = Arc::new(Inner {
             fields,
             reader,
             tx: Mutex::new(tx),
+            queued: AtomicU64::new(0),
             ready: AtomicBool::new(!fresh),
             rebuilt: AtomicU64::new(0),
-            trend: Mutex::new(HashMap::new()),
-            searchers: Mutex::new(VecDeque::new()),
+            trend: Mutex::new((HashMap::new(), Instant::now())),
+            rankings: Mutex::new(Rankings {
+                kept: HashMap::new(),
+                max: settings.cursor_rankings,
+            }),
+            instance: Uuid::new_v4().as_u128() as u32,
             feed: Mutex::new(None),
             commits: AtomicU64::new(0),
             trending: Mutex::new(HashMap::new()),
             trending_ttl: settings.trending_cache,
+            cursor_ttl: settings.cursor_ttl,
             columns: Arc::default(),
         });
         let weak = Arc::downgrade(&inner);
@@ -258,14 +344,29 @@ impl Catalogue {
         *self.inner.feed.lock().expect("feed lock") = Some(outbox);
     }
 
-    /// Applies a change (queued; searchable after the next commit).
+    /// Applies a change (queued; searchable after the next commit). When
+    /// [`WRITER_QUEUE`] messages wait for the writer already, this waits until there is room
+    /// (backpressure: the writer is a thread of its own, so it always drains).
     pub fn apply(&self, change: Change) {
-        let _ = self
-            .inner
-            .tx
-            .lock()
-            .expect("tx lock")
-            .send(Msg::Change(change));
+        self.send(Msg::Change(change));
+    }
+
+    /// Queues `msg` for the writer, waiting while the queue is full; false when the writer
+    /// is gone.
+    fn send(&self, msg: Msg) -> bool {
+        let tx = self.inner.tx.lock().expect("tx lock");
+        let sent = match tx.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::TrySendError::Full(msg)) => {
+                metrics::counter!("troupe_catalogue_writer_queue_full_total").increment(1);
+                tx.send(msg).is_ok()
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => false,
+        };
+        if sent {
+            self.inner.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
     }
 
     /// Applies changes and waits until they are added (not yet committed).
@@ -287,10 +388,9 @@ impl Catalogue {
     /// when the writer is gone).
     async fn ask<T>(&self, msg: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Msg) -> Option<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let sent = self.inner.tx.lock().expect("tx lock").send(msg(tx));
-        match sent {
-            Ok(()) => rx.await.ok(),
-            Err(_) => None,
+        match self.send(msg(tx)) {
+            true => rx.await.ok(),
+            false => None,
         }
     }
 
@@ -314,13 +414,20 @@ impl Catalogue {
         self.len() == 0
     }
 
-    /// Records a video's views over time and its counts with them, for trending.
+    /// Records a video's views over time and its counts with them, for trending. Videos
+    /// with no view within the longest window are aged out every minute; past
+    /// [`TREND_MAX`] videos, the least viewed over that window are dropped.
     pub fn set_views(&self, id: Uuid, views: ViewBuckets, counts: Counts) {
-        let mut t = self.inner.trend.lock().expect("trend lock");
+        let mut guard = self.inner.trend.lock().expect("trend lock");
+        let (t, aged) = &mut *guard;
         if views.coarse.is_empty() && views.fine.is_empty() {
             t.remove(&id);
         } else {
             t.insert(id, (views, counts));
+        }
+        if aged.elapsed() >= Duration::from_secs(60) || t.len() > TREND_MAX {
+            *aged = Instant::now();
+            age_trend(t, chrono::Utc::now().timestamp_millis());
         }
     }
 
@@ -332,30 +439,46 @@ impl Catalogue {
         }
     }
 
-    fn searcher_for(&self, cursor: Option<Cursor>) -> Searcher {
-        let mut kept = self.inner.searchers.lock().expect("searchers lock");
-        kept.retain(|(_, _, at)| at.elapsed() < RANKING_KEPT);
-        if let Some(Cursor::Offset { generation, .. }) = cursor {
-            if let Some((_, s, _)) = kept.iter().find(|(g, _, _)| *g == generation) {
-                return s.clone();
+    /// The searcher a page is cut from: for a ranked cursor, the one its ranking was made
+    /// on (or `CursorExpired`); else the current one. A cursor of another query or caller
+    /// is refused.
+    fn searcher_for(&self, s: &Search, scope: Scope) -> Result<Searcher, CatalogueError> {
+        let Some(cursor) = s.cursor else {
+            return Ok(self.inner.reader.searcher());
+        };
+        if cursor.query() != s.fingerprint(scope) {
+            return Err(CatalogueError::CursorMismatch);
+        }
+        match cursor {
+            Cursor::Before { .. } => Ok(self.inner.reader.searcher()),
+            Cursor::Offset {
+                instance,
+                generation,
+                ..
+            } => {
+                let kept = (instance == self.inner.instance)
+                    .then(|| {
+                        self.inner
+                            .rankings
+                            .lock()
+                            .expect("rankings lock")
+                            .get(generation, self.inner.cursor_ttl)
+                    })
+                    .flatten();
+                kept.ok_or_else(|| {
+                    metrics::counter!("troupe_catalogue_cursors_expired_total").increment(1);
+                    CatalogueError::CursorExpired
+                })
             }
         }
-        let s = self.inner.reader.searcher();
-        let g = s.generation().generation_id();
-        if !kept.iter().any(|(k, _, _)| *k == g) {
-            if kept.len() >= RANKINGS {
-                kept.pop_front();
-            }
-            kept.push_back((g, s.clone(), Instant::now()));
-        }
-        s
     }
 
     /// Runs a search or a listing for `scope`.
     pub fn search(&self, s: &Search, scope: Scope) -> Result<Page, CatalogueError> {
         self.check_ready()?;
         let f = &self.inner.fields;
-        let searcher = self.searcher_for(s.cursor);
+        let searcher = self.searcher_for(s, scope)?;
+        let query = s.fingerprint(scope);
         let want = s.limit + 1;
         let words = search::words_query(f, &s.q, Some(&searcher));
         let sort = match (s.sort, &words) {
@@ -371,19 +494,26 @@ impl Catalogue {
         let (found, next) = match sort {
             Sort::Newest => {
                 let before = match s.cursor {
-                    Some(Cursor::Before(b)) => Some(b),
-                    _ => None,
+                    Some(Cursor::Before { order, .. }) => Some(order),
+                    Some(Cursor::Offset { .. }) => return Err(CatalogueError::CursorMismatch),
+                    None => None,
                 };
                 let found =
                     search::newest(&searcher, &self.inner.columns, f, s, clauses, before, want)?;
-                let next = (found.len() > s.limit)
-                    .then(|| Cursor::Before(found[s.limit - 1].order).encode());
+                let next = (found.len() > s.limit).then(|| {
+                    Cursor::Before {
+                        order: found[s.limit - 1].order,
+                        query,
+                    }
+                    .encode()
+                });
                 (found, next)
             }
             Sort::Relevance | Sort::Views => {
                 let offset = match s.cursor {
                     Some(Cursor::Offset { offset, .. }) => offset,
-                    _ => 0,
+                    Some(Cursor::Before { .. }) => return Err(CatalogueError::CursorMismatch),
+                    None => 0,
                 };
                 // Words alone are the query itself, not a clause of one, so that a union of
                 // term queries stays one (and block-max WAND applies).
@@ -401,13 +531,21 @@ impl Catalogue {
                     search::by_relevance(&searcher, cols, &*q, scope, offset, want)?
                 };
                 let generation = searcher.generation().generation_id();
-                let next = (found.len() > s.limit).then(|| {
-                    Cursor::Offset {
-                        generation,
-                        offset: offset + s.limit,
-                    }
-                    .encode()
-                });
+                let next =
+                    (found.len() > s.limit && offset + s.limit <= search::MAX_OFFSET).then(|| {
+                        self.inner
+                            .rankings
+                            .lock()
+                            .expect("rankings lock")
+                            .keep(&searcher, self.inner.cursor_ttl);
+                        Cursor::Offset {
+                            instance: self.inner.instance,
+                            generation,
+                            offset: offset + s.limit,
+                            query,
+                        }
+                        .encode()
+                    });
                 (found, next)
             }
         };
@@ -475,6 +613,7 @@ impl Catalogue {
             .trend
             .lock()
             .expect("trend lock")
+            .0
             .iter()
             .map(|(id, (b, c))| (*id, b.views_within(now, window_ms), *c))
             .filter(|(_, n, _)| *n > 0)
@@ -684,34 +823,78 @@ fn merge(pending: &mut HashMap<Uuid, Pending>, change: Change) {
 /// Counts heard before their video (a cluster's log may deliver them first), kept a while.
 type Early = HashMap<Uuid, (Counts, Instant)>;
 
-/// Writes `pending` changes against what the index holds now (not committed yet).
-fn write(writer: &mut IndexWriter, me: &Inner, pending: HashMap<Uuid, Pending>, early: &mut Early) {
+/// A video as the writer last wrote it, before the commit that makes it searchable.
+struct Written {
+    /// Its version (`u64::MAX` for a deletion marker).
+    version: u64,
+    counts: Counts,
+    /// The video (none for a deletion marker).
+    video: Option<Box<VideoView>>,
+}
+
+/// What the writer remembers between commits: what it wrote since the last one (the
+/// committed searcher does not show it yet, so versions are compared with this first) and
+/// counts heard before their video.
+#[derive(Default)]
+struct Memory {
+    written: HashMap<Uuid, Written>,
+    early: Early,
+}
+
+/// Writes `pending` changes against what the index will hold at the next commit: what was
+/// written since the last commit, else what the last commit holds.
+fn write(writer: &mut IndexWriter, me: &Inner, pending: HashMap<Uuid, Pending>, mem: &mut Memory) {
     let searcher = &me.reader.searcher();
     let (cols, f) = (&*me.columns, &me.fields);
+    let Memory { written, early } = mem;
     for (id, p) in pending {
         let id_term = Term::from_field_text(f.id, &id.to_string());
-        let existing = lookup(searcher, cols, f, id);
+        let uncommitted = written.get(&id);
+        let committed = match uncommitted {
+            Some(_) => None,
+            None => lookup(searcher, cols, f, id),
+        };
+        let known = match (uncommitted, &committed) {
+            (Some(w), _) => Some((w.version, w.counts)),
+            (None, Some(e)) => Some((e.version, e.counts)),
+            (None, None) => None,
+        };
         if p.deleted {
-            if existing.as_ref().is_none_or(|e| e.version != u64::MAX) {
+            if known.is_none_or(|(v, _)| v != u64::MAX) {
                 writer.delete_term(id_term);
                 let _ = writer.add_document(f.tombstone(id));
+                written.insert(
+                    id,
+                    Written {
+                        version: u64::MAX,
+                        counts: Counts::default(),
+                        video: None,
+                    },
+                );
             }
             continue;
         }
-        if existing.as_ref().is_some_and(|e| e.version == u64::MAX) {
+        if known.is_some_and(|(v, _)| v == u64::MAX) {
             continue; // deleted: nothing brings it back
         }
-        let (old_counts, old_version) = match &existing {
-            Some(e) => (Some(e.counts), e.version),
+        let (old_counts, old_version) = match known {
+            Some((v, c)) => (Some(c), v),
             None => (None, 0),
         };
         let (video, video_changed) = match p.video {
             Some(v) if v.version >= old_version => (Some(*v), true),
-            _ => (existing.as_ref().and_then(|e| e.video(searcher, f)), false),
+            _ => match uncommitted {
+                Some(w) => (w.video.as_deref().cloned(), false),
+                None => (committed.as_ref().and_then(|e| e.video(searcher, f)), false),
+            },
         };
         let Some(video) = video else {
             if let Some(c) = p.counts {
-                early.insert(id, (c, Instant::now()));
+                if early.len() < EARLY_MAX || early.contains_key(&id) {
+                    early.insert(id, (c, Instant::now()));
+                } else {
+                    metrics::counter!("troupe_catalogue_early_counts_dropped_total").increment(1);
+                }
             }
             continue;
         };
@@ -730,8 +913,45 @@ fn write(writer: &mut IndexWriter, me: &Inner, pending: HashMap<Uuid, Pending>, 
         }
         writer.delete_term(id_term);
         let _ = writer.add_document(f.document(&video, counts));
+        written.insert(
+            id,
+            Written {
+                version: video.version,
+                counts,
+                video: Some(Box::new(video)),
+            },
+        );
     }
     early.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(60));
+    metrics::gauge!("troupe_catalogue_early_counts").set(early.len() as f64);
+}
+
+/// Ages trending's views: drops videos with no view within the longest window, then, past
+/// [`TREND_MAX`], the least viewed over it (ties: the longest unviewed) down to 90 %.
+fn age_trend(t: &mut HashMap<Uuid, (ViewBuckets, Counts)>, now_ms: i64) {
+    let keep_ms = TREND_KEEP.as_millis() as i64;
+    let last = |b: &ViewBuckets| {
+        b.fine
+            .iter()
+            .chain(b.coarse.iter())
+            .map(|(at, _)| *at)
+            .max()
+            .unwrap_or(i64::MIN)
+    };
+    t.retain(|_, (b, _)| last(b) > now_ms - keep_ms);
+    if t.len() > TREND_MAX {
+        let mut ranked: Vec<(u64, i64, Uuid)> = t
+            .iter()
+            .map(|(id, (b, _))| (b.views_within(now_ms, keep_ms), last(b), *id))
+            .collect();
+        let drop = t.len() - TREND_MAX * 9 / 10;
+        ranked.select_nth_unstable(drop - 1);
+        for (_, _, id) in &ranked[..drop] {
+            t.remove(id);
+        }
+        metrics::counter!("troupe_catalogue_trending_dropped_total").increment(drop as u64);
+    }
+    metrics::gauge!("troupe_catalogue_trending_videos").set(t.len() as f64);
 }
 
 fn sweep(
@@ -772,7 +992,7 @@ fn writer_loop(
     interval: Duration,
 ) {
     let mut pending: HashMap<Uuid, Pending> = HashMap::new();
-    let mut early = Early::new();
+    let mut mem = Memory::default();
     let mut dirty = false;
     let mut changes = 0usize;
     let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
@@ -785,14 +1005,24 @@ fn writer_loop(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let Some(me) = inner.upgrade() else { break };
+        if msg.is_some() {
+            me.queued.fetch_sub(1, Ordering::Relaxed);
+        }
         let f = &me.fields;
         match msg {
-            Some(Msg::Change(c)) => merge(&mut pending, c),
+            Some(Msg::Change(c)) => {
+                merge(&mut pending, c);
+                if pending.len() >= PENDING_MAX {
+                    changes += pending.len();
+                    write(&mut writer, &me, std::mem::take(&mut pending), &mut mem);
+                    dirty = true;
+                }
+            }
             Some(Msg::Batch(changes, ack)) => {
                 for c in changes {
                     merge(&mut pending, c);
                 }
-                write(&mut writer, &me, std::mem::take(&mut pending), &mut early);
+                write(&mut writer, &me, std::mem::take(&mut pending), &mut mem);
                 dirty = true;
                 let _ = ack.send(());
             }
@@ -807,12 +1037,15 @@ fn writer_loop(
             }
             None => {}
         }
+        if mem.written.len() >= WRITTEN_MAX {
+            next_commit = Instant::now();
+        }
         if Instant::now() < next_commit {
             continue;
         }
         if !pending.is_empty() {
             changes += pending.len();
-            write(&mut writer, &me, std::mem::take(&mut pending), &mut early);
+            write(&mut writer, &me, std::mem::take(&mut pending), &mut mem);
             dirty = true;
         }
         if dirty {
@@ -824,6 +1057,7 @@ fn writer_loop(
                     }
                     me.columns.retain(&me.reader.searcher());
                     me.commits.fetch_add(1, Ordering::Relaxed);
+                    mem.written.clear();
                     metrics_commit(started.elapsed(), std::mem::take(&mut changes));
                 }
                 Err(e) => tracing::error!(error = %e, "catalogue commit failed"),
@@ -833,12 +1067,14 @@ fn writer_loop(
         for w in waiting.drain(..) {
             let _ = w.send(());
         }
+        metrics::gauge!("troupe_catalogue_writer_queue")
+            .set(me.queued.load(Ordering::Relaxed) as f64);
         next_commit = Instant::now() + interval;
     }
     // The process is ending: commit what is pending, so a clean stop loses nothing.
     if dirty || !pending.is_empty() {
         if let Some(me) = inner.upgrade() {
-            write(&mut writer, &me, pending, &mut early);
+            write(&mut writer, &me, pending, &mut mem);
         }
         let _ = writer.commit();
     }

@@ -76,41 +76,129 @@ pub struct Search {
     pub cursor: Option<Cursor>,
 }
 
-/// Where a page starts.
+/// Where a page starts, and which query it belongs to.
+///
+/// A cursor gives exactly the next page of the query that made it, or is refused: with
+/// [`crate::CatalogueError::CursorMismatch`] when it comes from another query (or another
+/// caller), with [`crate::CatalogueError::CursorExpired`] when the ranking it points into is
+/// no longer kept (see [`crate::Settings::cursor_ttl`]). Never a page of something else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
-    /// Newest first: after the video with this order key.
-    Before(u64),
-    /// Ranked: `offset` results into the ranking of index generation `generation`.
+    /// Newest first: after the video with this order key (keyset paging: stable under any
+    /// change, never expires).
+    Before {
+        /// The order key of the last video of the previous page.
+        order: u64,
+        /// [`Search::fingerprint`] of the query.
+        query: u32,
+    },
+    /// Ranked: `offset` results into the ranking of index generation `generation`, made by
+    /// the catalogue instance `instance` (a restart, or another node, makes another).
     Offset {
+        /// Which opening of the catalogue made the ranking.
+        instance: u32,
         /// The searcher generation the ranking was made on.
         generation: u64,
         /// How many results came before.
         offset: usize,
+        /// [`Search::fingerprint`] of the query.
+        query: u32,
     },
 }
+
+/// The deepest offset a ranked cursor may point to.
+pub const MAX_OFFSET: usize = 10_000;
 
 impl Cursor {
     /// The cursor as the API shows it.
     pub fn encode(&self) -> String {
         match self {
-            Cursor::Before(o) => format!("n{o:x}"),
-            Cursor::Offset { generation, offset } => format!("r{generation:x}.{offset:x}"),
+            Cursor::Before { order, query } => format!("n{order:x}.{query:x}"),
+            Cursor::Offset {
+                instance,
+                generation,
+                offset,
+                query,
+            } => format!("r{instance:x}.{generation:x}.{offset:x}.{query:x}"),
         }
     }
 
     /// Parses a cursor; `None` when it is not one this module made.
     pub fn decode(s: &str) -> Option<Self> {
-        if let Some(hex) = s.strip_prefix('n') {
-            return u64::from_str_radix(hex, 16).ok().map(Cursor::Before);
+        if s.len() > 80 {
+            return None;
         }
-        let (g, o) = s.strip_prefix('r')?.split_once('.')?;
-        Some(Cursor::Offset {
-            generation: u64::from_str_radix(g, 16).ok()?,
-            offset: usize::from_str_radix(o, 16).ok().filter(|o| *o <= 10_000)?,
-        })
+        let hex = |h: &str| -> Option<u64> {
+            if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            u64::from_str_radix(h, 16).ok()
+        };
+        if let Some(rest) = s.strip_prefix('n') {
+            let (o, q) = rest.split_once('.')?;
+            return Some(Cursor::Before {
+                order: hex(o)?,
+                query: u32::try_from(hex(q)?).ok()?,
+            });
+        }
+        let mut parts = s.strip_prefix('r')?.split('.');
+        let mut next = || parts.next().and_then(hex);
+        let c = Cursor::Offset {
+            instance: u32::try_from(next()?).ok()?,
+            generation: next()?,
+            offset: usize::try_from(next()?).ok().filter(|o| *o <= MAX_OFFSET)?,
+            query: u32::try_from(next()?).ok()?,
+        };
+        parts.next().is_none().then_some(c)
+    }
+
+    /// The fingerprint of the query the cursor belongs to.
+    pub fn query(&self) -> u32 {
+        match self {
+            Cursor::Before { query, .. } | Cursor::Offset { query, .. } => *query,
+        }
     }
 }
+
+impl Search {
+    /// A fingerprint of what the search asks and who asks it (everything but the page size
+    /// and the cursor), so that a cursor is only taken by the query that made it. FNV-1a:
+    /// stable across builds and nodes, not a secret (a cursor guessed by hand can only
+    /// page through what its caller may list anyway).
+    pub fn fingerprint(&self, scope: Scope) -> u32 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes.iter().chain([0xffu8].iter()) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        eat(self.q.as_bytes());
+        for o in [&self.tag, &self.owner, &self.state] {
+            eat(o.as_deref().unwrap_or("\u{0}").as_bytes());
+        }
+        for r in [self.duration_ms, self.created_ms] {
+            for v in [r.0, r.1] {
+                eat(&v.map_or([0xff; 9], |v| {
+                    let mut b = [0; 9];
+                    b[1..].copy_from_slice(&v.to_le_bytes());
+                    b
+                }));
+            }
+        }
+        eat(&[self.sort as u8]);
+        match scope {
+            Scope::Public => eat(b"public"),
+            Scope::Admin => eat(b"admin"),
+            Scope::User(id) => eat(id.as_bytes()),
+        }
+        (h ^ (h >> 32)) as u32
+    }
+}
+
+/// The most words a query may hold: each adds up to eight term queries and four typo
+/// automata, so a query of a hundred words would cost a hundred times one of a word.
+pub const MAX_WORDS: usize = 32;
 
 /// Field boosts: a title word counts most.
 type FieldOf = fn(&Fields) -> tantivy::schema::Field;
@@ -135,7 +223,8 @@ pub(crate) fn words_query(
     q: &str,
     searcher: Option<&Searcher>,
 ) -> Option<Box<dyn Query>> {
-    let words = schema::words(q);
+    let mut words = schema::words(q);
+    words.truncate(MAX_WORDS);
     if words.is_empty() {
         return None;
     }
@@ -764,16 +853,79 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         for c in [
-            Cursor::Before(0x1234_5678_9abc),
+            Cursor::Before {
+                order: 0x1234_5678_9abc,
+                query: 0xdead_beef,
+            },
             Cursor::Offset {
+                instance: 3,
                 generation: 7,
                 offset: 40,
+                query: 0,
             },
         ] {
             assert_eq!(Cursor::decode(&c.encode()), Some(c));
         }
-        for bad in ["", "n", "nzz", "r1", "r1.", "x12", "r1.ffffff", "n-1"] {
+        for bad in [
+            "",
+            "n",
+            "nzz",
+            "n12",
+            "n12.",
+            "n12.1ffffffff",
+            "n+12.3",
+            "r1",
+            "r1.",
+            "r1.2.3",
+            "r1.2.3.4.5",
+            "x12",
+            "r1.2.ffffff.0",
+            "n-1.0",
+            "r1.2.-3.0",
+        ] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn fingerprints_tell_queries_and_callers_apart() {
+        let a = Search {
+            q: "mountain".into(),
+            ..Default::default()
+        };
+        let b = Search {
+            q: "mountains".into(),
+            ..Default::default()
+        };
+        let c = Search {
+            q: "mountain".into(),
+            tag: Some("x".into()),
+            ..Default::default()
+        };
+        let d = Search {
+            q: "mountain".into(),
+            sort: Sort::Views,
+            ..Default::default()
+        };
+        let paged = Search {
+            limit: 7,
+            cursor: Some(Cursor::Before { order: 1, query: 2 }),
+            ..a.clone()
+        };
+        let fa = a.fingerprint(Scope::Public);
+        assert_eq!(fa, paged.fingerprint(Scope::Public));
+        for other in [
+            b.fingerprint(Scope::Public),
+            c.fingerprint(Scope::Public),
+            d.fingerprint(Scope::Public),
+            a.fingerprint(Scope::Admin),
+            a.fingerprint(Scope::User(Uuid::from_u128(1))),
+        ] {
+            assert_ne!(fa, other);
+        }
+        assert_ne!(
+            a.fingerprint(Scope::User(Uuid::from_u128(1))),
+            a.fingerprint(Scope::User(Uuid::from_u128(2)))
+        );
     }
 }

@@ -8,6 +8,8 @@ fn settings(dir: &Path) -> Settings {
         commit_interval: Duration::from_millis(20),
         writer_memory: 15_000_000,
         trending_cache: Duration::ZERO,
+        cursor_ttl: Duration::from_secs(600),
+        cursor_rankings: 8,
     }
 }
 
@@ -384,4 +386,222 @@ async fn ranked_pages_skip_what_the_scope_hides_and_the_word_as_typed_ranks_abov
         )
         .unwrap();
     assert_eq!(stranger.hits.len(), public_exact + 20);
+}
+
+/// A catalogue that commits only when asked (so batches stay uncommitted between them).
+fn settings_no_tick(dir: &Path, cursor_ttl: Duration) -> Settings {
+    Settings {
+        commit_interval: Duration::from_secs(3600),
+        cursor_ttl,
+        ..settings(dir)
+    }
+}
+
+#[tokio::test]
+async fn a_later_batch_never_replaces_a_newer_uncommitted_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = Catalogue::open(&settings_no_tick(dir.path(), Duration::from_secs(600))).unwrap();
+    c.set_ready();
+    let mut v = video(1, "Newest title", "alice");
+    v.version = 5;
+    // Each batch is written at once, none committed between them: the second must be
+    // compared with the first, not with the (empty) last commit.
+    c.apply_batch(vec![Change::Video(Box::new(v.clone()))])
+        .await;
+    let mut old = v.clone();
+    old.version = 4;
+    old.title = "Older title".into();
+    c.apply_batch(vec![Change::Video(Box::new(old))]).await;
+    // Counts alone keep the newest uncommitted video, not an older stored copy.
+    let counts = Counts {
+        views: 3,
+        likes: 1,
+        dislikes: 0,
+    };
+    c.apply_batch(vec![Change::Counts(v.id, counts)]).await;
+    // A deletion written but not committed is not undone by a later batch either.
+    let gone = video(2, "Deleted title", "alice");
+    c.apply_batch(vec![Change::Video(Box::new(gone.clone()))])
+        .await;
+    c.commit().await;
+    c.apply_batch(vec![Change::Deleted(gone.id)]).await;
+    let mut late = gone.clone();
+    late.version = 9;
+    c.apply_batch(vec![Change::Video(Box::new(late))]).await;
+    c.commit().await;
+    assert_eq!(c.indexed(v.id), Some((5, counts)));
+    assert_eq!(c.stored_video(v.id).unwrap().title, "Newest title");
+    assert_eq!(c.indexed(gone.id).map(|(ver, _)| ver), Some(u64::MAX));
+    assert!(find(&c, "deleted", Scope::Admin).is_empty());
+}
+
+/// Pages through `q` by relevance with `limit`, from `cursor`; the titles and next cursor.
+fn ranked(
+    c: &Catalogue,
+    q: &str,
+    cursor: Option<&str>,
+    scope: Scope,
+) -> Result<(Vec<String>, Option<String>), CatalogueError> {
+    let p = c.search(
+        &Search {
+            q: q.into(),
+            limit: 10,
+            cursor: cursor.map(|s| Cursor::decode(s).expect("a cursor")),
+            ..Default::default()
+        },
+        scope,
+    )?;
+    Ok((titles_of(c, &p), p.next_cursor))
+}
+
+#[tokio::test]
+async fn a_ranked_cursor_gives_the_next_page_of_its_ranking_or_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
+    c.set_ready();
+    for n in 0..30 {
+        c.apply(Change::Video(Box::new(video(
+            n,
+            &format!("harbor {n}"),
+            "quay",
+        ))));
+    }
+    c.commit().await;
+    let whole = ranked(&c, "harbor", None, Scope::Public).unwrap();
+    let all: Vec<String> = {
+        let p = c
+            .search(
+                &Search {
+                    q: "harbor".into(),
+                    limit: 30,
+                    ..Default::default()
+                },
+                Scope::Public,
+            )
+            .unwrap();
+        titles_of(&c, &p)
+    };
+    assert_eq!(whole.0, all[..10]);
+    // Commits, each searched by someone else, and better matches arrive: the cursor still
+    // pages through the ranking it was made on (6 other rankings: fewer than the 8 kept).
+    for n in 100..106 {
+        c.apply(Change::Video(Box::new(video(
+            n,
+            &format!("harbor harbor {n}"),
+            "quay",
+        ))));
+        c.commit().await;
+        let _ = ranked(&c, "harbor", None, Scope::Public).unwrap();
+    }
+    let second = ranked(&c, "harbor", whole.1.as_deref(), Scope::Public).unwrap();
+    assert_eq!(second.0, all[10..20]);
+    let third = ranked(&c, "harbor", second.1.as_deref(), Scope::Public).unwrap();
+    assert_eq!(third.0, all[20..30]);
+    // Another query's cursor, or another caller's, is refused.
+    let next = second.1.as_deref();
+    assert!(matches!(
+        ranked(&c, "harbour", next, Scope::Public),
+        Err(CatalogueError::CursorMismatch)
+    ));
+    assert!(matches!(
+        ranked(&c, "harbor", next, Scope::Admin),
+        Err(CatalogueError::CursorMismatch)
+    ));
+    // Another instance's (a restart, another node) has expired.
+    let Some(Cursor::Offset {
+        instance,
+        generation,
+        offset,
+        query,
+    }) = next.and_then(Cursor::decode)
+    else {
+        panic!("a ranked cursor");
+    };
+    let foreign = Cursor::Offset {
+        instance: instance.wrapping_add(1),
+        generation,
+        offset,
+        query,
+    }
+    .encode();
+    assert!(matches!(
+        ranked(&c, "harbor", Some(&foreign), Scope::Public),
+        Err(CatalogueError::CursorExpired)
+    ));
+    // Past 8 other rankings, the least recently paged one is dropped: its cursor expires
+    // rather than continuing on another ranking.
+    let stale = ranked(&c, "harbor", None, Scope::Public)
+        .unwrap()
+        .1
+        .unwrap();
+    for n in 400..410 {
+        c.apply(Change::Video(Box::new(video(
+            n,
+            &format!("harbor {n}"),
+            "quay",
+        ))));
+        c.commit().await;
+        let _ = ranked(&c, "harbor", None, Scope::Public).unwrap();
+    }
+    assert!(matches!(
+        ranked(&c, "harbor", Some(&stale), Scope::Public),
+        Err(CatalogueError::CursorExpired)
+    ));
+}
+
+#[tokio::test]
+async fn a_ranked_cursor_expires_after_its_lifetime() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_millis(300);
+    let (c, _) = Catalogue::open(&settings_no_tick(dir.path(), ttl)).unwrap();
+    c.set_ready();
+    for n in 0..30 {
+        c.apply(Change::Video(Box::new(video(
+            n,
+            &format!("harbor {n}"),
+            "quay",
+        ))));
+    }
+    c.commit().await;
+    let first = ranked(&c, "harbor", None, Scope::Public).unwrap();
+    let second = ranked(&c, "harbor", first.1.as_deref(), Scope::Public).unwrap();
+    tokio::time::sleep(ttl * 2).await;
+    assert!(matches!(
+        ranked(&c, "harbor", second.1.as_deref(), Scope::Public),
+        Err(CatalogueError::CursorExpired)
+    ));
+    // A newest-first cursor never expires.
+    let newest = |cursor: Option<Cursor>| {
+        c.search(
+            &Search {
+                limit: 10,
+                cursor,
+                ..Default::default()
+            },
+            Scope::Public,
+        )
+        .unwrap()
+    };
+    let p = newest(None);
+    tokio::time::sleep(ttl * 2).await;
+    assert_eq!(
+        newest(p.next_cursor.as_deref().and_then(Cursor::decode))
+            .hits
+            .len(),
+        10
+    );
+}
+
+#[tokio::test]
+async fn a_query_holds_at_most_max_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
+    c.set_ready();
+    c.apply(Change::Video(Box::new(video(1, "harbor lights", "quay"))));
+    c.commit().await;
+    // Words past MAX_WORDS are not searched (the HTTP layer refuses such a query first).
+    let q = format!("harbor {}", "lights ".repeat(search::MAX_WORDS - 1));
+    assert_eq!(find(&c, &q, Scope::Public), ["harbor lights"]);
+    let beyond = format!("{q} nowhere");
+    assert_eq!(find(&c, &beyond, Scope::Public), ["harbor lights"]);
 }

@@ -25,6 +25,8 @@ use troupe_catalogue::{CatalogueError, Cursor, Highlighter, Scope, Search, Segme
 pub const MAX_QUERY_CHARS: usize = 512;
 /// The largest page.
 pub const MAX_PAGE: usize = 100;
+/// The most words a query may hold.
+pub use troupe_catalogue::search::MAX_WORDS;
 
 fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
@@ -42,6 +44,15 @@ impl From<CatalogueError> for ApiError {
                 tracing::error!(%reason, "catalogue query failed");
                 ApiError::unavailable("catalogue_unavailable", "the catalogue index failed this query", 1)
             }
+            CatalogueError::CursorExpired => ApiError::new(
+                StatusCode::GONE,
+                "cursor_expired",
+                "the ranking this cursor pages through is no longer kept (a ranked cursor lasts 10 minutes after its page, on the node that gave it); start again without the cursor",
+            ),
+            CatalogueError::CursorMismatch => unprocessable(
+                "cursor_mismatch",
+                "this cursor belongs to another query or another caller; pass the same parameters as the page that gave it, or start again without it",
+            ),
         }
     }
 }
@@ -135,6 +146,13 @@ fn query_text(q: Option<String>) -> Result<String, ApiError> {
             format!("q is limited to {MAX_QUERY_CHARS} characters"),
         ));
     }
+    let words = troupe_catalogue::schema::words(&q).len();
+    if words > MAX_WORDS {
+        return Err(unprocessable(
+            "too_many_words",
+            format!("q holds {words} words; at most {MAX_WORDS} are searched"),
+        ));
+    }
     Ok(q)
 }
 
@@ -196,7 +214,7 @@ fn ordered(
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// Words to find in titles (weighted most), tags, channel names and descriptions; up to
-    /// 512 characters. Empty: the latest videos.
+    /// 512 characters and 32 words. Empty: the latest videos.
     #[param(max_length = 512)]
     pub q: Option<String>,
     /// Only videos with this tag.
@@ -220,7 +238,11 @@ pub struct SearchParams {
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
-    /// `next_cursor` of the previous page (with the same parameters).
+    /// `next_cursor` of the previous page, with the same parameters (another query's cursor:
+    /// 422 `cursor_mismatch`). A cursor gives exactly the next page or 410 `cursor_expired`:
+    /// a `newest` cursor never expires; a ranked one (`relevance`, `views`) lasts 10 minutes
+    /// after the page that gave it, on the node that gave it (fewer when the node pages
+    /// through more than 256 rankings at once); then start over without it.
     #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
@@ -261,7 +283,8 @@ pub struct SearchPage {
 #[utoipa::path(tag = "catalogue", params(SearchParams), responses(
     (status = 200, description = "A page of results", body = SearchPage),
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "`query_too_long`, `invalid_sort`, `invalid_date`, `invalid_range` or `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+    (status = 410, description = "`cursor_expired`: the ranking a ranked cursor pages through is no longer kept (10 minutes after its page, on the node that gave it); start again without the cursor", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`query_too_long` (over 512 characters), `too_many_words` (over 32 words), `invalid_sort`, `invalid_date`, `invalid_range`, `invalid_cursor` (not a cursor this server made) or `cursor_mismatch` (another query's cursor)", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "`catalogue_rebuilding` (the index is being rebuilt) or an actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/search")]
@@ -323,7 +346,8 @@ pub async fn search(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SuggestParams {
-    /// What has been typed so far (the last word counts as a prefix); up to 512 characters.
+    /// What has been typed so far (the last word counts as a prefix); up to 512 characters
+    /// and 32 words.
     #[param(max_length = 512)]
     pub q: Option<String>,
     /// How many, 1 to 10 (default 8).
@@ -355,7 +379,7 @@ pub struct Suggestions {
 #[utoipa::path(tag = "catalogue", params(SuggestParams), responses(
     (status = 200, description = "Suggestions (none for an empty query)", body = Suggestions),
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "`query_too_long`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`query_too_long` (over 512 characters) or `too_many_words` (over 32 words)", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/search/suggest")]

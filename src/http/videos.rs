@@ -277,14 +277,17 @@ pub struct ListParams {
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page, with the same parameters (another query's cursor:
+    /// 422 `cursor_mismatch`). Without `q` the cursor never expires; with `q` (ranked) it
+    /// lasts 10 minutes after the page that gave it, on the node that gave it, then 410
+    /// `cursor_expired`: start over without it.
     #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// Only videos with this tag.
     pub tag: Option<String>,
     /// Only videos of this username.
     pub owner: Option<String>,
-    /// Words to search for (up to 512 characters); the best matches come first.
+    /// Words to search for (up to 512 characters and 32 words); the best matches come first.
     pub q: Option<String>,
 }
 
@@ -304,7 +307,8 @@ pub struct VideoPage {
 #[utoipa::path(tag = "videos", params(ListParams), responses(
     (status = 200, description = "A page of videos", body = VideoPage),
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "`invalid_cursor` or `query_too_long`", body = Problem, content_type = "application/problem+json"),
+    (status = 410, description = "`cursor_expired`: a ranked cursor (with `q`) whose ranking is no longer kept (10 minutes after its page, on the node that gave it); start again without it", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_cursor` (not a cursor this server made), `cursor_mismatch` (another query's cursor), `query_too_long` (over 512 characters) or `too_many_words` (over 32 words)", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/videos")]

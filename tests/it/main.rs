@@ -5,6 +5,7 @@ mod harness;
 
 mod accounts;
 mod catalogue;
+mod catalogue_paging;
 mod cluster;
 mod cluster_secrets;
 mod cluster_tls;
