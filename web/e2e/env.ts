@@ -7,7 +7,9 @@ export interface E2eEnv {
   /** Where the pages are: the server, or a Vite preview in front of it. */
   base: string;
   admin: { username: string; password: string };
-  clips: { small: string; big: string; notVideo: string };
+  /** small: 1280x720, 4 s; tiny: 320x240, 3 s (quick to transcode); big: the tiny clip padded
+   * to about 25 MB (several tus chunks); notVideo: text named .mp4. */
+  clips: { small: string; tiny: string; big: string; notVideo: string };
   /** Videos made by the setup through the API, all ready. */
   videos: { public: string; private: string; xss: string };
   /** The hostile strings the XSS video carries. */
@@ -18,6 +20,8 @@ export interface E2eEnv {
   /** Whether the server has cookie sign-in (`refresh_cookie`); before it, the console falls back
    * to a bearer login and its first try shows a 422 in the console. */
   cookieLogin: boolean;
+  /** The pid of the troupe the setup started (null against an outside server). */
+  serverPid: number | null;
 }
 
 export function e2eEnv(): E2eEnv {

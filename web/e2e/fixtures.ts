@@ -1,7 +1,7 @@
 // Shared fixtures and helpers: the server from the global setup, console-error tracking on
 // every page, axe-core, screenshots at 375 and 1440 px, and account helpers.
 
-import { test as base, expect, type BrowserContext, type Page, type TestInfo } from '@playwright/test';
+import { test as base, expect, type BrowserContext, type CDPSession, type Page, type TestInfo } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { e2eEnv, type E2eEnv } from './env';
@@ -139,4 +139,60 @@ export async function expectPlaying(page: Page, min = 0.3): Promise<void> {
   await expect
     .poll(async () => page.evaluate(() => document.querySelector('video')?.currentTime ?? 0), { timeout: 45_000 })
     .toBeGreaterThan(min);
+}
+
+/** The server's offset of a tus upload (`HEAD`, as any tus client asks it). */
+export async function tusOffset(uploadUrl: string, token: string): Promise<number> {
+  const r = await fetch(uploadUrl, { method: 'HEAD', headers: { Authorization: `Bearer ${token}`, 'Tus-Resumable': '1.0.0' } });
+  if (r.status !== 200) throw new Error(`HEAD ${uploadUrl}: ${r.status}`);
+  return Number(r.headers.get('upload-offset'));
+}
+
+/** The tus upload requests (creation and PATCHes) of a page, as they go out and as they are
+ * answered: method, `Upload-Offset`, bearer token, status. */
+export interface TusLog {
+  /** POSTs to /api/v1/uploads (new uploads). */
+  creations: number;
+  /** Every PATCH: the offset it sent from and the token it carried. */
+  patches: { offset: number; token: string }[];
+  /** Every answer to a PATCH or HEAD: status and `Upload-Offset`. */
+  answers: { method: string; status: number; offset: number }[];
+  /** The upload's URL, from the creation's Location. */
+  url: string | null;
+}
+
+export function logTus(page: Page): TusLog {
+  const log: TusLog = { creations: 0, patches: [], answers: [], url: null };
+  const isUploads = (u: string) => new URL(u).pathname.startsWith('/api/v1/uploads');
+  page.on('request', (r) => {
+    if (!isUploads(r.url())) return;
+    if (r.method() === 'POST') log.creations++;
+    if (r.method() === 'PATCH') log.patches.push({ offset: Number(r.headers()['upload-offset']), token: r.headers()['authorization'] ?? '' });
+  });
+  page.on('response', (r) => {
+    if (!isUploads(r.url())) return;
+    const m = r.request().method();
+    if (m === 'POST' && r.status() === 201) log.url = new URL(r.headers()['location'], r.url()).href;
+    if (m === 'PATCH' || m === 'HEAD') log.answers.push({ method: m, status: r.status(), offset: Number(r.headers()['upload-offset'] ?? NaN) });
+  });
+  return log;
+}
+
+const cdpSessions = new WeakMap<Page, CDPSession>();
+
+/** Throttles the page's uploads to `bytesPerSec` (null: full speed), through the DevTools
+ * protocol as Chrome's network throttling does. */
+export async function throttleUploads(page: Page, bytesPerSec: number | null): Promise<void> {
+  let cdp = cdpSessions.get(page);
+  if (!cdp) {
+    cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    cdpSessions.set(page, cdp);
+  }
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: bytesPerSec ?? -1,
+  });
 }

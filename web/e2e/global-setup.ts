@@ -5,7 +5,7 @@
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -38,10 +38,10 @@ function serverEnv(): NodeJS.ProcessEnv {
   };
 }
 
-function startServer(bin: string, dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+function startServer(bin: string, dataDir: string, extraEnv: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((ok, fail) => {
     const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
-      env: serverEnv(),
+      env: { ...serverEnv(), ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const timer = setTimeout(() => fail(new Error(`${bin} did not say where it listens within 30 s`)), 30_000);
@@ -57,6 +57,32 @@ function startServer(bin: string, dataDir: string): Promise<{ child: ChildProces
     });
     child.stderr.on('data', () => undefined);
   });
+}
+
+/** The troupe binary the suite runs (TROUPE_BIN, default ../target/debug/troupe). */
+function troupeBin(): string {
+  return resolve(web, process.env.TROUPE_BIN ?? '../target/debug/troupe');
+}
+
+/** A second troupe for the tests that need other settings than the shared one (for example
+ * access tokens that live two seconds), on its own data dir; `stop` ends it by its pid and
+ * removes the dir. Null when the suite runs against an outside server (E2E_SERVER_URL). */
+export async function startExtraServer(
+  extraEnv: Record<string, string>,
+): Promise<{ url: string; pid: number; stop: () => Promise<void> } | null> {
+  if (process.env.E2E_SERVER_URL) return null;
+  const dataDir = mkdtempSync(join(tmpdir(), 'troupe-e2e-extra-'));
+  const { child, url } = await startServer(troupeBin(), dataDir, extraEnv);
+  return {
+    url,
+    pid: child.pid!,
+    stop: async () => {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 function freePort(): Promise<number> {
@@ -98,7 +124,8 @@ function ffmpeg(args: string[]): void {
 function makeClips(dir: string): E2eEnv['clips'] {
   mkdirSync(dir, { recursive: true });
   const small = join(dir, 'clip.mp4');
-  const big = join(dir, 'big.mp4');
+  const tiny = join(dir, 'tiny.mp4');
+  const big = join(dir, 'big-padded.mp4');
   const notVideo = join(dir, 'notes.mp4');
   if (!existsSync(small))
     ffmpeg([
@@ -107,16 +134,26 @@ function makeClips(dir: string): E2eEnv['clips'] {
       '-t', '4', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
       '-c:a', 'aac', '-shortest', '-movflags', '+faststart', small,
     ]);
-  // Big enough to be mid-upload under a throttled network (about 25 MB: lossless frames).
-  if (!existsSync(big))
+  // Small and quick to transcode (320x240: one rendition).
+  if (!existsSync(tiny))
     ffmpeg([
-      '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30',
+      '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30',
       '-f', 'lavfi', '-i', 'sine=frequency=330:sample_rate=48000',
-      '-t', '6', '-c:v', 'libx264', '-preset', 'ultrafast', '-qp', '0', '-pix_fmt', 'yuv444p',
-      '-c:a', 'aac', '-shortest', big,
+      '-t', '3', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
+      '-c:a', 'aac', '-shortest', '-movflags', '+faststart', tiny,
     ]);
+  // Big enough to be mid-upload under a throttled network (about 25 MB, four tus chunks), yet
+  // as quick to transcode as the tiny clip: the tiny clip followed by a 24 MiB `free` box, which
+  // MP4 readers skip (ISO/IEC 14496-12).
+  if (!existsSync(big)) {
+    const pad = 24 * 1024 * 1024;
+    const box = Buffer.alloc(8);
+    box.writeUInt32BE(8 + pad, 0);
+    box.write('free', 4, 'latin1');
+    writeFileSync(big, Buffer.concat([readFileSync(tiny), box, Buffer.alloc(pad)]));
+  }
   if (!existsSync(notVideo)) writeFileSync(notVideo, 'These are notes, not a video.\n'.repeat(2000));
-  return { small, big, notVideo };
+  return { small, tiny, big, notVideo };
 }
 
 async function api<T>(server: string, path: string, init: RequestInit & { token?: string } = {}): Promise<T> {
@@ -183,13 +220,15 @@ export default async function globalSetup(): Promise<void> {
   const processes: number[] = [];
   const dirs: string[] = [];
   let server = process.env.E2E_SERVER_URL ?? '';
+  let serverPid: number | null = null;
   if (!server) {
-    const bin = resolve(web, process.env.TROUPE_BIN ?? '../target/debug/troupe');
+    const bin = troupeBin();
     if (!existsSync(bin)) throw new Error(`no troupe binary at ${bin}: build it (cargo build) or set TROUPE_BIN`);
     const dataDir = mkdtempSync(join(tmpdir(), 'troupe-e2e-'));
     dirs.push(dataDir);
     const s = await startServer(bin, dataDir);
     processes.push(s.child.pid!);
+    serverPid = s.child.pid!;
     server = s.url;
   }
 
@@ -233,6 +272,7 @@ export default async function globalSetup(): Promise<void> {
     serverServesConsole,
     ladder: LADDER,
     cookieLogin,
+    serverPid,
   };
   process.env.E2E_ENV = JSON.stringify(env);
   process.env.E2E_BASE_URL = base;

@@ -3,10 +3,11 @@ import type { Paged } from '../lib/paged';
 import { Status } from './Status';
 
 /** The end of a paged list: loads the next page when it scrolls into view, with a button for
- * keyboards and for when the observer is not there. */
+ * keyboards and for when the observer is not there. Says so when the list started over (an
+ * expired cursor). */
 export function MoreOnScroll<T>({ list, what }: { list: Paged<T>; what: string }) {
   const sentinel = useRef<HTMLDivElement>(null);
-  const { more, done, busy, error } = list;
+  const { more, done, busy, error, notice } = list;
   useEffect(() => {
     const el = sentinel.current;
     if (!el || done || error || typeof IntersectionObserver === 'undefined') return;
@@ -22,6 +23,11 @@ export function MoreOnScroll<T>({ list, what }: { list: Paged<T>; what: string }
 
   return (
     <div class="more" ref={sentinel}>
+      {notice && (
+        <p role="status">
+          {notice}
+        </p>
+      )}
       <Status busy={busy ? `Loading ${what}…` : null} error={error} />
       {!done && !busy && (
         <button type="button" class="secondary" onClick={more}>

@@ -111,7 +111,10 @@ function Row({ video, live, onChange }: { video: Video; live: boolean; onChange:
     setBusy(true);
     setError(null);
     try {
-      setV(await retry(v.id));
+      const nv = await retry(v.id);
+      setV(nv);
+      // The list decides which rows follow their events: it must know the video moves again.
+      onChange(nv);
     } catch (e) {
       setError(toProblem(e));
     } finally {
