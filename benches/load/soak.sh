@@ -112,7 +112,8 @@ done
 
 python3 -u "$HERE/soak_driver.py" --base "$URL" --pid "$TROUPE_PID" --data-dir "$DATA" \
     --clip "$CLIP" --out "$SOAK_OUT" --minutes "$SOAK_MINUTES" --users "$SOAK_USERS" \
-    --library "$SOAK_LIBRARY" --upload-every "$SOAK_UPLOAD_EVERY" | tee -a "$SOAK_OUT/report.txt"
+    --library "$SOAK_LIBRARY" --upload-every "$SOAK_UPLOAD_EVERY" ${SOAK_DRIVER_ARGS:-} |
+    tee -a "$SOAK_OUT/report.txt"
 
 grep -ciE '"level":"(ERROR|WARN)"' "$SOAK_OUT/troupe.log" >/dev/null &&
     log "troupe logged $(grep -ciE '"level":"(ERROR|WARN)"' "$SOAK_OUT/troupe.log") WARN/ERROR lines (see troupe.log)"
