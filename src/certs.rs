@@ -205,6 +205,16 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    // The rename is durable once the directory is synced; the directory's own entry too, in
+    // case this run created it.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync {}", dir.display()))?;
+        if let Some(up) = dir.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::File::open(up).and_then(|d| d.sync_all());
+        }
+    }
     Ok(())
 }
 
