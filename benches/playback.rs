@@ -140,7 +140,8 @@ const SSE_CONNECT_CONCURRENCY: usize = 200;
 const SSE_ROUNDS: usize = 3;
 const SSE_GOAL_KIB: f64 = 16.0;
 /// How long the bench waits, after closing every stream, for `troupe_sse_subscribers` to
-/// drop back (the server's keep-alive comment goes out every 15 s).
+/// drop back (the server notices a closed stream at its second keep-alive comment after the
+/// close; they go out every `media.events_keepalive_ms`, 1.5 s).
 const SSE_DRAIN_WAIT: Duration = Duration::from_secs(45);
 
 fn main() {

@@ -31,6 +31,11 @@ ensure_rust() {
   . "$HOME/.cargo/env"
 }
 
+# strace: the power-cut test (tests/it/power_cut.rs) reads the server's fsyncs off its trace.
+ensure_strace() {
+  ensure_apt strace strace
+}
+
 ensure_ffmpeg() {
   ensure_apt ffmpeg ffmpeg
   ensure_apt ffprobe ffmpeg

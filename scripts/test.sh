@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README command 2: run the whole test suite. Installs what is missing (Rust, ffmpeg,
+# README command 2: run the whole test suite. Installs what is missing (Rust, ffmpeg, strace,
 # moto_server, cargo-nextest, and for the real-client tests Debian's chromium, Node.js with
 # hls.js, playwright-core and tus-js-client, tuspy, schemathesis, and the web console's packages and
 # build). The tests start real troupe processes and a real moto_server; then the console's
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_rust
 ensure_ffmpeg
+ensure_strace
 ensure_moto
 ensure_nextest
 ensure_chromium

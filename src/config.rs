@@ -403,6 +403,9 @@ pub struct MediaConfig {
     pub segment_cache_bytes: u64,
     /// How often a node polls a video that its event subscribers watch, in milliseconds.
     pub events_poll_ms: u64,
+    /// How often an idle event stream gets a keep-alive comment, in milliseconds. A client
+    /// that closed its stream is noticed (and its subscription dropped) within two of these.
+    pub events_keepalive_ms: u64,
 }
 
 impl Default for MediaConfig {
@@ -426,6 +429,7 @@ impl Default for MediaConfig {
             playback_token_ttl_secs: 600,
             segment_cache_bytes: 256 * 1024 * 1024,
             events_poll_ms: 500,
+            events_keepalive_ms: 1_500,
         }
     }
 }

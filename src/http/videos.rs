@@ -424,10 +424,11 @@ pub async fn events(
         &VideoBody::from(video).with_counts(counts.counts),
     );
     metrics::gauge!("troupe_sse_subscribers").increment(1.0);
-    let keepalive = tokio::time::interval_at(
-        tokio::time::Instant::now() + Duration::from_secs(15),
-        Duration::from_secs(15),
-    );
+    // The keep-alive comment is also how a closed client is noticed: actix learns that the
+    // peer is gone only when a write fails, which is the second write after the close (the
+    // first draws the peer's reset). So a subscriber that left is dropped within two periods.
+    let every = Duration::from_millis(state.config.media.events_keepalive_ms.max(100));
+    let keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     struct Sub {
         rx: tokio::sync::broadcast::Receiver<VideoEvent>,
         keepalive: tokio::time::Interval,

@@ -1536,8 +1536,8 @@ async fn metrics_show_live_streams_views_ratings_subscribers_and_write_batches()
     }
 
     // The stream ends, and the subscriber's stream ends with the video: the gauges go back
-    // down. (A subscriber that merely disconnects is noticed only when a keep-alive fails to
-    // be written, up to 30 s later.)
+    // down. (A subscriber that merely disconnects is noticed when a keep-alive fails to be
+    // written, within two keep-alive periods: tests/it/event_streams.rs.)
     assert_eq!(
         stop(&app, Some(&alice), &s(&a["session_id"]))
             .await

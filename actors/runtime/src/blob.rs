@@ -80,6 +80,18 @@ impl BlobStore {
                 std::fs::create_dir_all(root).map_err(|e| {
                     BlobError::Config(format!("cannot create {}: {e}", root.display()))
                 })?;
+                // object_store fsyncs the directories it creates below the root, not the root
+                // itself: make its entry (and the data dir's, which holds it) durable here.
+                for dir in std::iter::once(root.as_path()).chain(root.parent()) {
+                    if dir.as_os_str().is_empty() {
+                        continue;
+                    }
+                    std::fs::File::open(dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| {
+                            BlobError::Config(format!("cannot sync {}: {e}", dir.display()))
+                        })?;
+                }
                 let fs = LocalFileSystem::new_with_prefix(root)
                     .map_err(|e| BlobError::Config(e.to_string()))?
                     .with_automatic_cleanup(true)

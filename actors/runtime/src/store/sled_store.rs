@@ -9,13 +9,28 @@
 //! batch. Nothing else delays a flush: a lone write is flushed as soon as it is queued (no
 //! timer, no hand-off to a task and then to the blocking pool; the thread does the flush).
 //!
+//! sled's own flush is not enough for a power cut: sled 0.34 writes its log with `pwrite` and
+//! `sync_file_range`, which neither persists the file's metadata (the log grows by appending,
+//! so its size is metadata) nor flushes the device's write cache; it never syncs the large
+//! values it keeps as files under `blobs/`, nor the directory entries of the files it creates
+//! (`conf`, blobs, snapshots renamed into place). So after sled's flush the flusher makes
+//! everything it wrote stable itself ([`Syncer`]): it fsyncs each file that appeared in the
+//! database's directory or in `blobs/` since the last flush and then that directory, and
+//! `fdatasync`s the log file `db` (an `fdatasync` on our own descriptor of the file flushes the
+//! inode, whoever wrote it). Only then are the waiters answered. After a failed sync the store
+//! answers every later flush with an error until the process restarts: the kernel may have
+//! dropped the pages it could not write, so a later sync that succeeds would prove nothing.
+//!
 //! Each stored value is `[etag: u64 big-endian][payload]`. Etags come from sled's
 //! `generate_id`, which is unique and increasing across restarts, so a key that is deleted and
 //! created again never reuses a version (no ABA).
 
 use super::{condition_holds, Etag, Precondition, StateStore, StoreError, Versioned};
 use async_trait::async_trait;
-use std::path::Path;
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -42,11 +57,18 @@ impl SledStore {
             .open()
             .map_err(io)?;
         let tree = db.open_tree("state").map_err(io)?;
+        db.flush().map_err(io)?;
+        let syncer = Syncer::open(dir).map_err(|e| {
+            StoreError::Io(format!(
+                "cannot sync the state store in {}: {e}",
+                dir.display()
+            ))
+        })?;
         let (tx, rx) = mpsc::channel();
         let flushed = db.clone();
         std::thread::Builder::new()
             .name("troupe-flush".into())
-            .spawn(move || flusher(flushed, rx))
+            .spawn(move || flusher(flushed, syncer, rx))
             .map_err(|e| StoreError::Io(format!("cannot start the flusher thread: {e}")))?;
         Ok(Self {
             db,
@@ -92,11 +114,102 @@ impl SledStore {
     }
 }
 
+/// Puts on stable storage what sled's flush left in the kernel's caches: the files of the
+/// database directory, data and metadata (see the module's documentation).
+struct Syncer {
+    dir: PathBuf,
+    blobs: PathBuf,
+    /// sled's log: every write goes through it.
+    db: File,
+    /// The names in `dir` and in `blobs` as of the last sync, each file among them synced.
+    known: HashSet<OsString>,
+    known_blobs: HashSet<OsString>,
+    /// Set by a failed sync; from then on every flush fails (see the module's documentation).
+    failed: Option<String>,
+}
+
+impl Syncer {
+    /// Syncs everything sled has in `dir` now, `dir` itself and its parent (which holds the
+    /// entry of `dir`, created by sled when it was new).
+    fn open(dir: &Path) -> std::io::Result<Self> {
+        let mut s = Self {
+            dir: dir.to_owned(),
+            blobs: dir.join("blobs"),
+            db: File::open(dir.join("db"))?,
+            known: HashSet::new(),
+            known_blobs: HashSet::new(),
+            failed: None,
+        };
+        // Nothing is known yet: every file and both directories are synced.
+        s.sync()?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+        Ok(s)
+    }
+
+    /// Runs after sled's flush: fsyncs the files created since the last sync and the
+    /// directories whose entries changed, then `fdatasync`s the log.
+    fn sync(&mut self) -> std::io::Result<()> {
+        sync_new_entries(&self.blobs, &mut self.known_blobs)?;
+        sync_new_entries(&self.dir, &mut self.known)?;
+        self.db.sync_data()
+    }
+
+    /// [`Syncer::sync`], refusing for good after a failure.
+    fn sync_after_flush(&mut self) -> Result<(), StoreError> {
+        if let Some(e) = &self.failed {
+            return Err(StoreError::Io(format!(
+                "an earlier sync of the state store failed ({e}); restart the process"
+            )));
+        }
+        self.sync().map_err(|e| {
+            let e = format!("cannot sync {}: {e}", self.dir.display());
+            self.failed = Some(e.clone());
+            StoreError::Io(e)
+        })
+    }
+}
+
+/// Fsyncs each file in `dir` that is not in `known`, then `dir` if its list of entries
+/// changed (a file came or went), and remembers the new list.
+fn sync_new_entries(dir: &Path, known: &mut HashSet<OsString>) -> std::io::Result<()> {
+    let mut now = HashSet::with_capacity(known.len());
+    let mut changed = false;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !known.contains(&name) {
+            changed = true;
+            if entry.file_type()?.is_file() {
+                match File::open(entry.path()) {
+                    Ok(f) => f.sync_all()?,
+                    // Removed since it was listed (a snapshot being replaced, a blob collected).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        now.insert(name);
+    }
+    if changed || now.len() != known.len() {
+        sync_dir(dir)?;
+    }
+    *known = now;
+    Ok(())
+}
+
+/// Makes a directory's entries durable (a file created, renamed or removed in it).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
 /// The group-commit loop, on its own thread: one flush per batch of queued waiters. It blocks
-/// until a writer queues a waiter, takes every waiter queued by then, flushes, answers them,
-/// and looks again. A flush covers every write applied before it started, so the batch is
-/// exactly the writers that were waiting; the ones that queue during a flush go in the next.
-fn flusher(db: sled::Db, rx: mpsc::Receiver<FlushWaiter>) {
+/// until a writer queues a waiter, takes every waiter queued by then, flushes and syncs,
+/// answers them, and looks again. A flush covers every write applied before it started, so
+/// the batch is exactly the writers that were waiting; the ones that queue during a flush go
+/// in the next.
+fn flusher(db: sled::Db, mut syncer: Syncer, rx: mpsc::Receiver<FlushWaiter>) {
     let mut batch = Vec::new();
     while let Ok(first) = rx.recv() {
         // Let a writer that is running on this CPU finish what it has ready before the flush
@@ -114,7 +227,10 @@ fn flusher(db: sled::Db, rx: mpsc::Receiver<FlushWaiter>) {
             0
         };
         let started = Instant::now();
-        let result = db.flush().map(|_| ()).map_err(io);
+        let result = db
+            .flush()
+            .map_err(io)
+            .and_then(|_| syncer.sync_after_flush());
         metrics::histogram!("troupe_store_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("troupe_store_flush_batch_size").record(batch.len() as f64);
         if let Err(e) = &result {
