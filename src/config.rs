@@ -498,6 +498,29 @@ pub struct Overrides {
     pub seeds: Option<Vec<String>>,
 }
 
+/// The first `TROUPE__` environment variable whose value figment (0.10.19) would misread: it
+/// unescapes a quoted string by slicing it at a character count as if it were a byte offset,
+/// so a backslash escape after non-ASCII text inside quotes panics (found by a property test)
+/// or silently drops characters. Conservative: any backslash after a quote and non-ASCII text.
+fn env_misread_by_figment() -> Option<String> {
+    std::env::vars_os().find_map(|(k, v)| {
+        let name = k.to_string_lossy().trim().to_ascii_uppercase();
+        if !name.starts_with("TROUPE__") {
+            return None;
+        }
+        let (mut quoted, mut wide) = (false, false);
+        for c in v.to_string_lossy().chars() {
+            match c {
+                '"' => quoted = true,
+                '\\' if quoted && wide => return Some(name),
+                c if quoted && !c.is_ascii() => wide = true,
+                _ => {}
+            }
+        }
+        None
+    })
+}
+
 /// Loads the configuration from every layer.
 pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
     let mut fig = Figment::from(Serialized::defaults(Config::default()));
@@ -512,6 +535,11 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<fi
             ))));
         }
         fig = fig.merge(Toml::file(file));
+    }
+    if let Some(name) = env_misread_by_figment() {
+        return Err(Box::new(figment::Error::from(format!(
+            "the environment variable {name} has a backslash escape inside a quoted string after non-ASCII text, which the configuration parser misreads; write the characters themselves instead of escapes, or set it in a TOML file"
+        ))));
     }
     fig = fig.merge(Env::prefixed("TROUPE__").split("__"));
     if let Some(d) = &overrides.data_dir {

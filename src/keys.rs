@@ -310,9 +310,18 @@ mod tests {
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(unseal(&tampered, "the-cookie").is_err());
-        // The secret is not in the sealed bytes.
+        // Nothing of the keyring is in the sealed bytes: not the secret, neither as the hex
+        // text the plain JSON holds nor raw, and no 16-byte run of the plain JSON at all (so
+        // this fails if the keyring were written unsealed).
+        let contains = |needle: &[u8]| sealed.windows(needle.len()).any(|w| w == needle);
         let secret = unhex(&k.keys[0].secret).unwrap();
-        assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_slice()));
+        assert!(!contains(k.keys[0].secret.as_bytes()), "the hex secret");
+        assert!(!contains(&secret), "the raw secret");
+        let plain = serde_json::to_vec(&k).unwrap();
+        assert!(plain.windows(16).all(|w| !contains(w)), "a run of the JSON");
+        // And what follows the header does not read as a keyring.
+        let body = &sealed[MAGIC.len() + 24..];
+        assert!(serde_json::from_slice::<Keyring>(body).is_err());
     }
 
     #[test]

@@ -15,3 +15,6 @@ pub mod secret;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+
+#[cfg(test)]
+mod proptests;

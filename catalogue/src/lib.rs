@@ -1099,3 +1099,6 @@ pub fn words_query(fields: &Fields, q: &str) -> Option<Box<dyn Query>> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -2,7 +2,7 @@ use super::*;
 use chrono::{TimeZone, Utc};
 use troupe_actors::events::{VideoStatus, Visibility};
 
-fn settings(dir: &Path) -> Settings {
+pub(crate) fn settings(dir: &Path) -> Settings {
     Settings {
         dir: dir.to_path_buf(),
         commit_interval: Duration::from_millis(20),

@@ -115,7 +115,7 @@ pub(crate) async fn run(
     Ok((items, page.next_cursor))
 }
 
-fn limit(l: Option<usize>) -> Result<usize, ApiError> {
+pub(crate) fn limit(l: Option<usize>) -> Result<usize, ApiError> {
     match l {
         None => Ok(20),
         Some(l) if (1..=MAX_PAGE).contains(&l) => Ok(l),
@@ -126,7 +126,7 @@ fn limit(l: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-fn cursor(c: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+pub(crate) fn cursor(c: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     c.map(|c| {
         Cursor::decode(c).ok_or_else(|| {
             unprocessable(
@@ -138,7 +138,7 @@ fn cursor(c: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     .transpose()
 }
 
-fn query_text(q: Option<String>) -> Result<String, ApiError> {
+pub(crate) fn query_text(q: Option<String>) -> Result<String, ApiError> {
     let q = q.unwrap_or_default();
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(unprocessable(
@@ -157,7 +157,7 @@ fn query_text(q: Option<String>) -> Result<String, ApiError> {
 }
 
 /// Parses an RFC 3339 time or a date (`2026-12-05`, the start of that day in UTC).
-fn time(name: &str, v: Option<&str>, end_of_day: bool) -> Result<Option<u64>, ApiError> {
+pub(crate) fn time(name: &str, v: Option<&str>, end_of_day: bool) -> Result<Option<u64>, ApiError> {
     let Some(v) = v else { return Ok(None) };
     let t = DateTime::parse_from_rfc3339(v)
         .map(|t| t.with_timezone(&Utc))
@@ -180,7 +180,7 @@ fn time(name: &str, v: Option<&str>, end_of_day: bool) -> Result<Option<u64>, Ap
     Ok(Some(t.timestamp_millis().max(0) as u64))
 }
 
-fn seconds(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
+pub(crate) fn seconds(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
     let Some(v) = v else { return Ok(None) };
     match v.parse::<f64>() {
         Ok(s) if s.is_finite() && (0.0..=1e9).contains(&s) => Ok(Some((s * 1000.0) as u64)),
@@ -191,7 +191,7 @@ fn seconds(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn ordered(
+pub(crate) fn ordered(
     lo: Option<u64>,
     hi: Option<u64>,
     what: &str,

@@ -82,7 +82,7 @@ fn refused(e: UploadError) -> ApiError {
 }
 
 /// 412 unless the client speaks our version.
-fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
     match req
         .headers()
         .get("tus-resumable")
@@ -110,7 +110,11 @@ fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-fn header_u64(h: &HeaderMap, name: &str, code: &'static str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn header_u64(
+    h: &HeaderMap,
+    name: &str,
+    code: &'static str,
+) -> Result<Option<u64>, ApiError> {
     match h.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -164,13 +168,13 @@ pub fn parse_metadata(raw: &str) -> Result<Vec<MetadataPair>, String> {
 }
 
 /// `Upload-Checksum: <algorithm> <base64 digest>`.
-enum Checksum {
+pub(crate) enum Checksum {
     Sha1(sha1::Sha1, Vec<u8>),
     Sha256(sha2::Sha256, Vec<u8>),
 }
 
 impl Checksum {
-    fn parse(h: &HeaderMap) -> Result<Option<Self>, ApiError> {
+    pub(crate) fn parse(h: &HeaderMap) -> Result<Option<Self>, ApiError> {
         let Some(v) = h.get("upload-checksum") else {
             return Ok(None);
         };

@@ -4,7 +4,7 @@ use crate::harness::*;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_registers_logs_in_and_sees_their_account() {
@@ -173,7 +173,9 @@ async fn bad_registrations_get_clear_problems() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_failed_logins_lock_the_account_and_answers_never_reveal_which_case() {
-    let app = TestApp::spawn(Options::default().env("TROUPE__AUTH__LOCKOUT_SECS", "2")).await;
+    // A lockout long enough that the locked login below comes well inside it on a loaded
+    // machine, short enough to wait out.
+    let app = TestApp::spawn(Options::default().env("TROUPE__AUTH__LOCKOUT_SECS", "4")).await;
     app.register("carol").await;
     let login = async |name: &str, pw: &str| {
         app.post(
@@ -188,7 +190,9 @@ async fn five_failed_logins_lock_the_account_and_answers_never_reveal_which_case
         "invalid_credentials",
     )
     .await;
+    let mut last_failure = Instant::now();
     for _ in 0..5 {
+        last_failure = Instant::now();
         let wrong = problem(
             login("carol", "wrong-password!").await,
             401,
@@ -202,8 +206,18 @@ async fn five_failed_logins_lock_the_account_and_answers_never_reveal_which_case
     }
     let locked = problem(login("carol", PASSWORD).await, 401, "invalid_credentials").await;
     assert_eq!(locked, unknown, "a locked account must look the same too");
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert_eq!(login("carol", PASSWORD).await.status(), StatusCode::OK);
+    // The lockout ends: the right password works again (polled; a login while locked does
+    // not extend the lock).
+    eventually(Duration::from_secs(30), || async {
+        (login("carol", PASSWORD).await.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+    // Not before its time: the lock began after the fifth failure was sent.
+    assert!(
+        last_failure.elapsed() >= Duration::from_millis(3900),
+        "the account unlocked {:?} after the fifth failure, before its 4 s lockout",
+        last_failure.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

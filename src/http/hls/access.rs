@@ -138,7 +138,7 @@ pub(super) async fn is_admin(state: &AppState, viewer: &str) -> Result<bool, Api
 
 /// The rendition cap of a media token for `video`, and its viewer: from the remembered
 /// verifications when the token is there and unexpired, else verified (and then remembered).
-fn media_cap(
+pub(super) fn media_cap(
     remembered: &Cache<String, VerifiedMedia>,
     tokens: &Tokens,
     token: &str,

@@ -29,6 +29,8 @@
 mod access;
 mod cache;
 mod playlist;
+#[cfg(test)]
+mod proptests;
 mod respond;
 
 pub use cache::{BlobCache, MEDIA_TOKENS_REMEMBERED};

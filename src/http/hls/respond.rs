@@ -43,7 +43,7 @@ pub async fn serve_blob(
     .map_err(with_cors)
 }
 
-async fn serve(
+pub(super) async fn serve(
     cache: &BlobCache,
     store: &dyn ObjectStore,
     req: &HttpRequest,
