@@ -21,8 +21,18 @@
 //!    rating, the mean store flush batch, and the goals: a lone rating's p50 ≤ 0.5 ms, and at
 //!    32 connections ≥ 0.5× plain redis INCR.
 //!
+//! 3. **Before and after** (only when `RATINGS_BENCH_BEFORE` names another `troupe` binary,
+//!    e.g. one built from an earlier commit; it then replaces part 2). [`AB_ROUNDS`] rounds
+//!    (`RATINGS_BENCH_ROUNDS`), each starting with the other binary: each binary serves the
+//!    same data dir in turn and takes ratings at 1 and at 32 connections, then redis with
+//!    `appendfsync always` runs `INCR` at 1 and 32 connections. Prints, per binary, the median
+//!    and the range over the rounds of the lone rating's p50 and of ratings/s at 32, and the
+//!    median ratio to redis. Issue 21 measured the cost of syncing sled's files after its flush
+//!    this way.
+//!
 //! ```sh
 //! cargo bench --bench ratings
+//! RATINGS_BENCH_BEFORE=/tmp/troupe-before RATINGS_BENCH_ROUNDS=5 cargo bench --bench ratings
 //! ```
 //!
 //! With `taskset` and 2+ CPUs, after setup the server (every thread) and redis-server run on
@@ -57,6 +67,8 @@ const CONNS: [usize; 3] = [1, 32, 128];
 const RUN_WARMUP: Duration = Duration::from_secs(2);
 const RUN: Duration = Duration::from_secs(8);
 const REDIS_ROUNDS: usize = 3;
+/// Part 3: rounds per binary (each binary once per round, in alternating order).
+const AB_ROUNDS: usize = 5;
 const GOAL_P50_MS: f64 = 0.5;
 const GOAL_RATIO: f64 = 0.5;
 const RATINGS: [&str; 3] = ["none", "like", "dislike"];
@@ -111,6 +123,24 @@ async fn run(bin: PathBuf) {
     let stamps = read_stamps(&node.proc.log);
     print_breakdown(&timed, &stamps, &healthz, &bad);
     drop(node);
+
+    // Part 3 instead of part 2: this binary against an earlier one, alternating.
+    if let Some(before) = std::env::var_os("RATINGS_BENCH_BEFORE") {
+        let rounds = std::env::var("RATINGS_BENCH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(AB_ROUNDS);
+        before_after(
+            pin,
+            &[PathBuf::from(before), bin],
+            &data,
+            &users,
+            &videos,
+            rounds,
+        )
+        .await;
+        return;
+    }
 
     // Part 2: throughput against redis, on the same data without stamps.
     let node = Node::spawn(&bin, &data, false).await;
@@ -728,4 +758,89 @@ fn print_table(rows: &[Row]) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 3: before and after.
+
+/// Median and range of `xs`.
+fn spread(xs: &[f64]) -> (f64, f64, f64) {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+async fn before_after(
+    pin: bool,
+    bins: &[PathBuf; 2],
+    data: &Path,
+    users: &Arc<Vec<User>>,
+    videos: &Arc<Vec<String>>,
+    rounds: usize,
+) {
+    // Per binary: lone p50 (ms), ratings/s at 32; redis fsync: (1 conn p50 ms, 32 conns /s).
+    let mut p50 = [Vec::new(), Vec::new()];
+    let mut rps = [Vec::new(), Vec::new()];
+    let mut ratio = [Vec::new(), Vec::new()];
+    let (mut redis_p50, mut redis_rps) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let redis1 = redis(pin, true, 1);
+        let redis32 = redis(pin, true, 32);
+        if let (Ok((_, p)), Ok((r, _))) = (&redis1, &redis32) {
+            redis_p50.push(*p);
+            redis_rps.push(*r);
+        }
+        for b in order {
+            let node = Node::spawn(&bins[b], data, false).await;
+            if pin {
+                taskset(node.pid(), 0);
+            }
+            let one = rating_run(&node, users, videos, 1).await;
+            let many = rating_run(&node, users, videos, 32).await;
+            drop(node);
+            let r = many.ok as f64 / many.elapsed.as_secs_f64();
+            eprintln!(
+                "[ratings bench] round {} {}: lone p50 {:.3} ms, 32 conns {:.0}/s (errors {}+{})",
+                round + 1,
+                if b == 0 { "before" } else { "after" },
+                one.lat.p50 / 1e3,
+                r,
+                one.errors,
+                many.errors
+            );
+            p50[b].push(one.lat.p50 / 1e3);
+            rps[b].push(r);
+            if let Ok((x, _)) = &redis32 {
+                ratio[b].push(r / x);
+            }
+        }
+    }
+    println!();
+    println!(
+        "== 3. Before and after, {rounds} alternating rounds (median [min-max]); redis INCR with appendfsync always in each round =="
+    );
+    println!("before: {}", bins[0].display());
+    println!("after:  {}", bins[1].display());
+    for (b, name) in ["before", "after"].iter().enumerate() {
+        let (m, lo, hi) = spread(&p50[b]);
+        let (rm, rlo, rhi) = spread(&rps[b]);
+        let (q, qlo, qhi) = spread(&ratio[b]);
+        println!(
+            "{name:>6}: lone rating p50 {m:.3} ms [{lo:.3}-{hi:.3}]; 32 conns {rm:.0}/s [{rlo:.0}-{rhi:.0}], {q:.2}x redis fsync [{qlo:.2}-{qhi:.2}]"
+        );
+    }
+    let (m, lo, hi) = spread(&redis_p50);
+    let (rm, rlo, rhi) = spread(&redis_rps);
+    println!(
+        " redis: appendfsync always, INCR p50 at 1 conn {m:.3} ms [{lo:.3}-{hi:.3}]; 32 conns {rm:.0}/s [{rlo:.0}-{rhi:.0}]"
+    );
+    let (after, _, _) = spread(&p50[1]);
+    println!(
+        "goal: one connection, rating p50 {after:.3} ms ≤ {GOAL_P50_MS} ms: {}",
+        if after <= GOAL_P50_MS { "PASS" } else { "MISS" }
+    );
 }

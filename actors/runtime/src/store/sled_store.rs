@@ -14,8 +14,8 @@
 //! so its size is metadata) nor flushes the device's write cache; it never syncs the large
 //! values it keeps as files under `blobs/`, nor the directory entries of the files it creates
 //! (`conf`, blobs, snapshots renamed into place). So after sled's flush the flusher makes
-//! everything it wrote stable itself ([`Syncer`]): it fsyncs each file that appeared in the
-//! database's directory or in `blobs/` since the last flush and then that directory, and
+//! everything it wrote stable itself ([`Syncer`]): it fsyncs each file that appeared (or grew)
+//! in the database's directory or in `blobs/` since the last flush and then that directory, and
 //! `fdatasync`s the log file `db` (an `fdatasync` on our own descriptor of the file flushes the
 //! inode, whoever wrote it). Only then are the waiters answered. After a failed sync the store
 //! answers every later flush with an error until the process restarts: the kernel may have
@@ -27,7 +27,7 @@
 
 use super::{condition_holds, Etag, Precondition, StateStore, StoreError, Versioned};
 use async_trait::async_trait;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -121,9 +121,10 @@ struct Syncer {
     blobs: PathBuf,
     /// sled's log: every write goes through it.
     db: File,
-    /// The names in `dir` and in `blobs` as of the last sync, each file among them synced.
-    known: HashSet<OsString>,
-    known_blobs: HashSet<OsString>,
+    /// The names in `dir` and in `blobs` as of the last sync, with the length of each file
+    /// when it was last synced (`db` aside, which is synced on every flush).
+    known: HashMap<OsString, u64>,
+    known_blobs: HashMap<OsString, u64>,
     /// Set by a failed sync; from then on every flush fails (see the module's documentation).
     failed: Option<String>,
 }
@@ -136,8 +137,8 @@ impl Syncer {
             dir: dir.to_owned(),
             blobs: dir.join("blobs"),
             db: File::open(dir.join("db"))?,
-            known: HashSet::new(),
-            known_blobs: HashSet::new(),
+            known: HashMap::new(),
+            known_blobs: HashMap::new(),
             failed: None,
         };
         // Nothing is known yet: every file and both directories are synced.
@@ -151,8 +152,8 @@ impl Syncer {
     /// Runs after sled's flush: fsyncs the files created since the last sync and the
     /// directories whose entries changed, then `fdatasync`s the log.
     fn sync(&mut self) -> std::io::Result<()> {
-        sync_new_entries(&self.blobs, &mut self.known_blobs)?;
-        sync_new_entries(&self.dir, &mut self.known)?;
+        sync_new_entries(&self.blobs, &mut self.known_blobs, None)?;
+        sync_new_entries(&self.dir, &mut self.known, Some("db"))?;
         self.db.sync_data()
     }
 
@@ -171,26 +172,42 @@ impl Syncer {
     }
 }
 
-/// Fsyncs each file in `dir` that is not in `known`, then `dir` if its list of entries
-/// changed (a file came or went), and remembers the new list.
-fn sync_new_entries(dir: &Path, known: &mut HashSet<OsString>) -> std::io::Result<()> {
-    let mut now = HashSet::with_capacity(known.len());
+/// Fsyncs each file in `dir` that is new or whose length changed since the last call (a file
+/// sled was still writing when it was last listed: its length was read before that fsync, so
+/// the same length later means the fsync covered it), except `skip`, then `dir` if its list
+/// of entries changed (a file came or went), and remembers the new list.
+fn sync_new_entries(
+    dir: &Path,
+    known: &mut HashMap<OsString, u64>,
+    skip: Option<&str>,
+) -> std::io::Result<()> {
+    let mut now = HashMap::with_capacity(known.len());
     let mut changed = false;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if !known.contains(&name) {
+        if !known.contains_key(&name) {
             changed = true;
-            if entry.file_type()?.is_file() {
-                match File::open(entry.path()) {
-                    Ok(f) => f.sync_all()?,
-                    // Removed since it was listed (a snapshot being replaced, a blob collected).
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                }
+        }
+        if skip.is_some_and(|s| name == s) {
+            now.insert(name, 0);
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            // Removed since it was listed (a snapshot being replaced, a blob collected).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let len = if meta.is_file() { meta.len() } else { 0 };
+        if meta.is_file() && known.get(&name) != Some(&len) {
+            match File::open(entry.path()) {
+                Ok(f) => f.sync_all()?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
             }
         }
-        now.insert(name);
+        now.insert(name, len);
     }
     if changed || now.len() != known.len() {
         sync_dir(dir)?;
