@@ -116,6 +116,7 @@ test('a delete deletes: gone from My videos, its open watch page says so, its HL
   expect(media.some((u) => new URL(u).pathname.endsWith('.ts'))).toBe(true);
 
   await page.goto('/me/videos');
+  consoleLog.allow(/status of 403/);
   await myVideos(page).getByRole('button', { name: `Delete ${title}` }).click();
   const dialog = page.getByRole('dialog', { name: 'Delete this video?' });
   await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
@@ -124,7 +125,8 @@ test('a delete deletes: gone from My videos, its open watch page says so, its HL
   await expect(page.getByText('You have no videos yet.')).toBeVisible();
   await expect(myVideos(page).getByRole('listitem')).toHaveCount(0);
 
-  // The open watch page hears of it: the player is gone.
+  // The open watch page hears of it: the player is gone. (Until it did, the player's requests
+  // may have met 403 `session_ended`: the delete ended its playback session; allowed above.)
   await expect(watcher.getByRole('alert')).toHaveText('This video was deleted.');
   await expect(watcher.locator('video')).toHaveCount(0);
   // Its playlists and segments are no longer served, even with the tokens the player had: the
