@@ -307,3 +307,48 @@ async fn follow(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_that_cannot_be_parsed_is_skipped_and_in_one_that_can_only_the_bad_record() {
+        assert!(decode("catalogue-log/a/1-0.json", b"not json").is_empty());
+        assert!(decode("catalogue-log/a/1-0.json", b"").is_empty());
+        let good =
+            serde_json::to_string(&Record::Change(Change::Deleted(Uuid::from_u128(7)))).unwrap();
+        let body = format!("[{good}, {{\"Nope\": 1}}, {good}]");
+        let out = decode("catalogue-log/a/1-1.json", body.as_bytes());
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(
+            |r| matches!(r, Record::Change(Change::Deleted(id)) if *id == Uuid::from_u128(7))
+        ));
+        let records = vec![Record::Change(Change::Deleted(Uuid::from_u128(8)))];
+        let body = encode("catalogue-log/a/1-2.json", &records).unwrap();
+        assert_eq!(decode("catalogue-log/a/1-2.json", &body).len(), 1);
+    }
+
+    #[test]
+    fn the_outbox_holds_at_most_its_bound_and_keeps_the_oldest() {
+        let o = Outbox::default();
+        for n in 0..OUTBOX_MAX as u128 + 10 {
+            o.push(Change::Deleted(Uuid::from_u128(n)));
+        }
+        assert_eq!(o.len(), OUTBOX_MAX);
+        let taken = o.take();
+        assert!(o.is_empty());
+        assert!(
+            matches!(&taken[0], Record::Change(Change::Deleted(id)) if *id == Uuid::from_u128(0))
+        );
+        // What could not be shipped goes back in front of what came meanwhile, within the
+        // bound.
+        o.push(Change::Deleted(Uuid::from_u128(u128::MAX)));
+        o.put_back(taken);
+        assert_eq!(o.len(), OUTBOX_MAX);
+        let again = o.take();
+        assert!(
+            matches!(&again[0], Record::Change(Change::Deleted(id)) if *id == Uuid::from_u128(0))
+        );
+    }
+}

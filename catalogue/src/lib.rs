@@ -174,7 +174,7 @@ struct Inner {
     rebuilt: AtomicU64,
     /// Views over time of every video viewed within the longest trending window (at most
     /// [`TREND_MAX`] videos), and when it was last aged.
-    trend: Mutex<(HashMap<Uuid, (ViewBuckets, Counts)>, Instant)>,
+    trend: Mutex<(Views, Instant)>,
     /// The searchers ranked cursors point into, so that they page through one ranking.
     rankings: Mutex<Rankings>,
     /// This opening of the catalogue, in ranked cursors: a generation means nothing to
@@ -193,6 +193,8 @@ struct Inner {
 }
 
 type TrendList = Arc<Vec<(Trend, Hit)>>;
+/// Views over time and counts, by video, for trending.
+type Views = HashMap<Uuid, (ViewBuckets, Counts)>;
 /// A trending ranking's window (ms), limit and scope.
 type TrendKey = (i64, usize, Scope);
 
@@ -355,6 +357,8 @@ impl Catalogue {
     /// is gone.
     fn send(&self, msg: Msg) -> bool {
         let tx = self.inner.tx.lock().expect("tx lock");
+        // Counted before it is sent: the writer may take it (and count it off) at once.
+        self.inner.queued.fetch_add(1, Ordering::Relaxed);
         let sent = match tx.try_send(msg) {
             Ok(()) => true,
             Err(mpsc::TrySendError::Full(msg)) => {
@@ -363,8 +367,8 @@ impl Catalogue {
             }
             Err(mpsc::TrySendError::Disconnected(_)) => false,
         };
-        if sent {
-            self.inner.queued.fetch_add(1, Ordering::Relaxed);
+        if !sent {
+            self.inner.queued.fetch_sub(1, Ordering::Relaxed);
         }
         sent
     }
@@ -928,7 +932,7 @@ fn write(writer: &mut IndexWriter, me: &Inner, pending: HashMap<Uuid, Pending>, 
 
 /// Ages trending's views: drops videos with no view within the longest window, then, past
 /// [`TREND_MAX`], the least viewed over it (ties: the longest unviewed) down to 90 %.
-fn age_trend(t: &mut HashMap<Uuid, (ViewBuckets, Counts)>, now_ms: i64) {
+fn age_trend(t: &mut Views, now_ms: i64) {
     let keep_ms = TREND_KEEP.as_millis() as i64;
     let last = |b: &ViewBuckets| {
         b.fine
