@@ -51,6 +51,11 @@ pub struct CatalogueConfig {
     pub log_interval_ms: u64,
     /// In a cluster: how long shipped changes stay in the bucket, in seconds.
     pub log_retention_secs: u64,
+    /// How long the change journal keeps its notes of video and counter writes, in seconds:
+    /// a node whose index was last committed within this (less two minutes) catches up from
+    /// the notes at start; one away longer reads every video. 0 turns the journal off (no
+    /// note is written; every start reads every video).
+    pub journal_retention_secs: u64,
 }
 
 impl Default for CatalogueConfig {
@@ -60,6 +65,7 @@ impl Default for CatalogueConfig {
             writer_memory_mb: 50,
             log_interval_ms: 200,
             log_retention_secs: 600,
+            journal_retention_secs: 172_800,
         }
     }
 }

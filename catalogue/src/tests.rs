@@ -8,6 +8,7 @@ fn settings(dir: &Path) -> Settings {
         commit_interval: Duration::from_millis(20),
         writer_memory: 15_000_000,
         trending_cache: Duration::ZERO,
+        journal: false,
     }
 }
 

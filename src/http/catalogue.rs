@@ -38,6 +38,11 @@ impl From<CatalogueError> for ApiError {
                 format!("the catalogue index is being rebuilt ({n} videos read so far); listing and search answer once it is done"),
                 2,
             ),
+            CatalogueError::NotReady(why) => ApiError::unavailable(
+                "catalogue_not_ready",
+                format!("the catalogue index is not in line with the stored videos: {why}"),
+                5,
+            ),
             CatalogueError::Index(reason) => {
                 tracing::error!(%reason, "catalogue query failed");
                 ApiError::unavailable("catalogue_unavailable", "the catalogue index failed this query", 1)
@@ -262,7 +267,7 @@ pub struct SearchPage {
     (status = 200, description = "A page of results", body = SearchPage),
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`query_too_long`, `invalid_sort`, `invalid_date`, `invalid_range` or `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "`catalogue_rebuilding` (the index is being rebuilt) or an actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` (the index is being rebuilt), `catalogue_not_ready` (bringing it in line with the store failed; retried with backoff) or an actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/search")]
 pub async fn search(
@@ -356,7 +361,7 @@ pub struct Suggestions {
     (status = 200, description = "Suggestions (none for an empty query)", body = Suggestions),
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`query_too_long`", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` or `catalogue_not_ready`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/search/suggest")]
 pub async fn suggest(

@@ -305,7 +305,7 @@ pub struct VideoPage {
     (status = 200, description = "A page of videos", body = VideoPage),
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_cursor` or `query_too_long`", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` or `catalogue_not_ready`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/videos")]
 pub async fn list(

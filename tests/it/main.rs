@@ -5,6 +5,7 @@ mod harness;
 
 mod accounts;
 mod catalogue;
+mod catalogue_restart;
 mod cluster;
 mod cluster_tls;
 mod console;
