@@ -316,7 +316,7 @@ async fn on_three_nodes_videos_created_elsewhere_while_one_reconciles_are_all_se
     .await;
     let alice = c.nodes[0].user("alice").await;
     c.wait_all_up(&alice).await;
-    seed_bucket(&c.moto, "troupe", 1_500).await;
+    seed_bucket(&c.moto, "troupe", 500).await;
 
     // Node 0 restarts on its own data dir: its index is intact, so it reconciles.
     c.nodes[0].kill9();
