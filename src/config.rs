@@ -54,6 +54,11 @@ pub struct CatalogueConfig {
     /// How long a ranked cursor (search by relevance or views) stays good after the page
     /// that gave it, in seconds; then 410 `cursor_expired`.
     pub cursor_ttl_secs: u64,
+    /// How long the change journal keeps its notes of video and counter writes, in seconds:
+    /// a node whose index was last committed within this (less two minutes) catches up from
+    /// the notes at start; one away longer reads every video. 0 turns the journal off (no
+    /// note is written; every start reads every video).
+    pub journal_retention_secs: u64,
 }
 
 impl Default for CatalogueConfig {
@@ -64,6 +69,7 @@ impl Default for CatalogueConfig {
             log_interval_ms: 200,
             log_retention_secs: 600,
             cursor_ttl_secs: 600,
+            journal_retention_secs: 172_800,
         }
     }
 }

@@ -69,7 +69,7 @@ impl Application {
         };
         let blobs = BlobStore::open(&blob_backend(&config, &data_dir)?)
             .context("cannot open the blob store")?;
-        let store = open_state(&config, &data_dir)?;
+        let store = journaled(&config, open_state(&config, &data_dir)?);
         // The signing keys: configured, else the cluster's in the bucket, else this node's own.
         let configured = crate::secret::configured(&config.auth)?;
         let key_fingerprint = configured.as_deref().map(crate::keys::kid_of);
@@ -211,14 +211,48 @@ fn open_catalogue(
         )
     })?;
     events.set_catalogue(Arc::new(catalogue.clone()));
-    let (c, store) = (catalogue.clone(), store.clone());
+    let (c, state) = (catalogue.clone(), store.clone());
+    let retention = Duration::from_secs(config.catalogue.journal_retention_secs);
     tokio::spawn(async move {
-        if let Err(e) = troupe_catalogue::rebuild::reconcile(&c, store.as_ref(), fresh).await {
-            tracing::error!(error = %e, "catalogue: reading the actors' state failed; run `troupe reindex` or restart");
-            c.set_ready();
+        // Until it succeeds, queries answer 503 and /readyz says why: a partial or stale
+        // index is never served as if it were whole.
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match troupe_catalogue::rebuild::bring_in_line(&c, state.as_ref(), fresh, retention)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in_secs = backoff.as_secs(), "catalogue: reading the actors' state failed; retrying");
+                    metrics::counter!("troupe_catalogue_rebuild_failures_total").increment(1);
+                    c.set_failed(format!(
+                        "reading the actors' state failed ({e}); retrying every {} s",
+                        backoff.as_secs()
+                    ));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
         }
     });
+    if !retention.is_zero() {
+        tokio::spawn(troupe_catalogue::journal::trim(
+            store.clone(),
+            retention,
+            Duration::from_secs(600),
+        ));
+    }
     Ok(catalogue)
+}
+
+/// The state store, noting every video and counter write in the catalogue's change journal
+/// unless `catalogue.journal_retention_secs` is 0.
+fn journaled(config: &Config, store: Arc<dyn StateStore>) -> Arc<dyn StateStore> {
+    if config.catalogue.journal_retention_secs == 0 {
+        store
+    } else {
+        Arc::new(troupe_catalogue::journal::Journaled::new(store))
+    }
 }
 
 /// The catalogue settings from the configuration.
@@ -231,6 +265,7 @@ pub fn catalogue_settings(config: &Config, data_dir: &Path) -> troupe_catalogue:
         trending_cache: Duration::from_secs(config.playback.trending_cache_secs),
         cursor_ttl: Duration::from_secs(c.cursor_ttl_secs.max(1)),
         cursor_rankings: troupe_catalogue::RANKINGS,
+        journal: c.journal_retention_secs > 0,
     }
 }
 

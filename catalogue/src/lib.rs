@@ -41,6 +41,7 @@ use uuid::Uuid;
 
 pub mod feed;
 pub mod highlight;
+pub mod journal;
 pub mod rebuild;
 pub mod schema;
 pub mod search;
@@ -66,6 +67,9 @@ pub struct Settings {
     /// How many rankings ranked cursors point into are kept at most ([`RANKINGS`] by
     /// default); past that, the least recently paged one goes first.
     pub cursor_rankings: usize,
+    /// Whether the actors' store notes every video and counter write in the change journal
+    /// ([`journal::Journaled`]), so that a restart can catch up from it.
+    pub journal: bool,
 }
 
 /// What went wrong.
@@ -84,6 +88,10 @@ pub enum CatalogueError {
     /// The cursor belongs to another query, or to another caller.
     #[error("the cursor belongs to another query")]
     CursorMismatch,
+    /// Bringing the index in line with the store failed; it is retried with backoff, and
+    /// until it succeeds queries are refused rather than answered from a partial index.
+    #[error("the catalogue is not in line with the store: {0}")]
+    NotReady(String),
 }
 
 impl From<tantivy::TantivyError> for CatalogueError {
@@ -118,10 +126,11 @@ enum Msg {
     Batch(Vec<Change>, tokio::sync::oneshot::Sender<()>),
     /// Commit now, then answer.
     Commit(tokio::sync::oneshot::Sender<()>),
-    /// Tombstone every live document whose id is not in the set, then answer.
-    Sweep(
+    /// The ids of every live document whose id is not in the set (candidates for deletion,
+    /// which the caller re-checks against the store).
+    Unseen(
         std::collections::HashSet<Uuid>,
-        tokio::sync::oneshot::Sender<usize>,
+        tokio::sync::oneshot::Sender<Vec<Uuid>>,
     ),
 }
 
@@ -168,8 +177,19 @@ struct Inner {
     tx: Mutex<mpsc::SyncSender<Msg>>,
     /// Messages sent to the writer and not yet received by it.
     queued: AtomicU64,
-    /// False while a rebuild from empty runs.
+    /// False while a rebuild from empty runs, or after bringing the index in line failed.
     ready: AtomicBool,
+    /// Why the last attempt to bring the index in line with the store failed (until one
+    /// succeeds).
+    failed: Mutex<Option<String>>,
+    /// When the index's last commit before this start was made (Unix ms; from the commit's
+    /// payload), if it recorded one with the journal on and the journal is on now.
+    committed_ms: Option<i64>,
+    /// Whether the journal is on.
+    journal: bool,
+    /// Whether the index has been brought in line with the store since this start: until
+    /// then a commit records the start's `committed_ms`, not its own time.
+    in_line: AtomicBool,
     /// Videos a running rebuild has read.
     rebuilt: AtomicU64,
     /// Views over time of every video viewed within the longest trending window (at most
@@ -279,6 +299,17 @@ impl Catalogue {
             }
         };
         schema::register(&index);
+        let committed_ms = if fresh {
+            None
+        } else {
+            index
+                .load_metas()
+                .ok()
+                .and_then(|m| m.payload)
+                .and_then(|p| serde_json::from_str::<CommitPayload>(&p).ok())
+                .filter(|p| p.journaled && settings.journal)
+                .map(|p| p.committed_ms)
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -291,6 +322,10 @@ impl Catalogue {
             tx: Mutex::new(tx),
             queued: AtomicU64::new(0),
             ready: AtomicBool::new(!fresh),
+            failed: Mutex::new(None),
+            committed_ms,
+            journal: settings.journal,
+            in_line: AtomicBool::new(false),
             rebuilt: AtomicU64::new(0),
             trend: Mutex::new((HashMap::new(), Instant::now())),
             rankings: Mutex::new(Rankings {
@@ -326,6 +361,7 @@ impl Catalogue {
 
     /// Marks a rebuild done: queries are answered from now on.
     pub fn set_ready(&self) {
+        *self.inner.failed.lock().expect("failed lock") = None;
         self.inner.ready.store(true, Ordering::Release);
         metrics::gauge!("troupe_catalogue_ready").set(1.0);
     }
@@ -334,6 +370,33 @@ impl Catalogue {
     pub fn set_rebuilding(&self) {
         self.inner.ready.store(false, Ordering::Release);
         metrics::gauge!("troupe_catalogue_ready").set(0.0);
+    }
+
+    /// Records that every change the store held when bringing the index in line began has
+    /// been applied: commits from now on record their own time as the point to catch up
+    /// from.
+    pub(crate) fn mark_in_line(&self) {
+        self.inner.in_line.store(true, Ordering::Release);
+    }
+
+    /// Marks the index as not in line with the store, for `reason`: queries answer
+    /// [`CatalogueError::NotReady`] until [`Self::set_ready`].
+    pub fn set_failed(&self, reason: String) {
+        *self.inner.failed.lock().expect("failed lock") = Some(reason);
+        self.inner.ready.store(false, Ordering::Release);
+        metrics::gauge!("troupe_catalogue_ready").set(0.0);
+    }
+
+    /// Why the last attempt to bring the index in line with the store failed, while it has
+    /// not succeeded since.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.failed.lock().expect("failed lock").clone()
+    }
+
+    /// When the index's last commit before this start was made (Unix ms), when the index
+    /// existed and recorded it: the point from which a restart catches up.
+    pub fn committed_ms(&self) -> Option<i64> {
+        self.inner.committed_ms
     }
 
     /// How many videos the running rebuild has read.
@@ -383,9 +446,12 @@ impl Catalogue {
         self.ask(Msg::Commit).await;
     }
 
-    /// Marks every live video not in `alive` as deleted; how many there were.
-    pub async fn sweep(&self, alive: std::collections::HashSet<Uuid>) -> usize {
-        self.ask(|tx| Msg::Sweep(alive, tx)).await.unwrap_or(0)
+    /// Every live video in the index (as of its last commit and what the writer has added
+    /// since) whose id is not in `seen`.
+    pub async fn unseen(&self, seen: std::collections::HashSet<Uuid>) -> Vec<Uuid> {
+        self.ask(|tx| Msg::Unseen(seen, tx))
+            .await
+            .unwrap_or_default()
     }
 
     /// Sends the writer a request carrying a reply channel and waits for the reply (`None`
@@ -438,6 +504,8 @@ impl Catalogue {
     fn check_ready(&self) -> Result<(), CatalogueError> {
         if self.is_ready() {
             Ok(())
+        } else if let Some(why) = self.failure() {
+            Err(CatalogueError::NotReady(why))
         } else {
             Err(CatalogueError::Rebuilding(self.rebuilt()))
         }
@@ -958,13 +1026,13 @@ fn age_trend(t: &mut Views, now_ms: i64) {
     metrics::gauge!("troupe_catalogue_trending_videos").set(t.len() as f64);
 }
 
-fn sweep(
-    writer: &mut IndexWriter,
+/// The live documents whose id is not in `seen`. Nothing is tombstoned here: a document
+/// the scan did not see may have been created after the scan passed its key.
+fn unseen(
     searcher: &Searcher,
     cols: &search::Columns,
-    f: &Fields,
-    alive: &std::collections::HashSet<Uuid>,
-) -> usize {
+    seen: &std::collections::HashSet<Uuid>,
+) -> Vec<Uuid> {
     let mut gone = Vec::new();
     for r in searcher.segment_readers() {
         let c = cols.of(r);
@@ -976,17 +1044,13 @@ fn sweep(
                 continue;
             }
             if let Some(id) = c.id(doc) {
-                if !alive.contains(&id) {
+                if !seen.contains(&id) {
                     gone.push(id);
                 }
             }
         }
     }
-    for id in &gone {
-        writer.delete_term(Term::from_field_text(f.id, &id.to_string()));
-        let _ = writer.add_document(f.tombstone(*id));
-    }
-    gone.len()
+    gone
 }
 
 fn writer_loop(
@@ -1012,7 +1076,6 @@ fn writer_loop(
         if msg.is_some() {
             me.queued.fetch_sub(1, Ordering::Relaxed);
         }
-        let f = &me.fields;
         match msg {
             Some(Msg::Change(c)) => {
                 merge(&mut pending, c);
@@ -1031,13 +1094,25 @@ fn writer_loop(
                 let _ = ack.send(());
             }
             Some(Msg::Commit(ack)) => {
+                // Even with nothing new: the commit records the time (see CommitPayload).
+                dirty = true;
                 waiting.push(ack);
                 next_commit = Instant::now();
             }
-            Some(Msg::Sweep(alive, ack)) => {
-                let n = sweep(&mut writer, &me.reader.searcher(), &me.columns, f, &alive);
-                dirty |= n > 0;
-                let _ = ack.send(n);
+            Some(Msg::Unseen(seen, ack)) => {
+                // What the writer holds uncommitted counts too: commit it first.
+                if !pending.is_empty() {
+                    changes += pending.len();
+                    write(&mut writer, &me, std::mem::take(&mut pending), &mut mem);
+                    dirty = true;
+                }
+                if dirty {
+                    if commit(&mut writer, &me, std::mem::take(&mut changes)) {
+                        mem.written.clear();
+                    }
+                    dirty = false;
+                }
+                let _ = ack.send(unseen(&me.reader.searcher(), &me.columns, &seen));
             }
             None => {}
         }
@@ -1053,18 +1128,8 @@ fn writer_loop(
             dirty = true;
         }
         if dirty {
-            let started = Instant::now();
-            match writer.commit() {
-                Ok(_) => {
-                    if let Err(e) = me.reader.reload() {
-                        tracing::error!(error = %e, "catalogue reader reload failed");
-                    }
-                    me.columns.retain(&me.reader.searcher());
-                    me.commits.fetch_add(1, Ordering::Relaxed);
-                    mem.written.clear();
-                    metrics_commit(started.elapsed(), std::mem::take(&mut changes));
-                }
-                Err(e) => tracing::error!(error = %e, "catalogue commit failed"),
+            if commit(&mut writer, &me, std::mem::take(&mut changes)) {
+                mem.written.clear();
             }
             dirty = false;
         }
@@ -1079,10 +1144,65 @@ fn writer_loop(
     if dirty || !pending.is_empty() {
         if let Some(me) = inner.upgrade() {
             write(&mut writer, &me, pending, &mut mem);
+            let _ = commit_stamped(&mut writer, &me);
+        } else {
+            let _ = writer.commit();
         }
-        let _ = writer.commit();
     }
     let _ = writer.wait_merging_threads();
+}
+
+/// What each commit records in the index's metadata: up to when the index holds every
+/// change, so that a restart knows from when to catch up (see [`rebuild::bring_in_line`]).
+#[derive(Serialize, Deserialize)]
+struct CommitPayload {
+    /// Unix ms.
+    committed_ms: i64,
+    /// Whether the journal was on (a start with it off leaves no notes to catch up from).
+    journaled: bool,
+}
+
+/// Commits with a [`CommitPayload`]: once the index is in line, the time taken before the
+/// commit starts (every change the writer had taken in by then is in it); before, the
+/// start's own point, since what changed while the node was down may not be in yet; with
+/// the journal off, or no point to keep, none (the next start reads everything).
+fn commit_stamped(writer: &mut IndexWriter, me: &Inner) -> tantivy::Result<u64> {
+    let committed_ms = if !me.journal {
+        None
+    } else if me.in_line.load(Ordering::Acquire) {
+        Some(chrono::Utc::now().timestamp_millis())
+    } else {
+        me.committed_ms
+    };
+    let mut prepared = writer.prepare_commit()?;
+    if let Some(committed_ms) = committed_ms {
+        let payload = CommitPayload {
+            committed_ms,
+            journaled: true,
+        };
+        prepared.set_payload(&serde_json::to_string(&payload).unwrap_or_default());
+    }
+    prepared.commit()
+}
+
+/// Commits, makes the commit searchable, and counts it; whether the commit succeeded.
+fn commit(writer: &mut IndexWriter, me: &Inner, changes: usize) -> bool {
+    let started = Instant::now();
+    match commit_stamped(writer, me) {
+        Ok(_) => {
+            if let Err(e) = me.reader.reload() {
+                tracing::error!(error = %e, "catalogue reader reload failed");
+            }
+            me.columns.retain(&me.reader.searcher());
+            me.commits.fetch_add(1, Ordering::Relaxed);
+            metrics_commit(started.elapsed(), changes);
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "catalogue commit failed");
+            false
+        }
+    }
 }
 
 fn metrics_commit(took: Duration, changes: usize) {

@@ -10,6 +10,7 @@ pub(crate) fn settings(dir: &Path) -> Settings {
         trending_cache: Duration::ZERO,
         cursor_ttl: Duration::from_secs(600),
         cursor_rankings: 8,
+        journal: false,
     }
 }
 

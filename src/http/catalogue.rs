@@ -40,6 +40,11 @@ impl From<CatalogueError> for ApiError {
                 format!("the catalogue index is being rebuilt ({n} videos read so far); listing and search answer once it is done"),
                 2,
             ),
+            CatalogueError::NotReady(why) => ApiError::unavailable(
+                "catalogue_not_ready",
+                format!("the catalogue index is not in line with the stored videos: {why}"),
+                5,
+            ),
             CatalogueError::Index(reason) => {
                 tracing::error!(%reason, "catalogue query failed");
                 ApiError::unavailable("catalogue_unavailable", "the catalogue index failed this query", 1)
@@ -285,7 +290,7 @@ pub struct SearchPage {
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
     (status = 410, description = "`cursor_expired`: the ranking a ranked cursor pages through is no longer kept (10 minutes after its page, on the node that gave it); start again without the cursor", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`query_too_long` (over 512 characters), `too_many_words` (over 32 words), `invalid_sort`, `invalid_date`, `invalid_range`, `invalid_cursor` (not a cursor this server made) or `cursor_mismatch` (another query's cursor)", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "`catalogue_rebuilding` (the index is being rebuilt) or an actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` (the index is being rebuilt), `catalogue_not_ready` (bringing it in line with the store failed; retried with backoff) or an actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/search")]
 pub async fn search(
@@ -380,7 +385,7 @@ pub struct Suggestions {
     (status = 200, description = "Suggestions (none for an empty query)", body = Suggestions),
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`query_too_long` (over 512 characters) or `too_many_words` (over 32 words)", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` or `catalogue_not_ready`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/search/suggest")]
 pub async fn suggest(

@@ -102,6 +102,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             ok: true,
             detail: "the catalogue index answers".into(),
         }
+    } else if let Some(why) = state.catalogue.failure() {
+        Check {
+            ok: false,
+            detail: format!("the catalogue index is not in line with the stored videos: {why}"),
+        }
     } else {
         Check {
             ok: false,

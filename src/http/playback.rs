@@ -617,7 +617,7 @@ pub struct TrendingList {
     (status = 200, description = "The list", body = TrendingList),
     (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_window`", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` or `catalogue_not_ready`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/videos/trending")]
 pub async fn trending(

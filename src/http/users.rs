@@ -178,7 +178,7 @@ pub struct AdminVideoQuery {
     (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_cursor` (not a cursor this server made) or `cursor_mismatch` (another listing's cursor)", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "`catalogue_rebuilding` or an actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding`, `catalogue_not_ready` or an actor is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/admin/videos")]
 pub async fn list_videos(

@@ -309,7 +309,7 @@ pub struct VideoPage {
     (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
     (status = 410, description = "`cursor_expired`: a ranked cursor (with `q`) whose ranking is no longer kept (10 minutes after its page, on the node that gave it); start again without it", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_cursor` (not a cursor this server made), `cursor_mismatch` (another query's cursor), `query_too_long` (over 512 characters) or `too_many_words` (over 32 words)", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "`catalogue_rebuilding`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` or `catalogue_not_ready`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/videos")]
 pub async fn list(

@@ -145,21 +145,7 @@ async fn search_finds_typos_and_prefixes_and_every_change_shows_within_a_second(
     let page: Value = get_json(&app, &search_path("bike "), None).await;
     assert!(titles(&page).is_empty(), "{page}");
 
-    // Someone else's private video is never found, nor suggested.
-    for (token, who) in [(None, "anonymous"), (Some(bob.as_str()), "bob")] {
-        for q in ["lighthouse", "lighthouse keeper diaries", "lightouse"] {
-            let page: Value = app.get(&search_path(q), token).await.json().await.unwrap();
-            assert!(titles(&page).is_empty(), "{who} found {q}: {page}");
-        }
-        let s: Value = app
-            .get("/api/v1/search/suggest?q=lightho", token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(s["suggestions"], json!([]), "{who}: {s}");
-    }
-    // Its owner finds it, and gets it suggested.
+    // A private video: its owner finds it and gets it suggested (so it is indexed)...
     app.listed(&search_path("lighthouse"), Some(&alice), |p| {
         titles(p) == ["Lighthouse keeper diaries"]
     })
@@ -175,6 +161,20 @@ async fn search_finds_typos_and_prefixes_and_every_change_shows_within_a_second(
         "{s}"
     );
     assert_eq!(s["suggestions"][0]["video_id"], secret.as_str());
+    // ... and nobody else ever finds it, nor gets it suggested.
+    for (token, who) in [(None, "anonymous"), (Some(bob.as_str()), "bob")] {
+        for q in ["lighthouse", "lighthouse keeper diaries", "lightouse"] {
+            let page: Value = app.get(&search_path(q), token).await.json().await.unwrap();
+            assert!(titles(&page).is_empty(), "{who} found {q}: {page}");
+        }
+        let s: Value = app
+            .get("/api/v1/search/suggest?q=lightho", token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(s["suggestions"], json!([]), "{who}: {s}");
+    }
     let s: Value = get_json(&app, "/api/v1/search/suggest?q=mountain%20b", None).await;
     assert_eq!(
         s["suggestions"][0]["text"], "Mountain biking in the Brecon Beacons",
@@ -381,8 +381,19 @@ async fn a_stale_index_never_shows_a_hidden_video_and_catches_up_after_a_crash()
     let v = ready_video(&app, &alice, tmp.path(), 160, 120, 1, "public").await;
     let id = v["id"].as_str().unwrap().to_owned();
     patch(&app, &alice, &id, json!({"title": "Harbour seals"})).await;
+    let doomed = create(&app, &alice, json!({"title": "Driftwood"})).await;
     app.listed(&search_path("harbour"), None, |p| titles(p).len() == 1)
         .await;
+    crate::harness::eventually(Duration::from_secs(10), || async {
+        let page: Value = app
+            .get(&search_path("driftwood"), Some(&alice))
+            .await
+            .json()
+            .await
+            .ok()?;
+        (titles(&page).len() == 1).then_some(())
+    })
+    .await;
     let mut app = app;
     app.kill9();
 
@@ -403,6 +414,15 @@ async fn a_stale_index_never_shows_a_hidden_video_and_catches_up_after_a_crash()
     )
     .await;
     let fresh = create(&frozen, &alice, json!({"title": "Kelp forest"})).await;
+    let r = frozen
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/videos/{doomed}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // Even before any commit, nobody else finds it: results are re-checked.
     let page: Value = get_json(&frozen, &search_path("harbour"), None).await;
     assert!(titles(&page).is_empty(), "{page}");
@@ -431,9 +451,24 @@ async fn a_stale_index_never_shows_a_hidden_video_and_catches_up_after_a_crash()
             titles(p) == ["Harbour seals (private)"]
         })
         .await;
+    // And the deletion made just before the crash is gone from its owner's results too.
+    crate::harness::eventually(Duration::from_secs(10), || async {
+        let page: Value = restarted
+            .get(&search_path("driftwood"), Some(&alice))
+            .await
+            .json()
+            .await
+            .ok()?;
+        titles(&page).is_empty().then_some(())
+    })
+    .await;
+    // The restart caught up from the journal's notes (the index was intact), not by
+    // reading every video.
     assert!(
-        restarted.logs().contains("catalogue: reconcile done"),
-        "the reconcile says so in the log"
+        restarted
+            .logs()
+            .contains("catalogue: caught up from the journal"),
+        "the catch-up says so in the log"
     );
 }
 

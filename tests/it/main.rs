@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod catalogue;
 mod catalogue_paging;
+mod catalogue_restart;
 mod cluster;
 mod cluster_secrets;
 mod cluster_tls;
