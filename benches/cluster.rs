@@ -32,6 +32,17 @@
 //! Prints both and the TLS cluster's forwarded/local ratio at p50 (goal: ≤ 1.5×). Takes
 //! about half a minute.
 //!
+//! **Failover mode** (`cargo bench --bench cluster -- failover`) measures how soon a node's
+//! death is noticed and its actors answer elsewhere, the speed goal that the fault tests
+//! (tests/it/failover.rs, cluster.rs, cluster_tls.rs) no longer time: [`FAILOVER_ROUNDS`]
+//! rounds, alternating `kill -9` and SIGSTOP of node2 of a fresh 3-node cluster (default
+//! timings: heartbeat 250 ms, failure deadline 1.5 s). Each round activates
+//! [`FAILOVER_ACCOUNTS`] accounts node2 owns through node0, faults node2, and records how long
+//! until node0 reports node2 `down` and until every one of those accounts answers
+//! `GET /api/v1/users/me` on node0 again. Prints the median and the spread (min-max) over the
+//! rounds of each fault, against the goals (answering within 1 s of a `kill -9`, within 3 s
+//! of a SIGSTOP). Takes about two minutes.
+//!
 //! Everything runs on the same machine (2 cores here): the nodes, moto_server (one Python
 //! process, which every S3-backed write goes through) and the load generator compete for the
 //! cores, so absolute numbers are noisy and three nodes cannot be expected to beat one; compare
@@ -42,6 +53,7 @@
 //! ```sh
 //! cargo bench --bench cluster          # parts 1-3, plain-TCP cluster links
 //! cargo bench --bench cluster -- tls   # part 1 on 2 nodes, plain TCP then TLS
+//! cargo bench --bench cluster -- failover   # failover after kill -9 and SIGSTOP
 //! ```
 //!
 //! Cargo builds the `troupe` binary first (bench profile = release settings, into
@@ -99,21 +111,169 @@ const PUT_CONCURRENT_RUN: Duration = Duration::from_secs(3);
 /// An `Authorization` header moto_server accepts (it does not verify signatures).
 const FAKE_SIGV4: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
 const PLANS: [&str; 4] = ["free", "basic", "premium", "ultimate"];
+/// Failover mode: rounds (alternately `kill -9` and SIGSTOP), and node2's accounts per round.
+const FAILOVER_ROUNDS: usize = 6;
+const FAILOVER_ACCOUNTS: usize = 6;
 
 fn main() {
     // `cargo bench` passes `--bench`; `tls` picks the TLS mode.
     let tls = std::env::args().any(|a| a == "tls");
+    let failover = std::env::args().any(|a| a == "failover");
     let bin = common::troupe_bin("cluster");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    if tls {
+    if failover {
+        rt.block_on(run_failover(bin));
+    } else if tls {
         rt.block_on(run_tls(bin));
     } else {
         rt.block_on(run(bin));
     }
+}
+
+/// The failover mode: how soon node2's death or freeze is noticed on node0, and how soon its
+/// actors answer there.
+async fn run_failover(bin: PathBuf) {
+    let total = Instant::now();
+    let client = Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let names: Vec<String> = (0..3).map(|i| format!("node{i}")).collect();
+    // (fault, time until declared down, time until the last account answered), in ms.
+    let mut rounds: Vec<(&str, f64, f64)> = Vec::new();
+    for round in 0..FAILOVER_ROUNDS {
+        let fault = if round % 2 == 0 { "kill -9" } else { "SIGSTOP" };
+        eprintln!(
+            "[cluster bench] failover round {}: a 3-node cluster, {fault} of node2…",
+            round + 1
+        );
+        let mut d = Deployment::cluster(&bin, 3).await;
+        let url = d.nodes[0].url.clone();
+        let admin = register(&client, &url, "admin", PASSWORD).await;
+        // Accounts node2 owns, made and activated through node0.
+        let mut owned = Vec::new();
+        let mut i = 0;
+        while owned.len() < FAILOVER_ACCOUNTS {
+            let name = format!("fo{i}");
+            i += 1;
+            let id = troupe_runtime::ActorId::new("user", &name);
+            if troupe_cluster::owner(&id, &names).expect("members") == "node2" {
+                owned.push(register(&client, &url, &name, PASSWORD).await);
+            }
+        }
+        for u in &owned {
+            let r = client
+                .get(format!("{url}/api/v1/users/me"))
+                .bearer_auth(&u.token)
+                .send()
+                .await
+                .expect("GET /users/me");
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+        let pid = d.nodes[2].proc.child.id() as i32;
+        let signal = if fault == "kill -9" { "KILL" } else { "STOP" };
+        let t = Instant::now();
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        // Until node0 says node2 is down.
+        let down = {
+            let client = client.clone();
+            let (url, token) = (url.clone(), admin.token.clone());
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(r) = client
+                        .get(format!("{url}/api/v1/cluster"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                    {
+                        let v: Value = r.json().await.unwrap_or(Value::Null);
+                        let down = v["members"].as_array().is_some_and(|m| {
+                            m.iter()
+                                .any(|m| m["name"] == "node2" && m["state"] == "down")
+                        });
+                        if down {
+                            return t.elapsed();
+                        }
+                    }
+                    assert!(
+                        t.elapsed() < Duration::from_secs(60),
+                        "node2 never went down"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        // Until every account answers on node0.
+        let answers: Vec<_> = owned
+            .iter()
+            .map(|u| {
+                let (client, url, token) = (client.clone(), url.clone(), u.token.clone());
+                tokio::spawn(async move {
+                    loop {
+                        if let Ok(r) = client
+                            .get(format!("{url}/api/v1/users/me"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                        {
+                            if r.status().is_success() {
+                                return t.elapsed();
+                            }
+                        }
+                        assert!(t.elapsed() < Duration::from_secs(60), "no failover");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                })
+            })
+            .collect();
+        let down = down.await.expect("down task").as_secs_f64() * 1e3;
+        let mut last = 0.0f64;
+        for a in answers {
+            last = last.max(a.await.expect("answer task").as_secs_f64() * 1e3);
+        }
+        eprintln!("[cluster bench]   {fault}: declared down after {down:.0} ms, all {FAILOVER_ACCOUNTS} accounts answered after {last:.0} ms");
+        rounds.push((fault, down, last));
+        if fault == "SIGSTOP" {
+            // Let it go, so that it can be killed with the deployment.
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
+        }
+        d.nodes.clear();
+    }
+    println!();
+    println!(
+        "== Failover on 3 nodes (heartbeat 250 ms, failure deadline 1.5 s): {FAILOVER_ROUNDS} rounds, {FAILOVER_ACCOUNTS} of node2's accounts each, asked through node0 (ms) =="
+    );
+    println!(
+        "{:<10} {:>7} {:>20} {:>22} {:>22}",
+        "fault", "rounds", "declared down, p50", "(min-max)", "all answer, p50 (min-max)"
+    );
+    for (fault, goal_ms) in [("kill -9", 1000.0), ("SIGSTOP", 3000.0)] {
+        let of = |pick: fn(&(&str, f64, f64)) -> f64| {
+            let mut v: Vec<f64> = rounds.iter().filter(|r| r.0 == fault).map(pick).collect();
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], v[0], v[v.len() - 1])
+        };
+        let (d50, dmin, dmax) = of(|r| r.1);
+        let (a50, amin, amax) = of(|r| r.2);
+        println!(
+            "{fault:<10} {:>7} {d50:>20.0} {:>22} {:>22}   goal: every account within {goal_ms:.0} ms: {}",
+            rounds.iter().filter(|r| r.0 == fault).count(),
+            format!("({dmin:.0}-{dmax:.0})"),
+            format!("{a50:.0} ({amin:.0}-{amax:.0})"),
+            if amax <= goal_ms { "PASS" } else { "MISS" }
+        );
+    }
+    println!("(total {:.0} s)", total.elapsed().as_secs_f64());
 }
 
 /// The TLS mode: forwarded vs local latency on 2 nodes, plain-TCP links then TLS links.

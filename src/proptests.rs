@@ -5,6 +5,9 @@
 //! 4xx problem (or, for configuration, an error that names the setting), never a panic or a
 //! 5xx; 10,000 cases each.
 
+// `Jail::expect_with` fixes the closure's error type.
+#![allow(clippy::result_large_err)]
+
 use crate::config::{self, AuthConfig, Overrides};
 use crate::http::catalogue::{cursor, limit, listing, ordered, query_text, seconds, time};
 use crate::http::error::ApiError;

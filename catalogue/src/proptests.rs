@@ -155,10 +155,16 @@ async fn any_search_on_a_real_index_answers_or_refuses_the_cursor_never_fails() 
         Scope::Admin,
         Scope::User(Uuid::from_u128(1005)),
     ]);
+    // Short queries here (the words of long ones are the test above's): each word may build
+    // typo automata, which unoptimised tantivy makes slow to search 10,000 times.
+    let short = prop_oneof![
+        "[\\PC]{0,16}",
+        "(mountain|mountian|aquarium|wales|a|é|[a-z]{1,9})([ :\"*~()+-]{1,2}[a-z]{0,7}){0,2}[ ]?",
+    ];
     let mut runner = TestRunner::new(config());
     let result = tokio::task::block_in_place(|| {
         runner.run(
-            &(query(), cursor, sort, 1usize..=100, scope),
+            &(short, cursor, sort, 1usize..=100, scope),
             |(q, cur, sort, limit, scope)| {
                 let s = Search {
                     q,
