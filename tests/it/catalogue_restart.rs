@@ -350,7 +350,10 @@ async fn a_restart_on_the_bucket_catches_up_with_what_another_node_changed_meanw
     assert!(!a.logs().contains("catalogue: reconcile done"));
     // (Videos that are not ready are listed to their owner only: every search is hers.)
     let alice = Some(alice.as_str());
-    assert_eq!(found(&a, "severn", alice).await.unwrap(), [edited.clone()]);
+    assert_eq!(
+        found(&a, "severn", alice).await.unwrap(),
+        vec![edited.clone()]
+    );
     assert_eq!(
         found(&a, "tidal", alice).await.unwrap(),
         Vec::<String>::new()

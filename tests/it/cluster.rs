@@ -391,14 +391,7 @@ async fn a_node_with_the_wrong_cookie_is_refused_and_logged() {
     let admin = c.nodes[0].user("admin").await;
     c.wait_up(&admin, &[0, 1], 2).await;
     let intruder = spawn_node(|addr| {
-        node_options(
-            &c.moto,
-            "troupe",
-            "intruder",
-            addr,
-            &c.addrs,
-            OTHER_COOKIE,
-        )
+        node_options(&c.moto, "troupe", "intruder", addr, &c.addrs, OTHER_COOKIE)
     })
     .await;
     let logs = eventually(Duration::from_secs(15), || async {
