@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 /// The server binary, which `cargo bench` builds first (with release settings) and names in
 /// `CARGO_BIN_EXE_troupe`, as it does for integration tests. Exits with a hint when it is
-/// missing; `bench` names the benchmark in that hint.
+/// missing; `bench` names the benchmark in that hint. `TROUPE_BIN` names another binary, for
+/// example an older build to compare with.
 pub fn troupe_bin(bench: &str) -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_troupe"));
+    let bin = std::env::var_os("TROUPE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_troupe")));
     if !bin.is_file() {
         eprintln!(
             "error: {} does not exist. Run the bench through Cargo, which builds it first:\n\n    \

@@ -141,6 +141,10 @@ pub(crate) struct Shared {
     /// ractor_cluster's node id of the session. Only a gateway reached through such a session
     /// makes its node a member, and only under that name.
     pub(crate) vouched: Mutex<HashMap<u64, String>>,
+    /// Members whose membership session was closed from their end and that have not answered
+    /// on a new one since: most likely their process exited (a frozen or cut-off node closes
+    /// nothing). See `routing::ClusterRouter::exited`.
+    pub(crate) closed: Mutex<HashSet<String>>,
 }
 
 /// Where the forgotten members are kept, in the shared state store.
@@ -177,6 +181,7 @@ impl Shared {
             last_view: Mutex::new(None),
             forgotten: Mutex::new(BTreeMap::new()),
             vouched: Mutex::new(HashMap::new()),
+            closed: Mutex::new(HashSet::new()),
         }
     }
 
@@ -380,6 +385,14 @@ fn record(shared: &Shared, info: NodeInfo, gateway: Option<ActorRef<GatewayMsg>>
         );
     }
     let was_up = peers.get(&info.name).is_some_and(|p| shared.is_up(p));
+    if gateway.is_some() {
+        // It answered on a session: whatever closed before, it is alive now.
+        shared
+            .closed
+            .lock()
+            .expect("closed lock")
+            .remove(&info.name);
+    }
     let gateway = gateway.or_else(|| peers.get(&info.name).and_then(|p| p.gateway.clone()));
     let peer = Peer {
         info,
@@ -506,6 +519,11 @@ impl NodeEventSubscription for SessionEvents {
             if let Some(p) = self.shared.peers.lock().expect("peers lock").get_mut(&name) {
                 p.gateway = None;
             }
+            self.shared
+                .closed
+                .lock()
+                .expect("closed lock")
+                .insert(name);
             refresh_view(&self.shared);
         }
     }

@@ -11,7 +11,10 @@
 //!   owner died or froze mid-call), the sender waits until `start_by` has passed before it
 //!   retries elsewhere, so a frozen owner that wakes up later cannot apply the request again
 //!   after the new owner has moved on. This assumes node clocks agree within
-//!   [`CLOCK_MARGIN`].
+//!   [`CLOCK_MARGIN`]. The wait is skipped when the owner's process has exited (both its
+//!   connections to this node closed from its end; see `ClusterRouter::exited`): then
+//!   nothing it read can start later, and a `kill -9` costs in-flight requests milliseconds,
+//!   not the fence.
 //! - **Rebalancing.** When the live members change ([`crate::membership::refresh_view`], which
 //!   notices it), each node passivates the activations it no longer owns (their state is already durable); they activate on their new owner at the
 //!   next request. A brief overlap, while nodes disagree about the members, is made safe by
@@ -52,6 +55,30 @@ pub(crate) struct ClusterRouter {
 impl ClusterRouter {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
+    }
+
+    /// Whether `node`'s process has exited, judged once its forwarding link closed: its
+    /// membership session, a second connection, closes from its end within a heartbeat too.
+    /// The kernel closes both when a process exits; a frozen node, or one cut off by the
+    /// network, closes neither, and troupe closes them only on the way out (after telling the
+    /// peers it is leaving). A request the link carried to an exited node can never start, so
+    /// it is retried elsewhere at once instead of after its `start_by` fence.
+    async fn exited(&self, node: &str) -> bool {
+        let closed = || {
+            self.shared
+                .closed
+                .lock()
+                .expect("closed lock")
+                .contains(node)
+        };
+        let by = tokio::time::Instant::now() + self.shared.config.heartbeat;
+        while !closed() {
+            if tokio::time::Instant::now() >= by {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
     }
 
     /// Resolves when `node` is no longer up.
@@ -140,14 +167,31 @@ impl Router for ClusterRouter {
                 "the link to {node} is closed"
             )));
         };
-        let failure = tokio::select! {
+        let (failure, link_closed) = tokio::select! {
             result = tokio::time::timeout(remaining, &mut in_flight.answer) => match result {
                 Ok(Ok(answer)) => return Ok(answer),
-                Ok(Err(_)) => CallError::Unreachable(format!("the link to {node} broke mid-request")),
-                Err(_) => CallError::Timeout,
+                Ok(Err(_)) => (CallError::Unreachable(format!("the link to {node} broke mid-request")), true),
+                Err(_) => (CallError::Timeout, false),
             },
-            () = self.down(node) => CallError::Unreachable(format!("{node} went down mid-request")),
+            () = self.down(node) => (CallError::Unreachable(format!("{node} went down mid-request")), false),
         };
+        if failure != CallError::Timeout {
+            let link_closed = link_closed || {
+                // Down: within a heartbeat, the link answers after all or closes too.
+                match tokio::time::timeout(self.shared.config.heartbeat, &mut in_flight.answer)
+                    .await
+                {
+                    Ok(Ok(answer)) => return Ok(answer),
+                    Ok(Err(_)) => true,
+                    Err(_) => false,
+                }
+            };
+            if link_closed && self.exited(node).await {
+                // Its process is gone with what it read: nothing can start there later.
+                metrics::counter!("troupe_cluster_forwards_failed_fast_total").increment(1);
+                return Err(failure);
+            }
+        }
         // The request may have reached `node`: wait until it can no longer start it there.
         let safe = now + window + CLOCK_MARGIN;
         if safe >= deadline {
