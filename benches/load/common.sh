@@ -16,7 +16,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 2. Build.
 # ---------------------------------------------------------------------------------------------
-TROUPE_BIN="$REPO_ROOT/target/release/troupe"
+TROUPE_BIN="${TROUPE_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/troupe}"
 if [ "${NO_BUILD:-0}" != 1 ]; then
     log "building troupe (release) in $REPO_ROOT; this may wait for the cargo lock"
     (cd "$REPO_ROOT" && cargo build --release --bin troupe) >&2

@@ -119,6 +119,15 @@ impl StateStore for Journaled {
         self.inner.scan_page(prefix, after, limit).await
     }
 
+    async fn scan_keys(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.scan_keys(prefix, after, limit).await
+    }
+
     async fn flush(&self) -> Result<(), StoreError> {
         self.inner.flush().await
     }
@@ -139,7 +148,7 @@ pub async fn trim(store: Arc<dyn StateStore>, retention: Duration, every: Durati
         let mut after: Option<String> = None;
         'pages: loop {
             let page = match store
-                .scan_page(&format!("{KIND}/"), after.as_deref(), TRIM_PAGE)
+                .scan_keys(&format!("{KIND}/"), after.as_deref(), TRIM_PAGE)
                 .await
             {
                 Ok(p) => p,
@@ -149,7 +158,7 @@ pub async fn trim(store: Arc<dyn StateStore>, retention: Duration, every: Durati
                 }
             };
             let full = page.len() == TRIM_PAGE;
-            for (key, _) in page {
+            for key in page {
                 if key >= cutoff {
                     break 'pages;
                 }

@@ -89,17 +89,17 @@ pub async fn catch_up(
     let mut notes = 0u64;
     loop {
         let page = store
-            .scan_page(&prefix, after.as_deref(), PAGE)
+            .scan_keys(&prefix, after.as_deref(), PAGE)
             .await
             .map_err(|e| e.to_string())?;
         let full = page.len() == PAGE;
-        for (key, _) in &page {
+        for key in &page {
             notes += 1;
             if let Some(id) = journal::parse(key).and_then(|(_, _, id)| id.parse().ok()) {
                 ids.insert(id);
             }
         }
-        after = page.last().map(|(k, _)| k.clone());
+        after = page.last().cloned();
         if !full {
             break;
         }

@@ -24,12 +24,15 @@
 //!   that fails is refused and logged. With TLS, this runs inside it. MACs are compared in
 //!   constant time (`Mac::verify_slice`).
 //! - **Bounds.** At most `tls::MAX_HANDSHAKES` incoming connections may be in their handshake
-//!   at once (TLS, then the cookie); more are closed at once and logged.
+//!   at once (TLS, then the cookie); more are closed at once and logged. An authenticated
+//!   connection has at most [`MAX_IN_FLIGHT`] requests in service; past that its next frame
+//!   waits to be read (TCP backpressure on the sender).
 //! - **Frames** are `[len: u32][id: u64][payload]`, at most 16 MiB. A request's payload is the
 //!   versioned `routing::Forward` envelope; an answer's is the runtime's encoded answer.
 //! - **Failures.** When a connection breaks, every request waiting on it fails as "may have
-//!   been delivered", and `routing` applies its start-by fence before retrying elsewhere. The
-//!   next request opens a new connection.
+//!   been delivered", and `routing` applies its start-by fence before retrying elsewhere
+//!   (unless the peer's process exited: see `routing`). The next request opens a new
+//!   connection.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -45,6 +48,9 @@ const MAX_FRAME: usize = 16 * 1024 * 1024;
 const CLIENT_LABEL: &[u8] = b"troupe-link-v1 client";
 const SERVER_LABEL: &[u8] = b"troupe-link-v1 server";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Requests one incoming connection may have in service at once (each is a task awaiting an
+/// actor); the connection reads no further frame until one of them is answered.
+const MAX_IN_FLIGHT: usize = 4_096;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -440,10 +446,19 @@ async fn serve_conn<S: Stream>(
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(write_frames(w, rx));
     let mut r = BufReader::new(r);
+    // Bounded: past `MAX_IN_FLIGHT` requests being served, the next frame is not read until
+    // one is answered, and TCP pushes back on the sender.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     loop {
         let (id, payload) = read_frame(&mut r).await?;
+        let permit = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)?;
         let (tx, handler) = (tx.clone(), handler.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let answer = handler(payload).await;
             let _ = tx.send(frame(id, &answer));
         });

@@ -519,11 +519,7 @@ impl NodeEventSubscription for SessionEvents {
             if let Some(p) = self.shared.peers.lock().expect("peers lock").get_mut(&name) {
                 p.gateway = None;
             }
-            self.shared
-                .closed
-                .lock()
-                .expect("closed lock")
-                .insert(name);
+            self.shared.closed.lock().expect("closed lock").insert(name);
             refresh_view(&self.shared);
         }
     }

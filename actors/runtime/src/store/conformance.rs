@@ -145,6 +145,13 @@ async fn scans_return_exactly_the_prefix_in_order(store: &dyn StateStore) {
     assert_eq!(page(Some("s/b"), 2).await, ["s/c"]);
     assert_eq!(page(Some("s/c"), 2).await, Vec::<String>::new());
     assert_eq!(page(Some("a"), 1).await, ["s/a"]);
+    // Keys alone, paged the same way.
+    let keys = |after: Option<&'static str>, limit| async move {
+        store.scan_keys("s/", after, limit).await.unwrap()
+    };
+    assert_eq!(keys(None, 2).await, ["s/a", "s/b"]);
+    assert_eq!(keys(Some("s/b"), 2).await, ["s/c"]);
+    assert_eq!(keys(Some("s/c"), 2).await, Vec::<String>::new());
 }
 
 async fn exactly_one_racing_writer_wins(store: Arc<dyn StateStore>) {

@@ -118,6 +118,23 @@ pub trait StateStore: Send + Sync + 'static {
             .collect())
     }
 
+    /// Like [`StateStore::scan_page`], but only the keys: on a bucket a listing answers a
+    /// thousand names per request, while each value is one more request. For keys whose
+    /// name is all that matters (the catalogue's journal notes).
+    async fn scan_keys(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .scan_page(prefix, after, limit)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
     /// Makes every write so far durable. `put` and `delete` already wait for this; shutdown
     /// calls it once more for good measure.
     async fn flush(&self) -> Result<(), StoreError>;

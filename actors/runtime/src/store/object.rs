@@ -230,6 +230,24 @@ impl StateStore for ObjectStateStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Versioned)>, StoreError> {
+        let keys = self.scan_keys(prefix, after, limit).await?;
+        // The page's values are read [`PARALLEL_GETS`] at a time, in order: a store's speed
+        // is in how many requests it serves at once, not in one request's round trip.
+        let gets = futures::StreamExt::map(futures::stream::iter(keys), |key| async move {
+            let v = self.get(&key).await?;
+            Ok::<_, StoreError>(v.map(|v| (key, v)))
+        });
+        let reads = futures::StreamExt::buffered(gets, PARALLEL_GETS);
+        let out: Vec<Option<(String, Versioned)>> = reads.try_collect().await?;
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    async fn scan_keys(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let (kind, rest) = prefix.split_once('/').ok_or_else(|| {
             StoreError::Io("object state scans need a `<kind>/` prefix".to_owned())
         })?;
@@ -257,15 +275,7 @@ impl StateStore for ObjectStateStore {
             .try_collect()
             .await?;
         keys.sort();
-        // The page's values are read [`PARALLEL_GETS`] at a time, in order: a store's speed
-        // is in how many requests it serves at once, not in one request's round trip.
-        let gets = futures::StreamExt::map(futures::stream::iter(keys), |key| async move {
-            let v = self.get(&key).await?;
-            Ok::<_, StoreError>(v.map(|v| (key, v)))
-        });
-        let reads = futures::StreamExt::buffered(gets, PARALLEL_GETS);
-        let out: Vec<Option<(String, Versioned)>> = reads.try_collect().await?;
-        Ok(out.into_iter().flatten().collect())
+        Ok(keys)
     }
 
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Versioned)>, StoreError> {
