@@ -645,7 +645,8 @@ def parse_metrics(text):
         if m:
             actors[m.group(1)] = actors.get(m.group(1), 0) + float(m.group(2))
             continue
-        for g in ("troupe_sse_subscribers", "troupe_playback_streams_active", "troupe_transcodes_running"):
+        for g in ("troupe_sse_subscribers", "troupe_playback_streams_active", "troupe_transcodes_running",
+                  "troupe_hls_cache_bytes", "troupe_hls_cache_entries"):
             if line.startswith(g + " ") or line.startswith(g + "{"):
                 gauges[g] = gauges.get(g, 0) + float(line.rsplit(None, 1)[1])
     return actors, gauges
@@ -741,7 +742,8 @@ async def main():
     w = csv.writer(csvf)
     header = ["minute", "utc", "rss_kb", "rss_anon_kb", "rss_file_kb", "threads", "fds", "fd_socket", "fd_file",
               "fd_pipe", "fd_anon", "actors", "actors_by_kind", "sse_subscribers_gauge", "sse_open_driver",
-              "streams_active_gauge", "hls_distinct_kb", "server_cpu_pct", "driver_cpu_pct", "driver_max_lag_ms", "load1",
+              "streams_active_gauge", "hls_distinct_kb", "hls_cache_kb", "hls_cache_entries", "rss_minus_cache_kb",
+              "server_cpu_pct", "driver_cpu_pct", "driver_max_lag_ms", "load1",
               "requests", "errors"]
     for k in EP_KEYS:
         header += [f"{k}_count", f"{k}_errors", f"{k}_p99_ms"]
@@ -759,7 +761,7 @@ async def main():
     )
     print(
         "\nmin   RSS MB   fds (sock/file/pipe/anon)  actors  thr  cpu%  load1  reqs  err  sse(gauge/open)  "
-        "then p99 ms (count) per endpoint in that minute",
+        "hlsMB  cacheMB  RSS-cache MB, then p99 ms (count) per endpoint in that minute",
         flush=True,
     )
     fd_dumps = {}
@@ -787,9 +789,13 @@ async def main():
         reqs = sum(len(v["lat"]) + v["err"] for v in b.values())
         errs = sum(v["err"] for v in b.values())
         nact = int(sum(actors.values()))
+        # The HLS segment cache fills towards its bound by design: RSS minus what it holds is
+        # what the goal is judged on. None when /metrics has no such gauge (an older binary).
+        cache_kb = gauges["troupe_hls_cache_bytes"] / 1024 if "troupe_hls_cache_bytes" in gauges else None
+        net_kb = st["VmRSS"] - (cache_kb or 0)
         row = {
             "minute": minute, "rss_kb": st["VmRSS"], "fds": sum(kinds.values()), "actors": nact,
-            "errors": errs, "kinds": kinds, "actors_by_kind": actors,
+            "errors": errs, "kinds": kinds, "actors_by_kind": actors, "cache_kb": cache_kb, "net_kb": net_kb,
         }
         rows.append(row)
         line = (
@@ -798,6 +804,7 @@ async def main():
             + f"{nact:6d}  {st['Threads']:3d}  {cpu_pct:4.0f}  {load1:5.2f}  {reqs:4d}  {errs:3d}  "
             f"{int(gauges.get('troupe_sse_subscribers', -1))}/{counters['open']}".ljust(8)
             + f"  {sum(HLS_SEEN.values()) / 1048576:5.1f}"
+            + (f"  {cache_kb / 1024:7.1f}  {net_kb / 1024:7.1f}" if cache_kb is not None else "        -        -")
         )
         parts = []
         csv_row = [
@@ -806,6 +813,8 @@ async def main():
             kinds["pipe"], kinds["anon"], nact, ";".join(f"{k}={int(v)}" for k, v in sorted(actors.items())),
             int(gauges.get("troupe_sse_subscribers", -1)), counters["open"],
             int(gauges.get("troupe_playback_streams_active", -1)), sum(HLS_SEEN.values()) // 1024,
+            int(cache_kb) if cache_kb is not None else "", int(gauges.get("troupe_hls_cache_entries", -1)),
+            int(net_kb),
             f"{cpu_pct:.1f}", f"{drv_pct:.1f}",
             f"{lag['max']:.0f}", f"{load1:.2f}", reqs, errs,
         ]
@@ -855,7 +864,8 @@ async def main():
 
     # -- verdict --------------------------------------------------------------------------
     print("\nverdict (goal: after the first %d minutes RSS grows <= 5 %%, open files and actors stay flat, "
-          "0 errors)" % args.baseline_minute)
+          "0 errors; RSS is judged without the HLS segment cache, which fills towards its bound by design)"
+          % args.baseline_minute)
     verdict = []
     if aborted or not rows:
         print(f"  FAIL: {aborted or 'no minute completed'}")
@@ -885,14 +895,27 @@ async def main():
         """RSS, open files and actors from minute base_m to the end; returns the PASSes."""
         window = [r for r in rows if r["minute"] >= base_m]
         r0, r1 = window[0], window[-1]
-        growth = (r1["rss_kb"] - r0["rss_kb"]) / r0["rss_kb"] * 100
-        peak = max(r["rss_kb"] for r in window)
-        ok = growth <= 5.0
-        tail_rss = med([r["rss_kb"] for r in window[-5:]])
-        print(f"  RSS: minute {r0['minute']} {r0['rss_kb'] / 1024:.1f} MB -> minute {r1['minute']} "
-              f"{r1['rss_kb'] / 1024:.1f} MB: {growth:+.1f} % (peak {peak / 1024:.1f} MB; median of the last 5 "
-              f"minutes {tail_rss / 1024:.1f} MB, {(tail_rss - r0['rss_kb']) / r0['rss_kb'] * 100:+.1f} %)  "
-              f"{'PASS' if ok else 'MISS'}")
+
+        def growth_line(name, key):
+            growth = (r1[key] - r0[key]) / r0[key] * 100
+            peak = max(r[key] for r in window)
+            tail = med([r[key] for r in window[-5:]])
+            return growth, (
+                f"{name}: minute {r0['minute']} {r0[key] / 1024:.1f} MB -> minute {r1['minute']} "
+                f"{r1[key] / 1024:.1f} MB: {growth:+.1f} % (peak {peak / 1024:.1f} MB; median of the last 5 "
+                f"minutes {tail / 1024:.1f} MB, {(tail - r0[key]) / r0[key] * 100:+.1f} %)")
+
+        growth, rss_line = growth_line("RSS", "rss_kb")
+        if all(r["cache_kb"] is not None for r in window):
+            net, net_line = growth_line("RSS minus the HLS cache", "net_kb")
+            ok = net <= 5.0
+            print(f"  {rss_line}  (for information: the cache holds {r0['cache_kb'] / 1024:.1f} -> "
+                  f"{r1['cache_kb'] / 1024:.1f} MB)")
+            print(f"  {net_line}  {'PASS' if ok else 'MISS'}")
+        else:
+            ok = growth <= 5.0
+            print(f"  {rss_line}  {'PASS' if ok else 'MISS'}  (judged on RSS: /metrics has no "
+                  f"troupe_hls_cache_bytes)")
         return [ok, flat("open files", [r["fds"] for r in window], r0, r1),
                 flat("actors", [r["actors"] for r in window], r0, r1)], r0, r1
 

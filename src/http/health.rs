@@ -143,6 +143,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     ::metrics::gauge!("troupe_playback_streams_active").set(state.playback.live_streams() as f64);
+    state.hls_cache.record_gauges();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())

@@ -238,6 +238,9 @@ pub async fn delete_video(
     let id = video_id(&path)?;
     editable(&state, id, &user).await?;
     state.media.delete_video(id).await?;
+    // Its blobs are gone from the store: free their copies in this node's HLS cache (other
+    // nodes free theirs when a request finds the video gone).
+    state.hls_cache.forget_video(id);
     // The counts go with the video; if this fails, they stay behind unseen (no route shows
     // the counts of a deleted video) and the next DELETE, a 404, cannot retry it.
     if let Err(e) = state.playback.forget(id).await {

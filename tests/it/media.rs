@@ -1445,3 +1445,83 @@ async fn a_portrait_phone_video_gets_renditions_named_by_its_short_side() {
     let master = text(&app, &master).await;
     assert!(master.contains("RESOLUTION=360x640"), "{master}");
 }
+
+/// This node's HLS cache gauges: (`troupe_hls_cache_bytes`, `troupe_hls_cache_entries`).
+async fn hls_cache_gauges(app: &TestApp) -> (f64, f64) {
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("/metrics lacks {name}:\n{text}"))
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+    };
+    (
+        gauge("troupe_hls_cache_bytes"),
+        gauge("troupe_hls_cache_entries"),
+    )
+}
+
+/// Plays a video as a player does: its master playlist, its first variant's media playlist,
+/// and every segment of it.
+async fn play_first_variant(app: &TestApp, token: &str, id: &str) {
+    let (_, master_url) = playback(app, token, id).await;
+    let master = text(app, &master_url).await;
+    let media_url = uris(&master_url, &master).remove(0);
+    let media = text(app, &media_url).await;
+    let segments = uris(&media_url, &media);
+    assert!(!segments.is_empty(), "{media}");
+    for s in segments {
+        let r = app.client.get(&s).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{s}");
+        assert!(!r.bytes().await.unwrap().is_empty());
+    }
+}
+
+/// The HLS cache shows what it holds on `/metrics`, and a deleted video's blobs leave it: the
+/// gauges go back to what the video that stays holds.
+#[tokio::test]
+async fn a_deleted_videos_segments_leave_the_hls_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(media_options()).await;
+    let token = app.user("alice").await;
+    let kept = ready_video(&app, &token, tmp.path(), 320, 240, 3, "public").await;
+    let gone = ready_video(&app, &token, tmp.path(), 426, 240, 3, "public").await;
+    let (kept, gone) = (kept["id"].as_str().unwrap(), gone["id"].as_str().unwrap());
+    assert_eq!(
+        hls_cache_gauges(&app).await,
+        (0.0, 0.0),
+        "nothing played yet"
+    );
+
+    play_first_variant(&app, &token, kept).await;
+    let (kept_bytes, kept_entries) = hls_cache_gauges(&app).await;
+    assert!(
+        kept_bytes > 0.0 && kept_entries >= 2.0,
+        "{kept_bytes} bytes in {kept_entries}"
+    );
+    play_first_variant(&app, &token, gone).await;
+    let (both_bytes, both_entries) = hls_cache_gauges(&app).await;
+    assert!(
+        both_bytes > kept_bytes && both_entries > kept_entries,
+        "{both_bytes} bytes in {both_entries} after playing a second video"
+    );
+
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/videos/{gone}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    eventually(Duration::from_secs(30), || async {
+        (hls_cache_gauges(&app).await == (kept_bytes, kept_entries)).then_some(())
+    })
+    .await;
+    // What stays is still served.
+    play_first_variant(&app, &token, kept).await;
+    assert_eq!(hls_cache_gauges(&app).await, (kept_bytes, kept_entries));
+}

@@ -84,6 +84,9 @@ struct PartSlot {
 /// What one background write did, target by target: `None` is the state, `Some(key)` a part.
 type Written = Vec<(Option<String>, Result<Etag, StoreError>)>;
 
+/// Work held back until the state it saw is durable ([`Ctx::after_durable`]).
+type Hook = Box<dyn FnOnce() + Send + Sync>;
+
 /// An activation's view of itself: its key, its durable state, and how to change it.
 pub struct Ctx<E: Entity> {
     on_exit: OnExit,
@@ -105,6 +108,8 @@ pub struct Ctx<E: Entity> {
     staged: bool,
     /// Answers waiting for the next write: it covers the state they were computed from.
     pending: Vec<Answer<E>>,
+    /// Hooks waiting for the next write, as the pending answers do ([`Ctx::after_durable`]).
+    hooks: Vec<Hook>,
     /// The write in progress, if any, and the answers it releases.
     flush: Option<Flush<E>>,
     /// Numbers writes, so that a late `Flushed` for a write already handled is ignored.
@@ -150,6 +155,8 @@ struct Flush<E: Entity> {
     batch: u64,
     done: oneshot::Receiver<Written>,
     answers: Vec<Answer<E>>,
+    /// The hooks this write releases, run once it is durable ([`Ctx::after_durable`]).
+    hooks: Vec<Hook>,
     /// The snapshot of the state this write stores, published once it is durable.
     snapshot: Option<Snapshot>,
     /// The write's stamps, when stamps are on.
@@ -158,7 +165,7 @@ struct Flush<E: Entity> {
 
 impl<E: Entity> Flush<E> {
     /// Waits for the write to finish: what it did, target by target.
-    async fn finish(self) -> (Vec<Answer<E>>, Written, Option<Snapshot>) {
+    async fn finish(self) -> Finished<E> {
         let written = self.done.await.unwrap_or_else(|_| {
             vec![(
                 None,
@@ -172,8 +179,21 @@ impl<E: Entity> Flush<E> {
                 c.wrote(w);
             }
         }
-        (self.answers, written, self.snapshot)
+        Finished {
+            answers: self.answers,
+            hooks: self.hooks,
+            written,
+            snapshot: self.snapshot,
+        }
     }
+}
+
+/// A finished background write, to settle ([`Ctx::settle`]).
+struct Finished<E: Entity> {
+    answers: Vec<Answer<E>>,
+    hooks: Vec<Hook>,
+    written: Written,
+    snapshot: Option<Snapshot>,
 }
 
 fn condition(etag: &Option<Etag>) -> Precondition {
@@ -229,8 +249,8 @@ impl<E: Entity> Ctx<E> {
     pub async fn save(&mut self, new: E::State) -> Result<(), StoreError> {
         // A background write of staged changes must land first: this write replaces it.
         if let Some(flush) = self.flush.take() {
-            let (answers, written, snapshot) = flush.finish().await;
-            self.settle(answers, written, snapshot)?;
+            let finished = flush.finish().await;
+            self.settle(finished)?;
         }
         let bytes = codec::encode(E::SCHEMA, &new).map_err(|e| StoreError::Corrupt {
             key: self.storage_key.clone(),
@@ -262,6 +282,7 @@ impl<E: Entity> Ctx<E> {
                 self.staged = false;
                 self.soft = false;
                 if !self.parts_staged {
+                    self.run_hooks();
                     for a in std::mem::take(&mut self.pending) {
                         a.send(None);
                     }
@@ -285,6 +306,29 @@ impl<E: Entity> Ctx<E> {
     pub fn stage(&mut self, new: E::State) {
         self.state = Some(new);
         self.staged = true;
+    }
+
+    /// Runs `hook` once everything this activation has changed so far ([`Ctx::stage`],
+    /// [`Ctx::stage_part`]) is durable: at once if nothing is waiting for a write, otherwise
+    /// right after the write that covers it succeeds, after its snapshot is published and
+    /// before the answers it releases are sent. If that write fails (fenced, or the store
+    /// failed), the hook never runs. For announcing a change to others (event streams), so
+    /// that whoever hears of it and then reads finds it. Soft changes ([`Ctx::stage_soft`])
+    /// do not hold it back. The hook runs on the activation's task: keep it short and never
+    /// block in it.
+    pub fn after_durable(&mut self, hook: impl FnOnce() + Send + Sync + 'static) {
+        if self.holding() {
+            self.hooks.push(Box::new(hook));
+        } else {
+            hook();
+        }
+    }
+
+    /// Runs the hooks waiting for the next write: what they saw is durable.
+    fn run_hooks(&mut self) {
+        for hook in std::mem::take(&mut self.hooks) {
+            hook();
+        }
     }
 
     /// Replaces the state with `new` in memory at once, and writes it within `within` in the
@@ -422,6 +466,7 @@ impl<E: Entity> Ctx<E> {
         let batch = self.batches;
         let (tx, rx) = oneshot::channel();
         let answers = std::mem::take(&mut self.pending);
+        let hooks = std::mem::take(&mut self.hooks);
         metrics::histogram!("troupe_actor_write_batch_size", "kind" => E::KIND)
             .record(answers.len() as f64);
         let (store, key, me) = (self.store.clone(), self.storage_key.clone(), myself.clone());
@@ -456,6 +501,7 @@ impl<E: Entity> Ctx<E> {
             batch,
             done: rx,
             answers,
+            hooks,
             snapshot,
             stamps: write_stamps,
         });
@@ -464,12 +510,13 @@ impl<E: Entity> Ctx<E> {
     /// Releases the answers a finished write covered: their responses if it succeeded, an
     /// error if it failed (and then everything held back fails too, and the activation must
     /// retire).
-    fn settle(
-        &mut self,
-        answers: Vec<Answer<E>>,
-        written: Written,
-        snapshot: Option<Snapshot>,
-    ) -> Result<(), StoreError> {
+    fn settle(&mut self, finished: Finished<E>) -> Result<(), StoreError> {
+        let Finished {
+            answers,
+            hooks,
+            written,
+            snapshot,
+        } = finished;
         let mut failed = None;
         for (part, result) in written {
             match (result, part) {
@@ -487,6 +534,9 @@ impl<E: Entity> Ctx<E> {
         match failed {
             None => {
                 self.publish(snapshot);
+                for hook in hooks {
+                    hook();
+                }
                 for a in answers {
                     a.send(None);
                 }
@@ -501,6 +551,9 @@ impl<E: Entity> Ctx<E> {
                 for a in answers.into_iter().chain(std::mem::take(&mut self.pending)) {
                     a.send(Some(why.clone()));
                 }
+                // What they would announce never became durable: they never run.
+                drop(hooks);
+                self.hooks.clear();
                 self.staged = false;
                 self.parts_staged = false;
                 self.poisoned = Some(e.clone());
@@ -513,8 +566,8 @@ impl<E: Entity> Ctx<E> {
     /// written.
     pub async fn remove(&mut self) -> Result<(), StoreError> {
         if let Some(flush) = self.flush.take() {
-            let (answers, written, snapshot) = flush.finish().await;
-            self.settle(answers, written, snapshot)?;
+            let finished = flush.finish().await;
+            self.settle(finished)?;
         }
         self.staged = false;
         // Soft changes die with the state: nothing writes them back later.
@@ -543,6 +596,8 @@ impl<E: Entity> Ctx<E> {
         self.etag = None;
         self.state = None;
         self.publish(E::snapshot(None));
+        // The staged state they waited for is gone with the entity.
+        self.hooks.clear();
         Ok(())
     }
 }
@@ -626,6 +681,7 @@ impl<E: Entity> Actor for EntityHost<E> {
             retired: false,
             staged: false,
             pending: Vec::new(),
+            hooks: Vec::new(),
             flush: None,
             batches: 0,
             soft: false,
@@ -651,12 +707,13 @@ impl<E: Entity> Actor for EntityHost<E> {
             HostMsg::Flushed(batch) => {
                 if ctx.flush.as_ref().is_some_and(|f| f.batch == batch) {
                     let flush = ctx.flush.take().expect("checked above");
-                    let (answers, written, snapshot) = flush.finish().await;
-                    if ctx.settle(answers, written, snapshot).is_ok() {
+                    let finished = flush.finish().await;
+                    if ctx.settle(finished).is_ok() {
                         if ctx.staged || ctx.parts_staged {
                             ctx.start_flush(&myself);
                         } else {
                             // Nothing new was staged: what the pending answers saw is durable.
+                            ctx.run_hooks();
                             for a in std::mem::take(&mut ctx.pending) {
                                 a.send(None);
                             }
@@ -754,8 +811,8 @@ impl<E: Entity> Actor for EntityHost<E> {
         }
         loop {
             if let Some(flush) = ctx.flush.take() {
-                let (answers, written, snapshot) = flush.finish().await;
-                let _ = ctx.settle(answers, written, snapshot);
+                let finished = flush.finish().await;
+                let _ = ctx.settle(finished);
                 continue;
             }
             if (ctx.staged || ctx.parts_staged) && !ctx.retired && ctx.poisoned.is_none() {
@@ -768,6 +825,9 @@ impl<E: Entity> Actor for EntityHost<E> {
         }
         let unsafe_to_answer =
             ctx.retired || ctx.poisoned.is_some() || ctx.staged || ctx.parts_staged;
+        if !unsafe_to_answer {
+            ctx.run_hooks();
+        }
         for a in std::mem::take(&mut ctx.pending) {
             a.send(unsafe_to_answer.then_some(CallError::Fenced));
         }

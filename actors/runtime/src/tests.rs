@@ -27,6 +27,18 @@ impl Part for PartN {
 
 const PARTS: usize = 3;
 
+/// What `TallyReq::Announce` announced: (key, count).
+static ANNOUNCED: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// The counts announced for `key`.
+fn announced(key: &str) -> Vec<u64> {
+    let all = ANNOUNCED.lock().unwrap();
+    all.iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum TallyReq {
     Add(u64),
@@ -34,6 +46,9 @@ enum TallyReq {
     Stage(u64),
     /// Like `Add`, through `Ctx::stage_soft` (written behind within the duration).
     Soft(u64, Duration),
+    /// Like `Stage`, and announces the new count in [`ANNOUNCED`] once it is durable
+    /// (`Ctx::after_durable`).
+    Announce(u64),
     Get,
     /// Deletes the state.
     Remove,
@@ -92,6 +107,14 @@ impl Entity for Tally {
                 s.n += k;
                 let n = s.n;
                 ctx.stage(s);
+                TallyAnswer::N(n)
+            }
+            TallyReq::Announce(k) => {
+                let mut s = ctx.state().cloned().unwrap_or_default();
+                s.n += k;
+                let (n, key) = (s.n, ctx.key().to_owned());
+                ctx.stage(s);
+                ctx.after_durable(move || ANNOUNCED.lock().unwrap().push((key, n)));
                 TallyAnswer::N(n)
             }
             TallyReq::Soft(k, within) => {
@@ -762,4 +785,73 @@ async fn snapshots_show_only_durable_state_and_only_while_active_here() {
     );
     tallies.shutdown(Duration::from_secs(5)).await;
     assert_eq!(seen(&tallies), None, "passivated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_durable_hooks_run_once_the_write_lands_and_never_when_it_fails() {
+    let store = slow_store(30);
+    let dyn_store: Arc<dyn StateStore> = store.clone();
+    let tallies = tallies(store.clone(), config(60_000)).await;
+    // Concurrent announcements share writes; whenever one is heard, the store holds it.
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let t = tallies.clone();
+        tasks.push(tokio::spawn(async move {
+            t.call("heard", TallyReq::Announce(1)).await.unwrap().n()
+        }));
+    }
+    let mut checks = 0;
+    while !tasks.iter().all(|t| t.is_finished()) {
+        let heard = announced("heard").into_iter().max();
+        if let Some(n) = heard {
+            let durable = stored(&dyn_store, "heard").await;
+            assert!(
+                durable >= n,
+                "{n} was announced while the store held {durable}"
+            );
+            checks += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for t in tasks {
+        let n = t.await.unwrap();
+        assert!(
+            announced("heard").contains(&n),
+            "{n} answered before it was announced"
+        );
+    }
+    assert!(checks > 0, "never caught an announcement in flight");
+    let heard = announced("heard");
+    assert_eq!(heard.len(), 40, "each once: {heard:?}");
+
+    // Nothing staged or being written: at once.
+    assert_eq!(
+        tallies.call("quiet", TallyReq::Add(1)).await.unwrap().n(),
+        1
+    );
+    assert_eq!(
+        tallies
+            .call("quiet", TallyReq::Announce(0))
+            .await
+            .unwrap()
+            .n(),
+        1
+    );
+    assert_eq!(announced("quiet"), [1]);
+
+    // A write that fails announces nothing.
+    store
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed = tallies.call("heard", TallyReq::Announce(1)).await;
+    assert!(
+        matches!(failed, Err(CallError::Unavailable(_))),
+        "{failed:?}"
+    );
+    wait_until(|| tallies.active() == 1).await;
+    store
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(announced("heard").len(), 40, "the failed 41 was announced");
+    assert_eq!(tallies.call("heard", TallyReq::Get).await.unwrap().n(), 40);
 }

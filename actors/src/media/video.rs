@@ -12,7 +12,9 @@
 //! upload actor and name their upload: one for an upload the video no longer expects is
 //! answered [`VideoError::Superseded`] and changes nothing. Every change bumps `version`, so
 //! that event streams can tell what is new. Creation and deletion are written through
-//! ([`Ctx::save`]); everything else is staged (group commit).
+//! ([`Ctx::save`]); everything else is staged (group commit). A change is announced to the
+//! event streams and the catalogue only once it is durable ([`Ctx::after_durable`]), so a
+//! client that reads the video on hearing of version N gets version N or newer.
 
 pub use crate::events::{VideoStatus, VideoView, Visibility};
 
@@ -431,7 +433,10 @@ fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, Vid
         s.updated_at = Utc::now();
         let view = s.view();
         ctx.stage(s);
-        ctx.args().events.publish(&view);
+        // Announced once durable, so that whoever hears of this version and then reads the
+        // video (its snapshot here, or its poster) finds it; never if the write fails.
+        let (events, announced) = (ctx.args().events.clone(), view.clone());
+        ctx.after_durable(move || events.publish(&announced));
         return Ok(view);
     }
     Ok(view)

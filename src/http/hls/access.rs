@@ -77,11 +77,15 @@ pub(super) async fn still_playable(
     video: Uuid,
     viewer: &str,
 ) -> Result<(), ApiError> {
-    let cached = state
-        .hls_cache
-        .videos
-        .get(&video)
-        .filter(|p| p.at.elapsed() < PLAYABILITY_FRESH);
+    let known = state.hls_cache.videos.get(&video);
+    let was_gone = matches!(
+        known,
+        Some(Playability {
+            seen: Seen::Gone,
+            ..
+        })
+    );
+    let cached = known.filter(|p| p.at.elapsed() < PLAYABILITY_FRESH);
     let seen = match cached {
         Some(p) => p.seen,
         None => {
@@ -94,6 +98,10 @@ pub(super) async fn still_playable(
                 Err(MediaError::Video(VideoError::NotFound)) => Seen::Gone,
                 Err(e) => return Err(super::media_error(e)),
             };
+            if matches!(seen, Seen::Gone) && !was_gone {
+                // Deleted, perhaps through another node: its cached blobs go too.
+                state.hls_cache.forget_video(video);
+            }
             state.hls_cache.videos.insert(
                 video,
                 Playability {

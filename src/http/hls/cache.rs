@@ -135,4 +135,24 @@ impl BlobCache {
     pub fn weight(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| c.weight())
     }
+
+    /// Drops every blob of `video` (keys under `videos/<id>/`), and what was learned of
+    /// whether it plays: for a deleted video, whose blobs no request will ask for again. One
+    /// pass over the entries, a shard at a time under its write lock (a few thousand entries
+    /// at the default bound, well under a millisecond); a read of one of its blobs that was
+    /// already under way may still insert it afterwards, and eviction then ages it out.
+    pub fn forget_video(&self, video: Uuid) {
+        self.videos.remove(&video);
+        if let Some(c) = &self.cache {
+            let prefix = format!("{}/", troupe_actors::media::layout::video_prefix(video));
+            c.retain(|key, _| !key.starts_with(&prefix));
+        }
+    }
+
+    /// Sets the gauges `troupe_hls_cache_bytes` ([`BlobCache::weight`]) and
+    /// `troupe_hls_cache_entries` ([`BlobCache::len`]).
+    pub fn record_gauges(&self) {
+        metrics::gauge!("troupe_hls_cache_bytes").set(self.weight() as f64);
+        metrics::gauge!("troupe_hls_cache_entries").set(self.len() as f64);
+    }
 }
