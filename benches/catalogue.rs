@@ -60,9 +60,6 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use troupe_actors::media::video::VideoActor;
-use troupe_actors::playback::counter::CounterActor;
-use troupe_runtime::{codec, Entity};
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0";
 const PASSWORD: &str = "violet-harbor-cinnamon-42";
@@ -234,54 +231,23 @@ struct Seeded {
 }
 
 /// Writes `n` videos (and counters for about `counters` of them) into a sled state store in
-/// `data/state`, as `SledStore` frames them: `[etag: u64 BE][codec::encode(schema, state)]`
-/// with etags from sled's `generate_id`, in the tree `state`.
+/// `data/state`, as `SledStore` frames them (see [`corpus::write_sled`]).
 fn seed(data: &Path, corpus: &Corpus, n: usize, counters: usize) -> Seeded {
     std::fs::create_dir_all(data).expect("data dir");
-    let db = sled::Config::new()
-        .path(data.join("state"))
-        .mode(sled::Mode::LowSpace)
-        .cache_capacity(256 * 1024 * 1024)
-        .open()
-        .expect("open sled");
-    let tree = db.open_tree("state").expect("state tree");
-    let mut batch = sled::Batch::default();
-    let mut in_batch = 0;
     let mut out = Seeded {
         videos: 0,
         counters: 0,
     };
-    let framed = |db: &sled::Db, payload: Vec<u8>| {
-        let etag = db.generate_id().expect("generate_id");
-        let mut v = Vec::with_capacity(8 + payload.len());
-        v.extend_from_slice(&etag.to_be_bytes());
-        v.extend_from_slice(&payload);
-        v
-    };
     let seed = if n == SMALL { 0x5EED_0001 } else { 0x5EED_1000 };
-    for g in corpus.videos(n, counters, seed) {
-        let key = format!("{}/{}", VideoActor::KIND, g.video.id);
-        let v = codec::encode(VideoActor::SCHEMA, &g.video).expect("encode video");
-        batch.insert(key.as_bytes(), framed(&db, v));
+    let entries = corpus.videos(n, counters, seed).flat_map(|g| {
         out.videos += 1;
-        if let Some(c) = &g.counter {
-            let key = format!("{}/{}", CounterActor::KIND, g.video.id);
-            let v = codec::encode(CounterActor::SCHEMA, c).expect("encode counter");
-            batch.insert(key.as_bytes(), framed(&db, v));
-            out.counters += 1;
-        }
-        in_batch += 1;
-        if in_batch == 10_000 {
-            tree.apply_batch(std::mem::take(&mut batch))
-                .expect("apply batch");
-            in_batch = 0;
-        }
+        out.counters += usize::from(g.counter.is_some());
         if out.videos.is_multiple_of(200_000) {
             eprintln!("[data] {} videos written", out.videos);
         }
-    }
-    tree.apply_batch(batch).expect("apply batch");
-    db.flush().expect("flush");
+        g.state_entries()
+    });
+    corpus::write_sled(data, entries);
     out
 }
 

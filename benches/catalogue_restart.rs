@@ -38,10 +38,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use troupe_actors::media::video::VideoActor;
-use troupe_actors::playback::counter::CounterActor;
 use troupe_runtime::store::{ObjectStateStore, Precondition, StateStore};
-use troupe_runtime::{codec, Entity};
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0";
 const PASSWORD: &str = "violet-harbor-cinnamon-42";
@@ -63,40 +60,9 @@ enum Backend {
 /// The (key, value) pairs of `n` videos, with counters for a tenth of them.
 fn entries(n: usize) -> impl Iterator<Item = (String, Vec<u8>)> {
     let corpus = Box::leak(Box::new(Corpus::new(chrono::Utc::now().timestamp_millis())));
-    corpus.videos(n, n / 10, 0x5EED_2000).flat_map(|g| {
-        let mut out = vec![(
-            format!("{}/{}", VideoActor::KIND, g.video.id),
-            codec::encode(VideoActor::SCHEMA, &g.video).expect("encode video"),
-        )];
-        if let Some(c) = &g.counter {
-            out.push((
-                format!("{}/{}", CounterActor::KIND, g.video.id),
-                codec::encode(CounterActor::SCHEMA, c).expect("encode counter"),
-            ));
-        }
-        out
-    })
-}
-
-fn seed_sled(data: &Path, n: usize) {
-    let db = sled::Config::new()
-        .path(data.join("state"))
-        .mode(sled::Mode::LowSpace)
-        .cache_capacity(256 * 1024 * 1024)
-        .open()
-        .expect("open sled");
-    let tree = db.open_tree("state").expect("state tree");
-    let mut batch = sled::Batch::default();
-    for (i, (key, value)) in entries(n).enumerate() {
-        let mut framed = db.generate_id().expect("id").to_be_bytes().to_vec();
-        framed.extend_from_slice(&value);
-        batch.insert(key.as_bytes(), framed);
-        if i % 10_000 == 9_999 {
-            tree.apply_batch(std::mem::take(&mut batch)).expect("batch");
-        }
-    }
-    tree.apply_batch(batch).expect("batch");
-    db.flush().expect("flush");
+    corpus
+        .videos(n, n / 10, 0x5EED_2000)
+        .flat_map(|g| g.state_entries())
 }
 
 async fn seed_bucket(endpoint: &str, n: usize) {
@@ -247,7 +213,7 @@ async fn main() {
     );
     let t = Instant::now();
     match &backend {
-        Backend::Sled => seed_sled(&data, videos),
+        Backend::Sled => corpus::write_sled(&data, entries(videos)),
         Backend::S3(endpoint) => seed_bucket(endpoint, videos).await,
     }
     println!("[data] seeded in {:.1} s", t.elapsed().as_secs_f64());

@@ -439,7 +439,7 @@ fn write_tmp(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<PathBuf> {
 }
 
 /// Syncs the directory holding `path`, so that a new name in it survives a power cut.
-fn sync_dir(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     if let Some(parent) = path.parent() {
         let parent = if parent.as_os_str().is_empty() {

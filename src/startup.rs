@@ -43,16 +43,7 @@ impl Application {
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         // A data dir created just now must still be there after a power cut: sync the entry
         // that names it (what is inside is synced by the stores that write it).
-        if let Some(parent) = data_dir.parent() {
-            let parent = if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            };
-            std::fs::File::open(parent)
-                .and_then(|d| d.sync_all())
-                .with_context(|| format!("cannot sync {}", parent.display()))?;
-        }
+        crate::certs::sync_dir(&data_dir)?;
         let lock = lock_data_dir(&data_dir)?;
         let clustered = !config.cluster.node_name.is_empty();
         if clustered && (config.state.backend != "s3" || config.blobs.backend != "s3") {

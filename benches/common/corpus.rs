@@ -7,10 +7,12 @@
 use crate::common::Rng;
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::HashSet;
+use std::path::Path;
 use troupe_actors::events::{Rendition, VideoStatus, Visibility};
-use troupe_actors::media::video::VideoState;
-use troupe_actors::playback::counter::CounterState;
+use troupe_actors::media::video::{VideoActor, VideoState};
+use troupe_actors::playback::counter::{CounterActor, CounterState};
 use troupe_actors::playback::tally::Partial;
+use troupe_runtime::{codec, Entity};
 use uuid::Uuid;
 
 /// How many words the vocabulary has.
@@ -360,6 +362,50 @@ pub struct Gen {
     pub counter: Option<CounterState>,
     /// Views in the last 24 hours (as the counter's buckets say, at the corpus's `now_ms`).
     pub views_24h: u64,
+}
+
+impl Gen {
+    /// The state store's (key, encoded state) pairs for this video: the video's, and its
+    /// counter's when it has one.
+    pub fn state_entries(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = vec![(
+            format!("{}/{}", VideoActor::KIND, self.video.id),
+            codec::encode(VideoActor::SCHEMA, &self.video).expect("encode video"),
+        )];
+        if let Some(c) = &self.counter {
+            out.push((
+                format!("{}/{}", CounterActor::KIND, self.video.id),
+                codec::encode(CounterActor::SCHEMA, c).expect("encode counter"),
+            ));
+        }
+        out
+    }
+}
+
+/// Writes `entries` into a sled state store in `data/state`, as `SledStore` frames them:
+/// `[etag: u64 BE][value]` with etags from sled's `generate_id`, in the tree `state`, 10,000
+/// to a batch; then flushes.
+pub fn write_sled(data: &Path, entries: impl Iterator<Item = (String, Vec<u8>)>) {
+    let db = sled::Config::new()
+        .path(data.join("state"))
+        .mode(sled::Mode::LowSpace)
+        .cache_capacity(256 * 1024 * 1024)
+        .open()
+        .expect("open sled");
+    let tree = db.open_tree("state").expect("state tree");
+    let mut batch = sled::Batch::default();
+    for (i, (key, value)) in entries.enumerate() {
+        let mut framed = Vec::with_capacity(8 + value.len());
+        framed.extend_from_slice(&db.generate_id().expect("generate_id").to_be_bytes());
+        framed.extend_from_slice(&value);
+        batch.insert(key.as_bytes(), framed);
+        if i % 10_000 == 9_999 {
+            tree.apply_batch(std::mem::take(&mut batch))
+                .expect("apply batch");
+        }
+    }
+    tree.apply_batch(batch).expect("apply batch");
+    db.flush().expect("flush");
 }
 
 /// The generated videos.

@@ -1053,16 +1053,49 @@ fn unseen(
     gone
 }
 
+/// What the writer loop holds between commits.
+#[derive(Default)]
+struct Uncommitted {
+    /// Changes taken in and not yet written, merged by video.
+    pending: HashMap<Uuid, Pending>,
+    /// What was written since the last commit.
+    mem: Memory,
+    /// Whether the next commit is due to hold anything (or to record the time).
+    dirty: bool,
+    /// How many changes the next commit holds (for its metric).
+    changes: usize,
+}
+
+impl Uncommitted {
+    /// Writes what is pending, counted in the next commit's changes.
+    fn write_pending(&mut self, writer: &mut IndexWriter, me: &Inner) {
+        self.changes += self.pending.len();
+        write(writer, me, std::mem::take(&mut self.pending), &mut self.mem);
+        self.dirty = true;
+    }
+
+    /// Writes what is pending, then commits if anything was written since the last commit;
+    /// a commit that succeeds clears what is remembered of the versions written.
+    fn commit(&mut self, writer: &mut IndexWriter, me: &Inner) {
+        if !self.pending.is_empty() {
+            self.write_pending(writer, me);
+        }
+        if self.dirty {
+            if commit(writer, me, std::mem::take(&mut self.changes)) {
+                self.mem.written.clear();
+            }
+            self.dirty = false;
+        }
+    }
+}
+
 fn writer_loop(
     inner: std::sync::Weak<Inner>,
     mut writer: IndexWriter,
     rx: mpsc::Receiver<Msg>,
     interval: Duration,
 ) {
-    let mut pending: HashMap<Uuid, Pending> = HashMap::new();
-    let mut mem = Memory::default();
-    let mut dirty = false;
-    let mut changes = 0usize;
+    let mut u = Uncommitted::default();
     let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
     let mut next_commit = Instant::now() + interval;
     loop {
@@ -1078,61 +1111,39 @@ fn writer_loop(
         }
         match msg {
             Some(Msg::Change(c)) => {
-                merge(&mut pending, c);
-                if pending.len() >= PENDING_MAX {
-                    changes += pending.len();
-                    write(&mut writer, &me, std::mem::take(&mut pending), &mut mem);
-                    dirty = true;
+                merge(&mut u.pending, c);
+                if u.pending.len() >= PENDING_MAX {
+                    u.write_pending(&mut writer, &me);
                 }
             }
             Some(Msg::Batch(changes, ack)) => {
                 for c in changes {
-                    merge(&mut pending, c);
+                    merge(&mut u.pending, c);
                 }
-                write(&mut writer, &me, std::mem::take(&mut pending), &mut mem);
-                dirty = true;
+                write(&mut writer, &me, std::mem::take(&mut u.pending), &mut u.mem);
+                u.dirty = true;
                 let _ = ack.send(());
             }
             Some(Msg::Commit(ack)) => {
                 // Even with nothing new: the commit records the time (see CommitPayload).
-                dirty = true;
+                u.dirty = true;
                 waiting.push(ack);
                 next_commit = Instant::now();
             }
             Some(Msg::Unseen(seen, ack)) => {
                 // What the writer holds uncommitted counts too: commit it first.
-                if !pending.is_empty() {
-                    changes += pending.len();
-                    write(&mut writer, &me, std::mem::take(&mut pending), &mut mem);
-                    dirty = true;
-                }
-                if dirty {
-                    if commit(&mut writer, &me, std::mem::take(&mut changes)) {
-                        mem.written.clear();
-                    }
-                    dirty = false;
-                }
+                u.commit(&mut writer, &me);
                 let _ = ack.send(unseen(&me.reader.searcher(), &me.columns, &seen));
             }
             None => {}
         }
-        if mem.written.len() >= WRITTEN_MAX {
+        if u.mem.written.len() >= WRITTEN_MAX {
             next_commit = Instant::now();
         }
         if Instant::now() < next_commit {
             continue;
         }
-        if !pending.is_empty() {
-            changes += pending.len();
-            write(&mut writer, &me, std::mem::take(&mut pending), &mut mem);
-            dirty = true;
-        }
-        if dirty {
-            if commit(&mut writer, &me, std::mem::take(&mut changes)) {
-                mem.written.clear();
-            }
-            dirty = false;
-        }
+        u.commit(&mut writer, &me);
         for w in waiting.drain(..) {
             let _ = w.send(());
         }
@@ -1141,9 +1152,9 @@ fn writer_loop(
         next_commit = Instant::now() + interval;
     }
     // The process is ending: commit what is pending, so a clean stop loses nothing.
-    if dirty || !pending.is_empty() {
+    if u.dirty || !u.pending.is_empty() {
         if let Some(me) = inner.upgrade() {
-            write(&mut writer, &me, pending, &mut mem);
+            write(&mut writer, &me, u.pending, &mut u.mem);
             let _ = commit_stamped(&mut writer, &me);
         } else {
             let _ = writer.commit();

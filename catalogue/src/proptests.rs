@@ -6,10 +6,9 @@
 
 use super::*;
 use crate::highlight::Highlighter;
-use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use troupe_actors::events::{VideoStatus, Visibility};
+use troupe_actors::events::Visibility;
 
 /// 10,000 cases, as the issue asks of every parser of outside input; no regression files are
 /// written into the source tree.
@@ -73,38 +72,23 @@ fn query_words_and_highlights_cover_the_text_without_panicking() {
         .unwrap();
 }
 
+/// [`crate::tests::video`] with more words, its first word as a tag too, and `visibility`.
 fn video(n: u64, title: &str, owner: &str, visibility: Visibility) -> VideoView {
     VideoView {
-        id: Uuid::from_u128(u128::from(n) + 1),
-        owner: owner.into(),
-        owner_id: Uuid::from_u128(owner.len() as u128 + 1000),
-        title: title.into(),
         description: format!("the description of {title}, with more words about it"),
         tags: vec![
             "nature".into(),
             title.split(' ').next().unwrap_or("x").into(),
         ],
         visibility,
-        state: VideoStatus::Ready,
-        progress: 100.0,
-        failure_reason: None,
-        renditions: vec![],
-        duration_secs: Some(60.0 + n as f64),
-        has_poster: false,
-        upload_id: None,
-        created_at: Utc
-            .timestamp_millis_opt(1_700_000_000_000 + n as i64 * 1000)
-            .unwrap(),
-        updated_at: Utc::now(),
-        version: 1,
+        ..crate::tests::video(n, title, owner)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_search_on_a_real_index_answers_or_refuses_the_cursor_never_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = Catalogue::open(&crate::tests::settings(dir.path())).unwrap();
-    c.set_ready();
+    let c = crate::tests::ready(&crate::tests::settings(dir.path()));
     let titles = [
         "Mountain biking in Wales",
         "Aquarium tour",

@@ -14,7 +14,15 @@ pub(crate) fn settings(dir: &Path) -> Settings {
     }
 }
 
-fn video(n: u64, title: &str, owner: &str) -> VideoView {
+/// A catalogue opened in `settings`' directory and marked ready.
+pub(crate) fn ready(settings: &Settings) -> Catalogue {
+    let (c, _) = Catalogue::open(settings).unwrap();
+    c.set_ready();
+    c
+}
+
+/// A ready, public video `n` (its id and creation time follow `n`) titled `title`.
+pub(crate) fn video(n: u64, title: &str, owner: &str) -> VideoView {
     VideoView {
         id: Uuid::from_u128(u128::from(n) + 1),
         owner: owner.into(),
@@ -35,6 +43,17 @@ fn video(n: u64, title: &str, owner: &str) -> VideoView {
             .unwrap(),
         updated_at: Utc::now(),
         version: 1,
+    }
+}
+
+/// Applies videos `ns`, each titled `<word> <n>`, owned by `owner` (not committed).
+fn add_numbered(c: &Catalogue, ns: std::ops::Range<u64>, word: &str, owner: &str) {
+    for n in ns {
+        c.apply(Change::Video(Box::new(video(
+            n,
+            &format!("{word} {n}"),
+            owner,
+        ))));
     }
 }
 
@@ -125,8 +144,7 @@ async fn typos_prefixes_and_visibility_scopes() {
 #[tokio::test]
 async fn older_changes_never_win_and_deleted_videos_stay_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
-    c.set_ready();
+    let c = ready(&settings(dir.path()));
     let mut v = video(1, "First title", "alice");
     v.version = 5;
     c.apply(Change::Video(Box::new(v.clone())));
@@ -168,15 +186,8 @@ async fn older_changes_never_win_and_deleted_videos_stay_deleted() {
 #[tokio::test]
 async fn newest_first_pages_are_stable_while_videos_are_added() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
-    c.set_ready();
-    for n in 0..50 {
-        c.apply(Change::Video(Box::new(video(
-            n,
-            &format!("video {n}"),
-            "alice",
-        ))));
-    }
+    let c = ready(&settings(dir.path()));
+    add_numbered(&c, 0..50, "video", "alice");
     c.commit().await;
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -209,8 +220,7 @@ async fn newest_first_pages_are_stable_while_videos_are_added() {
 #[tokio::test]
 async fn filters_and_sorts() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
-    c.set_ready();
+    let c = ready(&settings(dir.path()));
     for n in 0..10 {
         let mut v = video(
             n,
@@ -281,8 +291,7 @@ async fn filters_and_sorts() {
 async fn a_reopened_index_keeps_what_was_committed_and_a_corrupt_one_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
-        c.set_ready();
+        let c = ready(&settings(dir.path()));
         c.apply(Change::Video(Box::new(video(1, "kept", "alice"))));
         c.commit().await;
     }
@@ -304,8 +313,7 @@ async fn a_reopened_index_keeps_what_was_committed_and_a_corrupt_one_is_rebuilt(
 #[tokio::test]
 async fn ranked_pages_skip_what_the_scope_hides_and_the_word_as_typed_ranks_above_completions() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
-    c.set_ready();
+    let c = ready(&settings(dir.path()));
     // 40 videos titled "harbor …", every third private; 20 more "harbormaster …" (a
     // completion of "harbor"), all public.
     for n in 0..40 {
@@ -315,13 +323,7 @@ async fn ranked_pages_skip_what_the_scope_hides_and_the_word_as_typed_ranks_abov
         }
         c.apply(Change::Video(Box::new(v)));
     }
-    for n in 40..60 {
-        c.apply(Change::Video(Box::new(video(
-            n,
-            &format!("harbormaster {n}"),
-            "quay",
-        ))));
-    }
+    add_numbered(&c, 40..60, "harbormaster", "quay");
     c.commit().await;
     let page = |cursor: Option<Cursor>, scope: Scope| {
         c.search(
@@ -401,8 +403,7 @@ fn settings_no_tick(dir: &Path, cursor_ttl: Duration) -> Settings {
 #[tokio::test]
 async fn a_later_batch_never_replaces_a_newer_uncommitted_version() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = Catalogue::open(&settings_no_tick(dir.path(), Duration::from_secs(600))).unwrap();
-    c.set_ready();
+    let c = ready(&settings_no_tick(dir.path(), Duration::from_secs(600)));
     let mut v = video(1, "Newest title", "alice");
     v.version = 5;
     // Each batch is written at once, none committed between them: the second must be
@@ -458,15 +459,8 @@ fn ranked(
 #[tokio::test]
 async fn a_ranked_cursor_gives_the_next_page_of_its_ranking_or_expires() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
-    c.set_ready();
-    for n in 0..30 {
-        c.apply(Change::Video(Box::new(video(
-            n,
-            &format!("harbor {n}"),
-            "quay",
-        ))));
-    }
+    let c = ready(&settings(dir.path()));
+    add_numbered(&c, 0..30, "harbor", "quay");
     c.commit().await;
     let whole = ranked(&c, "harbor", None, Scope::Public).unwrap();
     let all: Vec<String> = {
@@ -486,11 +480,7 @@ async fn a_ranked_cursor_gives_the_next_page_of_its_ranking_or_expires() {
     // Commits, each searched by someone else, and better matches arrive: the cursor still
     // pages through the ranking it was made on (6 other rankings: fewer than the 8 kept).
     for n in 100..106 {
-        c.apply(Change::Video(Box::new(video(
-            n,
-            &format!("harbor harbor {n}"),
-            "quay",
-        ))));
+        add_numbered(&c, n..n + 1, "harbor harbor", "quay");
         c.commit().await;
         let _ = ranked(&c, "harbor", None, Scope::Public).unwrap();
     }
@@ -536,11 +526,7 @@ async fn a_ranked_cursor_gives_the_next_page_of_its_ranking_or_expires() {
         .1
         .unwrap();
     for n in 400..410 {
-        c.apply(Change::Video(Box::new(video(
-            n,
-            &format!("harbor {n}"),
-            "quay",
-        ))));
+        add_numbered(&c, n..n + 1, "harbor", "quay");
         c.commit().await;
         let _ = ranked(&c, "harbor", None, Scope::Public).unwrap();
     }
@@ -554,15 +540,8 @@ async fn a_ranked_cursor_gives_the_next_page_of_its_ranking_or_expires() {
 async fn a_ranked_cursor_expires_after_its_lifetime() {
     let dir = tempfile::tempdir().unwrap();
     let ttl = Duration::from_millis(300);
-    let (c, _) = Catalogue::open(&settings_no_tick(dir.path(), ttl)).unwrap();
-    c.set_ready();
-    for n in 0..30 {
-        c.apply(Change::Video(Box::new(video(
-            n,
-            &format!("harbor {n}"),
-            "quay",
-        ))));
-    }
+    let c = ready(&settings_no_tick(dir.path(), ttl));
+    add_numbered(&c, 0..30, "harbor", "quay");
     c.commit().await;
     let first = ranked(&c, "harbor", None, Scope::Public).unwrap();
     let second = ranked(&c, "harbor", first.1.as_deref(), Scope::Public).unwrap();
@@ -596,8 +575,7 @@ async fn a_ranked_cursor_expires_after_its_lifetime() {
 #[tokio::test]
 async fn a_query_holds_at_most_max_words() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = Catalogue::open(&settings(dir.path())).unwrap();
-    c.set_ready();
+    let c = ready(&settings(dir.path()));
     c.apply(Change::Video(Box::new(video(1, "harbor lights", "quay"))));
     c.commit().await;
     // Words past MAX_WORDS are not searched (the HTTP layer refuses such a query first).

@@ -1,7 +1,7 @@
 //! The catalogue index: search that finds what people mean, freshness within a second,
 //! visibility that holds even when the index is stale, rebuilds, and bad input.
 
-use crate::harness::{problem, TestApp};
+use crate::harness::{problem, urlencode, TestApp};
 use crate::media::{media_options, ready_video};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -20,27 +20,26 @@ fn search_path(q: &str) -> String {
     format!("/api/v1/search?q={}", urlencode(q))
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The JSON answer of a GET that must succeed.
-async fn get_json(app: &TestApp, path: &str, token: Option<&str>) -> Value {
+pub(crate) async fn get_json(app: &TestApp, path: &str, token: Option<&str>) -> Value {
     app.get(path, token).await.json().await.unwrap()
 }
 
-async fn create(app: &TestApp, token: &str, body: Value) -> String {
+/// Creates a video with `body` as `token` (201 expected); its id.
+pub(crate) async fn create(app: &TestApp, token: &str, body: Value) -> String {
     let r = app
         .request(Method::POST, "/api/v1/videos", Some(token), Some(body))
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let v: Value = r.json().await.unwrap();
-    v["id"].as_str().unwrap().to_owned()
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// Renames video `id` through node `via` and waits (5 s at most) until a search on `on` for
@@ -48,19 +47,17 @@ async fn create(app: &TestApp, token: &str, body: Value) -> String {
 async fn retitle_and_find(via: &TestApp, on: &TestApp, token: &str, id: &str, title: &str) {
     patch(via, token, id, json!({ "title": title })).await;
     let word = title.rsplit(' ').next().unwrap_or(title).to_lowercase();
-    crate::harness::eventually(Duration::from_secs(5), || async {
-        let page: Value = on
-            .get(&search_path(&word), Some(token))
-            .await
-            .json()
-            .await
-            .ok()?;
-        (titles(&page) == [title]).then_some(())
-    })
+    on.json_when(
+        Duration::from_secs(5),
+        &search_path(&word),
+        Some(token),
+        |page| titles(page) == [title],
+    )
     .await;
 }
 
-async fn patch(app: &TestApp, token: &str, id: &str, body: Value) {
+/// Edits video `id` with `body` as `token` (200 expected).
+pub(crate) async fn patch(app: &TestApp, token: &str, id: &str, body: Value) {
     let r = app
         .request(
             Method::PATCH,
@@ -164,15 +161,10 @@ async fn search_finds_typos_and_prefixes_and_every_change_shows_within_a_second(
     // ... and nobody else ever finds it, nor gets it suggested.
     for (token, who) in [(None, "anonymous"), (Some(bob.as_str()), "bob")] {
         for q in ["lighthouse", "lighthouse keeper diaries", "lightouse"] {
-            let page: Value = app.get(&search_path(q), token).await.json().await.unwrap();
+            let page = get_json(&app, &search_path(q), token).await;
             assert!(titles(&page).is_empty(), "{who} found {q}: {page}");
         }
-        let s: Value = app
-            .get("/api/v1/search/suggest?q=lightho", token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let s = get_json(&app, "/api/v1/search/suggest?q=lightho", token).await;
         assert_eq!(s["suggestions"], json!([]), "{who}: {s}");
     }
     let s: Value = get_json(&app, "/api/v1/search/suggest?q=mountain%20b", None).await;
@@ -212,15 +204,7 @@ async fn search_finds_typos_and_prefixes_and_every_change_shows_within_a_second(
         .await;
 
     // Deleted: gone within a second.
-    let r = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/videos/{public}"),
-            Some(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.delete_video(&alice, &public).await;
     for token in [None, Some(alice.as_str())] {
         app.listed(&search_path("coastal"), token, |p| titles(p).is_empty())
             .await;
@@ -384,15 +368,12 @@ async fn a_stale_index_never_shows_a_hidden_video_and_catches_up_after_a_crash()
     let doomed = create(&app, &alice, json!({"title": "Driftwood"})).await;
     app.listed(&search_path("harbour"), None, |p| titles(p).len() == 1)
         .await;
-    crate::harness::eventually(Duration::from_secs(10), || async {
-        let page: Value = app
-            .get(&search_path("driftwood"), Some(&alice))
-            .await
-            .json()
-            .await
-            .ok()?;
-        (titles(&page).len() == 1).then_some(())
-    })
+    app.json_when(
+        Duration::from_secs(10),
+        &search_path("driftwood"),
+        Some(&alice),
+        |page| titles(page).len() == 1,
+    )
     .await;
     let mut app = app;
     app.kill9();
@@ -414,15 +395,7 @@ async fn a_stale_index_never_shows_a_hidden_video_and_catches_up_after_a_crash()
     )
     .await;
     let fresh = create(&frozen, &alice, json!({"title": "Kelp forest"})).await;
-    let r = frozen
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/videos/{doomed}"),
-            Some(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    frozen.delete_video(&alice, &doomed).await;
     // Even before any commit, nobody else finds it: results are re-checked.
     let page: Value = get_json(&frozen, &search_path("harbour"), None).await;
     assert!(titles(&page).is_empty(), "{page}");
@@ -435,16 +408,14 @@ async fn a_stale_index_never_shows_a_hidden_video_and_catches_up_after_a_crash()
     let page: Value = get_json(&restarted, &search_path("harbour"), None).await;
     assert!(titles(&page).is_empty(), "{page}");
     let alice = restarted.login_token("alice").await;
-    let page = crate::harness::eventually(Duration::from_secs(10), || async {
-        let page: Value = restarted
-            .get(&search_path("kelp"), Some(&alice))
-            .await
-            .json()
-            .await
-            .ok()?;
-        (titles(&page) == ["Kelp forest"]).then_some(page)
-    })
-    .await;
+    let page = restarted
+        .json_when(
+            Duration::from_secs(10),
+            &search_path("kelp"),
+            Some(&alice),
+            |page| titles(page) == ["Kelp forest"],
+        )
+        .await;
     assert_eq!(page["items"][0]["id"], fresh.as_str());
     restarted
         .listed(&search_path("harbour private"), Some(&alice), |p| {
@@ -452,16 +423,14 @@ async fn a_stale_index_never_shows_a_hidden_video_and_catches_up_after_a_crash()
         })
         .await;
     // And the deletion made just before the crash is gone from its owner's results too.
-    crate::harness::eventually(Duration::from_secs(10), || async {
-        let page: Value = restarted
-            .get(&search_path("driftwood"), Some(&alice))
-            .await
-            .json()
-            .await
-            .ok()?;
-        titles(&page).is_empty().then_some(())
-    })
-    .await;
+    restarted
+        .json_when(
+            Duration::from_secs(10),
+            &search_path("driftwood"),
+            Some(&alice),
+            |page| titles(page).is_empty(),
+        )
+        .await;
     // The restart caught up from the journal's notes (the index was intact), not by
     // reading every video.
     assert!(
@@ -565,9 +534,8 @@ async fn on_three_nodes_every_node_searches_everything_and_a_kill_9_loses_no_res
     }
     let all = "/api/v1/search?q=glacier&limit=100";
     for node in &c.nodes {
-        crate::harness::eventually(Duration::from_secs(5), || async {
-            let page: Value = node.get(all, Some(&alice)).await.json().await.ok()?;
-            (titles(&page).len() == 12).then_some(())
+        node.json_when(Duration::from_secs(5), all, Some(&alice), |page| {
+            titles(page).len() == 12
         })
         .await;
     }

@@ -2,7 +2,7 @@
 //! its query, or 410 `cursor_expired`, never a page with repeats or gaps; and bad queries and
 //! cursors get a 4xx problem, never a 5xx, never another user's private video.
 
-use crate::harness::{problem, Options, TestApp};
+use crate::harness::{problem, urlencode, Options, TestApp};
 use futures::stream::{self, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -10,15 +10,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// Creates `n` videos titled `<word> <i>` as `token`, 32 at a time; their ids.
 async fn seed(app: &TestApp, token: &str, word: &str, n: usize, visibility: &str) -> Vec<String> {
@@ -48,6 +39,17 @@ fn ids(page: &Value) -> Vec<String> {
         .iter()
         .map(|v| v["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Waits (10 s at most) until searching "harbor" as `token` finds videos of which `ok` holds.
+async fn harbor_found(app: &TestApp, token: &str, ok: impl Fn(&[String]) -> bool) {
+    app.json_when(
+        Duration::from_secs(10),
+        "/api/v1/search?q=harbor&limit=100",
+        Some(token),
+        |p| ok(&ids(p)),
+    )
+    .await;
 }
 
 /// Pages through `path` (which takes `&cursor=`) to the end; every id in order, and
@@ -263,11 +265,16 @@ async fn paging_through_5000_results_while_1000_videos_a_second_change_repeats_a
     }
 }
 
-/// The page and next cursor of `path` as `token`.
-async fn first_page(app: &TestApp, token: &str, path: &str) -> (Value, String) {
+/// The page `path` gives `token` (200 expected).
+async fn page(app: &TestApp, token: &str, path: &str) -> Value {
     let r = app.get(path, Some(token)).await;
     assert_eq!(r.status(), StatusCode::OK, "GET {path}");
-    let page: Value = r.json().await.unwrap();
+    r.json().await.unwrap()
+}
+
+/// The page and next cursor of `path` as `token`.
+async fn first_page(app: &TestApp, token: &str, path: &str) -> (Value, String) {
+    let page = page(app, token, path).await;
     let next = page["next_cursor"]
         .as_str()
         .expect("a next page")
@@ -283,25 +290,9 @@ async fn bad_queries_and_cursors_get_a_4xx_problem_and_never_another_users_priva
     let bob = app.user("bob").await;
     seed(&app, &alice, "harbor", 12, "private").await;
     let secret = seed(&app, &bob, "harbor", 3, "private").await;
-    let own = |page: &Value| ids(page).iter().all(|id| !secret.contains(id));
-    crate::harness::eventually(Duration::from_secs(10), || async {
-        let p: Value = app
-            .get("/api/v1/search?q=harbor&limit=100", Some(&bob))
-            .await
-            .json()
-            .await
-            .ok()?;
-        (ids(&p).len() == 3).then_some(())
-    })
-    .await;
-    crate::harness::eventually(Duration::from_secs(10), || async {
-        let p: Value = app
-            .get("/api/v1/search?q=harbor&limit=100", Some(&alice))
-            .await
-            .json()
-            .await
-            .ok()?;
-        (ids(&p).len() == 12 && own(&p)).then_some(())
+    harbor_found(&app, &bob, |ids| ids.len() == 3).await;
+    harbor_found(&app, &alice, |ids| {
+        ids.len() == 12 && ids.iter().all(|id| !secret.contains(id))
     })
     .await;
 
@@ -358,14 +349,12 @@ async fn bad_queries_and_cursors_get_a_4xx_problem_and_never_another_users_priva
         problem(app.get(&path, Some(token)).await, 422, "cursor_mismatch").await;
     }
     // The same query's cursor works, with another page size too.
-    let r = app
-        .get(
-            &format!("/api/v1/search?q=harbor&limit=7&cursor={ranked}"),
-            Some(&alice),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let p: Value = r.json().await.unwrap();
+    let p = page(
+        &app,
+        &alice,
+        &format!("/api/v1/search?q=harbor&limit=7&cursor={ranked}"),
+    )
+    .await;
     assert_eq!(ids(&p).len(), 7);
 
     // Forged by hand: garbage, or well-formed with made-up parts. Never a 5xx, never a
@@ -412,16 +401,7 @@ async fn a_ranked_cursor_expires_with_410_after_its_lifetime_and_after_a_restart
     app.user("admin").await; // the first user is an admin; Alice is not
     let alice = app.user("alice").await;
     seed(&app, &alice, "harbor", 12, "private").await;
-    crate::harness::eventually(Duration::from_secs(10), || async {
-        let p: Value = app
-            .get("/api/v1/search?q=harbor&limit=100", Some(&alice))
-            .await
-            .json()
-            .await
-            .ok()?;
-        (ids(&p).len() == 12).then_some(())
-    })
-    .await;
+    harbor_found(&app, &alice, |ids| ids.len() == 12).await;
     let (_, next) = first_page(&app, &alice, "/api/v1/search?q=harbor&limit=5").await;
     let (_, newest) = first_page(&app, &alice, "/api/v1/videos?limit=5").await;
     // Within its second, the cursor gives the next page (and keeps the ranking another
@@ -463,13 +443,11 @@ async fn a_ranked_cursor_expires_with_410_after_its_lifetime_and_after_a_restart
         "cursor_expired",
     )
     .await;
-    let r = app
-        .get(
-            &format!("/api/v1/videos?limit=5&cursor={newest}"),
-            Some(&alice),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let p: Value = r.json().await.unwrap();
+    let p = page(
+        &app,
+        &alice,
+        &format!("/api/v1/videos?limit=5&cursor={newest}"),
+    )
+    .await;
     assert_eq!(ids(&p).len(), 5);
 }

@@ -2,6 +2,7 @@
 //! one node, on the shared bucket, on three nodes), a restart with an intact index catches
 //! up from the change journal, and a rebuild that fails answers 503 until it can succeed.
 
+use crate::catalogue::{get_json, patch};
 use crate::harness::{eventually, problem, Options, TestApp};
 use crate::s3::{s3_options, Moto};
 use futures::StreamExt;
@@ -117,37 +118,9 @@ fn search_path(q: &str) -> String {
     format!("/api/v1/search?q={q}")
 }
 
+/// Creates a video titled `title` as `token`; its id.
 async fn create(app: &TestApp, token: &str, title: &str) -> String {
-    let r = app
-        .request(
-            Method::POST,
-            "/api/v1/videos",
-            Some(token),
-            Some(json!({ "title": title })),
-        )
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn patch(app: &TestApp, token: &str, id: &str, body: Value) {
-    let r = app
-        .request(
-            Method::PATCH,
-            &format!("/api/v1/videos/{id}"),
-            Some(token),
-            Some(body),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    crate::catalogue::create(app, token, json!({ "title": title })).await
 }
 
 /// The ids a search finds (200 expected).
@@ -282,12 +255,7 @@ async fn videos_created_while_20000_are_reconciled_are_all_searchable_afterwards
     assert!(seen >= 20_000, "{done}");
     all_searchable(&app, &alice, &made, Duration::from_secs(10)).await;
     // And the seeded ones are all there.
-    let page: Value = app
-        .get("/api/v1/search?q=archive&limit=1", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(&app, "/api/v1/search?q=archive&limit=1", None).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
 }
 
@@ -365,15 +333,7 @@ async fn a_restart_on_the_bucket_catches_up_with_what_another_node_changed_meanw
     let b = TestApp::spawn(options.clone()).await;
     patch(&b, &alice, &edited, json!({"title": "Severn bore"})).await;
     patch(&b, &alice, &hidden, json!({"visibility": "private"})).await;
-    let r = b
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/videos/{deleted}"),
-            Some(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    b.delete_video(&alice, &deleted).await;
     let created = create(&b, &alice, "Estuary birds").await;
     let mut b = b;
     b.terminate_wait_after_sigterm().await;
@@ -399,18 +359,8 @@ async fn a_restart_on_the_bucket_catches_up_with_what_another_node_changed_meanw
     );
     assert_eq!(found(&a, "estuary", alice).await.unwrap(), [created]);
     assert_eq!(found(&a, "marsh", alice).await.unwrap(), [hidden]);
-    let page: Value = a
-        .get(
-            &format!(
-                "/api/v1/videos/{}",
-                found(&a, "marsh", alice).await.unwrap()[0]
-            ),
-            alice,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let marsh = found(&a, "marsh", alice).await.unwrap();
+    let page = get_json(&a, &format!("/api/v1/videos/{}", marsh[0]), alice).await;
     assert_eq!(page["visibility"], "private", "{page}");
     assert_eq!(
         found(&a, "dunes", alice).await.unwrap(),

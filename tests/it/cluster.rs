@@ -330,6 +330,18 @@ impl Cluster {
             .map(|m| m["state"].as_str().unwrap().to_owned())
     }
 
+    /// The forwarding link's address of node `i` (as its running process was started with).
+    pub fn link_of(&self, i: usize) -> String {
+        self.nodes[i]
+            .options
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "TROUPE__CLUSTER__LINK_LISTEN")
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+
     pub fn signal(&self, i: usize, sig: Signal) {
         kill(Pid::from_raw(self.nodes[i].pid() as i32), sig).unwrap();
     }

@@ -5,7 +5,9 @@
 //! certificate out of both links while the cluster keeps serving.
 
 use crate::cluster::{free_port, Cluster, COOKIE};
-use crate::cluster_tls::{certs, refuses, tls_client, tls_cluster};
+use crate::cluster_tls::{
+    certs, challenge, identity, refused_start, refuses, tls_client, tls_cluster,
+};
 use crate::failover::accounts_owned_by;
 use crate::harness::*;
 use reqwest::StatusCode;
@@ -13,6 +15,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Runs `troupe cluster cookie` and checks that it succeeded; the cookie it printed.
+fn fresh_cookie() -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["cluster", "cookie"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
 
 /// Runs `troupe cluster ARGS...`.
 fn troupe_cluster(args: &[&str], dir: &Path) -> std::process::Output {
@@ -78,15 +90,7 @@ fn cluster_certs_refuses_a_name_that_would_overwrite_its_files_and_never_overwri
     assert!(after.contains_key("node3-key.pem"));
 
     // `troupe cluster cookie`: 256 fresh bits, base64url, every time.
-    let cookie = |_: ()| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_troupe"))
-            .args(["cluster", "cookie"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let (a, b) = (cookie(()), cookie(()));
+    let (a, b) = (fresh_cookie(), fresh_cookie());
     assert_ne!(a, b);
     for c in [&a, &b] {
         assert_eq!(c.len(), 43, "{c}");
@@ -96,30 +100,6 @@ fn cluster_certs_refuses_a_name_that_would_overwrite_its_files_and_never_overwri
             "{c}"
         );
     }
-}
-
-/// Starts a cluster node with `env` that must refuse to start; returns its log.
-async fn refused_start(env: Vec<(&'static str, String)>) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = Options::default()
-        .env("TROUPE__STATE__BACKEND", "s3")
-        .env("TROUPE__BLOBS__BACKEND", "s3")
-        .env("TROUPE__BLOBS__S3__BUCKET", "nowhere")
-        .env("TROUPE__BLOBS__S3__ENDPOINT", "http://127.0.0.1:1")
-        .env("TROUPE__CLUSTER__NODE_NAME", "lonely")
-        .env(
-            "TROUPE__CLUSTER__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        );
-    for (k, v) in env {
-        o = o.env(k, v);
-    }
-    let Err((status, log)) = TestApp::start(&dir.path().join("d"), o).await else {
-        panic!("must refuse to start")
-    };
-    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
-    assert!(!log.contains("panicked"), "{log}");
-    log
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,12 +139,7 @@ async fn a_weak_or_well_known_cookie_keeps_a_cluster_node_from_starting_and_name
         "{log}"
     );
     // A fresh one passes the check (this node then stops at the next one: no TLS files).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args(["cluster", "cookie"])
-        .output()
-        .unwrap();
-    let fresh = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let log = refused_start(vec![("TROUPE__CLUSTER__COOKIE", fresh)]).await;
+    let log = refused_start(vec![("TROUPE__CLUSTER__COOKIE", fresh_cookie())]).await;
     assert!(!log.contains("too weak"), "{log}");
     assert!(log.contains("the cluster links need TLS"), "{log}");
 }
@@ -183,15 +158,9 @@ fn link_mac(cookie: &str, parts: &[&[u8]]) -> Vec<u8> {
 /// Dials the forwarding link at `addr` with `tls`, runs the cookie handshake (right cookie)
 /// claiming to be node `name`, and says whether the server answered it.
 async fn link_answers(addr: &str, tls: &tokio_rustls::TlsConnector, name: &str) -> bool {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let server = rustls::pki_types::ServerName::try_from("troupe-cluster").unwrap();
-    let Ok(mut s) = tls.connect(server, tcp).await else {
+    let Some((mut s, challenge)) = challenge(addr, tls).await else {
         return false;
     };
-    let mut challenge = [0u8; 32];
-    if s.read_exact(&mut challenge).await.is_err() {
-        return false;
-    }
     let mine = [7u8; 32];
     let proof = link_mac(
         COOKIE,
@@ -211,32 +180,18 @@ async fn link_answers(addr: &str, tls: &tokio_rustls::TlsConnector, name: &str) 
     theirs[..] == link_mac(COOKIE, &[b"troupe-link-v1 server", &challenge, &mine])[..]
 }
 
-/// The forwarding link's address of node `i`.
-fn link_of(c: &Cluster, i: usize) -> String {
-    c.nodes[i]
-        .options
-        .env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "TROUPE__CLUSTER__LINK_LISTEN")
-        .map(|(_, v)| v.clone())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_peer_whose_certificate_names_another_node_is_refused_on_both_links_and_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let c = tls_cluster(2, dir.path()).await;
-    let admin = c.nodes[0].user("admin").await;
-    c.wait_up(&admin, &[0, 1], 2).await;
+    let (c, admin) = tls_cluster(2, dir.path()).await;
     // A certificate of the cluster's CA, for node "probe".
     certs(dir.path(), "probe");
-    let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
-    let (ca, cert, key) = (read("ca.pem"), read("probe.pem"), read("probe-key.pem"));
+    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
+    let (cert, key) = identity(dir.path(), "probe");
     let probe = tls_client(&ca, Some((&cert, &key)));
 
     // The forwarding link: the right cookie and a CA certificate, but claiming node1.
-    let link = link_of(&c, 0);
+    let link = c.link_of(0);
     assert!(!link_answers(&link, &probe, "node1").await);
     // (The probe is sound: as the node its certificate names, it is answered.)
     assert!(link_answers(&link, &probe, "probe").await);
@@ -308,9 +263,7 @@ async fn serves(c: &Cluster, tokens: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leaked_node_key_is_revoked_and_shut_out_of_both_links_while_the_cluster_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = tls_cluster(3, dir.path()).await;
-    let admin = c.nodes[0].user("admin").await;
-    c.wait_all_up(&admin).await;
+    let (mut c, admin) = tls_cluster(3, dir.path()).await;
     // Accounts owned by each node: every one must keep answering through every node.
     let mut tokens = Vec::new();
     for owner in 0..3 {
@@ -322,10 +275,10 @@ async fn a_leaked_node_key_is_revoked_and_shut_out_of_both_links_while_the_clust
     // node2's key leaks: someone holds a copy of its certificate and key.
     let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
     let ca = read("ca.pem");
-    let (leaked_cert, leaked_key) = (read("node2.pem"), read("node2-key.pem"));
+    let (leaked_cert, leaked_key) = identity(dir.path(), "node2");
     let leaked = tls_client(&ca, Some((&leaked_cert, &leaked_key)));
     // Before the procedure the copy still opens the links (as node2).
-    assert!(link_answers(&link_of(&c, 0), &leaked, "node2").await);
+    assert!(link_answers(&c.link_of(0), &leaked, "node2").await);
 
     // The procedure (docs/operations.md, "A leaked node key"): revoke, re-issue, roll out.
     let out = troupe_cluster(&["certs", "--revoke", "node2"], dir.path());
@@ -358,10 +311,10 @@ async fn a_leaked_node_key_is_revoked_and_shut_out_of_both_links_while_the_clust
     // The old certificate is refused on both links of every node, and logged as revoked.
     for i in 0..3 {
         assert!(
-            refuses(&link_of(&c, i), &leaked).await,
+            refuses(&c.link_of(i), &leaked).await,
             "forwarding link of node{i}"
         );
-        assert!(!link_answers(&link_of(&c, i), &leaked, "node2").await);
+        assert!(!link_answers(&c.link_of(i), &leaked, "node2").await);
         assert!(
             refuses(&c.addrs[i], &leaked).await,
             "membership link of node{i}"

@@ -40,12 +40,13 @@ pub(crate) fn tls_env(dir: &Path, name: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// `n` nodes with certificates from a fresh CA in `dir`.
-pub(crate) async fn tls_cluster(n: usize, dir: &Path) -> Cluster {
+/// `n` nodes with certificates from a fresh CA in `dir`, and an admin's token, once every
+/// node sees every node up.
+pub(crate) async fn tls_cluster(n: usize, dir: &Path) -> (Cluster, String) {
     let names: Vec<String> = (0..n).map(|i| format!("node{i}")).collect();
     certs(dir, &names.join(","));
     let dir = dir.to_owned();
-    Cluster::start_with_node_env(
+    let c = Cluster::start_with_node_env(
         Spec {
             nodes: n,
             proxied: false,
@@ -53,7 +54,40 @@ pub(crate) async fn tls_cluster(n: usize, dir: &Path) -> Cluster {
         &[],
         &move |i| tls_env(&dir, &format!("node{i}")),
     )
-    .await
+    .await;
+    let admin = c.nodes[0].user("admin").await;
+    c.wait_all_up(&admin).await;
+    (c, admin)
+}
+
+/// The certificate and key files `troupe cluster certs` wrote in `dir` for node `name`.
+pub(crate) fn identity(dir: &Path, name: &str) -> (Vec<u8>, Vec<u8>) {
+    let read = |f: String| std::fs::read(dir.join(f)).unwrap();
+    (read(format!("{name}.pem")), read(format!("{name}-key.pem")))
+}
+
+/// Starts a cluster node with `env` that must refuse to start (exit 1, no panic); its log.
+pub(crate) async fn refused_start(env: Vec<(&'static str, String)>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Options::default()
+        .env("TROUPE__STATE__BACKEND", "s3")
+        .env("TROUPE__BLOBS__BACKEND", "s3")
+        .env("TROUPE__BLOBS__S3__BUCKET", "nowhere")
+        .env("TROUPE__BLOBS__S3__ENDPOINT", "http://127.0.0.1:1")
+        .env("TROUPE__CLUSTER__NODE_NAME", "lonely")
+        .env(
+            "TROUPE__CLUSTER__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        );
+    for (k, v) in env {
+        o = o.env(k, v);
+    }
+    let Err((status, log)) = TestApp::start(&dir.path().join("d"), o).await else {
+        panic!("must refuse to start")
+    };
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    log
 }
 
 fn forwards_served(metrics: &str) -> f64 {
@@ -67,9 +101,7 @@ fn forwards_served(metrics: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tls_cluster_made_with_cluster_certs_serves_forwards_and_fails_over_in_under_1_s() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = tls_cluster(3, dir.path()).await;
-    let admin = c.nodes[0].user("admin").await;
-    c.wait_all_up(&admin).await;
+    let (mut c, admin) = tls_cluster(3, dir.path()).await;
     for node in &c.nodes {
         let logs = node.logs();
         assert!(logs.contains("\"tls\":true"), "TLS must be on:\n{logs}");
@@ -150,24 +182,34 @@ pub(crate) fn tls_client(
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
+/// Connects to `addr` with `tls` and reads the 32 bytes the forwarding link sends once it
+/// accepts a peer (its challenge): the session and the challenge, or `None` if the server
+/// refused (the handshake or the read failed).
+pub(crate) async fn challenge(
+    addr: &str,
+    tls: &tokio_rustls::TlsConnector,
+) -> Option<(
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    [u8; 32],
+)> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("troupe-cluster").unwrap();
+    let mut s = tls.connect(name, tcp).await.ok()?;
+    let mut challenge = [0u8; 32];
+    s.read_exact(&mut challenge).await.ok()?;
+    Some((s, challenge))
+}
+
 /// Connects to `addr` with `tls`; true if the server refused (the connection fails before
 /// 32 bytes arrive: the forwarding link's challenge, once accepted).
 pub(crate) async fn refuses(addr: &str, tls: &tokio_rustls::TlsConnector) -> bool {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("troupe-cluster").unwrap();
-    let Ok(mut s) = tls.connect(name, tcp).await else {
-        return true;
-    };
-    let mut challenge = [0u8; 32];
-    s.read_exact(&mut challenge).await.is_err()
+    challenge(addr, tls).await.is_none()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plain_tcp_and_foreign_ca_peers_are_refused_on_both_links_and_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let c = tls_cluster(2, dir.path()).await;
-    let admin = c.nodes[0].user("admin").await;
-    c.wait_up(&admin, &[0, 1], 2).await;
+    let (c, admin) = tls_cluster(2, dir.path()).await;
 
     // A plain-TCP node (insecure) and a node with a certificate from another CA, both with
     // the right cookie and the TLS nodes as seeds.
@@ -201,14 +243,7 @@ async fn plain_tcp_and_foreign_ca_peers_are_refused_on_both_links_and_logged() {
 
     // The forwarding link, probed directly: plain TCP, a certificate from the other CA, and
     // no certificate at all.
-    let link = c.nodes[0]
-        .options
-        .env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "TROUPE__CLUSTER__LINK_LISTEN")
-        .map(|(_, v)| v.clone())
-        .unwrap();
+    let link = c.link_of(0);
     let mut tcp = tokio::net::TcpStream::connect(&link).await.unwrap();
     let _ = tcp.write_all(&[0u8; 64]).await;
     let mut buf = [0u8; 32];
@@ -217,18 +252,12 @@ async fn plain_tcp_and_foreign_ca_peers_are_refused_on_both_links_and_logged() {
         "plain TCP must get no challenge"
     );
     let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
-    let (fcert, fkey) = (
-        std::fs::read(foreign_dir.path().join("stranger.pem")).unwrap(),
-        std::fs::read(foreign_dir.path().join("stranger-key.pem")).unwrap(),
-    );
+    let (fcert, fkey) = identity(foreign_dir.path(), "stranger");
     assert!(refuses(&link, &tls_client(&ca, Some((&fcert, &fkey)))).await);
     assert!(refuses(&link, &tls_client(&ca, None)).await);
     // (The probe itself is sound: a node certificate of the cluster's CA gets a challenge.)
     certs(dir.path(), "probe");
-    let (pcert, pkey) = (
-        std::fs::read(dir.path().join("probe.pem")).unwrap(),
-        std::fs::read(dir.path().join("probe-key.pem")).unwrap(),
-    );
+    let (pcert, pkey) = identity(dir.path(), "probe");
     assert!(!refuses(&link, &tls_client(&ca, Some((&pcert, &pkey)))).await);
     // And the membership link, probed the same way.
     let membership = &c.addrs[0];
@@ -289,28 +318,11 @@ async fn plain_tcp_and_foreign_ca_peers_are_refused_on_both_links_and_logged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_node_without_tls_files_or_insecure_refuses_to_start_and_says_how() {
-    let start = |extra: Vec<(&'static str, String)>| async move {
-        let dir = tempfile::tempdir().unwrap();
-        let mut o = Options::default()
-            .env("TROUPE__STATE__BACKEND", "s3")
-            .env("TROUPE__BLOBS__BACKEND", "s3")
-            .env("TROUPE__BLOBS__S3__BUCKET", "nowhere")
-            .env("TROUPE__BLOBS__S3__ENDPOINT", "http://127.0.0.1:1")
-            .env("TROUPE__CLUSTER__NODE_NAME", "lonely")
-            .env("TROUPE__CLUSTER__COOKIE", COOKIE)
-            .env(
-                "TROUPE__CLUSTER__LISTEN",
-                format!("127.0.0.1:{}", free_port()),
-            );
-        for (k, v) in extra {
-            o = o.env(k, v);
-        }
-        let Err((status, log)) = TestApp::start(&dir.path().join("d"), o).await else {
-            panic!("must refuse to start")
-        };
-        assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
-        assert!(!log.contains("panicked"), "{log}");
-        log
+    // Every start has the cluster's (strong) cookie, so what it refuses is the TLS setup.
+    let start = |extra: Vec<(&'static str, String)>| {
+        let mut env = vec![("TROUPE__CLUSTER__COOKIE", COOKIE.to_owned())];
+        env.extend(extra);
+        refused_start(env)
     };
     let log = start(vec![]).await;
     assert!(log.contains("the cluster links need TLS"), "{log}");

@@ -269,6 +269,36 @@ impl TestApp {
         }
     }
 
+    /// GETs `path` until its body is JSON of which `ok` holds, for at most `timeout`; that
+    /// body. Unlike [`TestApp::listed`], a body that is not JSON is only waited past, not a
+    /// failure, and `timeout` is the caller's.
+    pub async fn json_when(
+        &self,
+        timeout: Duration,
+        path: &str,
+        token: Option<&str>,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        eventually(timeout, || async {
+            let body: Value = self.get(path, token).await.json().await.ok()?;
+            ok(&body).then_some(body)
+        })
+        .await
+    }
+
+    /// Deletes video `id` as `token` (204 expected).
+    pub async fn delete_video(&self, token: &str, id: &str) {
+        let r = self
+            .request(
+                Method::DELETE,
+                &format!("/api/v1/videos/{id}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.request(Method::POST, path, None, Some(body)).await
     }
@@ -386,6 +416,16 @@ pub async fn problem(r: Response, status: u16, code: &str) -> Value {
     assert_eq!(body["status"], status);
     assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
     body
+}
+
+/// `s` percent-encoded for a query string (all but `A-Za-z0-9-_.`).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Polls `f` until it returns `Some`, for at most `timeout`.

@@ -117,18 +117,6 @@ async fn set_private(app: &TestApp, owner: &str, video: &str) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-async fn delete(app: &TestApp, owner: &str, video: &str) {
-    let r = app
-        .request(
-            Method::DELETE,
-            &format!("/api/v1/videos/{video}"),
-            Some(owner),
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-}
-
 #[tokio::test]
 async fn on_one_node_a_video_made_private_or_deleted_stops_playing_within_a_second() {
     let app = TestApp::spawn({
@@ -155,7 +143,7 @@ async fn on_one_node_a_video_made_private_or_deleted_stops_playing_within_a_seco
     assert_eq!(status(&app, &own.segment).await, 200);
     assert_eq!(status(&app, &own.playlist).await, 200);
 
-    delete(&app, &owner, &id).await;
+    app.delete_video(&owner, &id).await;
     let took = refused_within_a_second(&app, &own, Instant::now()).await;
     eprintln!("deleted: refused to its owner after {took:?}");
 }
@@ -205,7 +193,7 @@ async fn on_three_nodes_a_video_made_private_or_deleted_stops_playing_on_every_n
     }
 
     // Deleted through node 1: refused to everyone everywhere within a second.
-    delete(&c.nodes[1], &owner, &id).await;
+    c.nodes[1].delete_video(&owner, &id).await;
     let since = Instant::now();
     for (n, (node, p)) in c.nodes.iter().zip(&own).enumerate() {
         let took = refused_within_a_second(node, p, since).await;
