@@ -296,9 +296,14 @@ impl Entity for CounterActor {
             changed: shard.is_some(),
         };
         if changed {
-            let hub = &ctx.args().hub;
-            hub.publish_counts(video, answer.version, answer.counts);
-            hub.catalogue_counts(video, answer.counts, || state.buckets());
+            // Announced once the tally write is durable, as a video's changes are: a count
+            // that a crash could still take back is never shown to anyone.
+            let hub = ctx.args().hub.clone();
+            let (version, counts, views) = (answer.version, answer.counts, state.buckets());
+            ctx.after_durable(move || {
+                hub.publish_counts(video, version, counts);
+                hub.catalogue_counts(video, counts, || views);
+            });
             // Write-behind: the acknowledged truth is in the tallies (see the module doc).
             let flush = ctx.args().flush;
             ctx.stage_soft(state, flush);
