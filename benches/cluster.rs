@@ -112,7 +112,7 @@ const PUT_CONCURRENT_RUN: Duration = Duration::from_secs(3);
 const FAKE_SIGV4: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
 const PLANS: [&str; 4] = ["free", "basic", "premium", "ultimate"];
 /// Failover mode: rounds (alternately `kill -9` and SIGSTOP), and node2's accounts per round.
-const FAILOVER_ROUNDS: usize = 6;
+const FAILOVER_ROUNDS: usize = 10;
 const FAILOVER_ACCOUNTS: usize = 6;
 
 fn main() {
