@@ -26,3 +26,4 @@ mod proxy;
 mod revocation;
 mod s3;
 mod server;
+mod watch;
