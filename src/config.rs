@@ -35,6 +35,27 @@ pub struct Config {
     pub cluster: ClusterSection,
     /// The catalogue index (listing, search, trending).
     pub catalogue: CatalogueConfig,
+    /// Channels and subscriptions.
+    pub channels: ChannelsConfig,
+}
+
+/// `[channels]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// Most channels one user may own, the default channel included.
+    pub max_per_user: u32,
+    /// Most channels one user may subscribe to.
+    pub max_subscriptions: u32,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        Self {
+            max_per_user: 10,
+            max_subscriptions: 5_000,
+        }
+    }
 }
 
 /// `[catalogue]`

@@ -116,6 +116,9 @@ pub struct CreateVideo {
     /// `public` (default), `unlisted` or `private`.
     #[serde(default)]
     pub visibility: Option<Visibility>,
+    /// The handle of one of the caller's channels (default: the caller's default channel).
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 /// A metadata change; absent fields stay as they are.
@@ -137,6 +140,8 @@ pub struct UpdateVideo {
 #[utoipa::path(tag = "videos", security(("bearer" = [])), request_body = CreateVideo, responses(
     (status = 201, description = "Created; `state` is `awaiting_upload`", body = VideoBody),
     (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`forbidden`: `channel` is someone else's", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`channel_not_found`: no channel has the handle `channel`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_video` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/api/v1/videos")]
@@ -152,11 +157,31 @@ pub async fn create(
         tags: body.tags,
         visibility: body.visibility,
     };
+    let channel = match body.channel.as_deref() {
+        Some(handle) => {
+            let c = state.channels.require(handle).await?;
+            if c.owner_id != user.0.uid {
+                return Err(ApiError::forbidden(
+                    "videos may be created only in the caller's own channels",
+                ));
+            }
+            c
+        }
+        None => state.channels.default_for(user.0.uid, &user.0.sub).await?,
+    };
     let video = state
         .media
-        .create_video(&user.0.sub, user.0.uid, input)
+        .create_video(
+            &user.0.sub,
+            user.0.uid,
+            (channel.id, &channel.handle),
+            input,
+        )
         .await?;
-    tracing::info!(video = %video.id, owner = %video.owner, "video created");
+    // Counted once the video exists; a count this misses (a crash in between) is repaired by
+    // the start-up reconciliation.
+    state.channels.add_video(channel.id, video.id).await?;
+    tracing::info!(video = %video.id, owner = %video.owner, channel = %channel.handle, "video created");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/videos/{}", video.id)))
         .json(VideoBody::shown(
@@ -284,8 +309,15 @@ pub async fn delete_video(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = video_id(&path)?;
-    editable(&state, id, &user).await?;
+    let video = editable(&state, id, &user).await?;
     state.media.delete_video(id).await?;
+    if !video.channel_id.is_nil() {
+        // Uncounted once the video is gone; a miss (a crash in between) is repaired by the
+        // start-up reconciliation.
+        if let Err(e) = state.channels.remove_video(video.channel_id, id).await {
+            tracing::warn!(video = %id, channel = %video.channel_id, error = %e, "could not uncount a deleted video in its channel");
+        }
+    }
     // Its blobs are gone from the store: free their copies in this node's HLS cache (other
     // nodes free theirs when a request finds the video gone).
     state.hls_cache.forget_video(id);

@@ -37,6 +37,13 @@ pub struct VideoState {
     pub owner: String,
     /// The owner's user id, so that a re-registered name is not the owner.
     pub owner_id: Uuid,
+    /// The channel it belongs to (nil in a video stored before channels existed, until the
+    /// start-up migration sets it).
+    #[serde(default)]
+    pub channel_id: Uuid,
+    /// That channel's handle.
+    #[serde(default)]
+    pub channel: String,
     /// Title.
     pub title: String,
     /// Description.
@@ -76,6 +83,8 @@ impl VideoState {
             id: self.id,
             owner: self.owner.clone(),
             owner_id: self.owner_id,
+            channel_id: self.channel_id,
+            channel: self.channel.clone(),
             title: self.title.clone(),
             description: self.description.clone(),
             tags: self.tags.clone(),
@@ -103,6 +112,10 @@ pub struct NewVideo {
     pub owner: String,
     /// The owner's user id.
     pub owner_id: Uuid,
+    /// The channel (the caller checked that the owner owns it).
+    pub channel_id: Uuid,
+    /// The channel's handle.
+    pub channel: String,
     /// Title.
     pub title: String,
     /// Description.
@@ -279,6 +292,8 @@ async fn create(ctx: &mut Ctx<VideoActor>, new: NewVideo) -> Result<VideoView, V
         id: new.id,
         owner: new.owner,
         owner_id: new.owner_id,
+        channel_id: new.channel_id,
+        channel: new.channel,
         title: new.title,
         description: new.description,
         tags: new.tags,
