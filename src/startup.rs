@@ -191,11 +191,60 @@ impl Application {
             openapi_json,
             cluster,
         };
+        migrate_to_channels(&state).await?;
         Ok(Self {
             state: web::Data::new(state),
             _lock: lock,
         })
     }
+}
+
+/// The start-up migration to channels (see `troupe_actors::channels::migration`): on one
+/// node it runs before the server listens, and a failure stops the start; in a cluster, whose
+/// actors answer only once the members see each other, it runs in the background and is
+/// retried with backoff. Idempotent, so every node running it is harmless.
+async fn migrate_to_channels(state: &AppState) -> anyhow::Result<()> {
+    use troupe_actors::channels::migration;
+    async fn once(
+        store: Arc<dyn troupe_runtime::store::StateStore>,
+        channels: troupe_actors::channels::Channels,
+        media: troupe_actors::media::Media,
+    ) -> Result<(), troupe_actors::channels::ChannelError> {
+        let started = std::time::Instant::now();
+        let r = migration::run(store.as_ref(), &channels, &media).await?;
+        tracing::info!(
+            accounts = r.accounts,
+            channels_made = r.channels_made,
+            videos = r.videos,
+            videos_assigned = r.videos_assigned,
+            orphans = r.orphans,
+            counts_added = r.counts_added,
+            counts_removed = r.counts_removed,
+            nothing_to_do = r.nothing_to_do(),
+            ms = started.elapsed().as_millis() as u64,
+            "channel migration done"
+        );
+        Ok(())
+    }
+    let (store, channels, media) = (
+        state.store.clone(),
+        state.channels.clone(),
+        state.media.clone(),
+    );
+    if state.cluster.is_none() {
+        return once(store, channels, media)
+            .await
+            .context("the start-up migration to channels failed");
+    }
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(1);
+        while let Err(e) = once(store.clone(), channels.clone(), media.clone()).await {
+            tracing::warn!(error = %e, retry_in_secs = backoff.as_secs(), "channel migration failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        }
+    });
+    Ok(())
 }
 
 /// Opens the catalogue index under the data directory, makes it hear every change of this

@@ -26,6 +26,8 @@ pub struct Options {
     pub rate_limits: bool,
     /// Don't set the test signing secret (exercise the generated one).
     pub generated_secret: bool,
+    /// Another `troupe` binary to run (e.g. a previous version); default: this build's.
+    pub binary: Option<PathBuf>,
 }
 
 impl Options {
@@ -86,7 +88,13 @@ impl TestApp {
             std::process::id() as u64 * 1000 + rand_u16() as u64
         ));
         let stderr = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        let binary =
+            (options.binary.clone()).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_troupe")));
+        let mut cmd = Command::new(binary);
+        if options.binary.is_some() {
+            // Another version reads its own defaults, not this checkout's config/default.toml.
+            cmd.current_dir(data_dir.parent().unwrap_or(data_dir));
+        }
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env_remove("RUST_LOG")

@@ -7,6 +7,7 @@ mod accounts;
 mod catalogue;
 mod catalogue_paging;
 mod catalogue_restart;
+mod channel_migration;
 mod channels;
 mod cluster;
 mod cluster_secrets;

@@ -16,6 +16,7 @@
 
 pub mod channel;
 pub mod follows;
+pub mod migration;
 
 use crate::accounts::claim::{ClaimActor, ClaimOutcome, ClaimRequest, ClaimResponse, ClaimState};
 use crate::accounts::user::{UserActor, UserState};

@@ -239,6 +239,20 @@ impl Media {
             .await
     }
 
+    /// Puts a video stored before channels existed in `channel` (id, handle); a video that
+    /// has a channel keeps it. For the start-up migration.
+    pub async fn set_channel(
+        &self,
+        id: Uuid,
+        channel: (Uuid, &str),
+    ) -> Result<VideoView, MediaError> {
+        let req = VideoRequest::SetChannel {
+            channel_id: channel.0,
+            channel: channel.1.to_owned(),
+        };
+        self.video_call(id, req).await
+    }
+
     /// A video.
     pub async fn video(&self, id: Uuid) -> Result<VideoView, MediaError> {
         // The video's activation here publishes what `Get` would answer: no call needed.

@@ -194,6 +194,14 @@ pub enum VideoRequest {
         /// What it produced.
         processed: Processed,
     },
+    /// Puts a video stored before channels existed in its owner's default channel (the
+    /// start-up migration). A video that has a channel keeps it.
+    SetChannel {
+        /// The channel.
+        channel_id: Uuid,
+        /// Its handle.
+        channel: String,
+    },
     /// Transcoding failed for good.
     Failed {
         /// The upload.
@@ -427,6 +435,16 @@ fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, Vid
                 s.renditions = processed.renditions;
                 s.duration_secs = Some(processed.duration_secs);
                 s.has_poster = processed.has_poster;
+                s.version += 1;
+            }
+        }
+        VideoRequest::SetChannel {
+            channel_id,
+            channel,
+        } => {
+            if s.channel_id.is_nil() {
+                s.channel_id = channel_id;
+                s.channel = channel;
                 s.version += 1;
             }
         }
