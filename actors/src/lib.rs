@@ -8,5 +8,6 @@
 
 pub mod accounts;
 pub mod events;
+pub mod inbox;
 pub mod media;
 pub mod playback;
