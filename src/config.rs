@@ -37,6 +37,8 @@ pub struct Config {
     pub catalogue: CatalogueConfig,
     /// Notifications: inboxes, live streams, fan-outs.
     pub notifications: NotificationsConfig,
+    /// Channels and subscriptions.
+    pub channels: ChannelsConfig,
 }
 
 /// `[notifications]`
@@ -60,6 +62,25 @@ impl Default for NotificationsConfig {
             events_poll_ms: 500,
             fanout_concurrency: 64,
             fanout_sweep_secs: 30,
+        }
+    }
+}
+
+/// `[channels]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// Most channels one user may own, the default channel included.
+    pub max_per_user: u32,
+    /// Most channels one user may subscribe to.
+    pub max_subscriptions: u32,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        Self {
+            max_per_user: 10,
+            max_subscriptions: 5_000,
         }
     }
 }

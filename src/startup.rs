@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use troupe_actors::accounts::{Accounts, AccountsPolicy};
+use troupe_actors::channels::{Channels, ChannelsPolicy};
 use troupe_actors::inbox::{Notifier, NotifierSettings};
 use troupe_actors::media::jobs::JobSettings;
 use troupe_actors::media::transcode::{EncodeSettings, Tools};
@@ -90,6 +91,17 @@ impl Application {
         let accounts = Accounts::start(&system, policy)
             .await
             .context("cannot start the account actors")?;
+        let channels = Channels::start(
+            &system,
+            accounts.claims().clone(),
+            ChannelsPolicy {
+                max_per_user: config.channels.max_per_user.max(1),
+                max_subscriptions: config.channels.max_subscriptions.max(1),
+                ..ChannelsPolicy::default()
+            },
+        )
+        .await
+        .context("cannot start the channel actors")?;
         let media = Media::start(&system, blobs.clone(), media_settings(&config, &data_dir))
             .await
             .context("cannot start the video and upload actors")?;
@@ -101,6 +113,7 @@ impl Application {
             .await
             .context("cannot start the inbox and fan-out actors")?;
         media.set_notifier(notify.clone());
+        notify.set_subscriber_source(Arc::new(channels.clone()));
         // Present from the start, so that dashboards and alerts see zeros, not gaps.
         metrics::gauge!("troupe_sse_subscribers").set(0.0);
         metrics::gauge!("troupe_playback_streams_active").set(0.0);
@@ -178,6 +191,7 @@ impl Application {
             config: Arc::new(config),
             system,
             accounts,
+            channels,
             store,
             blobs,
             metrics,

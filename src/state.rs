@@ -10,6 +10,7 @@ use crate::probes::MediaTools;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use troupe_actors::accounts::Accounts;
+use troupe_actors::channels::Channels;
 use troupe_actors::inbox::Notifier;
 use troupe_actors::media::Media;
 use troupe_actors::playback::Playback;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub system: System,
     /// Accounts.
     pub accounts: Accounts,
+    /// Channels and subscriptions.
+    pub channels: Channels,
     /// Token signing and verification.
     pub tokens: Tokens,
     /// Rate limits.

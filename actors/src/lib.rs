@@ -1,4 +1,4 @@
-//! troupe's domain layer: the actor kinds of accounts, media and playback.
+//! troupe's domain layer: the actor kinds of accounts, channels, media and playback.
 //!
 //! This crate knows nothing of HTTP or of the cluster. Requests reach it as messages to actors
 //! addressed by [`troupe_runtime::ActorId`]; every kind here implements
@@ -7,6 +7,7 @@
 //! `troupe-runtime` crate.
 
 pub mod accounts;
+pub mod channels;
 pub mod events;
 pub mod inbox;
 pub mod media;

@@ -458,6 +458,9 @@ impl Iterator for Videos<'_> {
             id,
             owner: Corpus::owner_name(owner),
             owner_id: Uuid::from_u128(0xB0B0_0000_0000_0000_0000_0000_0000_0000 | owner as u128),
+            // The owner's default channel: its id is the owner's.
+            channel_id: Uuid::from_u128(0xB0B0_0000_0000_0000_0000_0000_0000_0000 | owner as u128),
+            channel: Corpus::owner_name(owner),
             title,
             description,
             tags,

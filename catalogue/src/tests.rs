@@ -27,6 +27,8 @@ pub(crate) fn video(n: u64, title: &str, owner: &str) -> VideoView {
         id: Uuid::from_u128(u128::from(n) + 1),
         owner: owner.into(),
         owner_id: Uuid::from_u128(owner.len() as u128 + 1000),
+        channel_id: Uuid::from_u128(owner.len() as u128 + 1000),
+        channel: owner.to_lowercase(),
         title: title.into(),
         description: format!("the description of {title}"),
         tags: vec!["nature".into()],

@@ -39,7 +39,7 @@ pub struct RegisterRequest {
 /// Creates an account. The first account (unless admins are configured) is an admin.
 #[utoipa::path(tag = "auth", request_body = RegisterRequest, responses(
     (status = 201, description = "Account created", body = UserView),
-    (status = 409, description = "`username_taken` or `email_taken`", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`username_taken` (also when a channel has that handle) or `email_taken`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_username`, `invalid_email`, `weak_password` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -53,6 +53,16 @@ pub async fn register(
         .register(&body.username, &body.email, &body.password)
         .await?;
     tracing::info!(user = %user.username, role = ?user.role, "account registered");
+    // The default channel (handle: the username, already claimed by the registration). If
+    // this fails, the channel is made on its first lookup or at the next start.
+    let key = user.username.to_ascii_lowercase();
+    if let Err(e) = state
+        .channels
+        .ensure_default(user.id, &key, &user.username, user.created_at)
+        .await
+    {
+        tracing::warn!(user = %user.username, error = %e, "could not make the default channel yet");
+    }
     Ok(HttpResponse::Created()
         .insert_header(("location", "/api/v1/users/me"))
         .json(user))

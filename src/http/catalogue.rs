@@ -340,7 +340,7 @@ pub async fn search(
                         title: h.segments(&v.title),
                         description: h.snippet(&v.description, 200),
                     },
-                    video: VideoBody::from(v).with_counts(counts),
+                    video: VideoBody::shown(v, &state.tokens, viewer).with_counts(counts),
                 })
                 .collect(),
             next_cursor,

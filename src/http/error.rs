@@ -10,6 +10,7 @@ use actix_web::{error::JsonPayloadError, HttpRequest, HttpResponse, ResponseErro
 use serde::Serialize;
 use std::fmt;
 use troupe_actors::accounts::AccountError;
+use troupe_actors::channels::ChannelError;
 use troupe_actors::media::upload::UploadError;
 use troupe_actors::media::video::VideoError;
 use troupe_actors::media::MediaError;
@@ -242,6 +243,59 @@ impl From<AccountError> for ApiError {
                 2,
             ),
             AccountError::Unavailable(c) => c.into(),
+        }
+    }
+}
+
+impl From<ChannelError> for ApiError {
+    fn from(e: ChannelError) -> Self {
+        use StatusCode as S;
+        match e {
+            ChannelError::InvalidHandle(d) => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_handle",
+                format!("handle {d}"),
+            ),
+            ChannelError::Invalid { field, reason } => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_channel",
+                format!("{field} {reason}"),
+            ),
+            ChannelError::HandleTaken => ApiError::new(
+                S::CONFLICT,
+                "handle_taken",
+                "that handle is taken by a channel or a username",
+            ),
+            ChannelError::NotFound => ApiError::not_found("channel_not_found", "no such channel"),
+            ChannelError::Forbidden => {
+                ApiError::forbidden("only the channel's owner or an admin may do this")
+            }
+            ChannelError::HasVideos(n) => ApiError::new(
+                S::CONFLICT,
+                "channel_has_videos",
+                format!("the channel still has {n} videos; delete them first"),
+            ),
+            ChannelError::DefaultChannel => ApiError::new(
+                S::CONFLICT,
+                "default_channel",
+                "a user's default channel cannot be deleted",
+            ),
+            ChannelError::LimitReached(n) => ApiError::new(
+                S::CONFLICT,
+                "channel_limit_reached",
+                format!("a user may own at most {n} channels"),
+            ),
+            ChannelError::FollowLimit(n) => ApiError::new(
+                S::CONFLICT,
+                "subscription_limit_reached",
+                format!("a user may subscribe to at most {n} channels"),
+            ),
+            ChannelError::Store(d) => ApiError::unavailable(
+                "store_unavailable",
+                format!("state store error, nothing was changed: {d}"),
+                2,
+            ),
+            ChannelError::Unavailable(c) => c.into(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod catalogue;
+pub mod channels;
 pub mod cluster;
 pub mod console;
 pub mod error;
@@ -87,7 +88,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(uploads::head)
         .service(uploads::patch)
         .service(uploads::terminate)
-        .service(uploads::override_post);
+        .service(uploads::override_post)
+        .service(channels::get_channel)
+        .service(channels::create)
+        .service(channels::update)
+        .service(channels::delete_channel)
+        .service(channels::my_channels)
+        .service(channels::exist)
+        .service(channels::subscriptions)
+        .service(channels::subscribe)
+        .service(channels::unsubscribe);
 }
 
 #[derive(OpenApi)]
@@ -108,6 +118,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "uploads", description = "tus 1.0 resumable uploads"),
         (name = "playback", description = "Playback sessions, heartbeats, history, ratings, trending, and HLS with signed tokens"),
         (name = "catalogue", description = "Search and suggestions over the catalogue index"),
+        (name = "channels", description = "Channels, subscriptions and the subscription feed"),
         (name = "notifications", description = "The signed-in user's inbox, its live stream and settings, and channels' fan-outs"),
     )
 )]

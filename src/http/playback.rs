@@ -653,7 +653,7 @@ pub async fn trending(
             match state.media.peek(t.id).await {
                 Ok(v) if v.visibility == Visibility::Public && v.state == VideoStatus::Ready => {
                     Some(TrendingItem {
-                        video: VideoBody::from(v).with_counts(hit.counts),
+                        video: VideoBody::shown(v, &state.tokens, None).with_counts(hit.counts),
                         window_views: t.window_views,
                     })
                 }

@@ -82,6 +82,31 @@ pub struct PlaybackClaims {
     pub exp: i64,
 }
 
+/// Claims of a poster token: the signature in a private video's poster URL
+/// (`thumbnail.jpg?token=`), which an `<img>` can load without a bearer token. It names the
+/// video and nothing else; it is handed only to callers who may see the video.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PosterClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience: `<audience>/poster`.
+    pub aud: String,
+    /// The one video whose poster it opens.
+    pub vid: Uuid,
+    /// Issued at: the start of the signing window, so that every URL signed in one window is
+    /// the same and browsers can cache the image.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+}
+
+/// How long a poster URL stays valid at least (seconds).
+pub const POSTER_TOKEN_TTL_SECS: i64 = 3600;
+/// Poster URLs are signed per window of this many seconds: within a window the same video
+/// gets the same URL (so the browser's cache works), valid for [`POSTER_TOKEN_TTL_SECS`] to
+/// that plus one window.
+pub const POSTER_TOKEN_WINDOW_SECS: i64 = 600;
+
 /// Signs and verifies tokens.
 pub struct Tokens {
     /// The signing keys; replaced when the cluster's keyring changes.
@@ -90,6 +115,7 @@ pub struct Tokens {
     refresh: Validation,
     playback: Validation,
     media: Validation,
+    poster: Validation,
     issuer: String,
     audience: String,
     /// Access-token lifetime in seconds.
@@ -189,6 +215,13 @@ impl Tokens {
             refresh: validation(&format!("{}/refresh", cfg.audience)),
             playback: validation(&format!("{}/playback", cfg.audience)),
             media: validation(&format!("{}/media", cfg.audience)),
+            poster: {
+                let mut v = validation(&format!("{}/poster", cfg.audience));
+                v.set_required_spec_claims(&["exp", "iss", "aud"]);
+                // Expired is expired: the window already gives a poster URL its slack.
+                v.leeway = 0;
+                v
+            },
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             access_ttl: cfg.access_ttl_secs as i64,
@@ -338,6 +371,39 @@ impl Tokens {
         verify_scoped(self.decode::<PlaybackClaims>(token, &self.media), video)
     }
 
+    /// Signs the poster token of `video` for the window `now` falls in (see
+    /// [`POSTER_TOKEN_WINDOW_SECS`]): the same token for every call within one window.
+    pub fn sign_poster(&self, video: Uuid, now: i64) -> Result<String, ApiError> {
+        let start = now - now.rem_euclid(POSTER_TOKEN_WINDOW_SECS);
+        self.sign(&PosterClaims {
+            iss: self.issuer.clone(),
+            aud: format!("{}/poster", self.audience),
+            vid: video,
+            iat: start,
+            exp: start + POSTER_TOKEN_WINDOW_SECS + POSTER_TOKEN_TTL_SECS,
+        })
+    }
+
+    /// Verifies a poster token for `video`: 403 `poster_token_expired` once it has run out,
+    /// 403 `invalid_poster_token` when it is malformed, tampered with, or for another video.
+    pub fn verify_poster(&self, token: &str, video: Uuid) -> Result<(), ApiError> {
+        use actix_web::http::StatusCode;
+        use jsonwebtoken::errors::ErrorKind;
+        match self.decode::<PosterClaims>(token, &self.poster) {
+            Ok(d) if d.claims.vid == video => Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "poster_token_expired",
+                "this poster link has expired; read the video again for a fresh one",
+            )),
+            _ => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_poster_token",
+                "the poster token is malformed, not signed by this service, or for another video",
+            )),
+        }
+    }
+
     /// Verifies a refresh token's signature, audience and expiry (not whether it is current).
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, ApiError> {
         self.decode::<RefreshClaims>(token, &self.refresh)
@@ -453,5 +519,49 @@ mod tests {
         assert_eq!(remembered(now - 60).unwrap_err().code, "invalid_token");
         // Within the leeway it still passes, as the signature check would let it.
         assert!(remembered(now - 2).is_ok());
+    }
+
+    #[test]
+    fn poster_urls_are_the_same_within_a_window_and_open_one_video() {
+        let tokens = Tokens::new(
+            b"unit-test-secret-unit-test-secret-0123",
+            &AuthConfig::default(),
+        );
+        let (video, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let now = chrono::Utc::now().timestamp();
+        let start = now - now.rem_euclid(POSTER_TOKEN_WINDOW_SECS);
+        let a = tokens.sign_poster(video, start).unwrap();
+        let b = tokens
+            .sign_poster(video, start + POSTER_TOKEN_WINDOW_SECS - 1)
+            .unwrap();
+        assert_eq!(a, b, "one URL per window, so browsers cache the image");
+        assert_ne!(
+            a,
+            tokens
+                .sign_poster(video, start + POSTER_TOKEN_WINDOW_SECS)
+                .unwrap()
+        );
+        assert!(tokens.verify_poster(&a, video).is_ok());
+        assert_eq!(
+            tokens.verify_poster(&a, other).unwrap_err().code,
+            "invalid_poster_token"
+        );
+        // Signed long enough ago, it has run out.
+        let old = tokens
+            .sign_poster(
+                video,
+                now - POSTER_TOKEN_TTL_SECS - POSTER_TOKEN_WINDOW_SECS - 1,
+            )
+            .unwrap();
+        assert_eq!(
+            tokens.verify_poster(&old, video).unwrap_err().code,
+            "poster_token_expired"
+        );
+        // An access token is not a poster token.
+        let access = tokens.sign(&claims(&tokens, now + 600)).unwrap();
+        assert_eq!(
+            tokens.verify_poster(&access, video).unwrap_err().code,
+            "invalid_poster_token"
+        );
     }
 }

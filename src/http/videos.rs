@@ -7,7 +7,7 @@
 
 use super::error::{ApiError, Problem};
 pub use super::guard::MaybeUser;
-use super::tokens::{AccessClaims, AuthUser};
+use super::tokens::{AccessClaims, AuthUser, Tokens};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
@@ -19,7 +19,7 @@ use troupe_actors::accounts::Role;
 use troupe_actors::events::VideoEvent;
 use troupe_actors::media::video::{VideoView, Visibility};
 use troupe_actors::media::{layout, VideoInput, Viewer};
-use troupe_actors::playback::Counts;
+use troupe_actors::playback::{Counts, Rating};
 use uuid::Uuid;
 
 /// Who the caller is for visibility rules. The admin role is confirmed with the user actor
@@ -40,16 +40,35 @@ pub struct VideoBody {
     /// The video.
     #[serde(flatten)]
     pub video: VideoView,
-    /// The poster thumbnail, once processed.
+    /// The poster thumbnail, once processed. A private video's poster URL is signed
+    /// (`?token=`, valid for an hour or more) so that a plain `<img>` can load it; it is given
+    /// only to callers who may see the video (its owner and admins), and it opens that poster
+    /// and nothing else.
     pub thumbnail_url: Option<String>,
     /// Where to send the bytes (tus 1.0; name the video in `Upload-Metadata: video_id`).
     pub upload_url: &'static str,
     /// Views, likes and dislikes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counts: Option<Counts>,
+    /// The caller's own rating (`none` when they have not rated it): on
+    /// `GET /api/v1/videos/{id}`, for a signed-in caller only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Rating>)]
+    pub my_rating: Option<Rating>,
 }
 
 impl VideoBody {
+    /// The video as `viewer` gets it (see [`poster_url`]).
+    pub fn shown(video: VideoView, tokens: &Tokens, viewer: Option<Viewer>) -> Self {
+        VideoBody {
+            thumbnail_url: poster_url(&video, tokens, viewer),
+            video,
+            upload_url: "/api/v1/uploads",
+            counts: None,
+            my_rating: None,
+        }
+    }
+
     /// The body with the video's counts.
     pub fn with_counts(mut self, counts: Counts) -> Self {
         self.counts = Some(counts);
@@ -57,17 +76,28 @@ impl VideoBody {
     }
 }
 
-impl From<VideoView> for VideoBody {
-    fn from(video: VideoView) -> Self {
-        let thumbnail_url = video
-            .has_poster
-            .then(|| format!("/api/v1/videos/{}/thumbnail.jpg", video.id));
-        VideoBody {
-            video,
-            thumbnail_url,
-            upload_url: "/api/v1/uploads",
-            counts: None,
-        }
+/// Where `viewer` loads the video's poster: none before it is processed; the plain URL of a
+/// public or unlisted video; a signed URL of a private one, for those who may see it (and
+/// none for anybody else, although they should never get the video in the first place).
+pub(crate) fn poster_url(
+    video: &VideoView,
+    tokens: &Tokens,
+    viewer: Option<Viewer>,
+) -> Option<String> {
+    if !video.has_poster {
+        return None;
+    }
+    let url = format!("/api/v1/videos/{}/thumbnail.jpg", video.id);
+    if video.visibility != Visibility::Private {
+        return Some(url);
+    }
+    if !Viewer::may_see(viewer, video) {
+        return None;
+    }
+    match tokens.sign_poster(video.id, chrono::Utc::now().timestamp()) {
+        Ok(token) => Some(format!("{url}?token={token}")),
+        // No signing key right now: the plain URL still opens with the caller's bearer token.
+        Err(_) => Some(url),
     }
 }
 
@@ -86,6 +116,9 @@ pub struct CreateVideo {
     /// `public` (default), `unlisted` or `private`.
     #[serde(default)]
     pub visibility: Option<Visibility>,
+    /// The handle of one of the caller's channels (default: the caller's default channel).
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 /// A metadata change; absent fields stay as they are.
@@ -107,6 +140,8 @@ pub struct UpdateVideo {
 #[utoipa::path(tag = "videos", security(("bearer" = [])), request_body = CreateVideo, responses(
     (status = 201, description = "Created; `state` is `awaiting_upload`", body = VideoBody),
     (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`forbidden`: `channel` is someone else's", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`channel_not_found`: no channel has the handle `channel`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_video` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/api/v1/videos")]
@@ -122,14 +157,41 @@ pub async fn create(
         tags: body.tags,
         visibility: body.visibility,
     };
+    let channel = match body.channel.as_deref() {
+        Some(handle) => {
+            let c = state.channels.require(handle).await?;
+            if c.owner_id != user.0.uid {
+                return Err(ApiError::forbidden(
+                    "videos may be created only in the caller's own channels",
+                ));
+            }
+            c
+        }
+        None => state.channels.default_for(user.0.uid, &user.0.sub).await?,
+    };
     let video = state
         .media
-        .create_video(&user.0.sub, user.0.uid, input)
+        .create_video(
+            &user.0.sub,
+            user.0.uid,
+            (channel.id, &channel.handle),
+            input,
+        )
         .await?;
-    tracing::info!(video = %video.id, owner = %video.owner, "video created");
+    // Counted once the video exists; a count this misses (a crash in between) is repaired by
+    // the start-up reconciliation.
+    state.channels.add_video(channel.id, video.id).await?;
+    tracing::info!(video = %video.id, owner = %video.owner, channel = %channel.handle, "video created");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/videos/{}", video.id)))
-        .json(VideoBody::from(video)))
+        .json(VideoBody::shown(
+            video,
+            &state.tokens,
+            Some(Viewer {
+                id: user.0.uid,
+                admin: false,
+            }),
+        )))
 }
 
 /// A video the caller may see, or 404.
@@ -146,16 +208,17 @@ pub(crate) async fn visible(
     }
 }
 
-/// A video the caller may change: 404 if they may not see it, 403 if they may only see it.
+/// A video the caller may change, and who they are: 404 if they may not see it, 403 if they
+/// may only see it.
 pub(crate) async fn editable(
     state: &AppState,
     id: Uuid,
     user: &AuthUser,
-) -> Result<VideoView, ApiError> {
+) -> Result<(VideoView, Option<Viewer>), ApiError> {
     let viewer = viewer(state, Some(&user.0)).await?;
     let video = visible(state, id, viewer).await?;
     if Viewer::may_edit(viewer, &video) {
-        Ok(video)
+        Ok((video, viewer))
     } else {
         Err(ApiError::forbidden(
             "only the video's owner or an admin may do this",
@@ -163,23 +226,24 @@ pub(crate) async fn editable(
     }
 }
 
-/// The video a path names, if the caller may see it.
+/// The video a path names, if the caller may see it, and who the caller is.
 async fn seen(
     state: &AppState,
     user: &MaybeUser,
     raw: &str,
-) -> Result<(Uuid, VideoView), ApiError> {
+) -> Result<(Uuid, VideoView, Option<Viewer>), ApiError> {
     let id = video_id(raw)?;
     let viewer = viewer(state, user.0.as_ref()).await?;
-    Ok((id, visible(state, id, viewer).await?))
+    Ok((id, visible(state, id, viewer).await?, viewer))
 }
 
 fn video_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("video_not_found", "no such video"))
 }
 
-/// A video: its state, progress, renditions, duration and thumbnail.
-#[utoipa::path(tag = "videos", params(("id" = Uuid, Path, description = "Video id")), responses(
+/// A video: its state, progress, renditions, duration, thumbnail and counts, and for a
+/// signed-in caller their own rating (`my_rating`).
+#[utoipa::path(tag = "videos", security((), ("bearer" = [])), params(("id" = Uuid, Path, description = "Video id")), responses(
     (status = 200, description = "The video", body = VideoBody),
     (status = 404, description = "`video_not_found` (also for a private video of someone else)", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -189,11 +253,20 @@ pub async fn get_video(
     user: MaybeUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, video) = seen(&state, &user, &path).await?;
-    let counts = state.playback.counts(id).await?.counts;
+    let (id, video, viewer) = seen(&state, &user, &path).await?;
+    let (counts, my_rating) = match viewer {
+        Some(w) => {
+            let a = state.playback.counts_for(id, w.id).await?;
+            // A node of an older version does not know the request's rating part.
+            (a.counts, Some(a.rating.unwrap_or(Rating::None)))
+        }
+        None => (state.playback.counts(id).await?.counts, None),
+    };
+    let mut body = VideoBody::shown(video, &state.tokens, viewer).with_counts(counts);
+    body.my_rating = my_rating;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(VideoBody::from(video).with_counts(counts)))
+        .json(body))
 }
 
 /// Changes a video's title, description, tags or visibility (owner or admin).
@@ -211,7 +284,7 @@ pub async fn update(
     body: web::Json<UpdateVideo>,
 ) -> Result<HttpResponse, ApiError> {
     let id = video_id(&path)?;
-    editable(&state, id, &user).await?;
+    let (_, viewer) = editable(&state, id, &user).await?;
     let b = body.into_inner();
     let input = VideoInput {
         title: b.title,
@@ -220,7 +293,7 @@ pub async fn update(
         visibility: b.visibility,
     };
     let video = state.media.update_video(id, input).await?;
-    Ok(HttpResponse::Ok().json(VideoBody::from(video)))
+    Ok(HttpResponse::Ok().json(VideoBody::shown(video, &state.tokens, viewer)))
 }
 
 /// Deletes a video and every blob it owns: its upload's bytes, segments, playlists, poster.
@@ -236,8 +309,15 @@ pub async fn delete_video(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = video_id(&path)?;
-    editable(&state, id, &user).await?;
+    let video = editable(&state, id, &user).await?;
     state.media.delete_video(id).await?;
+    if !video.channel_id.is_nil() {
+        // Uncounted once the video is gone; a miss (a crash in between) is repaired by the
+        // start-up reconciliation.
+        if let Err(e) = state.channels.remove_video(video.channel_id, id).await {
+            tracing::warn!(video = %id, channel = %video.channel_id, error = %e, "could not uncount a deleted video in its channel");
+        }
+    }
     // Its blobs are gone from the store: free their copies in this node's HLS cache (other
     // nodes free theirs when a request finds the video gone).
     state.hls_cache.forget_video(id);
@@ -267,10 +347,10 @@ pub async fn retry(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = video_id(&path)?;
-    editable(&state, id, &user).await?;
+    let (_, viewer) = editable(&state, id, &user).await?;
     let video = state.media.retry(id).await?;
     tracing::info!(video = %id, by = %user.0.sub, "video queued again");
-    Ok(HttpResponse::Accepted().json(VideoBody::from(video)))
+    Ok(HttpResponse::Accepted().json(VideoBody::shown(video, &state.tokens, viewer)))
 }
 
 /// Listing parameters.
@@ -339,7 +419,7 @@ pub(crate) async fn page_response(
         .json(VideoPage {
             items: items
                 .into_iter()
-                .map(|(v, c)| VideoBody::from(v).with_counts(c))
+                .map(|(v, c)| VideoBody::shown(v, &state.tokens, viewer).with_counts(c))
                 .collect(),
             next_cursor,
         }))
@@ -359,9 +439,20 @@ pub async fn playback_token() -> Result<HttpResponse, ApiError> {
     ))
 }
 
-/// The poster thumbnail (JPEG) of a processed video.
-#[utoipa::path(tag = "videos", params(("id" = Uuid, Path, description = "Video id")), responses(
+/// A poster URL's signature.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PosterParams {
+    /// The signature a private video's `thumbnail_url` carries; without it, a private poster
+    /// needs the owner's (or an admin's) bearer token.
+    pub token: Option<String>,
+}
+
+/// The poster thumbnail (JPEG) of a processed video. A private video's poster opens with the
+/// signed URL its `thumbnail_url` gives (or the owner's bearer token); to anybody else it does
+/// not exist.
+#[utoipa::path(tag = "videos", security((), ("bearer" = [])), params(("id" = Uuid, Path, description = "Video id"), PosterParams), responses(
     (status = 200, description = "The poster", content_type = "image/jpeg"),
+    (status = 403, description = "`poster_token_expired` (read the video again for a fresh URL) or `invalid_poster_token` (malformed, tampered with, or for another video)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "`video_not_found` or `not_found`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/videos/{id}/thumbnail.jpg")]
@@ -370,8 +461,19 @@ pub async fn thumbnail(
     req: HttpRequest,
     user: MaybeUser,
     path: web::Path<String>,
+    query: web::Query<PosterParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, video) = seen(&state, &user, &path).await?;
+    let (id, video) = match query.into_inner().token {
+        Some(token) => {
+            let id = video_id(&path)?;
+            state.tokens.verify_poster(&token, id)?;
+            (id, state.media.video(id).await?)
+        }
+        None => {
+            let (id, video, _) = seen(&state, &user, &path).await?;
+            (id, video)
+        }
+    };
     if !video.has_poster {
         return Err(ApiError::not_found(
             "not_found",
@@ -415,7 +517,7 @@ pub async fn events(
     user: MaybeUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, video) = seen(&state, &user, &path).await?;
+    let (id, video, viewer) = seen(&state, &user, &path).await?;
     let counts = state.playback.counts(id).await?;
     let rx = state
         .media
@@ -424,7 +526,7 @@ pub async fn events(
     let first = sse(
         "video",
         Some(video.version),
-        &VideoBody::from(video).with_counts(counts.counts),
+        &VideoBody::shown(video, &state.tokens, viewer).with_counts(counts.counts),
     );
     metrics::gauge!("troupe_sse_subscribers").increment(1.0);
     // The keep-alive comment is also how a closed client is noticed: actix learns that the
@@ -436,6 +538,8 @@ pub async fn events(
         rx: tokio::sync::broadcast::Receiver<VideoEvent>,
         keepalive: tokio::time::Interval,
         done: bool,
+        /// For signing a private poster's URL in each `video` event.
+        state: web::Data<AppState>,
     }
     impl Drop for Sub {
         fn drop(&mut self) {
@@ -447,6 +551,7 @@ pub async fn events(
             rx,
             keepalive,
             done: false,
+            state: state.clone(),
         },
         move |mut sub| async move {
             if sub.done {
@@ -456,7 +561,7 @@ pub async fn events(
                 tokio::select! {
                     ev = sub.rx.recv() => match ev {
                         Ok(VideoEvent::Changed(v)) => {
-                            let b = sse("video", Some(v.version), &VideoBody::from(*v));
+                            let b = sse("video", Some(v.version), &VideoBody::shown(*v, &sub.state.tokens, viewer));
                             return Some((Ok::<_, actix_web::Error>(b), sub));
                         }
                         Ok(VideoEvent::Counts(c)) => {

@@ -25,6 +25,8 @@ fn seeded_video(i: usize) -> VideoState {
         id: Uuid::now_v7(),
         owner: "seeder".into(),
         owner_id: Uuid::from_u128(0x5EED),
+        channel_id: Uuid::from_u128(0x5EED),
+        channel: "seeder".into(),
         title: format!("Archive reel {i}"),
         description: "From the archive.".into(),
         tags: vec!["archive".into()],

@@ -200,8 +200,15 @@ async fn create(ctx: &mut Ctx<UserActor>, new: NewUser) -> Result<UserView, Acco
     }
     let id = new.id;
     let key = ctx.key().to_owned();
+    // Usernames and channel handles share one namespace: the account's default channel
+    // (whose id is the account's) takes the username as its handle.
+    let handle_claim = format!("handle:{key}");
+    if !claim(ctx, &handle_claim, id, &key).await? {
+        return Err(AccountError::UsernameTaken);
+    }
     let email_claim = format!("email:{}", new.email);
     if !claim(ctx, &email_claim, id, &key).await? {
+        release(ctx, &handle_claim, id).await;
         return Err(AccountError::EmailTaken);
     }
     let policy = ctx.args().policy.clone();
@@ -242,6 +249,7 @@ async fn create(ctx: &mut Ctx<UserActor>, new: NewUser) -> Result<UserView, Acco
         Err(e) => {
             // Give back what we claimed, so the email (and the admin seat) stay available.
             release(ctx, &email_claim, id).await;
+            release(ctx, &handle_claim, id).await;
             if first_admin {
                 release(ctx, "first-admin", id).await;
             }
@@ -286,7 +294,12 @@ async fn claim(
         let grace = ctx.args().policy.stale_claim_after;
         let old_enough = Utc::now().signed_duration_since(held.claimed_at)
             > chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        // The holder may be a channel (a handle claim), whose id is not an account's.
         old_enough
+            && ctx
+                .peek::<crate::channels::channel::ChannelActor>(&held.owner.to_string())
+                .await?
+                .is_none()
             && match ctx.peek::<UserActor>(&held.username).await? {
                 Some(u) => u.id != held.owner,
                 None => true,

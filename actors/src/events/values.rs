@@ -70,6 +70,12 @@ pub struct VideoView {
     pub owner: String,
     /// The owner's user id.
     pub owner_id: Uuid,
+    /// The channel the video belongs to.
+    #[serde(default)]
+    pub channel_id: Uuid,
+    /// That channel's handle.
+    #[serde(default)]
+    pub channel: String,
     /// Title.
     pub title: String,
     /// Description.

@@ -536,3 +536,35 @@ pub(crate) async fn of_channel(system: &System, channel: Uuid) -> Result<Vec<Fan
     views.truncate(100);
     Ok(views)
 }
+
+/// Fan-outs read subscribers from the channel actors' `chsub` parts, a shard at a time.
+impl SubscriberSource for crate::channels::Channels {
+    fn shards(&self) -> u32 {
+        crate::channels::SUBSCRIBER_SHARDS
+    }
+
+    fn subscribers(
+        &self,
+        channel: Uuid,
+        shard: u32,
+    ) -> BoxFuture<'static, Result<Vec<Uuid>, String>> {
+        let channels = self.clone();
+        Box::pin(async move {
+            channels
+                .subscribers(channel, shard)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn channel(&self, channel: Uuid) -> BoxFuture<'static, Option<NotifiedChannel>> {
+        let channels = self.clone();
+        Box::pin(async move {
+            let c = channels.get(channel).await.ok()??;
+            Some(NotifiedChannel {
+                handle: c.handle,
+                display_name: c.display_name,
+            })
+        })
+    }
+}

@@ -239,11 +239,13 @@ impl Media {
         }
     }
 
-    /// Creates a video owned by `owner`.
+    /// Creates a video owned by `owner`, in `channel` (id, handle; the caller checked that
+    /// `owner` owns it).
     pub async fn create_video(
         &self,
         owner: &str,
         owner_id: Uuid,
+        channel: (Uuid, &str),
         input: VideoInput,
     ) -> Result<VideoView, MediaError> {
         let patch = validate(input, true)?;
@@ -251,6 +253,8 @@ impl Media {
             id: Uuid::now_v7(),
             owner: owner.to_owned(),
             owner_id,
+            channel_id: channel.0,
+            channel: channel.1.to_owned(),
             title: patch.title.unwrap_or_default(),
             description: patch.description.unwrap_or_default(),
             tags: patch.tags.unwrap_or_default(),

@@ -39,6 +39,13 @@ pub struct VideoState {
     pub owner: String,
     /// The owner's user id, so that a re-registered name is not the owner.
     pub owner_id: Uuid,
+    /// The channel it belongs to (nil in a video stored before channels existed, until the
+    /// start-up migration sets it).
+    #[serde(default)]
+    pub channel_id: Uuid,
+    /// That channel's handle.
+    #[serde(default)]
+    pub channel: String,
     /// Title.
     pub title: String,
     /// Description.
@@ -76,10 +83,10 @@ pub struct VideoState {
 }
 
 impl VideoState {
-    /// The channel whose subscribers hear of this video. None until videos carry their
-    /// channel (issue 22, M1): no fan-out starts without one.
+    /// The channel whose subscribers hear of this video; `None` for a video stored before
+    /// channels existed that the migration has not reached yet (no fan-out starts for it).
     pub fn channel_for_fanout(&self) -> Option<Uuid> {
-        None
+        (!self.channel_id.is_nil()).then_some(self.channel_id)
     }
 }
 
@@ -90,6 +97,8 @@ impl VideoState {
             id: self.id,
             owner: self.owner.clone(),
             owner_id: self.owner_id,
+            channel_id: self.channel_id,
+            channel: self.channel.clone(),
             title: self.title.clone(),
             description: self.description.clone(),
             tags: self.tags.clone(),
@@ -117,6 +126,10 @@ pub struct NewVideo {
     pub owner: String,
     /// The owner's user id.
     pub owner_id: Uuid,
+    /// The channel (the caller checked that the owner owns it).
+    pub channel_id: Uuid,
+    /// The channel's handle.
+    pub channel: String,
     /// Title.
     pub title: String,
     /// Description.
@@ -305,6 +318,8 @@ async fn create(ctx: &mut Ctx<VideoActor>, new: NewVideo) -> Result<VideoView, V
         id: new.id,
         owner: new.owner,
         owner_id: new.owner_id,
+        channel_id: new.channel_id,
+        channel: new.channel,
         title: new.title,
         description: new.description,
         tags: new.tags,

@@ -139,6 +139,11 @@ pub enum CounterRequest {
     },
     /// The counts.
     Get,
+    /// The counts, and `viewer`'s own rating (`none` when they have not rated).
+    GetFor {
+        /// The viewer's user id.
+        viewer: Uuid,
+    },
     /// Forgets the counter and its tallies (its video was deleted).
     Forget,
 }
@@ -192,6 +197,10 @@ pub struct CounterAnswer {
     /// Whether this request changed them (a rating equal to the current one, or a view
     /// within the window, does not).
     pub changed: bool,
+    /// The viewer's own rating, for [`CounterRequest::GetFor`] (absent otherwise, and from a
+    /// node that predates it).
+    #[serde(default)]
+    pub rating: Option<Rating>,
 }
 
 /// Per-kind context of counters.
@@ -271,7 +280,7 @@ impl Entity for CounterActor {
                     None
                 }
             }
-            CounterRequest::Get => None,
+            CounterRequest::Get | CounterRequest::GetFor { .. } => None,
             CounterRequest::Forget => {
                 // The activation has read its tallies (above): it deletes them with its own
                 // state.
@@ -281,6 +290,7 @@ impl Entity for CounterActor {
                     counts: Counts::default(),
                     version: 0,
                     changed: false,
+                    rating: None,
                 });
             }
         };
@@ -290,10 +300,21 @@ impl Entity for CounterActor {
             let partial = t.partial;
             changed |= state.merge(partial, now);
         }
+        let rating = match &req {
+            CounterRequest::GetFor { viewer } => Some(
+                state.tallies[tally::shard_of(*viewer) as usize]
+                    .ratings
+                    .get(viewer)
+                    .copied()
+                    .unwrap_or(Rating::None),
+            ),
+            _ => None,
+        };
         let answer = CounterAnswer {
             counts: state.counts(),
             version: state.version,
             changed: shard.is_some(),
+            rating,
         };
         if changed {
             // Announced once the tally write is durable, as a video's changes are: a count

@@ -343,6 +343,19 @@ impl Playback {
             .await?)
     }
 
+    /// A video's counts, their version and `viewer`'s own rating (in the answer's `rating`),
+    /// from its counter.
+    pub async fn counts_for(
+        &self,
+        video: Uuid,
+        viewer: Uuid,
+    ) -> Result<CounterAnswer, PlaybackError> {
+        Ok(self
+            .counters
+            .call(&video.to_string(), CounterRequest::GetFor { viewer })
+            .await?)
+    }
+
     /// The last durable counts of several videos, without activating their counters (for
     /// listings). Missing counters count zero.
     pub async fn stored_counts(&self, videos: &[Uuid]) -> Vec<Counts> {

@@ -136,11 +136,13 @@ export function ok<T>(r: Result<T>): T {
   throw new ApiProblem(r.response.status, body, `${r.response.status} ${r.response.statusText}`.trim());
 }
 
-/** `/api/v1/videos/{id}/thumbnail.jpg`, or null when there is no poster a plain <img> may load
- * (a private video's poster needs the bearer token, which an <img> cannot send). */
-export function posterUrl(v: Pick<Video, 'id' | 'has_poster' | 'visibility'>): string | null {
-  if (!v.has_poster || v.visibility === 'private') return null;
-  return `/api/v1/videos/${encodeURIComponent(v.id)}/thumbnail.jpg`;
+/** Where an <img> loads the video's poster: the API's `thumbnail_url`, which for a private
+ * video is a short-lived signed URL (an <img> cannot send the bearer token); null when there is
+ * none yet, or none this caller may load. */
+export function posterUrl(v: Pick<Video, 'has_poster' | 'thumbnail_url'>): string | null {
+  if (!v.has_poster || !v.thumbnail_url) return null;
+  // Only our own API's paths: never another origin a body might name.
+  return v.thumbnail_url.startsWith('/api/') ? v.thumbnail_url : null;
 }
 
 /** The stable random id of this browser for playback sessions (`troupe.device_id`). */

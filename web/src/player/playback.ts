@@ -32,7 +32,12 @@ export class Playback {
     private readonly video: HTMLVideoElement,
     private readonly videoId: string,
     private readonly hooks: PlaybackHooks,
-    private readonly opts: { durationSecs?: number | null; autoplay?: boolean } = {},
+    private readonly opts: {
+      durationSecs?: number | null;
+      autoplay?: boolean;
+      /** Start here (seconds; a shared link's `?t=`) instead of where this viewer stopped. */
+      startAt?: number | null;
+    } = {},
   ) {}
 
   async start(): Promise<void> {
@@ -64,8 +69,15 @@ export class Playback {
     addEventListener('pagehide', this.onPageHide);
 
     const dur = this.opts.durationSecs ?? 0;
-    // Resume where this viewer stopped, unless that was the very end.
-    const startAt = grant.resume_position > 1 && (!dur || grant.resume_position < dur - 3) ? grant.resume_position : 0;
+    const asked = this.opts.startAt ?? 0;
+    // A time the link asked for; else resume where this viewer stopped, unless that was the
+    // very end.
+    const startAt =
+      asked > 0 && (!dur || asked < dur)
+        ? asked
+        : grant.resume_position > 1 && (!dur || grant.resume_position < dur - 3)
+          ? grant.resume_position
+          : 0;
     try {
       this.engine = await attach(this.video, grant.master_url, startAt, {
         onLevels: (levels) => this.hooks.onLevels?.(levels),

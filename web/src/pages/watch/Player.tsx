@@ -8,8 +8,17 @@ import { Playback } from '../../player/playback';
 import { LimitDialog } from './LimitDialog';
 
 /** The player: the video, a quality menu with the levels the master playlist offers, keyboard
- * controls, and the stream-limit dialog. */
-export function Player({ video }: { video: Video }) {
+ * controls, and the stream-limit dialog. `startAt` (seconds, a shared link's `?t=`) replaces
+ * the resume position; `onElement` hands the <video> to the page (Share reads its time). */
+export function Player({
+  video,
+  startAt,
+  onElement,
+}: {
+  video: Video;
+  startAt?: number | null;
+  onElement?: (el: HTMLVideoElement | null) => void;
+}) {
   const el = useRef<HTMLVideoElement>(null);
   const box = useRef<HTMLDivElement>(null);
   const pb = useRef<Playback | null>(null);
@@ -20,6 +29,11 @@ export function Player({ video }: { video: Video }) {
   const [ended, setEnded] = useState<string | null>(null);
   const [limit, setLimit] = useState<LimitProblem | null>(null);
   const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    onElement?.(el.current);
+    return () => onElement?.(null);
+  }, [onElement]);
 
   useEffect(() => {
     const v = el.current;
@@ -50,7 +64,8 @@ export function Player({ video }: { video: Video }) {
           setEnded(why);
         },
       },
-      { durationSecs: video.duration_secs ?? null },
+      // The link's start time counts for the first attempt only.
+      { durationSecs: video.duration_secs ?? null, startAt: attempt === 0 ? startAt : null },
     );
     pb.current = p;
     void p.start();

@@ -1,15 +1,18 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { toProblem, type ApiProblem, type Counts, type Rating, type Video } from '../../api/client';
 import { Status } from '../../components/Status';
 import { watchVideo } from '../../lib/events';
 import { setTitle } from '../../lib/title';
 import { STATE_LABEL, count, date, duration, views } from '../../lib/format';
+import { parseStart } from '../../lib/share';
 import { preloadHls } from '../../player/engine';
 import { currentPath } from '../../router';
 import type { PageProps } from '../../routes';
 import { sessionReady, useSession } from '../../session';
 import { getVideo, rate } from './data';
+import { EditDetails } from './EditDetails';
 import { Player } from './Player';
+import { ShareDialog } from './Share';
 
 function NotAvailable({ signedIn }: { signedIn: boolean }) {
   return (
@@ -30,9 +33,14 @@ function NotAvailable({ signedIn }: { signedIn: boolean }) {
 
 function Ratings({ video, counts, onCounts }: { video: Video; counts: Counts; onCounts: (c: Counts) => void }) {
   const s = useSession();
-  const [mine, setMine] = useState<Rating>('none');
+  // The caller's own rating comes with the video they read (so it shows after a reload); the
+  // video's live events do not carry it, and then it stays what it was.
+  const [mine, setMine] = useState<Rating>(video.my_rating ?? 'none');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
+  useEffect(() => {
+    if (video.my_rating) setMine(video.my_rating);
+  }, [video.my_rating]);
   if (s.status !== 'signed-in') {
     return (
       <p class="ratings">
@@ -94,13 +102,21 @@ function Processing({ video }: { video: Video }) {
   );
 }
 
-export default function WatchPage({ params }: PageProps) {
+export default function WatchPage({ params, query }: PageProps) {
   const id = params.id ?? '';
+  const startAt = parseStart(query.get('t'));
   const s = useSession();
   const [video, setVideo] = useState<Video | null>(null);
   const [counts, setCounts] = useState<Counts | null>(null);
   const [error, setError] = useState<ApiProblem | null>(null);
   const [gone, setGone] = useState(false);
+  const [sharing, setSharing] = useState<number | null>(null);
+  const [editing, setEditing] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const player = useRef<HTMLVideoElement | null>(null);
+  const onElement = useCallback((el: HTMLVideoElement | null) => {
+    player.current = el;
+  }, []);
 
   useEffect(() => {
     let live = true;
@@ -149,12 +165,47 @@ export default function WatchPage({ params }: PageProps) {
       </section>
     );
 
+  const mayEdit = s.status === 'signed-in' && (s.me.id === video.owner_id || s.me.role === 'admin');
   return (
     <article class="watch">
-      {video.state === 'ready' ? <Player video={video} /> : <Processing video={video} />}
-      <h1 dir="auto" class="watch-title">
-        {video.title}
-      </h1>
+      {video.state === 'ready' ? <Player video={video} startAt={startAt} onElement={onElement} /> : <Processing video={video} />}
+      {editing ? (
+        <EditDetails
+          video={video}
+          onCancel={() => setEditing(false)}
+          onSaved={(nv) => {
+            setVideo((old) => (old && old.version > nv.version ? old : { ...nv, my_rating: old?.my_rating }));
+            setTitle(nv.title);
+            setEditing(false);
+            setSaved(true);
+          }}
+        />
+      ) : (
+        <h1 dir="auto" class="watch-title">
+          {video.title}
+        </h1>
+      )}
+      <div class="watch-actions">
+        <button type="button" class="secondary" onClick={() => setSharing(player.current?.currentTime ?? 0)}>
+          Share
+        </button>
+        {mayEdit && !editing && (
+          <button
+            type="button"
+            class="secondary"
+            onClick={() => {
+              setSaved(false);
+              setEditing(true);
+            }}
+          >
+            Edit details
+          </button>
+        )}
+        <p class="muted small" role="status">
+          {saved ? 'Saved.' : ''}
+        </p>
+      </div>
+      {sharing != null && <ShareDialog video={video} at={sharing} onClose={() => setSharing(null)} />}
       <div class="watch-meta">
         <p>
           <a href={`/search?owner=${encodeURIComponent(video.owner)}`} dir="auto">
@@ -179,7 +230,7 @@ export default function WatchPage({ params }: PageProps) {
         </p>
         <Ratings video={video} counts={counts} onCounts={setCounts} />
       </div>
-      {video.description && (
+      {video.description && !editing && (
         <section aria-label="Description" class="description" dir="auto">
           {video.description}
         </section>

@@ -1,9 +1,15 @@
-import { api, ok, type Rating, type Video } from '../../api/client';
+import { api, ok, type Rating, type Video, type Visibility } from '../../api/client';
 
+/** The video, with the signed-in caller's own rating (`my_rating`). */
 export async function getVideo(id: string): Promise<Video> {
   return ok(await api.GET('/api/v1/videos/{id}', { params: { path: { id } } }));
 }
 
 export async function rate(id: string, rating: Rating) {
   return ok(await api.PUT('/api/v1/videos/{id}/rating', { params: { path: { id } }, body: { rating } }));
+}
+
+/** The owner's edit in place: title, description and visibility (tags stay as they are). */
+export async function saveDetails(id: string, d: { title: string; description: string; visibility: Visibility }): Promise<Video> {
+  return ok(await api.PATCH('/api/v1/videos/{id}', { params: { path: { id } }, body: d }));
 }

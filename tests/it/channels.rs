@@ -1,0 +1,591 @@
+//! Channels and subscriptions over real HTTP: default channels, the shared handle namespace,
+//! ownership, exact counts, idempotent subscribes, and what survives a `kill -9`.
+
+use crate::harness::{problem, Options, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn create_channel(app: &TestApp, token: &str, handle: &str, name: &str) -> reqwest::Response {
+    app.request(
+        Method::POST,
+        "/api/v1/channels",
+        Some(token),
+        Some(json!({"handle": handle, "display_name": name, "description": "about it"})),
+    )
+    .await
+}
+
+async fn channel(app: &TestApp, handle: &str) -> Value {
+    let r = app.get(&format!("/api/v1/channels/{handle}"), None).await;
+    assert_eq!(r.status(), StatusCode::OK, "GET channel {handle}");
+    r.json().await.unwrap()
+}
+
+async fn subscribe(app: &TestApp, token: &str, handle: &str, on: bool) -> reqwest::Response {
+    let method = if on { Method::PUT } else { Method::DELETE };
+    app.request(
+        method,
+        &format!("/api/v1/users/me/subscriptions/{handle}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+async fn create_video(
+    app: &TestApp,
+    token: &str,
+    title: &str,
+    channel: Option<&str>,
+) -> reqwest::Response {
+    let mut body = json!({"title": title});
+    if let Some(c) = channel {
+        body["channel"] = json!(c);
+    }
+    app.request(Method::POST, "/api/v1/videos", Some(token), Some(body))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_makes_a_default_channel_named_after_the_user() {
+    let app = TestApp::spawn(Options::default()).await;
+    let token = app.user("Alice_B").await;
+    let me: Value = app
+        .get("/api/v1/users/me", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let c = channel(&app, "alice_b").await;
+    assert_eq!(c["handle"], "alice_b");
+    assert_eq!(c["display_name"], "Alice_B");
+    assert_eq!(c["owner"], "alice_b");
+    assert_eq!(c["owner_id"], me["id"]);
+    assert_eq!(c["id"], me["id"], "a default channel's id is its owner's");
+    assert_eq!(c["default"], true);
+    assert_eq!(
+        (c["subscribers"].as_u64(), c["videos"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(c["avatar"].is_null());
+    // Handles are looked up regardless of case.
+    assert_eq!(channel(&app, "ALICE_B").await["id"], c["id"]);
+    let mine: Value = app
+        .get("/api/v1/users/me/channels", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["handle"], "alice_b");
+    problem(
+        app.get("/api/v1/channels/nobody_here", None).await,
+        404,
+        "channel_not_found",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_and_usernames_share_one_namespace_and_bad_handles_are_refused() {
+    let app = TestApp::spawn(Options::default()).await;
+    let alice = app.user("alice").await;
+    app.register("bob").await;
+    let r = create_channel(&app, &alice, "cooking.show", "Cooking <b>show</b>").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        "/api/v1/channels/cooking.show"
+    );
+    let c: Value = r.json().await.unwrap();
+    assert_eq!(c["handle"], "cooking.show");
+    assert_eq!(c["owner"], "alice");
+    assert_eq!(c["default"], false);
+    // Markup is kept as the text it is; JSON carries it as a string.
+    assert_eq!(
+        channel(&app, "cooking.show").await["display_name"],
+        "Cooking <b>show</b>"
+    );
+    // A username whose handle a channel holds is taken, and so is a channel handle that a
+    // username holds, and a handle taken by another channel.
+    let r = app
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "cooking.show", "email": "c@example.org", "password": crate::harness::PASSWORD}),
+        )
+        .await;
+    problem(r, 409, "username_taken").await;
+    problem(
+        create_channel(&app, &alice, "bob", "Bob?").await,
+        409,
+        "handle_taken",
+    )
+    .await;
+    problem(
+        create_channel(&app, &alice, "cooking.show", "Again").await,
+        409,
+        "handle_taken",
+    )
+    .await;
+    for bad in [
+        "ab",
+        "Cooking",
+        "has-dash",
+        "has space",
+        "<script>",
+        &"x".repeat(33),
+    ] {
+        problem(
+            create_channel(&app, &alice, bad, "Bad").await,
+            422,
+            "invalid_handle",
+        )
+        .await;
+    }
+    problem(
+        create_channel(&app, &alice, "fine_name", "").await,
+        422,
+        "invalid_channel",
+    )
+    .await;
+    let r = app
+        .request(
+            Method::POST,
+            "/api/v1/channels",
+            Some(&alice),
+            Some(json!({"handle": "x1y", "colour": "red"})),
+        )
+        .await;
+    problem(r, 422, "invalid_body").await;
+    problem(
+        app.request(
+            Method::POST,
+            "/api/v1/channels",
+            None,
+            Some(json!({"handle": "anon"})),
+        )
+        .await,
+        401,
+        "missing_token",
+    )
+    .await;
+    let mine: Value = app
+        .get("/api/v1/users/me/channels", Some(&alice))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let handles: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["handle"].as_str().unwrap())
+        .collect();
+    assert_eq!(handles, ["alice", "cooking.show"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_may_have_at_most_max_per_user_channels() {
+    let app = TestApp::spawn(Options::default().env("TROUPE__CHANNELS__MAX_PER_USER", "3")).await;
+    let alice = app.user("alice").await;
+    for h in ["one_", "two_"] {
+        assert_eq!(
+            create_channel(&app, &alice, h, h).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    problem(
+        create_channel(&app, &alice, "three", "3").await,
+        409,
+        "channel_limit_reached",
+    )
+    .await;
+    // Deleting one frees a place; the refused handle was never taken.
+    let r = app
+        .request(Method::DELETE, "/api/v1/channels/two_", Some(&alice), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        create_channel(&app, &alice, "three", "3").await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_owner_changes_a_channel_and_one_with_videos_or_the_default_stays() {
+    let app = TestApp::spawn(Options::default()).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    assert_eq!(
+        create_channel(&app, &alice, "garden", "Garden")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let patch = json!({"display_name": "Bob's now"});
+    let r = app
+        .request(
+            Method::PATCH,
+            "/api/v1/channels/garden",
+            Some(&bob),
+            Some(patch.clone()),
+        )
+        .await;
+    problem(r, 403, "forbidden").await;
+    let r = app
+        .request(Method::DELETE, "/api/v1/channels/garden", Some(&bob), None)
+        .await;
+    problem(r, 403, "forbidden").await;
+    let r = app
+        .request(
+            Method::PATCH,
+            "/api/v1/channels/garden",
+            Some(&alice),
+            Some(json!({"description": "Plants & <i>weeds</i>"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let c: Value = r.json().await.unwrap();
+    assert_eq!(
+        (c["display_name"].as_str(), c["description"].as_str()),
+        (Some("Garden"), Some("Plants & <i>weeds</i>"))
+    );
+    let r = app
+        .request(
+            Method::PATCH,
+            "/api/v1/channels/garden",
+            Some(&alice),
+            Some(json!({"handle": "other"})),
+        )
+        .await;
+    problem(r, 422, "invalid_body").await;
+
+    // A video goes to the named channel, or by default to the owner's default channel.
+    let r = create_video(&app, &alice, "Tomatoes", Some("garden")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["channel"], "garden");
+    assert_eq!(v["channel_id"], c["id"]);
+    let d: Value = create_video(&app, &alice, "Hello", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["channel"], "alice");
+    problem(
+        create_video(&app, &bob, "Not mine", Some("garden")).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        create_video(&app, &bob, "Nowhere", Some("no_such")).await,
+        404,
+        "channel_not_found",
+    )
+    .await;
+    assert_eq!(channel(&app, "garden").await["videos"], 1);
+    assert_eq!(channel(&app, "alice").await["videos"], 1);
+    assert_eq!(
+        channel(&app, "bob").await["videos"],
+        0,
+        "refused videos are not counted"
+    );
+    let got: Value = app
+        .get(
+            &format!("/api/v1/videos/{}", v["id"].as_str().unwrap()),
+            Some(&alice),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["channel"], "garden");
+
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/channels/garden",
+            Some(&alice),
+            None,
+        )
+        .await;
+    problem(r, 409, "channel_has_videos").await;
+    let r = app
+        .request(Method::DELETE, "/api/v1/channels/alice", Some(&alice), None)
+        .await;
+    problem(r, 409, "default_channel").await;
+    app.delete_video(&alice, v["id"].as_str().unwrap()).await;
+    assert_eq!(channel(&app, "garden").await["videos"], 0);
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/channels/garden",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    problem(
+        app.get("/api/v1/channels/garden", None).await,
+        404,
+        "channel_not_found",
+    )
+    .await;
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/channels/garden",
+            Some(&alice),
+            None,
+        )
+        .await;
+    problem(r, 404, "channel_not_found").await;
+    // Its handle is free again, for anyone.
+    assert_eq!(
+        create_channel(&app, &bob, "garden", "Bob's garden")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(channel(&app, "garden").await["owner"], "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_is_idempotent_counted_exactly_and_listed_newest_first() {
+    let app = TestApp::spawn(Options::default()).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    assert_eq!(
+        create_channel(&app, &alice, "music", "Music")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+
+    let r = subscribe(&app, &bob, "alice", true).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let s: Value = r.json().await.unwrap();
+    assert_eq!(
+        (s["subscribed"].as_bool(), s["changed"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(s["channel"]["subscribers"], 1);
+    let s: Value = subscribe(&app, &bob, "ALICE", true)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["changed"], false, "a repeat changes nothing");
+    assert_eq!(channel(&app, "alice").await["subscribers"], 1);
+    problem(
+        subscribe(&app, &bob, "nobody_at_all", true).await,
+        404,
+        "channel_not_found",
+    )
+    .await;
+    problem(
+        subscribe(&app, &bob, "x", true).await,
+        404,
+        "channel_not_found",
+    )
+    .await;
+    // Yourself: allowed.
+    assert_eq!(
+        subscribe(&app, &bob, "bob", true).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        subscribe(&app, &bob, "music", true).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(channel(&app, "bob").await["subscribers"], 1);
+
+    let page: Value = app
+        .get("/api/v1/users/me/subscriptions", Some(&bob))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let handles: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["channel"]["handle"].as_str().unwrap())
+        .collect();
+    assert_eq!(handles, ["music", "bob", "alice"]);
+    assert!(page["next_cursor"].is_null());
+    assert!(page["items"][0]["subscribed_at"].is_string());
+    // Paged one at a time, the cursor walks the same order.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/users/me/subscriptions?limit=1&cursor={c}"),
+            None => "/api/v1/users/me/subscriptions?limit=1".into(),
+        };
+        let p: Value = app.get(&path, Some(&bob)).await.json().await.unwrap();
+        walked.extend(
+            p["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["channel"]["handle"].as_str().unwrap().to_owned()),
+        );
+        match p["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(walked, ["music", "bob", "alice"]);
+    problem(
+        app.get("/api/v1/users/me/subscriptions?cursor=nonsense", Some(&bob))
+            .await,
+        422,
+        "invalid_cursor",
+    )
+    .await;
+    problem(
+        app.get("/api/v1/users/me/subscriptions?limit=0", Some(&bob))
+            .await,
+        400,
+        "invalid_query",
+    )
+    .await;
+
+    let exist: Value = app
+        .get(
+            "/api/v1/users/me/subscriptions/exist?handles=alice,nobody_at_all,music,ALICE",
+            Some(&bob),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        exist,
+        json!({"alice": true, "nobody_at_all": false, "music": true, "ALICE": true})
+    );
+    let none: Value = app
+        .get(
+            "/api/v1/users/me/subscriptions/exist?handles=alice,bob",
+            Some(&alice),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none, json!({"alice": false, "bob": false}));
+    problem(
+        app.get("/api/v1/users/me/subscriptions/exist?handles=", Some(&bob))
+            .await,
+        400,
+        "invalid_query",
+    )
+    .await;
+
+    let s: Value = subscribe(&app, &bob, "alice", false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (s["subscribed"].as_bool(), s["changed"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(s["channel"]["subscribers"], 0);
+    let s: Value = subscribe(&app, &bob, "alice", false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["changed"], false);
+    problem(
+        subscribe(&app, &bob, "nobody_at_all", false).await,
+        404,
+        "channel_not_found",
+    )
+    .await;
+    let page: Value = app
+        .get("/api/v1/users/me/subscriptions", Some(&bob))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+
+    // A deleted channel drops out of its subscribers' lists.
+    let r = app
+        .request(Method::DELETE, "/api/v1/channels/music", Some(&alice), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let page: Value = app
+        .get("/api/v1/users/me/subscriptions", Some(&bob))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let handles: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["channel"]["handle"].as_str().unwrap())
+        .collect();
+    assert_eq!(handles, ["bob"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_subscriptions_and_counts_survive_kill_9() {
+    let mut app = TestApp::spawn(Options::default()).await;
+    let alice = app.user("alice").await;
+    let mut tokens = Vec::new();
+    for i in 0..24 {
+        tokens.push(app.user(&format!("fan{i:02}")).await);
+    }
+    let subs =
+        futures::future::join_all(tokens.iter().map(|t| subscribe(&app, t, "alice", true))).await;
+    assert!(subs.iter().all(|r| r.status() == StatusCode::OK));
+    for t in &tokens[..4] {
+        assert_eq!(
+            subscribe(&app, t, "alice", false).await.status(),
+            StatusCode::OK
+        );
+    }
+    let v: Value = create_video(&app, &alice, "Kept", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(channel(&app, "alice").await["subscribers"], 20);
+    app.kill9();
+    let app = app.restart().await;
+    let c = channel(&app, "alice").await;
+    assert_eq!(
+        (c["subscribers"].as_u64(), c["videos"].as_u64()),
+        (Some(20), Some(1))
+    );
+    let fan: Value = app
+        .get("/api/v1/users/me/subscriptions", Some(&tokens[10]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fan["items"][0]["channel"]["handle"], "alice");
+    let gone: Value = app
+        .get("/api/v1/users/me/subscriptions", Some(&tokens[0]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gone["items"].as_array().unwrap().len(), 0);
+    let got: Value = app
+        .get(
+            &format!("/api/v1/videos/{}", v["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["channel"], "alice");
+}
