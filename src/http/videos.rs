@@ -309,7 +309,7 @@ pub async fn delete_video(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = video_id(&path)?;
-    let video = editable(&state, id, &user).await?;
+    let (video, _) = editable(&state, id, &user).await?;
     state.media.delete_video(id).await?;
     if !video.channel_id.is_nil() {
         // Uncounted once the video is gone; a miss (a crash in between) is repaired by the
