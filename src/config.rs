@@ -35,8 +35,35 @@ pub struct Config {
     pub cluster: ClusterSection,
     /// The catalogue index (listing, search, trending).
     pub catalogue: CatalogueConfig,
+    /// Notifications: inboxes, live streams, fan-outs.
+    pub notifications: NotificationsConfig,
     /// Channels and subscriptions.
     pub channels: ChannelsConfig,
+}
+
+/// `[notifications]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// How many notifications each inbox keeps; older ones are dropped first (1-10,000).
+    pub history: u64,
+    /// How often a live stream's node reads an inbox that lives on another node, in ms.
+    pub events_poll_ms: u64,
+    /// How many inbox deliveries one fan-out has under way at once.
+    pub fanout_concurrency: usize,
+    /// How often every node resumes the unfinished fan-outs it owns, in seconds (and at start).
+    pub fanout_sweep_secs: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            history: 1_000,
+            events_poll_ms: 500,
+            fanout_concurrency: 64,
+            fanout_sweep_secs: 30,
+        }
+    }
 }
 
 /// `[channels]`

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use troupe_actors::accounts::{Accounts, AccountsPolicy};
 use troupe_actors::channels::{Channels, ChannelsPolicy};
+use troupe_actors::inbox::{Notifier, NotifierSettings};
 use troupe_actors::media::jobs::JobSettings;
 use troupe_actors::media::transcode::{EncodeSettings, Tools};
 use troupe_actors::media::upload::UploadPolicy;
@@ -108,6 +109,11 @@ impl Application {
             .await
             .context("cannot start the session and counter actors")?;
         let catalogue = open_catalogue(&config, &data_dir, &store, media.events())?;
+        let notify = Notifier::start(&system, notifier_settings(&config))
+            .await
+            .context("cannot start the inbox and fan-out actors")?;
+        media.set_notifier(notify.clone());
+        notify.set_subscriber_source(Arc::new(channels.clone()));
         // Present from the start, so that dashboards and alerts see zeros, not gaps.
         metrics::gauge!("troupe_sse_subscribers").set(0.0);
         metrics::gauge!("troupe_playback_streams_active").set(0.0);
@@ -179,6 +185,7 @@ impl Application {
             tools: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
             media,
             playback,
+            notify,
             catalogue,
             hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),
@@ -319,6 +326,17 @@ pub fn catalogue_settings(config: &Config, data_dir: &Path) -> troupe_catalogue:
         cursor_ttl: Duration::from_secs(c.cursor_ttl_secs.max(1)),
         cursor_rankings: troupe_catalogue::RANKINGS,
         journal: c.journal_retention_secs > 0,
+    }
+}
+
+/// The notification settings from the configuration.
+fn notifier_settings(config: &Config) -> NotifierSettings {
+    let n = &config.notifications;
+    NotifierSettings {
+        history: n.history.clamp(1, 10_000),
+        poll: Duration::from_millis(n.events_poll_ms.max(10)),
+        fanout_concurrency: n.fanout_concurrency.max(1),
+        fanout_sweep: Duration::from_secs(n.fanout_sweep_secs.max(1)),
     }
 }
 

@@ -11,6 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use troupe_actors::accounts::Accounts;
 use troupe_actors::channels::Channels;
+use troupe_actors::inbox::Notifier;
 use troupe_actors::media::Media;
 use troupe_actors::playback::Playback;
 use troupe_cluster::Cluster;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub media: Media,
     /// Playback sessions and counters.
     pub playback: Playback,
+    /// Notifications: inboxes, live events, fan-outs.
+    pub notify: Notifier,
     /// The catalogue index: listing, search, trending.
     pub catalogue: troupe_catalogue::Catalogue,
     /// Hot HLS segments and playlists.

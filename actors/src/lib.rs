@@ -9,5 +9,6 @@
 pub mod accounts;
 pub mod channels;
 pub mod events;
+pub mod inbox;
 pub mod media;
 pub mod playback;

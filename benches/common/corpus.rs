@@ -499,6 +499,7 @@ impl Iterator for Videos<'_> {
             updated_at: created_at,
             version: 4,
             deleting: false,
+            follow_up: Default::default(),
         };
         let mut counter = None;
         let mut views_24h = 0;

@@ -205,9 +205,9 @@ pub async fn subscribe(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (new, channel) = state.channels.subscribe(user.0.uid, &path).await?;
-    if new {
-        on_new_subscriber(&state, &channel, &user).await;
-    }
+    // Also when not new: the notice has a deterministic id, so a retried subscribe repairs
+    // one that a crash lost, and a repeated one changes nothing.
+    on_new_subscriber(&state, &channel, &user, new);
     Ok(HttpResponse::Ok().json(SubscriptionChange {
         subscribed: true,
         changed: new,
@@ -215,11 +215,33 @@ pub async fn subscribe(
     }))
 }
 
-/// Called once a subscription that is new is durable: the channel's owner hears of it.
-/// The inbox (`state.notify`, a `new_subscriber` notification with the id
-/// `new_subscriber:<channel>:<user>`) is wired in here.
-async fn on_new_subscriber(_state: &AppState, channel: &ChannelView, user: &AuthUser) {
-    tracing::debug!(channel = %channel.id, subscriber = %user.0.uid, "new subscriber");
+/// Called once a subscription is durable: the channel's owner hears of it
+/// (`new_subscriber`, id `new_subscriber:<channel>:<user>`, stored once), in a task, so the
+/// subscriber's answer does not wait for the owner's inbox.
+fn on_new_subscriber(state: &AppState, channel: &ChannelView, user: &AuthUser, new: bool) {
+    use troupe_actors::inbox::{Notification, NotificationKind, NotifiedChannel, NotifiedUser};
+    tracing::debug!(channel = %channel.id, subscriber = %user.0.uid, new, "subscriber");
+    let n = Notification {
+        id: format!("new_subscriber:{}:{}", channel.id, user.0.uid),
+        kind: NotificationKind::NewSubscriber,
+        created_at: chrono::Utc::now(),
+        read: false,
+        video: None,
+        channel: Some(NotifiedChannel {
+            handle: channel.handle.clone(),
+            display_name: channel.display_name.clone(),
+        }),
+        actor: Some(NotifiedUser {
+            username: user.0.sub.clone(),
+        }),
+        reason: None,
+    };
+    let (notify, owner) = (state.notify.clone(), channel.owner_id);
+    tokio::spawn(async move {
+        if let Err(e) = notify.deliver(owner, n).await {
+            tracing::warn!(%owner, error = %e, "could not notify a channel owner of a subscriber");
+        }
+    });
 }
 
 /// Unsubscribes the caller from a channel. Idempotent.

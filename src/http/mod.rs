@@ -13,6 +13,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod hls;
+pub mod notifications;
 pub mod observe;
 pub mod playback;
 pub mod problems;
@@ -55,6 +56,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::refresh)
         .service(accounts::logout)
         .service(users::me)
+        .service(notifications::list)
+        .service(notifications::unread_count)
+        .service(notifications::mark_read)
+        .service(notifications::events)
+        .service(notifications::get_settings)
+        .service(notifications::put_settings)
         .service(playback::my_streams)
         .service(users::list_users)
         .service(users::list_videos)
@@ -112,6 +119,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "playback", description = "Playback sessions, heartbeats, history, ratings, trending, and HLS with signed tokens"),
         (name = "catalogue", description = "Search and suggestions over the catalogue index"),
         (name = "channels", description = "Channels, subscriptions and the subscription feed"),
+        (name = "notifications", description = "The signed-in user's inbox, its live stream and settings, and channels' fan-outs"),
     )
 )]
 struct ApiDoc;

@@ -42,6 +42,7 @@ fn seeded_video(i: usize) -> VideoState {
         updated_at: now,
         version: 1,
         deleting: false,
+        follow_up: Default::default(),
     }
 }
 

@@ -20,6 +20,7 @@ mod failover;
 mod keys;
 mod load;
 mod media;
+mod notifications;
 mod operations;
 mod playback;
 mod players;

@@ -13,6 +13,8 @@ use super::video::{
     VideoState, VideoView, Visibility,
 };
 use crate::events::EventHub;
+use crate::inbox::follow::{FollowUps, FollowedUp};
+use crate::inbox::Notifier;
 use std::sync::Arc;
 use std::time::Duration;
 use troupe_runtime::blob::BlobStore;
@@ -114,6 +116,7 @@ pub struct Media {
     uploads: Directory<UploadActor>,
     jobs: Jobs,
     events: EventHub,
+    follow_ups: FollowUps,
     blobs: BlobStore,
     store: Arc<dyn StateStore>,
     _sweeper: Arc<SweeperHandle>,
@@ -135,10 +138,12 @@ impl Media {
         settings: MediaSettings,
     ) -> Result<Self, CallError> {
         let events = EventHub::new(settings.events_poll);
+        let follow_ups = FollowUps::default();
         let videos = Directory::<VideoActor>::start(
             system,
             VideoArgs {
                 events: events.clone(),
+                follow_ups: follow_ups.clone(),
             },
         )
         .await?;
@@ -170,10 +175,30 @@ impl Media {
             uploads,
             jobs,
             events,
+            follow_ups,
             blobs,
             store: system.store().clone(),
             _sweeper: Arc::new(SweeperHandle(sweeper)),
         })
+    }
+
+    /// Connects the video actors to the notifier: from now on a video that becomes ready or
+    /// fails notifies its owner, and one that becomes ready and public starts its fan-out.
+    pub fn set_notifier(&self, notifier: Notifier) {
+        let videos = self.videos.clone();
+        self.follow_ups.set(
+            notifier,
+            Arc::new(move |id: Uuid, done: FollowedUp| {
+                let videos = videos.clone();
+                Box::pin(async move {
+                    let req = VideoRequest::FollowedUp(done);
+                    if let Err(e) = videos.call(&id.to_string(), req).await {
+                        // The mark stays: the video's next activation does it again.
+                        tracing::debug!(video = %id, error = %e, "could not record a follow-up");
+                    }
+                })
+            }),
+        );
     }
 
     /// This node's event hub.

@@ -19,6 +19,8 @@
 pub use crate::events::{VideoStatus, VideoView, Visibility};
 
 use crate::events::{EventHub, Rendition};
+use crate::inbox::follow::{FanoutMark, FollowUp, FollowUps, FollowedUp};
+use crate::inbox::NotificationKind;
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
@@ -74,6 +76,18 @@ pub struct VideoState {
     pub version: u64,
     /// Deletion has begun: the video is gone for clients, and its blobs are being removed.
     pub deleting: bool,
+    /// What reaching ready or failed (or ready and public) still owes: the owner's notice
+    /// and the fan-out, until they are known to be done (see [`crate::inbox::follow`]).
+    #[serde(default)]
+    pub follow_up: FollowUp,
+}
+
+impl VideoState {
+    /// The channel whose subscribers hear of this video; `None` for a video stored before
+    /// channels existed that the migration has not reached yet (no fan-out starts for it).
+    pub fn channel_for_fanout(&self) -> Option<Uuid> {
+        (!self.channel_id.is_nil()).then_some(self.channel_id)
+    }
 }
 
 impl VideoState {
@@ -209,6 +223,8 @@ pub enum VideoRequest {
         /// Why, for a human.
         reason: String,
     },
+    /// Part of what the video owed is done (from its follow-up task).
+    FollowedUp(FollowedUp),
 }
 
 /// Why a video request failed.
@@ -243,6 +259,8 @@ pub enum VideoResponse {
 pub struct VideoArgs {
     /// Where changes are announced to this node's event streams.
     pub events: EventHub,
+    /// Where the owner's notices and fan-outs go.
+    pub follow_ups: FollowUps,
 }
 
 impl Entity for VideoActor {
@@ -257,6 +275,14 @@ impl Entity for VideoActor {
         ctx: &mut Ctx<Self>,
         req: VideoRequest,
     ) -> Result<VideoResponse, ActorProcessingErr> {
+        if ctx.first_request() {
+            // A process that died after a change was durable but before its follow-ups were
+            // done left them owed: do them now (they are idempotent).
+            if let Some(s) = ctx.state().filter(|s| s.follow_up.owed() && !s.deleting) {
+                let (view, channel, owed) = (s.view(), s.channel_for_fanout(), s.follow_up);
+                ctx.args().follow_ups.spawn(view, channel, owed);
+            }
+        }
         Ok(match req {
             VideoRequest::Create(new) => VideoResponse::Video(create(ctx, new).await),
             VideoRequest::Get => VideoResponse::Video(match ctx.state() {
@@ -317,6 +343,7 @@ async fn create(ctx: &mut Ctx<VideoActor>, new: NewVideo) -> Result<VideoView, V
         updated_at: now,
         version: 1,
         deleting: false,
+        follow_up: FollowUp::default(),
     };
     let view = state.view();
     ctx.save(state)
@@ -358,7 +385,23 @@ fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, Vid
         }
     };
     let before = (s.status, s.progress, s.version);
+    let before_follow_up = s.follow_up;
     use VideoStatus as St;
+    if let VideoRequest::FollowedUp(done) = req {
+        // Not a change clients see: no new version, nothing announced.
+        let mut owed = s.follow_up;
+        if done.owner_notice.is_some() && owed.owner_notice == done.owner_notice {
+            owed.owner_notice = None;
+        }
+        if done.fanout && owed.fanout == FanoutMark::Pending {
+            owed.fanout = FanoutMark::Started;
+        }
+        if owed != s.follow_up {
+            s.follow_up = owed;
+            ctx.stage(s.clone());
+        }
+        return Ok(s.view());
+    }
     match req {
         VideoRequest::Update(p) => {
             if let Some(t) = p.title {
@@ -457,6 +500,7 @@ fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, Vid
             }
         }
         VideoRequest::Create(_)
+        | VideoRequest::FollowedUp(_)
         | VideoRequest::Get
         | VideoRequest::BeginDelete
         | VideoRequest::FinishDelete => unreachable!("handled by the caller"),
@@ -464,8 +508,31 @@ fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, Vid
     let view = s.view();
     if (s.status, s.progress, s.version) != before {
         s.updated_at = Utc::now();
+        // What reaching this state owes: the owner's notice, once per reaching ready or
+        // failed; the fan-out, the first time the video is ready and public.
+        if s.status != before.0 {
+            match s.status {
+                St::Ready => s.follow_up.owner_notice = Some(NotificationKind::MyVideoReady),
+                St::Failed => s.follow_up.owner_notice = Some(NotificationKind::MyVideoFailed),
+                _ => {}
+            }
+        }
+        if s.status == St::Ready
+            && s.visibility == Visibility::Public
+            && s.follow_up.fanout == FanoutMark::No
+            && s.channel_for_fanout().is_some()
+        {
+            s.follow_up.fanout = FanoutMark::Pending;
+        }
         let view = s.view();
+        let owed = s.follow_up;
+        let owes = owed.owed() && owed != before_follow_up;
+        let channel = s.channel_for_fanout();
         ctx.stage(s);
+        if owes {
+            let (follow_ups, video) = (ctx.args().follow_ups.clone(), view.clone());
+            ctx.after_durable(move || follow_ups.spawn(video, channel, owed));
+        }
         // Announced once durable, so that whoever hears of this version and then reads the
         // video (its snapshot here, or its poster) finds it; never if the write fails.
         let (events, announced) = (ctx.args().events.clone(), view.clone());

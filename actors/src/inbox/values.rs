@@ -1,0 +1,202 @@
+//! What a notification is, and a user's notification settings: the values the inbox stores,
+//! the API shows and the other modules build.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// A channel the user subscribes to published a video (it became ready and public).
+    NewVideoFromSubscription,
+    /// One of the user's videos finished processing.
+    MyVideoReady,
+    /// One of the user's videos failed processing; `reason` says why.
+    MyVideoFailed,
+    /// Someone subscribed to one of the user's channels.
+    NewSubscriber,
+}
+
+impl NotificationKind {
+    /// Every kind, in the order the settings list them.
+    pub const ALL: [NotificationKind; 4] = [
+        NotificationKind::NewVideoFromSubscription,
+        NotificationKind::MyVideoReady,
+        NotificationKind::MyVideoFailed,
+        NotificationKind::NewSubscriber,
+    ];
+
+    /// Its name in the API (`new_video_from_subscription`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::NewVideoFromSubscription => "new_video_from_subscription",
+            NotificationKind::MyVideoReady => "my_video_ready",
+            NotificationKind::MyVideoFailed => "my_video_failed",
+            NotificationKind::NewSubscriber => "new_subscriber",
+        }
+    }
+
+    /// The kind of an API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// The video a notification is about, as a client shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotifiedVideo {
+    /// The video id.
+    pub id: Uuid,
+    /// Its title when the notification was made.
+    pub title: String,
+    /// Its poster, relative to the server, when it has one.
+    pub thumbnail_url: Option<String>,
+}
+
+/// The channel a notification is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotifiedChannel {
+    /// The channel's handle.
+    pub handle: String,
+    /// Its display name when the notification was made.
+    pub display_name: String,
+}
+
+/// Who did what the notification tells of (the uploader, the new subscriber).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotifiedUser {
+    /// Their username.
+    pub username: String,
+}
+
+/// One notification, with everything a client needs to show it without another call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Notification {
+    /// Deterministic: the same event always makes the same id (`<type>:<video id>`,
+    /// `new_subscriber:<channel id>:<user id>`), so that delivering it twice stores it once.
+    pub id: String,
+    /// What it is about.
+    #[serde(rename = "type")]
+    pub kind: NotificationKind,
+    /// When the event happened.
+    pub created_at: DateTime<Utc>,
+    /// Whether the user has marked it read.
+    pub read: bool,
+    /// The video, for video notifications.
+    pub video: Option<NotifiedVideo>,
+    /// The channel.
+    pub channel: Option<NotifiedChannel>,
+    /// Who did it.
+    pub actor: Option<NotifiedUser>,
+    /// Why, for `my_video_failed`.
+    pub reason: Option<String>,
+}
+
+impl Notification {
+    /// The id of a notification about a video: `<type>:<video id>`.
+    pub fn video_id(kind: NotificationKind, video: Uuid) -> String {
+        format!("{}:{video}", kind.as_str())
+    }
+}
+
+/// How email should carry one kind of notification (stored now, sent by a later issue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EmailMode {
+    /// No email.
+    #[default]
+    Off,
+    /// One email per notification.
+    Instant,
+    /// A daily digest.
+    Digest,
+}
+
+impl EmailMode {
+    /// The mode of an API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(EmailMode::Off),
+            "instant" => Some(EmailMode::Instant),
+            "digest" => Some(EmailMode::Digest),
+            _ => None,
+        }
+    }
+}
+
+/// What a user wants of one kind of notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TypeSetting {
+    /// Stored, listed and pushed live in the web inbox. Off: such notifications are not kept
+    /// at all.
+    pub web: bool,
+    /// Email delivery (not sent yet).
+    pub email: EmailMode,
+}
+
+impl Default for TypeSetting {
+    fn default() -> Self {
+        Self {
+            web: true,
+            email: EmailMode::Off,
+        }
+    }
+}
+
+/// A user's settings, per kind. A kind added later (comments) is a new field with its
+/// default, so stored settings need no migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct NotificationSettings {
+    /// `new_video_from_subscription`.
+    pub new_video_from_subscription: TypeSetting,
+    /// `my_video_ready`.
+    pub my_video_ready: TypeSetting,
+    /// `my_video_failed`.
+    pub my_video_failed: TypeSetting,
+    /// `new_subscriber`.
+    pub new_subscriber: TypeSetting,
+}
+
+impl NotificationSettings {
+    /// The setting of one kind.
+    pub fn of(&self, kind: NotificationKind) -> TypeSetting {
+        match kind {
+            NotificationKind::NewVideoFromSubscription => self.new_video_from_subscription,
+            NotificationKind::MyVideoReady => self.my_video_ready,
+            NotificationKind::MyVideoFailed => self.my_video_failed,
+            NotificationKind::NewSubscriber => self.new_subscriber,
+        }
+    }
+
+    /// The setting of one kind, to change.
+    pub fn of_mut(&mut self, kind: NotificationKind) -> &mut TypeSetting {
+        match kind {
+            NotificationKind::NewVideoFromSubscription => &mut self.new_video_from_subscription,
+            NotificationKind::MyVideoReady => &mut self.my_video_ready,
+            NotificationKind::MyVideoFailed => &mut self.my_video_failed,
+            NotificationKind::NewSubscriber => &mut self.new_subscriber,
+        }
+    }
+}
+
+/// A change to one kind's setting; `None` leaves a field alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingChange {
+    /// The kind.
+    pub kind: NotificationKind,
+    /// New `web`.
+    pub web: Option<bool>,
+    /// New `email`.
+    pub email: Option<EmailMode>,
+}
