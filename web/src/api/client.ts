@@ -28,6 +28,9 @@ export type Rating = Schemas['Rating'];
 export type ClusterView = Schemas['ClusterView'];
 export type ActiveStream = Schemas['ActiveDevice'];
 export type TokenPair = Schemas['TokenPair'];
+export type Channel = Schemas['ChannelView'];
+export type SubscriptionChange = Schemas['SubscriptionChange'];
+export type Subscription = Schemas['Subscription'];
 
 export const PLANS: readonly Plan[] = ['free', 'basic', 'premium', 'ultimate'];
 

@@ -66,11 +66,17 @@ export function Header({ path }: { path: string }) {
           </NavLink>
           {signedIn && (
             <>
+              <NavLink href="/me/subscriptions" path={path}>
+                Subscriptions
+              </NavLink>
               <NavLink href="/upload" path={path}>
                 Upload
               </NavLink>
               <NavLink href="/me/videos" path={path}>
                 My videos
+              </NavLink>
+              <NavLink href="/me/channels" path={path}>
+                My channels
               </NavLink>
               <NavLink href="/me/history" path={path}>
                 History

@@ -2,7 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { posterUrl, type Video } from '../api/client';
 import { duration, durationWords, views } from '../lib/format';
 
-/** A video in a grid: poster, title, owner, duration and views. User text renders as text.
+/** A video in a grid: poster, title, channel (its handle; the owner before channels), duration and views. User text renders as text.
  * `title` replaces the plain title (search highlights); `children` go under the meta line. */
 export function VideoCard({ video, extra, title, children }: { video: Video; extra?: string; title?: ComponentChildren; children?: ComponentChildren }) {
   const poster = posterUrl(video);
@@ -30,9 +30,15 @@ export function VideoCard({ video, extra, title, children }: { video: Video; ext
         </h3>
       </a>
       <p class="card-meta">
-        <a href={`/search?owner=${encodeURIComponent(video.owner)}`} dir="auto">
-          {video.owner}
-        </a>
+        {video.channel ? (
+          <a href={`/c/${encodeURIComponent(video.channel)}`} dir="auto">
+            {video.channel}
+          </a>
+        ) : (
+          <a href={`/search?owner=${encodeURIComponent(video.owner)}`} dir="auto">
+            {video.owner}
+          </a>
+        )}
         <span aria-hidden="true"> · </span>
         <span>{views(video.counts?.views)}</span>
         {extra && (

@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { Visibility } from '../../api/client';
+import type { Channel, Visibility } from '../../api/client';
 import { Status } from '../../components/Status';
 import { STATE_LABEL, bytes } from '../../lib/format';
 import type { PageProps } from '../../routes';
 import { VisibilityField, splitTags } from '../../components/VideoFields';
-import { create, current, pause, pick, reset, resume, retryProcessing, serverMaxSize, subscribe, suggestTitle, type Job } from './uploads';
+import { channels, create, current, pause, pick, reset, resume, retryProcessing, serverMaxSize, subscribe, suggestTitle, type Job } from './uploads';
 
 function useJob(): Job {
   const [j, setJ] = useState(current());
@@ -51,8 +51,41 @@ function Picker({ forVideo, max }: { forVideo: string | null; max: number | null
   );
 }
 
+/** Which of the user's channels the video goes to; none shown when they have only one. */
+function ChannelField({ value, onChange }: { value: string; onChange: (handle: string) => void }) {
+  const [list, setList] = useState<Channel[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    channels()
+      .then((cs) => {
+        if (!live) return;
+        setList(cs);
+        const first = cs.find((c) => c.default) ?? cs[0];
+        if (first && !value) onChange(first.handle);
+      })
+      .catch(() => live && setList([]));
+    return () => {
+      live = false;
+    };
+  }, []);
+  if (!list || list.length < 2) return null;
+  return (
+    <div class="field">
+      <label for="u-channel">Channel</label>
+      <select id="u-channel" value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        {list.map((c) => (
+          <option key={c.id} value={c.handle}>
+            {`${c.display_name} (@${c.handle})`}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
 function DetailsForm({ job }: { job: Job }) {
   const [title, setTitle] = useState(job.file ? suggestTitle(job.file) : '');
+  const [channel, setChannel] = useState('');
   const [description, setDescription] = useState('');
   const [tags, setTags] = useState('');
   const [visibility, setVisibility] = useState<Visibility>('public');
@@ -62,7 +95,7 @@ function DetailsForm({ job }: { job: Job }) {
       class="stack"
       onSubmit={(e) => {
         e.preventDefault();
-        void create({ title: title.trim(), description, tags: splitTags(tags), visibility });
+        void create({ title: title.trim(), description, tags: splitTags(tags), visibility, channel: channel || undefined });
       }}
     >
       <h2>Details</h2>
@@ -84,6 +117,7 @@ function DetailsForm({ job }: { job: Job }) {
           Separated by commas, up to 16.
         </p>
       </div>
+      <ChannelField value={channel} onChange={setChannel} />
       <VisibilityField id="u-vis" value={visibility} onChange={setVisibility} />
       <Status error={job.error} busy={busy ? 'Creating the video…' : null} />
       <div class="actions">

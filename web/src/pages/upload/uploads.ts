@@ -7,7 +7,7 @@
 // expired session) keeps the File in memory and the upload continues afterwards.
 
 import * as tus from 'tus-js-client';
-import { ApiProblem, api, ok, toProblem, type Video } from '../../api/client';
+import { ApiProblem, api, ok, toProblem, type Channel, type Video } from '../../api/client';
 import type { Details } from '../../components/VideoFields';
 import type { ProblemBody } from '../../api/pending';
 import { watchVideo } from '../../lib/events';
@@ -225,14 +225,14 @@ function start(file: File, v: Video): void {
 }
 
 /** The metadata form was sent: create the video, then send the bytes. */
-export async function create(d: Details): Promise<void> {
+export async function create(d: Details & { channel?: string }): Promise<void> {
   const file = job.file;
   if (!file || job.phase !== 'details') return;
   set({ phase: 'creating', error: null });
   try {
     const v = ok(
       await api.POST('/api/v1/videos', {
-        body: { title: d.title, description: d.description, tags: d.tags, visibility: d.visibility },
+        body: { title: d.title, description: d.description, tags: d.tags, visibility: d.visibility, channel: d.channel },
       }),
     );
     start(file, v);
@@ -252,6 +252,11 @@ export function resume(): void {
   if (!upload) return;
   set({ phase: 'uploading', pausedFor: null, error: null });
   upload.start();
+}
+
+/** The caller's channels, for the channel picker (the default channel first). */
+export async function channels(): Promise<Channel[]> {
+  return ok(await api.GET('/api/v1/users/me/channels'));
 }
 
 /** Retry a failed transcode (`POST /api/v1/videos/{id}/retry`). */

@@ -10,6 +10,7 @@ import { currentPath } from '../../router';
 import type { PageProps } from '../../routes';
 import { sessionReady, useSession } from '../../session';
 import { getVideo, rate } from './data';
+import { ChannelBlock } from './ChannelBlock';
 import { EditDetails } from './EditDetails';
 import { Player } from './Player';
 import { ShareDialog } from './Share';
@@ -205,6 +206,7 @@ export default function WatchPage({ params, query }: PageProps) {
           {saved ? 'Saved.' : ''}
         </p>
       </div>
+      {video.channel && <ChannelBlock handle={video.channel} />}
       {sharing != null && <ShareDialog video={video} at={sharing} onClose={() => setSharing(null)} />}
       <div class="watch-meta">
         <p>
