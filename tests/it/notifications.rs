@@ -349,3 +349,153 @@ async fn bad_input_to_the_inbox_gets_clear_answers() {
     )
     .await;
 }
+
+/// Subscribes the caller to `handle`.
+pub async fn subscribe(app: &TestApp, token: &str, handle: &str) {
+    let r = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/users/me/subscriptions/{handle}"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+/// The channel's fan-outs, as its owner sees them.
+pub async fn fanouts(app: &TestApp, owner: &str, handle: &str) -> Vec<Value> {
+    let r = app
+        .get(&format!("/api/v1/channels/{handle}/fanouts"), Some(owner))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Waits until the fan-out of `video` is done; returns it.
+pub async fn fanout_done(app: &TestApp, owner: &str, handle: &str, video: &str) -> Value {
+    eventually(Duration::from_secs(120), || async {
+        fanouts(app, owner, handle)
+            .await
+            .into_iter()
+            .find(|f| f["video_id"] == video && f["state"] == "done")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_hears_of_a_new_video_within_2_s_and_not_after_unsubscribing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(media_options()).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    subscribe(&app, &bob, "alice").await;
+    subscribe(&app, &carol, "alice").await;
+    // A repeated subscribe notifies the owner once.
+    subscribe(&app, &bob, "alice").await;
+    // Carol wants no new-video notices: settings off means nothing arrives.
+    let r = app
+        .request(
+            Method::PUT,
+            "/api/v1/users/me/notification-settings",
+            Some(&carol),
+            Some(json!({"new_video_from_subscription": {"web": false}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Alice hears of her two subscribers, once each.
+    let subs = eventually(Duration::from_secs(10), || async {
+        let page = inbox(&app, &alice, "?type=new_subscriber").await;
+        let items = page["items"].as_array().unwrap().clone();
+        (items.len() == 2).then_some(items)
+    })
+    .await;
+    let mut who: Vec<&str> = subs
+        .iter()
+        .map(|n| n["actor"]["username"].as_str().unwrap())
+        .collect();
+    who.sort();
+    assert_eq!(who, ["bob", "carol"]);
+    assert_eq!(subs[0]["channel"]["handle"], "alice");
+
+    let mut live = Stream::open(&app, &bob).await;
+    live.next("unread", Duration::from_secs(10)).await;
+    let video = ready_video(&app, &alice, tmp.path(), 320, 240, 2, "public").await;
+    let id = video["id"].as_str().unwrap();
+    let ready_at = Instant::now();
+    let heard = live.next("notification", Duration::from_secs(30)).await;
+    let took = ready_at.elapsed();
+    println!(
+        "bob heard of the new video {:.3} s after it read as ready",
+        took.as_secs_f64()
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(heard["type"], "new_video_from_subscription");
+    assert_eq!(heard["id"], format!("new_video_from_subscription:{id}"));
+    assert_eq!(heard["video"]["id"], id);
+    assert_eq!(heard["video"]["title"], "a clip");
+    assert_eq!(
+        heard["video"]["thumbnail_url"],
+        format!("/api/v1/videos/{id}/thumbnail")
+    );
+    assert_eq!(heard["channel"]["handle"], "alice");
+    assert!(heard["channel"]["display_name"].is_string());
+    assert_eq!(heard["actor"]["username"], "alice");
+    let page = inbox(&app, &bob, "").await;
+    assert_eq!(page["items"][0], heard);
+
+    // The owner sees the fan-out's progress; nobody else does.
+    let done = fanout_done(&app, &alice, "alice", id).await;
+    assert_eq!(done["delivered"], 1, "{done}");
+    assert_eq!(done["skipped"], 1, "{done}");
+    assert_eq!(done["shards_done"], done["shards_total"]);
+    problem(
+        app.get("/api/v1/channels/alice/fanouts", Some(&bob)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(inbox(&app, &carol, "").await["items"], json!([]));
+
+    // Bob unsubscribes: the next video does not reach him.
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/users/me/subscriptions/alice",
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let second = ready_video(&app, &alice, tmp.path(), 320, 240, 2, "public").await;
+    let second = second["id"].as_str().unwrap();
+    let done = fanout_done(&app, &alice, "alice", second).await;
+    assert_eq!(done["delivered"], 0, "{done}");
+    let page = inbox(&app, &bob, "").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    // A private video reaches nobody, and becoming public later starts its fan-out.
+    let hidden = ready_video(&app, &alice, tmp.path(), 320, 240, 2, "private").await;
+    let hidden = hidden["id"].as_str().unwrap();
+    subscribe(&app, &bob, "alice").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(fanouts(&app, &alice, "alice")
+        .await
+        .iter()
+        .all(|f| f["video_id"] != hidden));
+    let r = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/videos/{hidden}"),
+            Some(&alice),
+            Some(json!({"visibility": "public"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let heard = live.next("notification", Duration::from_secs(30)).await;
+    assert_eq!(heard["video"]["id"], hidden);
+}
