@@ -623,3 +623,62 @@ async fn kill_9_during_a_fanout_to_20000_subscribers_still_notifies_each_exactly
         done["duplicates"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_three_nodes_subscribers_on_every_node_hear_of_a_new_video_live() {
+    use crate::cluster::{Cluster, Spec};
+    let tmp = tempfile::tempdir().unwrap();
+    let env: Vec<(&str, String)> = crate::media::media_env()
+        .into_iter()
+        .chain([("TROUPE__NOTIFICATIONS__EVENTS_POLL_MS", "200".to_owned())])
+        .collect();
+    let c = Cluster::start_with_env(
+        Spec {
+            nodes: 3,
+            proxied: false,
+        },
+        &env,
+    )
+    .await;
+    let alice = c.nodes[0].user("alice").await;
+    c.wait_all_up(&alice).await;
+    // On each node, one subscriber whose inbox lives on that node and one whose inbox lives
+    // on another: the stream must work both ways.
+    let mut streams = Vec::new();
+    let mut n = 0;
+    for node in 0..3 {
+        let (mut local, mut remote) = (false, false);
+        while !(local && remote) {
+            n += 1;
+            let name = format!("sub{n}");
+            let user = c.nodes[node].register(&name).await;
+            let uid = user["id"].as_str().unwrap().to_owned();
+            let here = Cluster::owner("inbox", &uid, &[0, 1, 2]) == node;
+            if (here && local) || (!here && remote) {
+                continue;
+            }
+            let token = c.nodes[node].login_token(&name).await;
+            subscribe(&c.nodes[node], &token, "alice").await;
+            let mut s = Stream::open(&c.nodes[node], &token).await;
+            s.next("unread", Duration::from_secs(10)).await;
+            streams.push((node, here, name, s));
+            local |= here;
+            remote |= !here;
+        }
+    }
+    let video = ready_video(&c.nodes[0], &alice, tmp.path(), 320, 240, 2, "public").await;
+    let id = video["id"].as_str().unwrap().to_owned();
+    let ready_at = Instant::now();
+    for (node, here, name, s) in &mut streams {
+        let heard = s.next("notification", Duration::from_secs(30)).await;
+        println!(
+            "{name} on node{node} (inbox {}) heard it {:.3} s after ready",
+            if *here { "there" } else { "elsewhere" },
+            ready_at.elapsed().as_secs_f64()
+        );
+        assert_eq!(heard["type"], "new_video_from_subscription");
+        assert_eq!(heard["video"]["id"], id.as_str());
+        let unread = s.next("unread", Duration::from_secs(10)).await;
+        assert_eq!(unread["unread"], 1);
+    }
+}
