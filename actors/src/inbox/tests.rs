@@ -19,7 +19,7 @@ async fn notifier(store: Arc<dyn StateStore>, history: u64) -> Notifier {
 }
 
 fn note(i: usize) -> Notification {
-    let kind = if i % 3 == 0 {
+    let kind = if i.is_multiple_of(3) {
         NotificationKind::NewSubscriber
     } else {
         NotificationKind::MyVideoReady
