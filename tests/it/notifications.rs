@@ -101,7 +101,7 @@ async fn a_ready_video_notifies_its_owner_live_and_in_the_inbox_once() {
     assert_eq!(heard["video"]["title"], "a clip");
     assert_eq!(
         heard["video"]["thumbnail_url"],
-        format!("/api/v1/videos/{id}/thumbnail")
+        format!("/api/v1/videos/{id}/thumbnail.jpg")
     );
     assert_eq!(heard["actor"]["username"], "alice");
     assert_eq!(heard["read"], false);
@@ -441,8 +441,14 @@ async fn a_subscriber_hears_of_a_new_video_within_2_s_and_not_after_unsubscribin
     assert_eq!(heard["video"]["title"], "a clip");
     assert_eq!(
         heard["video"]["thumbnail_url"],
-        format!("/api/v1/videos/{id}/thumbnail")
+        format!("/api/v1/videos/{id}/thumbnail.jpg")
     );
+    // The poster opens from the notification alone.
+    let poster = app
+        .get(heard["video"]["thumbnail_url"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(poster.status(), StatusCode::OK);
+    assert!(poster.bytes().await.unwrap().starts_with(&[0xFF, 0xD8]));
     assert_eq!(heard["channel"]["handle"], "alice");
     assert!(heard["channel"]["display_name"].is_string());
     assert_eq!(heard["actor"]["username"], "alice");
