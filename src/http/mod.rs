@@ -62,6 +62,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(notifications::events)
         .service(notifications::get_settings)
         .service(notifications::put_settings)
+        .service(notifications::fanouts)
         .service(playback::my_streams)
         .service(users::list_users)
         .service(users::list_videos)

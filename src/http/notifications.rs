@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 use troupe_actors::inbox::{
-    EmailMode, InboxEvent, ListQuery, Notification, NotificationKind, NotificationSettings,
-    NotifyError, SettingChange,
+    EmailMode, FanoutView, InboxEvent, ListQuery, Notification, NotificationKind,
+    NotificationSettings, NotifyError, SettingChange,
 };
 
 impl From<NotifyError> for ApiError {
@@ -382,4 +382,32 @@ pub async fn events(state: web::Data<AppState>, user: MaybeUser) -> Result<HttpR
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
         .streaming(stream))
+}
+
+/// The fan-outs of a channel's videos.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FanoutList {
+    /// The newest 100, newest first.
+    pub items: Vec<FanoutView>,
+}
+
+/// How far the notification of each of a channel's new videos has reached its subscribers:
+/// shards of the subscriber list delivered, notifications stored, subscribers who turned
+/// the type off. For the channel's owner (and admins).
+#[utoipa::path(tag = "notifications", security(("bearer" = [])), params(("handle" = String, Path, description = "Channel handle")), responses(
+    (status = 200, description = "The fan-outs", body = FanoutList),
+    (status = 403, description = "`forbidden`: not the channel's owner", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/channels/{handle}/fanouts")]
+pub async fn fanouts(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let channel = super::channels::editable(&state, &user, &path).await?;
+    let items = state.notify.fanouts_of(channel.id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(FanoutList { items }))
 }

@@ -5,19 +5,19 @@
 //! ```text
 //!  fanout/<channel id>.<video id>   state: the notification to deliver, the next shard, counts
 //!    └── run task (not in a handler; one per activation at a time)
-//!          for shard in next_shard..shards:
-//!            source.subscribers(channel, shard)          (one shard's ids in memory at once)
+//!          for each window of 16 shards from next_shard:
+//!            source.subscribers(channel, shard) for each  (one window's ids in memory at once)
 //!            deliver to each inbox, `concurrency` at a time (retried with backoff)
-//!            fanout Progress{run, shard, counts} ──▶ the cursor moves on, durably
+//!            fanout Progress{run, from, to, counts} ──▶ the cursor moves on, durably
 //! ```
 //!
-//! The cursor moves only after a whole shard is delivered; a run that dies mid-shard is
-//! followed by one that delivers that shard again, and the inboxes, which store an id once,
+//! The cursor moves only after a whole window is delivered; a run that dies mid-window is
+//! followed by one that delivers that window again, and the inboxes, which store an id once,
 //! turn the repeats into no-ops. A run is started by `Start` (from the video), by the
 //! sweeper (every node, at start and then periodically, for the unfinished fan-outs it
 //! owns) and by any request to an activation without one. Progress from a run that is not
 //! the activation's own (a run of a node that froze and woke up) is refused and that run
-//! stops. Deliveries hold one shard's subscriber ids at a time and at most `concurrency`
+//! stops. Deliveries hold one window's subscriber ids at a time and at most `concurrency`
 //! inbox calls, and the inboxes they activate count against the runtime's bound on active
 //! actors (the least recently used are passivated), so memory stays bounded whatever the
 //! channel's size.
@@ -175,12 +175,14 @@ pub enum FanoutRequest {
     Start(FanoutStart),
     /// Makes sure a run is under way if it is unfinished (the sweeper).
     Resume,
-    /// A run delivered one whole shard.
+    /// A run delivered whole shards, `from..to`.
     Progress {
         /// The run.
         run: Uuid,
-        /// The shard.
-        shard: u32,
+        /// The first shard delivered.
+        from: u32,
+        /// One past the last.
+        to: u32,
         /// What it did.
         counts: ShardCounts,
     },
@@ -271,19 +273,24 @@ impl Entity for FanoutActor {
             FanoutRequest::Resume | FanoutRequest::Get => {
                 FanoutResponse::View(ctx.state().map(FanoutState::view))
             }
-            FanoutRequest::Progress { run, shard, counts } => {
+            FanoutRequest::Progress {
+                run,
+                from,
+                to,
+                counts,
+            } => {
                 let Some(mut s) = ctx.state().cloned() else {
                     return Ok(FanoutResponse::Taken(false));
                 };
                 if s.run != Some(run) {
                     return Ok(FanoutResponse::Taken(false));
                 }
-                if shard == s.next_shard {
-                    s.next_shard += 1;
+                if from == s.next_shard && to > from {
+                    s.next_shard = to.min(s.shards);
                     s.delivered += counts.delivered;
                     s.duplicates += counts.duplicates;
                     s.skipped += counts.skipped;
-                    metrics::counter!("troupe_fanout_shards_total").increment(1);
+                    metrics::counter!("troupe_fanout_shards_total").increment(u64::from(to - from));
                     if s.done() {
                         s.finished_at = Some(Utc::now());
                         s.run = None;
@@ -353,7 +360,11 @@ struct Run {
     concurrency: usize,
 }
 
-/// Backoff between attempts of one shard.
+/// Shards delivered between two moves of the cursor: one durable write per window, and a
+/// crash repeats at most one window (1/16 of the subscribers).
+const WINDOW: u32 = 16;
+
+/// Backoff between attempts of one window.
 const BACKOFF: [u64; 8] = [50, 100, 200, 400, 800, 1_600, 3_200, 5_000];
 
 impl Run {
@@ -378,13 +389,15 @@ impl Run {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        for shard in self.from..self.shards {
+        let mut from = self.from;
+        while from < self.shards {
+            let to = (from + WINDOW).min(self.shards);
             let mut attempt = 0;
             let counts = loop {
-                match self.shard(&source, shard).await {
+                match self.window(&source, from..to).await {
                     Ok(c) => break c,
                     Err(e) if attempt < BACKOFF.len() => {
-                        tracing::debug!(fanout = %self.key, shard, error = %e, "retrying a shard");
+                        tracing::debug!(fanout = %self.key, from, to, error = %e, "retrying shards");
                         tokio::time::sleep(Duration::from_millis(BACKOFF[attempt])).await;
                         attempt += 1;
                     }
@@ -393,7 +406,8 @@ impl Run {
             };
             let progress = FanoutRequest::Progress {
                 run: self.run,
-                shard,
+                from,
+                to,
                 counts,
             };
             match self.fanouts.call(&self.key, progress).await {
@@ -403,18 +417,23 @@ impl Run {
                 Ok(_) => return Ok(()),
                 Err(e) => return Err(e.to_string()),
             }
+            from = to;
         }
         Ok(())
     }
 
-    /// Delivers one shard; an error if any delivery failed (the shard is then delivered
-    /// again, which the inboxes that got it ignore).
-    async fn shard(
+    /// Delivers a window of shards; an error if any delivery failed (the window is then
+    /// delivered again, which the inboxes that got it ignore).
+    async fn window(
         &self,
         source: &Arc<dyn SubscriberSource>,
-        shard: u32,
+        shards: std::ops::Range<u32>,
     ) -> Result<ShardCounts, String> {
-        let users = source.subscribers(self.channel, shard).await?;
+        let lists = futures::future::try_join_all(
+            shards.map(|shard| source.subscribers(self.channel, shard)),
+        )
+        .await?;
+        let users: Vec<Uuid> = lists.into_iter().flatten().collect();
         let results: Vec<Result<Delivered, String>> = futures::stream::iter(users)
             .map(|user| {
                 let n = Box::new(self.notification.clone());

@@ -21,6 +21,9 @@ pub mod follow;
 pub mod hub;
 pub mod values;
 
+#[cfg(test)]
+mod tests;
+
 pub use actor::{Delivered, InboxPageView};
 pub use fanout::{FanoutView, SubscriberSource};
 pub use hub::{InboxEvent, Live, NotificationHub};
