@@ -97,7 +97,7 @@ pub fn notified_video(video: &VideoView) -> NotifiedVideo {
         title: video.title.clone(),
         thumbnail_url: video
             .has_poster
-            .then(|| format!("/api/v1/videos/{}/thumbnail", video.id)),
+            .then(|| format!("/api/v1/videos/{}/thumbnail.jpg", video.id)),
     }
 }
 
