@@ -103,6 +103,15 @@ async fn a_ready_video_notifies_its_owner_live_and_in_the_inbox_once() {
         heard["video"]["thumbnail_url"],
         format!("/api/v1/videos/{id}/thumbnail.jpg")
     );
+    // It names the poster itself (private here: its owner's token opens it).
+    let poster = app
+        .get(
+            heard["video"]["thumbnail_url"].as_str().unwrap(),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(poster.status(), reqwest::StatusCode::OK);
+    assert_eq!(poster.headers()["content-type"], "image/jpeg");
     assert_eq!(heard["actor"]["username"], "alice");
     assert_eq!(heard["read"], false);
     assert_eq!(

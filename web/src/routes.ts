@@ -35,6 +35,13 @@ export const routes: Route[] = [
   { path: '/upload', title: 'Upload', guard: 'user', load: () => import('./pages/upload/UploadPage') },
   { path: '/me/videos', title: 'My videos', guard: 'user', load: () => import('./pages/my-videos/MyVideosPage') },
   { path: '/me/subscriptions', title: 'Subscriptions', guard: 'user', load: () => import('./pages/subscriptions/SubscriptionsPage') },
+  { path: '/me/notifications', title: 'Notifications', guard: 'user', load: () => import('./pages/notifications/NotificationsPage') },
+  {
+    path: '/me/notifications/settings',
+    title: 'Notification settings',
+    guard: 'user',
+    load: () => import('./pages/notifications/SettingsPage'),
+  },
   { path: '/me/channels', title: 'My channels', guard: 'user', load: () => import('./pages/my-channels/MyChannelsPage') },
   { path: '/me/history', title: 'History', guard: 'user', load: () => import('./pages/history/HistoryPage') },
   { path: '/account', title: 'Account', load: () => import('./pages/account/AccountPage') },

@@ -31,6 +31,9 @@ export type TokenPair = Schemas['TokenPair'];
 export type Channel = Schemas['ChannelView'];
 export type SubscriptionChange = Schemas['SubscriptionChange'];
 export type Subscription = Schemas['Subscription'];
+export type Notification = Schemas['Notification'];
+export type NotificationKind = Schemas['NotificationKind'];
+export type NotificationSettings = Schemas['NotificationSettings'];
 
 export const PLANS: readonly Plan[] = ['free', 'basic', 'premium', 'ultimate'];
 

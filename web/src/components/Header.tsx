@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { suggest } from '../pages/search/suggest';
 import { navigate } from '../router';
 import { useSession } from '../session';
+import { Bell } from './Bell';
 import { SearchBox } from './SearchBox';
 
 function NavLink({ href, path, children }: { href: string; path: string; children: string }) {
@@ -87,6 +88,11 @@ export function Header({ path }: { path: string }) {
             <NavLink href="/admin" path={path}>
               Admin
             </NavLink>
+          )}
+          {signedIn && (
+            <li>
+              <Bell here={path.startsWith('/me/notifications')} />
+            </li>
           )}
           {signedIn ? (
             <NavLink href="/account" path={path}>
