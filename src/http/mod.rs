@@ -88,6 +88,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(channels::delete_channel)
         .service(channels::my_channels)
         .service(channels::exist)
+        .service(channels::feed)
+        .service(channels::channel_videos)
         .service(channels::subscriptions)
         .service(channels::subscribe)
         .service(channels::unsubscribe);
