@@ -10,6 +10,7 @@ pub mod channels;
 pub mod cluster;
 pub mod console;
 pub mod error;
+pub mod feeds;
 pub mod guard;
 pub mod health;
 pub mod hls;
@@ -90,6 +91,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(channels::exist)
         .service(channels::feed)
         .service(channels::channel_videos)
+        .service(feeds::channel_atom)
+        .service(feeds::channel_rss)
+        .service(feeds::subscriptions_atom)
+        .service(feeds::feed_token)
+        .service(feeds::regenerate_feed_token)
         .service(channels::subscriptions)
         .service(channels::subscribe)
         .service(channels::unsubscribe);
@@ -113,7 +119,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "uploads", description = "tus 1.0 resumable uploads"),
         (name = "playback", description = "Playback sessions, heartbeats, history, ratings, trending, and HLS with signed tokens"),
         (name = "catalogue", description = "Search and suggestions over the catalogue index"),
-        (name = "channels", description = "Channels, subscriptions and the subscription feed"),
+        (name = "channels", description = "Channels, subscriptions, the subscription feed, and Atom/RSS feeds for feed readers"),
     )
 )]
 struct ApiDoc;
