@@ -106,7 +106,7 @@ pub async fn create(
 }
 
 /// The channel `handle` if the caller may change it (owner or admin).
-async fn editable(
+pub(crate) async fn editable(
     state: &AppState,
     user: &AuthUser,
     handle: &str,

@@ -5,6 +5,7 @@
 //! [`app`] installs.
 
 pub mod accounts;
+pub mod avatars;
 pub mod catalogue;
 pub mod channels;
 pub mod cluster;
@@ -91,6 +92,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(channels::exist)
         .service(channels::feed)
         .service(channels::channel_videos)
+        .service(avatars::put_avatar)
+        .service(avatars::delete_avatar)
+        .service(avatars::get_avatar)
         .service(feeds::channel_atom)
         .service(feeds::channel_rss)
         .service(feeds::subscriptions_atom)
