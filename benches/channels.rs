@@ -32,6 +32,9 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
 
 use common::{register, Percentiles, Proc, Rng};
 use reqwest::Client;
@@ -40,7 +43,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use troupe_actors::media::video::{VideoActor, VideoState, VideoStatus, Visibility};
-use troupe_runtime::store::{Precondition, SledStore, StateStore};
 use troupe_runtime::{codec, Entity};
 use uuid::Uuid;
 
@@ -84,56 +86,39 @@ async fn stop(mut p: Proc) {
     }
 }
 
-/// Writes the videos into the stopped server's state store.
-async fn seed(dir: &Path, rows: &[Row], owners: &[(Uuid, String)]) {
-    let store = loop {
-        match SledStore::open(&dir.join("state")) {
-            Ok(s) => break s,
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    };
-    let store = std::sync::Arc::new(store);
-    for chunk in rows.chunks(512) {
-        let puts = chunk.iter().enumerate().map(|(i, r)| {
-            let (owner_id, owner) = &owners[i % owners.len()];
-            let at = chrono::DateTime::from_timestamp_millis(r.created_ms).unwrap();
-            let v = VideoState {
-                id: r.id,
-                owner: owner.clone(),
-                owner_id: *owner_id,
-                channel_id: r.channel,
-                channel: String::new(),
-                title: format!("Seeded video {}", r.id.simple()),
-                description: "A seeded video for the channels bench.".into(),
-                tags: vec!["bench".into()],
-                visibility: Visibility::Public,
-                status: VideoStatus::Ready,
-                progress: 100.0,
-                failure_reason: None,
-                renditions: Vec::new(),
-                duration_secs: Some(60.0),
-                has_poster: false,
-                upload: None,
-                created_at: at,
-                updated_at: at,
-                version: 1,
-                deleting: false,
-            };
-            let store = store.clone();
-            async move {
-                let bytes = codec::encode(VideoActor::SCHEMA, &v).unwrap();
-                store
-                    .put(
-                        &format!("{}/{}", VideoActor::KIND, v.id),
-                        bytes,
-                        Precondition::None,
-                    )
-                    .await
-                    .unwrap();
-            }
-        });
-        futures::future::join_all(puts).await;
-    }
+/// Writes the videos into the stopped server's state store (as `SledStore` frames them).
+fn seed(dir: &Path, rows: &[Row], owners: &[(Uuid, String)]) {
+    let entries = rows.iter().enumerate().map(|(i, r)| {
+        let (owner_id, owner) = &owners[i % owners.len()];
+        let at = chrono::DateTime::from_timestamp_millis(r.created_ms).unwrap();
+        let v = VideoState {
+            id: r.id,
+            owner: owner.clone(),
+            owner_id: *owner_id,
+            channel_id: r.channel,
+            channel: String::new(),
+            title: format!("Seeded video {}", r.id.simple()),
+            description: "A seeded video for the channels bench.".into(),
+            tags: vec!["bench".into()],
+            visibility: Visibility::Public,
+            status: VideoStatus::Ready,
+            progress: 100.0,
+            failure_reason: None,
+            renditions: Vec::new(),
+            duration_secs: Some(60.0),
+            has_poster: false,
+            upload: None,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+            deleting: false,
+        };
+        (
+            format!("{}/{}", VideoActor::KIND, v.id),
+            codec::encode(VideoActor::SCHEMA, &v).unwrap(),
+        )
+    });
+    corpus::write_sled(dir, entries);
 }
 
 /// Runs `ops` requests `conns` at a time; requests per second.
@@ -297,10 +282,10 @@ fn pg_load(pg: &PgServer, rows: &[Row]) {
     }
     w.finish().unwrap();
     db.batch_execute(
-        "CREATE INDEX videos_channel_time ON videos (channel_id, created_at DESC) WHERE listed;
-         VACUUM ANALYZE videos;",
+        "CREATE INDEX videos_channel_time ON videos (channel_id, created_at DESC) WHERE listed",
     )
     .unwrap();
+    db.batch_execute("VACUUM ANALYZE videos").unwrap();
 }
 
 /// (Un)subscribes from `conns` clients at once; operations per second.
@@ -425,7 +410,7 @@ async fn main() {
         });
     }
     let t = Instant::now();
-    seed(&dir, &rows, &owners).await;
+    seed(&dir, &rows, &owners);
     eprintln!(
         "[seed] {} videos in {:.1} s",
         rows.len(),
@@ -460,9 +445,11 @@ async fn main() {
     );
 
     let pg = (!skip_pg).then(|| {
-        let pg = PgServer::start();
-        pg_load(&pg, &rows);
-        pg
+        tokio::task::block_in_place(|| {
+            let pg = PgServer::start();
+            pg_load(&pg, &rows);
+            pg
+        })
     });
     let handles: Vec<String> = channels.iter().map(|(_, h)| h.clone()).collect();
     let ids: Vec<Uuid> = channels.iter().map(|(c, _)| *c).collect();
