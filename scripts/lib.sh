@@ -113,6 +113,14 @@ ensure_tuspy() {
     python3 -m pip install -q --disable-pip-version-check --user --break-system-packages tuspy
 }
 
+# feedparser (PyPI), the feed reader's parser the Atom and RSS feed tests read the feeds with.
+ensure_feedparser() {
+  python3 -c 'import feedparser' 2>/dev/null && return 0
+  echo "==> installing feedparser (Atom/RSS parser)" >&2
+  python3 -m pip install -q --disable-pip-version-check feedparser ||
+    python3 -m pip install -q --disable-pip-version-check --user --break-system-packages feedparser
+}
+
 # The web console (web/): its npm packages as locked (again whenever the lock file changes).
 ensure_console_packages() {
   local d=web

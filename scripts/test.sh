@@ -16,6 +16,7 @@ ensure_chromium
 ensure_node
 ensure_player_packages
 ensure_tuspy
+ensure_feedparser
 ensure_schemathesis
 ensure_console
 status=0

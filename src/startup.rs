@@ -206,10 +206,12 @@ impl Application {
     }
 }
 
-/// The start-up migration to channels (see `troupe_actors::channels::migration`): on one
-/// node it runs before the server listens, and a failure stops the start; in a cluster, whose
-/// actors answer only once the members see each other, it runs in the background and is
-/// retried with backoff. Idempotent, so every node running it is harmless.
+/// The start-up migration to channels (see `troupe_actors::channels::migration`). On one node
+/// with its state in sled (a local scan) its first run ends before the server listens; in a
+/// cluster (whose actors answer only once the members see each other) or with the state in a
+/// bucket (one request per record) it runs in the background. A run that fails (an
+/// unreadable store) is logged and retried in the background with backoff, without keeping
+/// the server from starting. Idempotent, so every node running it is harmless.
 async fn migrate_to_channels(state: &AppState) -> anyhow::Result<()> {
     use troupe_actors::channels::migration;
     async fn once(
@@ -219,12 +221,21 @@ async fn migrate_to_channels(state: &AppState) -> anyhow::Result<()> {
     ) -> Result<(), troupe_actors::channels::ChannelError> {
         let started = std::time::Instant::now();
         let r = migration::run(store.as_ref(), &channels, &media).await?;
+        store
+            .put(
+                migration::DONE_MARKER,
+                b"1".to_vec(),
+                troupe_runtime::store::Precondition::None,
+            )
+            .await
+            .map_err(|e| troupe_actors::channels::ChannelError::Store(e.to_string()))?;
         tracing::info!(
             accounts = r.accounts,
             channels_made = r.channels_made,
             videos = r.videos,
             videos_assigned = r.videos_assigned,
             orphans = r.orphans,
+            missing_channel = r.missing_channel,
             counts_added = r.counts_added,
             counts_removed = r.counts_removed,
             nothing_to_do = r.nothing_to_do(),
@@ -238,10 +249,22 @@ async fn migrate_to_channels(state: &AppState) -> anyhow::Result<()> {
         state.channels.clone(),
         state.media.clone(),
     );
-    if state.cluster.is_none() {
-        return once(store, channels, media)
-            .await
-            .context("the start-up migration to channels failed");
+    let local = state.cluster.is_none() && state.config.state.backend == "sled";
+    if !local {
+        // On a bucket every record read is a request, and every node starts: the pass runs
+        // until one run has completed, which leaves this marker.
+        if let Ok(Some(_)) = store.get(migration::DONE_MARKER).await {
+            tracing::info!("channel migration: done before (marker present); skipped");
+            return Ok(());
+        }
+    }
+    if local {
+        match once(store.clone(), channels.clone(), media.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "channel migration failed; retrying in the background")
+            }
+        }
     }
     tokio::spawn(async move {
         let mut backoff = Duration::from_secs(1);

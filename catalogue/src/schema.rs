@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub const ANALYSER: &str = "troupe_words";
 
 /// Bumped whenever the fields change: an index written under another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The index's fields.
 #[derive(Clone)]
@@ -47,6 +47,9 @@ pub struct Fields {
     pub owner_hi: Field,
     /// The owner id's low 64 bits.
     pub owner_lo: Field,
+    /// The channel's id (raw): a channel's videos, and the subscription feed (its videos of
+    /// every followed channel).
+    pub channel: Field,
     /// 1 when anyone may list it (public and ready), else 0.
     pub listed: Field,
     /// 1 for a live video, 0 for a deletion marker.
@@ -92,6 +95,7 @@ impl Fields {
         let owner_id = b.add_text_field("owner_id", STRING);
         let owner_hi = b.add_u64_field("owner_hi", FAST);
         let owner_lo = b.add_u64_field("owner_lo", FAST);
+        let channel = b.add_text_field("channel", STRING);
         let listed = b.add_u64_field("listed", number.clone());
         let alive = b.add_u64_field("alive", number.clone());
         let state = b.add_text_field("state", STRING);
@@ -116,6 +120,7 @@ impl Fields {
             owner_id,
             owner_hi,
             owner_lo,
+            channel,
             listed,
             alive,
             state,
@@ -148,6 +153,7 @@ impl Fields {
         let (hi, lo) = v.owner_id.as_u64_pair();
         d.add_u64(self.owner_hi, hi);
         d.add_u64(self.owner_lo, lo);
+        d.add_text(self.channel, v.channel_id.to_string());
         d.add_u64(self.listed, u64::from(listed(v)));
         d.add_u64(self.alive, 1);
         d.add_text(self.state, state_name(v.state));

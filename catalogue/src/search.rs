@@ -64,6 +64,14 @@ pub struct Search {
     pub owner: Option<String>,
     /// Only videos in this state (the API's name).
     pub state: Option<String>,
+    /// Only videos of these channels (a channel's page, the subscription feed).
+    pub channels: Option<Vec<Uuid>>,
+    /// Never these videos (the feed without what the caller watched).
+    pub exclude: Vec<Uuid>,
+    /// What the query is, for its cursors, beyond the fields above: the channel or the
+    /// subscription feed (whose channel list and watched videos may change between pages
+    /// without invalidating the cursor, which is a position in time).
+    pub label: Option<String>,
     /// Duration range in milliseconds, inclusive.
     pub duration_ms: (Option<u64>, Option<u64>),
     /// Creation-time range in Unix ms, inclusive.
@@ -174,7 +182,7 @@ impl Search {
             }
         };
         eat(self.q.as_bytes());
-        for o in [&self.tag, &self.owner, &self.state] {
+        for o in [&self.tag, &self.owner, &self.state, &self.label] {
             eat(o.as_deref().unwrap_or("\u{0}").as_bytes());
         }
         for r in [self.duration_ms, self.created_ms] {
@@ -438,6 +446,22 @@ pub(crate) fn filters(
     if let Some(st) = &s.state {
         out.push(filter(term_text(f.state, st)));
     }
+    if let Some(channels) = &s.channels {
+        let terms = channels
+            .iter()
+            .map(|c| Term::from_field_text(f.channel, &c.to_string()));
+        out.push(filter(tantivy::query::TermSetQuery::new(terms)));
+    }
+    if !s.exclude.is_empty() {
+        let terms = s
+            .exclude
+            .iter()
+            .map(|v| Term::from_field_text(f.id, &v.to_string()));
+        out.push((
+            Occur::MustNot,
+            Box::new(tantivy::query::TermSetQuery::new(terms)),
+        ));
+    }
     if s.duration_ms != (None, None) {
         out.push(filter(range(f.duration_ms, s.duration_ms)));
     }
@@ -630,10 +654,20 @@ fn selective_estimate(searcher: &Searcher, f: &Fields, s: &Search) -> Option<u64
             .as_ref()
             .map(|st| Term::from_field_text(f.state, st)),
     ];
+    let channels = s.channels.as_ref().map(|cs| {
+        cs.iter()
+            .filter_map(|c| {
+                searcher
+                    .doc_freq(&Term::from_field_text(f.channel, &c.to_string()))
+                    .ok()
+            })
+            .sum::<u64>()
+    });
     terms
         .into_iter()
         .flatten()
         .filter_map(|t| searcher.doc_freq(&t).ok())
+        .chain(channels)
         .min()
 }
 

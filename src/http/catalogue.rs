@@ -87,7 +87,16 @@ pub(crate) async fn run(
     viewer: Option<Viewer>,
     wanted: &Search,
 ) -> Result<(Vec<(VideoView, Counts)>, Option<String>), ApiError> {
-    let scope = scope(viewer);
+    run_in(state, scope(viewer), wanted).await
+}
+
+/// [`run`] for an explicit scope (a channel's page and the subscription feed list what
+/// anyone may list, whoever asks).
+pub(crate) async fn run_in(
+    state: &AppState,
+    scope: Scope,
+    wanted: &Search,
+) -> Result<(Vec<(VideoView, Counts)>, Option<String>), ApiError> {
     let page = state.catalogue.search(wanted, scope)?;
     let checks = page.hits.into_iter().map(|hit| async move {
         match state.media.peek(hit.id).await {
@@ -112,7 +121,12 @@ pub(crate) async fn run(
             && wanted
                 .state
                 .as_ref()
-                .is_none_or(|s| troupe_catalogue::schema::state_name(v.state) == s);
+                .is_none_or(|s| troupe_catalogue::schema::state_name(v.state) == s)
+            && wanted
+                .channels
+                .as_ref()
+                .is_none_or(|cs| cs.contains(&v.channel_id))
+            && !wanted.exclude.contains(&v.id);
         if listable(scope, &v) && filtered {
             items.push((v, counts));
         }
@@ -326,6 +340,7 @@ pub async fn search(
         sort,
         limit: limit(p.limit)?,
         cursor: cursor(p.cursor.as_deref())?,
+        ..Default::default()
     };
     let viewer = viewer(&state, user.0.as_ref()).await?;
     let (items, next_cursor) = run(&state, viewer, &wanted).await?;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use troupe_actors::channels::{ChannelInput, ChannelView, Owner, SubscriptionCursor};
+use troupe_catalogue::{Scope, Search, Sort};
 
 /// A new channel.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -388,4 +389,139 @@ pub async fn exist(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body))
+}
+
+/// Paging of a channel's videos.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelVideosParams {
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page (never expires).
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+}
+
+/// The newest-first listing of `channels` that anyone may list, from the catalogue index,
+/// re-checked with the video actors.
+async fn channel_page(
+    state: &AppState,
+    channels: Vec<uuid::Uuid>,
+    label: String,
+    exclude: Vec<uuid::Uuid>,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let search = Search {
+        channels: Some(channels),
+        exclude,
+        label: Some(label),
+        sort: Sort::Newest,
+        limit: super::catalogue::limit(limit)?,
+        cursor: super::catalogue::cursor(cursor)?,
+        ..Default::default()
+    };
+    let (items, next_cursor) = super::catalogue::run_in(state, Scope::Public, &search).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(super::videos::VideoPage {
+            items: items
+                .into_iter()
+                .map(|(v, c)| {
+                    super::videos::VideoBody::shown(v, &state.tokens, None).with_counts(c)
+                })
+                .collect(),
+            next_cursor,
+        }))
+}
+
+/// A channel's public, ready videos, newest first, from the catalogue index, with a cursor
+/// that stays stable while videos are added (the same shape as `GET /api/v1/videos`).
+#[utoipa::path(tag = "channels", params(("handle" = String, Path, description = "Channel handle"), ChannelVideosParams), responses(
+    (status = 200, description = "A page of videos", body = super::videos::VideoPage),
+    (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_cursor` or `cursor_mismatch` (another listing's cursor)", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` or `catalogue_not_ready`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/channels/{handle}/videos")]
+pub async fn channel_videos(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ChannelVideosParams>,
+) -> Result<HttpResponse, ApiError> {
+    let channel = state.channels.require(&path).await?;
+    let q = query.into_inner();
+    channel_page(
+        &state,
+        vec![channel.id],
+        format!("channel:{}", channel.id),
+        Vec::new(),
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await
+}
+
+/// Paging of the subscription feed.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FeedParams {
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page (never expires).
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+    /// Leave out the videos in the caller's watch history.
+    pub exclude_watched: Option<bool>,
+}
+
+/// The subscription feed: public, ready videos of every channel the caller subscribes to,
+/// newest first, with a stable cursor; one query over the catalogue index. With
+/// `exclude_watched=true`, without the videos in the caller's watch history.
+#[utoipa::path(tag = "channels", security(("bearer" = [])), params(FeedParams), responses(
+    (status = 200, description = "A page of videos", body = super::videos::VideoPage),
+    (status = 400, description = "`invalid_query` (a limit out of range, an unknown parameter)", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_cursor` or `cursor_mismatch` (another listing's cursor)", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "`catalogue_rebuilding` or `catalogue_not_ready`; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/users/me/subscriptions/videos")]
+pub async fn feed(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<FeedParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let channels: Vec<uuid::Uuid> = state
+        .channels
+        .following(user.0.uid)
+        .await?
+        .into_iter()
+        .map(|f| f.channel)
+        .collect();
+    let exclude_watched = q.exclude_watched.unwrap_or(false);
+    let exclude = if exclude_watched {
+        watched(&state, &user.0.sub).await?
+    } else {
+        Vec::new()
+    };
+    let label = format!("feed:{}", if exclude_watched { "unwatched" } else { "all" });
+    channel_page(
+        &state,
+        channels,
+        label,
+        exclude,
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await
+}
+
+/// The videos in `user_key`'s watch history (bounded by `playback.history_limit`).
+pub(crate) async fn watched(state: &AppState, user_key: &str) -> Result<Vec<uuid::Uuid>, ApiError> {
+    let page = state.playback.history(user_key, 100_000, None).await?;
+    Ok(page.items.into_iter().map(|e| e.video).collect())
 }

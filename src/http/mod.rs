@@ -5,11 +5,13 @@
 //! [`app`] installs.
 
 pub mod accounts;
+pub mod avatars;
 pub mod catalogue;
 pub mod channels;
 pub mod cluster;
 pub mod console;
 pub mod error;
+pub mod feeds;
 pub mod guard;
 pub mod health;
 pub mod hls;
@@ -96,6 +98,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(channels::delete_channel)
         .service(channels::my_channels)
         .service(channels::exist)
+        .service(channels::feed)
+        .service(channels::channel_videos)
+        .service(avatars::put_avatar)
+        .service(avatars::delete_avatar)
+        .service(avatars::get_avatar)
+        .service(feeds::channel_atom)
+        .service(feeds::channel_rss)
+        .service(feeds::subscriptions_atom)
+        .service(feeds::feed_token)
+        .service(feeds::regenerate_feed_token)
         .service(channels::subscriptions)
         .service(channels::subscribe)
         .service(channels::unsubscribe);
@@ -119,7 +131,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "uploads", description = "tus 1.0 resumable uploads"),
         (name = "playback", description = "Playback sessions, heartbeats, history, ratings, trending, and HLS with signed tokens"),
         (name = "catalogue", description = "Search and suggestions over the catalogue index"),
-        (name = "channels", description = "Channels, subscriptions and the subscription feed"),
+        (name = "channels", description = "Channels, subscriptions, the subscription feed, and Atom/RSS feeds for feed readers"),
         (name = "notifications", description = "The signed-in user's inbox, its live stream and settings, and channels' fan-outs"),
     )
 )]

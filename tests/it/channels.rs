@@ -589,3 +589,398 @@ async fn acknowledged_subscriptions_and_counts_survive_kill_9() {
         .unwrap();
     assert_eq!(got["channel"], "alice");
 }
+
+/// Creates a video in `channel`, uploads `data` and waits until it is ready; its id.
+pub async fn ready_in(
+    app: &TestApp,
+    token: &str,
+    channel: &str,
+    title: &str,
+    visibility: &str,
+    data: &[u8],
+) -> String {
+    let r = app
+        .request(
+            Method::POST,
+            "/api/v1/videos",
+            Some(token),
+            Some(json!({"title": title, "visibility": visibility, "channel": channel})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    crate::media::upload(app, token, &id, data, 1 << 20).await;
+    crate::media::wait_state(
+        app,
+        token,
+        &id,
+        "ready",
+        std::time::Duration::from_secs(180),
+    )
+    .await;
+    id
+}
+
+fn titles(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_pages_and_the_subscription_feed_list_public_ready_videos_newest_first() {
+    let app = TestApp::spawn(crate::media::media_options()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = std::fs::read(crate::media::clip(tmp.path(), "c.mp4", 160, 120, 1, true)).unwrap();
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    assert_eq!(
+        create_channel(&app, &alice, "cooking", "Cooking")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let empty: Value = app
+        .get("/api/v1/users/me/subscriptions/videos", Some(&carol))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&empty), Vec::<String>::new());
+    for h in ["cooking", "bob"] {
+        assert_eq!(
+            subscribe(&app, &carol, h, true).await.status(),
+            StatusCode::OK
+        );
+    }
+    ready_in(&app, &alice, "cooking", "Soup", "public", &data).await;
+    ready_in(&app, &alice, "cooking", "Secret", "private", &data).await;
+    let stew = ready_in(&app, &alice, "cooking", "Stew", "public", &data).await;
+    ready_in(&app, &alice, "alice", "Holiday", "public", &data).await;
+    // Not ready: never listed.
+    assert_eq!(
+        create_video(&app, &bob, "Draft", Some("bob"))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    ready_in(&app, &bob, "bob", "Bike", "public", &data).await;
+
+    let page = app
+        .listed("/api/v1/channels/cooking/videos", None, |p| {
+            titles(p) == ["Stew", "Soup"]
+        })
+        .await;
+    assert!(page["next_cursor"].is_null());
+    assert_eq!(page["items"][0]["channel"], "cooking");
+    assert!(page["items"][0]["counts"].is_object());
+    // The owner sees the same public page: a channel page lists what anyone may list.
+    let own: Value = app
+        .get("/api/v1/channels/cooking/videos", Some(&alice))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&own), ["Stew", "Soup"]);
+    let first: Value = app
+        .get("/api/v1/channels/cooking/videos?limit=1", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&first), ["Stew"]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let second: Value = app
+        .get(
+            &format!("/api/v1/channels/cooking/videos?limit=1&cursor={cursor}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&second), ["Soup"]);
+    problem(
+        app.get("/api/v1/channels/no_such/videos", None).await,
+        404,
+        "channel_not_found",
+    )
+    .await;
+    problem(
+        app.get("/api/v1/channels/cooking/videos?cursor=zzz", None)
+            .await,
+        422,
+        "invalid_cursor",
+    )
+    .await;
+
+    let feed = app
+        .listed("/api/v1/users/me/subscriptions/videos", Some(&carol), |p| {
+            titles(p) == ["Bike", "Stew", "Soup"]
+        })
+        .await;
+    assert!(feed["next_cursor"].is_null());
+    let one: Value = app
+        .get(
+            "/api/v1/users/me/subscriptions/videos?limit=2",
+            Some(&carol),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&one), ["Bike", "Stew"]);
+    let cursor = one["next_cursor"].as_str().unwrap().to_owned();
+    let rest: Value = app
+        .get(
+            &format!("/api/v1/users/me/subscriptions/videos?limit=2&cursor={cursor}"),
+            Some(&carol),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&rest), ["Soup"]);
+    // A channel page's cursor is not the feed's.
+    let r = app
+        .get(
+            &format!("/api/v1/channels/cooking/videos?limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    problem(r, 422, "cursor_mismatch").await;
+
+    // Watched videos can be left out.
+    crate::media::playback(&app, &carol, &stew).await;
+    let unwatched: Value = app
+        .get(
+            "/api/v1/users/me/subscriptions/videos?exclude_watched=true",
+            Some(&carol),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&unwatched), ["Bike", "Soup"]);
+
+    // A video made private leaves the feed; an unsubscribed channel's videos too.
+    let r = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/videos/{stew}"),
+            Some(&alice),
+            Some(json!({"visibility": "private"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let feed: Value = app
+        .get("/api/v1/users/me/subscriptions/videos", Some(&carol))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&feed), ["Bike", "Soup"]);
+    assert_eq!(
+        subscribe(&app, &carol, "bob", false).await.status(),
+        StatusCode::OK
+    );
+    let feed: Value = app
+        .get("/api/v1/users/me/subscriptions/videos", Some(&carol))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&feed), ["Soup"]);
+    problem(
+        app.get("/api/v1/users/me/subscriptions/videos", None).await,
+        401,
+        "missing_token",
+    )
+    .await;
+}
+
+/// An image made by ffmpeg: `w`×`h`, in the format the file name's extension names.
+fn image(dir: &std::path::Path, name: &str, w: u32, h: u32) -> Vec<u8> {
+    let out = dir.join(name);
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={w}x{h}"))
+        .args(["-frames:v", "1"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(st.success(), "ffmpeg made no {name}");
+    std::fs::read(out).unwrap()
+}
+
+async fn put_avatar(
+    app: &TestApp,
+    token: &str,
+    handle: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    app.client
+        .put(app.url(&format!("/api/v1/channels/{handle}/avatar")))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_avatar_is_scaled_to_two_sizes_and_anything_but_an_image_is_refused() {
+    let app = TestApp::spawn(Options::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let png = image(tmp.path(), "a.png", 640, 360);
+    let r = put_avatar(&app, &alice, "alice", "image/png", png.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let c: Value = r.json().await.unwrap();
+    let (small, large) = (
+        c["avatar"]["small"].as_str().unwrap().to_owned(),
+        c["avatar"]["large"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(
+        channel(&app, "alice").await["avatar"]["small"],
+        small.as_str()
+    );
+    for (url, px) in [(&small, 48), (&large, 192)] {
+        let r = app.get(url, None).await;
+        assert_eq!(r.status(), StatusCode::OK, "{url}");
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("public"));
+        let file = tmp.path().join(format!("got{px}.jpg"));
+        std::fs::write(&file, r.bytes().await.unwrap()).unwrap();
+        let probe = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=width,height,codec_name",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&probe.stdout).trim(),
+            format!("mjpeg,{px},{px}")
+        );
+    }
+    // A new upload is a new URL; the old one is gone.
+    let jpeg = image(tmp.path(), "b.jpg", 100, 300);
+    let r = put_avatar(&app, &alice, "alice", "image/jpeg", jpeg).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let c: Value = r.json().await.unwrap();
+    assert_ne!(c["avatar"]["small"].as_str().unwrap(), small);
+
+    // Not an image: 422; not sent as one: 415; too large: 413; someone else's: 403.
+    let video = std::fs::read(crate::media::clip(tmp.path(), "v.mp4", 160, 120, 1, true)).unwrap();
+    problem(
+        put_avatar(&app, &alice, "alice", "image/png", video).await,
+        422,
+        "invalid_image",
+    )
+    .await;
+    problem(
+        put_avatar(
+            &app,
+            &alice,
+            "alice",
+            "image/png",
+            b"<svg onload=alert(1)>".to_vec(),
+        )
+        .await,
+        422,
+        "invalid_image",
+    )
+    .await;
+    problem(
+        put_avatar(&app, &alice, "alice", "image/png", Vec::new()).await,
+        422,
+        "invalid_image",
+    )
+    .await;
+    problem(
+        put_avatar(&app, &alice, "alice", "text/plain", png.clone()).await,
+        415,
+        "unsupported_media_type",
+    )
+    .await;
+    problem(
+        put_avatar(
+            &app,
+            &alice,
+            "alice",
+            "image/png",
+            vec![0u8; 5 * 1024 * 1024 + 1],
+        )
+        .await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    problem(
+        put_avatar(&app, &bob, "alice", "image/png", png.clone()).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        put_avatar(&app, &alice, "no_such", "image/png", png).await,
+        404,
+        "channel_not_found",
+    )
+    .await;
+    problem(
+        app.get("/api/v1/channels/alice/avatar/64.jpg", None).await,
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        app.get("/api/v1/channels/bob/avatar/48.jpg", None).await,
+        404,
+        "avatar_not_found",
+    )
+    .await;
+
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/channels/alice/avatar",
+            Some(&bob),
+            None,
+        )
+        .await;
+    problem(r, 403, "forbidden").await;
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/channels/alice/avatar",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(channel(&app, "alice").await["avatar"].is_null());
+    problem(
+        app.get("/api/v1/channels/alice/avatar/48.jpg", None).await,
+        404,
+        "avatar_not_found",
+    )
+    .await;
+}

@@ -17,6 +17,7 @@ mod contract;
 mod durability;
 mod event_streams;
 mod failover;
+mod feeds;
 mod keys;
 mod load;
 mod media;

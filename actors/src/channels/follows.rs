@@ -29,6 +29,10 @@ pub struct Follow {
 pub struct FollowsState {
     /// Oldest first; no channel twice.
     pub channels: Vec<Follow>,
+    /// The secret of the user's private subscription feed (`/feeds/subscriptions.atom`),
+    /// once asked for; a new one replaces it.
+    #[serde(default)]
+    pub feed_token: Option<String>,
 }
 
 /// Requests to the follows actor. All idempotent.
@@ -48,6 +52,13 @@ pub enum FollowsRequest {
     },
     /// The followed channels, oldest first.
     List,
+    /// The feed token: the current one, or `fresh` when there is none yet or `regenerate`.
+    FeedToken {
+        /// The token to set (chosen by the caller, so a retry sets the same one).
+        fresh: String,
+        /// Replace the current one.
+        regenerate: bool,
+    },
 }
 
 /// Answers of the follows actor.
@@ -57,6 +68,8 @@ pub enum FollowsResponse {
     Changed(Result<bool, ChannelError>),
     /// To `List`.
     List(Vec<Follow>),
+    /// To `FeedToken`.
+    Token(String),
 }
 
 impl Entity for FollowsActor {
@@ -94,6 +107,20 @@ impl Entity for FollowsActor {
                     *ctx.state_mut() = Some(s);
                 }
                 FollowsResponse::Changed(answer)
+            }
+            FollowsRequest::FeedToken { fresh, regenerate } => {
+                let mut s = ctx.state_mut().take().unwrap_or_default();
+                match s.feed_token.clone() {
+                    Some(t) if !regenerate || t == fresh => {
+                        *ctx.state_mut() = Some(s);
+                        FollowsResponse::Token(t)
+                    }
+                    _ => {
+                        s.feed_token = Some(fresh.clone());
+                        ctx.stage(s);
+                        FollowsResponse::Token(fresh)
+                    }
+                }
             }
             FollowsRequest::Unfollow { channel } => {
                 let mut s = ctx.state_mut().take().unwrap_or_default();

@@ -18,6 +18,10 @@ use troupe_runtime::store::StateStore;
 use troupe_runtime::{codec, Entity, Part};
 use uuid::Uuid;
 
+/// Written once a run has completed. On one node with sled the migration runs on every start
+/// anyway (a local scan); with the state in a bucket, a start that finds the marker skips it.
+pub const DONE_MARKER: &str = "migration/channels-v1";
+
 /// What one run of the migration did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
@@ -31,6 +35,8 @@ pub struct Report {
     pub videos_assigned: usize,
     /// Videos whose owner has no account, so no channel: left as they are.
     pub orphans: usize,
+    /// Videos that name a channel that does not exist: left as they are.
+    pub missing_channel: usize,
     /// Videos a channel did not count and now does.
     pub counts_added: usize,
     /// Videos a channel counted that no longer exist (or belong elsewhere) and now does not.
@@ -167,7 +173,19 @@ pub async fn run(
         }
     }
     let empty = BTreeSet::new();
-    let all: BTreeSet<Uuid> = expected.keys().chain(counted.keys()).copied().collect();
+    // Channels made above exist too (their ids are their owners').
+    let exists = |c: &Uuid| existing.contains(c) || defaults.contains_key(c);
+    report.missing_channel = expected
+        .iter()
+        .filter(|(c, _)| !exists(c))
+        .map(|(_, v)| v.len())
+        .sum();
+    let all: BTreeSet<Uuid> = expected
+        .keys()
+        .chain(counted.keys())
+        .copied()
+        .filter(exists)
+        .collect();
     for channel in all {
         let want = expected.get(&channel).unwrap_or(&empty);
         let have = counted.get(&channel).unwrap_or(&empty);

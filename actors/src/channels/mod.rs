@@ -715,6 +715,49 @@ impl Channels {
         }
     }
 
+    /// The user's feed token, `<user id>.<secret>` (made on first ask; `regenerate` makes a
+    /// new one, and the old one stops working).
+    pub async fn feed_token(&self, user: Uuid, regenerate: bool) -> Result<String, ChannelError> {
+        let mut secret = [0u8; 24];
+        rand::fill(&mut secret);
+        let fresh: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        match self
+            .follows
+            .call(
+                &user.to_string(),
+                FollowsRequest::FeedToken { fresh, regenerate },
+            )
+            .await?
+        {
+            FollowsResponse::Token(t) => Ok(format!("{}.{t}", user.simple())),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The user a feed token belongs to, if it is their current one.
+    pub async fn feed_token_user(&self, token: &str) -> Result<Option<Uuid>, ChannelError> {
+        let Some((user, secret)) = token.split_once('.') else {
+            return Ok(None);
+        };
+        let Ok(user) = Uuid::parse_str(user) else {
+            return Ok(None);
+        };
+        if secret.len() != 48 {
+            return Ok(None);
+        }
+        let state = self.peek::<FollowsActor>(&user.to_string()).await?;
+        let current = state.and_then(|s| s.feed_token);
+        // Compared in constant time: the secret is a credential.
+        let same = current.is_some_and(|c| {
+            c.len() == secret.len()
+                && c.bytes()
+                    .zip(secret.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        Ok(same.then_some(user))
+    }
+
     /// A page of the channels `user` follows, newest subscription first.
     pub async fn subscriptions(
         &self,
