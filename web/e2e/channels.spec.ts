@@ -26,7 +26,7 @@ function subscribeButton(page: Page) {
   return page.getByRole('button', { name: /^Subscribe/ });
 }
 
-test('a channel page: name, handle and counts; Subscribe moves the count and survives a reload', async ({ page, env, consoleLog }, testInfo) => {
+test('a channel page: name, handle, counts and videos; Subscribe moves the count and survives a reload', async ({ page, env, consoleLog }, testInfo) => {
   const creator = await user(env, 'chpage');
   const title = `On the channel ${creator.name}`;
   const id = await uploadVideo(env.server, creator.token, env.clips.tiny, { title, visibility: 'public' });
@@ -40,6 +40,11 @@ test('a channel page: name, handle and counts; Subscribe moves the count and sur
   await expect(page.getByText('0 subscribers')).toBeVisible();
   await expect(page.getByText('1 video', { exact: true })).toBeVisible();
   await expect(page.getByRole('link', { name: 'Sign in to subscribe' })).toBeVisible();
+  const videos = page.getByRole('list', { name: 'Channel videos' });
+  await expect(async () => {
+    await page.reload();
+    await expect(videos.getByRole('link', { name: title })).toBeVisible({ timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
 
   await signInUI(page, viewer.name, PASSWORD, `/c/${creator.name}`);
   const button = subscribeButton(page);
@@ -144,8 +149,13 @@ test('My channels: create a channel (a taken or malformed handle says why), edit
   await expect(block.getByRole('link', { name: 'Films "and" <b>more</b>' })).toHaveAttribute('href', `/c/${handle}`);
   await page.goto(`/c/${handle}`);
   await expect(page.getByText('1 video', { exact: true })).toBeVisible();
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByRole('list', { name: 'Channel videos' }).getByRole('link', { name: 'Into the second channel' })).toBeVisible({ timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
   await page.goto(`/c/${owner.name}`);
   await expect(page.getByText('0 videos', { exact: true })).toBeVisible();
+  await expect(page.getByText('No videos yet.')).toBeVisible();
 });
 
 test('the subscriptions page lists the channels the user subscribes to', async ({ page, env }) => {
@@ -160,4 +170,23 @@ test('the subscriptions page lists the channels the user subscribes to', async (
   await expect(link).toHaveAttribute('href', `/c/${creator.name}`);
   await link.click();
   await expect(subscribeButton(page)).toHaveAttribute('aria-pressed', 'true');
+});
+
+test('the subscriptions feed shows a new video of a subscribed channel', async ({ page, env }) => {
+  const creator = await user(env, 'chfeed');
+  const viewer = await user(env, 'chfview');
+  const put = await api(env, viewer.token, 'PUT', `/api/v1/users/me/subscriptions/${creator.name}`);
+  expect(put.status).toBe(200);
+  const title = `Fresh from ${creator.name}`;
+  const id = await uploadVideo(env.server, creator.token, env.clips.tiny, { title, visibility: 'public' });
+  await waitReady(env.server, creator.token, id);
+
+  await signInUI(page, viewer.name, PASSWORD, '/me/subscriptions');
+  const feed = page.getByRole('list', { name: 'New videos from your subscriptions' });
+  await expect(async () => {
+    await page.reload();
+    await expect(feed.getByRole('link', { name: title })).toBeVisible({ timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
+  await feed.getByRole('link', { name: title }).click();
+  await expect(page.getByRole('heading', { level: 1, name: title })).toBeVisible();
 });

@@ -1,12 +1,16 @@
 import { useEffect } from 'preact/hooks';
 import { Avatar } from '../../components/Avatar';
+import { MoreOnScroll } from '../../components/MoreOnScroll';
 import { Status } from '../../components/Status';
 import { SubscribeButton, subscribers } from '../../components/SubscribeButton';
+import { VideoGrid } from '../../components/VideoCard';
 import { date } from '../../lib/format';
+import { usePaged } from '../../lib/paged';
 import { useFollowed } from '../../lib/subscriptions';
 import { setTitle } from '../../lib/title';
 import type { PageProps } from '../../routes';
 import { useSession } from '../../session';
+import { channelVideos } from './data';
 
 /** A channel: its avatar, name, handle, description, subscriber and video counts, the subscribe
  * button, and its videos. Every string the owner typed renders as text. */
@@ -14,6 +18,7 @@ export default function ChannelPage({ params }: PageProps) {
   const handle = params.handle ?? '';
   const s = useSession();
   const f = useFollowed(handle, s.status === 'signed-in');
+  const list = usePaged((cursor) => channelVideos(handle, cursor), [handle, s.status]);
   const c = f.channel;
   useEffect(() => {
     if (c) setTitle(c.display_name);
@@ -71,6 +76,12 @@ export default function ChannelPage({ params }: PageProps) {
           {c.description}
         </section>
       )}
+      <section aria-labelledby="channel-videos-h">
+        <h2 id="channel-videos-h">Videos</h2>
+        {list.done && !list.error && list.items.length === 0 && <p class="muted">No videos yet.</p>}
+        <VideoGrid videos={list.items} label="Channel videos" />
+        <MoreOnScroll list={list} what="videos" />
+      </section>
     </>
   );
 }

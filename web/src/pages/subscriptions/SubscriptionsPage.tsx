@@ -1,10 +1,12 @@
 import { Avatar } from '../../components/Avatar';
 import { MoreOnScroll } from '../../components/MoreOnScroll';
+import { VideoGrid } from '../../components/VideoCard';
 import { usePaged } from '../../lib/paged';
-import { channels } from './data';
+import { channels, feed } from './data';
 
-/** The channels the user subscribes to. */
+/** The subscriptions feed: new videos of the channels the user follows, and those channels. */
 export default function SubscriptionsPage() {
+  const videos = usePaged(feed, []);
   const subs = usePaged(channels, []);
   return (
     <>
@@ -25,6 +27,12 @@ export default function SubscriptionsPage() {
           ))}
         </ul>
         {!subs.done && <MoreOnScroll list={subs} what="channels" />}
+      </section>
+      <section aria-labelledby="subs-feed-h">
+        <h2 id="subs-feed-h">New videos</h2>
+        {videos.done && !videos.error && videos.items.length === 0 && <p class="muted">No videos from your subscriptions yet.</p>}
+        <VideoGrid videos={videos.items} label="New videos from your subscriptions" />
+        <MoreOnScroll list={videos} what="videos" />
       </section>
     </>
   );
