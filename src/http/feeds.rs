@@ -122,7 +122,7 @@ fn atom(head: &FeedHead, items: &[VideoView], base: &str, updated: DateTime<Utc>
             x,
             "    <author><name>{}</name><uri>{}</uri></author>",
             escape(&v.channel),
-            escape(format!("{base}/api/v1/channels/{}", v.channel))
+            escape(format!("{base}/c/{}", v.channel))
         );
         let _ = writeln!(
             x,
@@ -283,7 +283,7 @@ async fn channel_feed(
             channel.description.clone()
         },
         self_url: format!("{base}/feeds/channels/{}.{ext}", channel.handle),
-        alternate: format!("{base}/channels/{}", channel.handle),
+        alternate: format!("{base}/c/{}", channel.handle),
         id: format!("urn:uuid:{}", channel.id),
         since: channel.created_at,
     };
@@ -362,7 +362,7 @@ pub async fn subscriptions_atom(
         title: "Subscriptions".into(),
         subtitle: "New videos of the channels you subscribe to on troupe".into(),
         self_url: format!("{base}/feeds/subscriptions.atom"),
-        alternate: format!("{base}/subscriptions"),
+        alternate: format!("{base}/me/subscriptions"),
         id: format!("urn:uuid:{user}:subscriptions"),
         since,
     };
