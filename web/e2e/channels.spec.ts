@@ -2,6 +2,9 @@
 // channel block, My channels (create, edit), the upload form's channel picker, the
 // subscriptions page, and names full of markup rendering as text.
 
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { test, expect, apiUser, signInUI, uniqueName, checkA11y, screenshots, PASSWORD } from './fixtures';
 import { uploadVideo, waitReady } from './global-setup';
@@ -189,4 +192,33 @@ test('the subscriptions feed shows a new video of a subscribed channel', async (
   }).toPass({ timeout: 30_000 });
   await feed.getByRole('link', { name: title }).click();
   await expect(page.getByRole('heading', { level: 1, name: title })).toBeVisible();
+});
+
+test('My channels: an uploaded avatar shows on the channel page, and a file that is not an image says why', async ({ page, env, consoleLog }) => {
+  const owner = await user(env, 'chavatar');
+  // A real image, made by ffmpeg.
+  const png = join(tmpdir(), `${owner.name}.png`);
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240', '-frames:v', '1', png]);
+  await signInUI(page, owner.name, PASSWORD, '/me/channels');
+  const row = page.getByRole('list', { name: 'My channels' }).getByRole('listitem');
+  await row.getByRole('button', { name: /^Edit / }).click();
+  const dialog = page.getByRole('dialog', { name: `Edit @${owner.name}` });
+
+  // Not an image: the server refuses it, and the dialog says so.
+  consoleLog.allow(/status of 415 \(Unsupported Media Type\)/);
+  await dialog.getByLabel('Upload an image').setInputFiles(env.clips.notVideo);
+  await expect(dialog.getByRole('alert')).toBeVisible();
+  await expect(dialog.getByRole('button', { name: 'Remove avatar' })).toHaveCount(0);
+
+  await dialog.getByLabel('Upload an image').setInputFiles(png);
+  await expect(dialog.getByRole('button', { name: 'Remove avatar' })).toBeVisible();
+  const img = dialog.locator('img.avatar');
+  await expect(img).toHaveAttribute('src', new RegExp(`^/api/v1/channels/${owner.name}/avatar/192\\.jpg`));
+  // The image the server scaled loads.
+  await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.complete && i.naturalWidth)).toBe(192);
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+  await page.goto(`/c/${owner.name}`);
+  await expect(page.locator('main img.avatar')).toHaveAttribute('src', /\/avatar\/192\.jpg/);
+  await expect.poll(() => page.locator('main img.avatar').evaluate((i: HTMLImageElement) => i.complete && i.naturalWidth)).toBe(192);
 });

@@ -4,7 +4,7 @@ import { Avatar } from '../../components/Avatar';
 import { Dialog } from '../../components/Dialog';
 import { Status } from '../../components/Status';
 import { subscribers } from '../../components/SubscribeButton';
-import { createChannel, deleteChannel, myChannels, updateChannel } from './data';
+import { createChannel, deleteChannel, myChannels, removeAvatar, updateChannel, uploadAvatar } from './data';
 
 const HANDLE = /^[a-z0-9_.]{3,32}$/;
 
@@ -69,11 +69,36 @@ function CreateForm({ onCreated }: { onCreated: (c: Channel) => void }) {
   );
 }
 
-function EditDialog({ channel, onSaved, onClose }: { channel: Channel; onSaved: (c: Channel) => void; onClose: () => void }) {
+function EditDialog({
+  channel,
+  onSaved,
+  onAvatar,
+  onClose,
+}: {
+  channel: Channel;
+  onSaved: (c: Channel) => void;
+  onAvatar: (c: Channel) => void;
+  onClose: () => void;
+}) {
   const [name, setName] = useState(channel.display_name);
   const [description, setDescription] = useState(channel.description);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
+  // The avatar is saved at once (an upload is its own request); the dialog shows the new one.
+  const [avatarOf, setAvatarOf] = useState<Channel>(channel);
+  const changeAvatar = async (change: () => Promise<Channel>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const next = await change();
+      setAvatarOf(next);
+      onAvatar(next);
+    } catch (err) {
+      setError(toProblem(err));
+    } finally {
+      setBusy(false);
+    }
+  };
   const save = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -96,6 +121,29 @@ function EditDialog({ channel, onSaved, onClose }: { channel: Channel; onSaved: 
           <label for="ce-desc">Description</label>
           <textarea id="ce-desc" rows={4} maxLength={5000} value={description} dir="auto" onInput={(e) => setDescription(e.currentTarget.value)} />
         </div>
+        <fieldset class="field">
+          <legend>Avatar</legend>
+          <Avatar channel={avatarOf} size="large" />
+          <label for="ce-avatar">Upload an image</label>
+          <input
+            id="ce-avatar"
+            type="file"
+            accept="image/*"
+            disabled={busy}
+            onChange={(e) => {
+              const file = e.currentTarget.files?.[0];
+              if (file) void changeAvatar(() => uploadAvatar(channel.handle, file));
+            }}
+          />
+          {avatarOf.avatar && (
+            <button type="button" class="secondary" disabled={busy} onClick={() => void changeAvatar(async () => {
+              await removeAvatar(channel.handle);
+              return { ...avatarOf, avatar: null };
+            })}>
+              Remove avatar
+            </button>
+          )}
+        </fieldset>
         <Status error={error} busy={busy ? 'Saving…' : null} />
         <div class="actions">
           <button type="submit" disabled={busy}>
@@ -162,6 +210,7 @@ function Row({ channel, onChange }: { channel: Channel; onChange: (c: Channel | 
         <EditDialog
           channel={channel}
           onClose={() => setEditing(false)}
+          onAvatar={(c) => onChange(c)}
           onSaved={(c) => {
             setEditing(false);
             onChange(c);

@@ -1,4 +1,4 @@
-import { api, ok, type Channel } from '../../api/client';
+import { api, apiFetch, ok, problemOf, type Channel } from '../../api/client';
 
 export async function myChannels(): Promise<Channel[]> {
   return ok(await api.GET('/api/v1/users/me/channels'));
@@ -14,5 +14,22 @@ export async function updateChannel(handle: string, b: { display_name?: string; 
 
 export async function deleteChannel(handle: string): Promise<void> {
   const r = await api.DELETE('/api/v1/channels/{handle}', { params: { path: { handle } } });
+  if (!r.response.ok) ok(r);
+}
+
+/** Uploads `file` as the channel's avatar; the server checks it is an image and scales it. */
+export async function uploadAvatar(handle: string, file: File): Promise<Channel> {
+  const res = await apiFetch(`/api/v1/channels/${encodeURIComponent(handle)}/avatar`, {
+    method: 'PUT',
+    headers: { 'Content-Type': file.type || 'application/octet-stream' },
+    body: file,
+  });
+  if (!res.ok) throw await problemOf(res);
+  return (await res.json()) as Channel;
+}
+
+/** Removes the channel's avatar. */
+export async function removeAvatar(handle: string): Promise<void> {
+  const r = await api.DELETE('/api/v1/channels/{handle}/avatar', { params: { path: { handle } } });
   if (!r.response.ok) ok(r);
 }
