@@ -309,13 +309,7 @@ pub async fn subscriptions(
     query: web::Query<SubscriptionParams>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be 1 to 100",
-        ));
-    }
+    let limit = super::error::page_limit(q.limit)?;
     let after = match q.cursor.as_deref() {
         None => None,
         Some(raw) => Some(SubscriptionCursor::parse(raw).ok_or_else(|| {

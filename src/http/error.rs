@@ -448,3 +448,16 @@ pub fn query_error(
 pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::not_found("not_found", err.to_string()).into()
 }
+
+/// A page size from a query: `limit` (default 20) must be 1 to 100, else 400 `invalid_query`.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(20);
+    if (1..=100).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        ))
+    }
+}

@@ -8,7 +8,6 @@ use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, put, web, HttpResponse};
 use bytes::Bytes;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
@@ -91,13 +90,7 @@ pub async fn list(
     query: web::Query<NotificationParams>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 100",
-        ));
-    }
+    let limit = super::error::page_limit(q.limit)?;
     let kind = match q.kind.as_deref() {
         Some(t) => Some(NotificationKind::parse(t).ok_or_else(|| unknown_type(t))?),
         None => None,
@@ -313,8 +306,7 @@ fn parse_settings(body: &Value) -> Result<Vec<SettingChange>, ApiError> {
 }
 
 fn sse(event: &str, data: &impl Serialize) -> Bytes {
-    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
-    Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
+    super::videos::sse(event, None, data)
 }
 
 /// A live stream (server-sent events) of the signed-in user's inbox: first an `unread`
@@ -371,17 +363,12 @@ pub async fn events(state: web::Data<AppState>, user: MaybeUser) -> Result<HttpR
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 },
                 _ = sub.keepalive.tick() => {
-                    return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), sub));
+                    return Some((Ok(super::videos::KEEPALIVE), sub));
                 }
             }
         }
     });
-    let stream = futures::stream::once(async move { Ok::<_, actix_web::Error>(first) }).chain(rest);
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(stream))
+    Ok(super::videos::event_stream(first, rest))
 }
 
 /// The fan-outs of a channel's videos.

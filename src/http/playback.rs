@@ -484,13 +484,7 @@ pub async fn history(
     query: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 100",
-        ));
-    }
+    let limit = super::error::page_limit(q.limit)?;
     let before = q.cursor.as_deref().map(parse_cursor).transpose()?;
     let page = state.playback.history(&user.0.sub, limit, before).await?;
     let next_cursor = page
@@ -635,13 +629,7 @@ pub async fn trending(
             )
         })?,
     };
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 100",
-        ));
-    }
+    let limit = super::error::page_limit(q.limit)?;
     let ranked =
         state
             .catalogue

@@ -496,7 +496,7 @@ struct CountsEvent {
     counts: Counts,
 }
 
-fn sse(event: &str, id: Option<u64>, data: &impl Serialize) -> Bytes {
+pub(crate) fn sse(event: &str, id: Option<u64>, data: &impl Serialize) -> Bytes {
     let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
     let id = id.map(|v| format!("id: {v}\n")).unwrap_or_default();
     Bytes::from(format!("event: {event}\n{id}data: {json}\n\n"))
@@ -578,16 +578,29 @@ pub async fn events(
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                     },
                     _ = sub.keepalive.tick() => {
-                        return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), sub));
+                        return Some((Ok(KEEPALIVE), sub));
                     }
                 }
             }
         },
     );
+    Ok(event_stream(first, rest))
+}
+
+/// The comment line an event stream sends to keep the connection open, which is also how a
+/// closed client is noticed.
+pub(crate) const KEEPALIVE: Bytes = Bytes::from_static(b": keep-alive\n\n");
+
+/// A `text/event-stream` response: `first`, then what `rest` yields, never cached or buffered by
+/// a proxy.
+pub(crate) fn event_stream(
+    first: Bytes,
+    rest: impl futures::Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
+) -> HttpResponse {
     let stream = futures::stream::once(async move { Ok::<_, actix_web::Error>(first) }).chain(rest);
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(stream))
+        .streaming(stream)
 }
