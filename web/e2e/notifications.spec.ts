@@ -3,7 +3,7 @@
 // and titles as text) and marks read, and a type turned off in the settings brings nothing.
 
 import type { Page } from '@playwright/test';
-import { test, expect, apiUser, signInUI, uniqueName, checkA11y, PASSWORD } from './fixtures';
+import { test, expect, apiUser, signInUI, uniqueName, checkA11y, screenshots, PASSWORD } from './fixtures';
 import { uploadVideo, waitReady } from './global-setup';
 import type { E2eEnv } from './env';
 
@@ -26,7 +26,7 @@ function bell(page: Page) {
   return page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Notifications/ });
 }
 
-test('A subscribes to B’s channel, B publishes, and A’s bell counts it without a reload', async ({ page, env }) => {
+test('A subscribes to B’s channel, B publishes, and A’s bell counts it without a reload', async ({ page, env }, testInfo) => {
   const b = await user(env, 'nfb');
   const a = await user(env, 'nfa');
   // B's channel name is full of markup: it must show as text.
@@ -65,6 +65,7 @@ test('A subscribes to B’s channel, B publishes, and A’s bell counts it witho
   expect(await page.locator('main b, main img[src="x"]').count()).toBe(0);
   expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
   await checkA11y(page, 'the notifications page');
+  await screenshots(page, 'notifications', testInfo);
 
   await item.getByRole('button', { name: 'Mark as read' }).click();
   await expect(bell(page)).toHaveAccessibleName('Notifications', { timeout: 10_000 });
