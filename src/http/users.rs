@@ -112,17 +112,6 @@ pub struct UserList {
     pub next_cursor: Option<String>,
 }
 
-fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(20),
-        Some(l @ 1..=100) => Ok(l),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 100",
-        )),
-    }
-}
-
 /// Every account, by username, with role, plan and limits (admins only).
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(AdminPage), responses(
     (status = 200, description = "A page of accounts", body = UserList),
@@ -139,7 +128,7 @@ pub async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&state, &user).await?;
     let q = query.into_inner();
-    let limit = page_limit(q.limit)?;
+    let limit = super::error::page_limit(q.limit)?;
     if q.cursor.as_deref() == Some("") {
         return Err(ApiError::bad_request(
             "invalid_cursor",
@@ -188,7 +177,7 @@ pub async fn list_videos(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&state, &user).await?;
     let q = query.into_inner();
-    let limit = page_limit(q.limit)?;
+    let limit = super::error::page_limit(q.limit)?;
     let viewer = super::videos::viewer(&state, Some(&user.0)).await?;
     let search =
         super::catalogue::listing(None, None, None, q.state, Some(limit), q.cursor.as_deref())?;
