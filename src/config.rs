@@ -39,6 +39,23 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// Channels and subscriptions.
     pub channels: ChannelsConfig,
+    /// Moderation: suspensions, reports, the audit log.
+    pub moderation: ModerationConfig,
+}
+
+/// `[moderation]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModerationConfig {
+    /// How often every node asks whether the set of suspended accounts changed, in ms: a
+    /// suspension made on one node takes effect on the others within this long.
+    pub poll_ms: u64,
+}
+
+impl Default for ModerationConfig {
+    fn default() -> Self {
+        Self { poll_ms: 250 }
+    }
 }
 
 /// `[notifications]`

@@ -11,4 +11,5 @@ pub mod channels;
 pub mod events;
 pub mod inbox;
 pub mod media;
+pub mod moderation;
 pub mod playback;
