@@ -313,7 +313,7 @@ impl Moderation {
             created_at: view.created_at,
         };
         let made = self
-            .report_call(view.id, ReportRequest::Create(view))
+            .report_call(view.id, ReportRequest::Create(Box::new(view)))
             .await?;
         match self
             .index
@@ -332,7 +332,7 @@ impl Moderation {
         req: ReportRequest,
     ) -> Result<(ReportRecord, bool), ModerationError> {
         match self.reports.call(&id.to_string(), req).await? {
-            ReportResponse::Report(Some(r), changed) => Ok((r, changed)),
+            ReportResponse::Report(Some(r), changed) => Ok((*r, changed)),
             ReportResponse::Report(None, _) => Err(ModerationError::ReportNotFound),
             ReportResponse::ThreadFull => Err(ModerationError::ThreadFull),
         }

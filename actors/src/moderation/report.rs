@@ -199,7 +199,7 @@ pub struct ReportRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ReportRequest {
     /// Makes the report (a retry finds it made).
-    Create(ReportView),
+    Create(Box<ReportView>),
     /// The report and its thread.
     Get,
     /// A moderator's decision.
@@ -217,7 +217,7 @@ pub enum ReportRequest {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ReportResponse {
     /// The report, and whether this request changed it.
-    Report(Option<ReportRecord>, bool),
+    Report(Option<Box<ReportRecord>>, bool),
     /// The thread is full.
     ThreadFull,
 }
@@ -238,30 +238,30 @@ impl Entity for ReportActor {
         Ok(match (req, current) {
             (ReportRequest::Create(view), None) => {
                 let r = ReportRecord {
-                    view,
+                    view: *view,
                     thread: Vec::new(),
                 };
                 ctx.stage(r.clone());
-                ReportResponse::Report(Some(r), true)
+                ReportResponse::Report(Some(Box::new(r)), true)
             }
-            (ReportRequest::Create(_), Some(r)) => ReportResponse::Report(Some(r), false),
-            (ReportRequest::Get, r) => ReportResponse::Report(r, false),
+            (ReportRequest::Create(_), Some(r)) => ReportResponse::Report(Some(Box::new(r)), false),
+            (ReportRequest::Get, r) => ReportResponse::Report(r.map(Box::new), false),
             (_, None) => ReportResponse::Report(None, false),
             (ReportRequest::Decide { state, note }, Some(mut r)) => {
                 let note = note.or(r.view.moderator_note.clone());
                 if r.view.state == state && r.view.moderator_note == note {
-                    ReportResponse::Report(Some(r), false)
+                    ReportResponse::Report(Some(Box::new(r)), false)
                 } else {
                     r.view.state = state;
                     r.view.moderator_note = note;
                     r.view.updated_at = Utc::now();
                     ctx.stage(r.clone());
-                    ReportResponse::Report(Some(r), true)
+                    ReportResponse::Report(Some(Box::new(r)), true)
                 }
             }
             (ReportRequest::Post(m), Some(mut r)) => {
                 if r.thread.iter().any(|x| x.id == m.id) {
-                    ReportResponse::Report(Some(r), false)
+                    ReportResponse::Report(Some(Box::new(r)), false)
                 } else if r.thread.len() >= MAX_MESSAGES {
                     ReportResponse::ThreadFull
                 } else {
@@ -269,7 +269,7 @@ impl Entity for ReportActor {
                     r.thread.push(m);
                     r.view.messages = r.thread.len() as u64;
                     ctx.stage(r.clone());
-                    ReportResponse::Report(Some(r), true)
+                    ReportResponse::Report(Some(Box::new(r)), true)
                 }
             }
         })
