@@ -22,6 +22,7 @@ pub mod observe;
 pub mod playback;
 pub mod problems;
 pub mod ratelimit;
+pub mod reports;
 pub mod tokens;
 pub mod uploads;
 pub mod users;
@@ -79,6 +80,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(moderation::audit_log)
         .service(moderation::hide_video)
         .service(moderation::unhide_video)
+        .service(reports::create)
+        .service(reports::get_report)
+        .service(reports::decide)
+        .service(reports::messages)
+        .service(reports::post_message)
+        .service(reports::my_reports)
+        .service(reports::queue)
         .service(cluster::cluster)
         .service(cluster::forget)
         .service(videos::create)

@@ -20,6 +20,22 @@ impl From<ModerationError> for ApiError {
             ModerationError::Store(d) => {
                 ApiError::unavailable("store_unavailable", format!("state store error: {d}"), 2)
             }
+            ModerationError::DuplicateReport(id) => ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate_report",
+                format!("you have a pending report on this already: {id}"),
+            ),
+            ModerationError::ReportNotFound => {
+                ApiError::not_found("report_not_found", "no such report")
+            }
+            ModerationError::ThreadFull => ApiError::new(
+                StatusCode::CONFLICT,
+                "thread_full",
+                format!(
+                    "this report's thread holds {} messages, the most it may",
+                    troupe_actors::moderation::report::MAX_MESSAGES
+                ),
+            ),
             ModerationError::Unexpected(kind) => ApiError::unavailable(
                 "unavailable",
                 format!("the {kind} actor gave an unexpected answer (a node of another version?)"),

@@ -705,3 +705,372 @@ async fn a_hidden_video_is_seen_only_by_its_owner_with_the_reason_and_by_staff()
     assert_eq!(log[1]["target"], format!("video:{video}"));
     assert_eq!(log[1]["reason"], "copyright claim by the harbour");
 }
+
+/// `token`'s notifications of `kind`, once at least `n` have arrived.
+async fn notes(app: &TestApp, token: &str, kind: &str, n: usize) -> Vec<Value> {
+    let path = format!("/api/v1/users/me/notifications?type={kind}");
+    let body = app
+        .json_when(Duration::from_secs(15), &path, Some(token), |b| {
+            b["items"].as_array().is_some_and(|a| a.len() >= n)
+        })
+        .await;
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn report(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    call(app, Method::POST, "/api/v1/reports", token, Some(body)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_goes_from_pending_to_decided_with_its_thread_and_the_reporter_is_told() {
+    let app = TestApp::spawn(Default::default()).await;
+    let admin = app.user("root").await;
+    app.user("molly").await;
+    let molly = make_moderator(&app, &admin, "molly").await;
+    let carol = app.user("carol").await;
+    let dave = app.user("dave").await;
+    let eve = app.user("eve").await;
+    let video = crate::media::new_video(&app, &carol, "loud music", "public").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = crate::media::new_video(&app, &carol, "diary", "private").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Bad input.
+    let ghost = uuid::Uuid::new_v4();
+    let cases = [
+        (
+            json!({"target": {"video": {"id": ghost}}, "reason": "spam", "text": "x"}),
+            404,
+            "video_not_found",
+        ),
+        (
+            json!({"target": {"video": {"id": secret}}, "reason": "spam", "text": "x"}),
+            404,
+            "video_not_found",
+        ),
+        (
+            json!({"target": {"account": {"username": "nobody"}}, "reason": "spam", "text": "x"}),
+            404,
+            "user_not_found",
+        ),
+        (
+            json!({"target": {"comment": {"video_id": video, "id": "c1"}}, "reason": "spam", "text": "x"}),
+            404,
+            "comment_not_found",
+        ),
+        (
+            json!({"target": {"video": {"id": video, "start": 5.0, "end": 2.0}}, "reason": "spam", "text": "x"}),
+            422,
+            "invalid_range",
+        ),
+        (
+            json!({"target": {"video": {"id": video, "start": -1.0}}, "reason": "spam", "text": "x"}),
+            422,
+            "invalid_range",
+        ),
+        (
+            json!({"target": {"video": {"id": video}}, "reason": "spam", "text": "  "}),
+            422,
+            "invalid_text",
+        ),
+        (
+            json!({"target": {"video": {"id": video}}, "reason": "boring", "text": "x"}),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({"target": {"planet": {"id": video}}, "reason": "spam", "text": "x"}),
+            422,
+            "invalid_body",
+        ),
+    ];
+    for (body, status, code) in cases {
+        problem(report(&app, &dave, body).await, status, code).await;
+    }
+    let r = app
+        .post(
+            "/api/v1/reports",
+            json!({"target": {"video": {"id": video}}, "reason": "spam", "text": "x"}),
+        )
+        .await;
+    problem(r, 401, "missing_token").await;
+
+    // Two reports; a second pending one on the same target is refused.
+    let r = report(&app, &dave, json!({"target": {"video": {"id": video, "start": 1.5, "end": 9.0}}, "reason": "copyright", "text": "my song from 0:01"})).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let first: Value = r.json().await.unwrap();
+    let id = first["id"].as_str().unwrap().to_owned();
+    assert_eq!(first["state"], "pending");
+    assert_eq!(first["target"]["type"], "video");
+    assert_eq!(first["target"]["video"]["title"], "loud music");
+    assert_eq!(first["target"]["video"]["start"], 1.5);
+    assert_eq!(first["reporter"]["username"], "dave");
+    let again = report(
+        &app,
+        &dave,
+        json!({"target": {"video": {"id": video}}, "reason": "spam", "text": "again"}),
+    )
+    .await;
+    problem(again, 409, "duplicate_report").await;
+    let r = report(&app, &dave, json!({"target": {"account": {"username": "Carol"}}, "reason": "harassment", "text": "she yells"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let second: Value = r.json().await.unwrap();
+    assert_eq!(second["target"]["account"]["username"], "carol");
+    // Another reporter may report the same video.
+    let r = report(
+        &app,
+        &eve,
+        json!({"target": {"video": {"id": video}}, "reason": "spam", "text": "ads"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Who sees what.
+    let path = format!("/api/v1/reports/{id}");
+    problem(app.get(&path, Some(&eve)).await, 404, "report_not_found").await;
+    problem(
+        app.get(
+            &format!("/api/v1/reports/{}", uuid::Uuid::new_v4()),
+            Some(&molly),
+        )
+        .await,
+        404,
+        "report_not_found",
+    )
+    .await;
+    problem(
+        app.get("/api/v1/moderation/queue", Some(&dave)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let r = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &dave,
+        Some(json!({"state": "accepted"})),
+    )
+    .await;
+    problem(r, 403, "forbidden").await;
+    assert_eq!(app.get(&path, Some(&molly)).await.status(), StatusCode::OK);
+
+    // The queue, oldest first, filtered.
+    let q: Value = app
+        .get("/api/v1/moderation/queue", Some(&molly))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = q["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["report"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 3, "{q}");
+    assert_eq!(listed[0], id);
+    assert_eq!(listed[1], second["id"].as_str().unwrap());
+    assert!(q["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["kind"] == "report"));
+    let q: Value = app
+        .get("/api/v1/moderation/queue?reason=harassment", Some(&molly))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["items"].as_array().unwrap().len(), 1);
+    let q: Value = app
+        .get("/api/v1/moderation/queue?kind=held_comment", Some(&molly))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["items"].as_array().unwrap().len(), 0);
+    let q: Value = app
+        .get("/api/v1/moderation/queue?limit=2", Some(&molly))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["items"].as_array().unwrap().len(), 2);
+    let cursor = q["next_cursor"].as_str().unwrap().to_owned();
+    let q: Value = app
+        .get(
+            &format!("/api/v1/moderation/queue?limit=2&cursor={cursor}"),
+            Some(&molly),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["items"].as_array().unwrap().len(), 1);
+    assert!(q["next_cursor"].is_null());
+    problem(
+        app.get("/api/v1/moderation/queue?cursor=zzz", Some(&molly))
+            .await,
+        422,
+        "invalid_cursor",
+    )
+    .await;
+
+    // The thread: the reporter writes (nobody is notified), a moderator answers (the reporter is).
+    let thread = format!("{path}/messages");
+    let r = call(
+        &app,
+        Method::POST,
+        &thread,
+        &dave,
+        Some(json!({"text": "it starts at 0:01"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = call(
+        &app,
+        Method::POST,
+        &thread,
+        &molly,
+        Some(json!({"text": "which song?"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let m: Value = r.json().await.unwrap();
+    assert_eq!(m["from_moderator"], true);
+    problem(
+        call(
+            &app,
+            Method::POST,
+            &thread,
+            &eve,
+            Some(json!({"text": "me too"})),
+        )
+        .await,
+        404,
+        "report_not_found",
+    )
+    .await;
+    problem(
+        call(
+            &app,
+            Method::POST,
+            &thread,
+            &dave,
+            Some(json!({"text": ""})),
+        )
+        .await,
+        422,
+        "invalid_text",
+    )
+    .await;
+    let t: Value = app.get(&thread, Some(&dave)).await.json().await.unwrap();
+    let texts: Vec<(&str, &str, bool)> = t["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["author"].as_str().unwrap(),
+                m["text"].as_str().unwrap(),
+                m["from_moderator"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("dave", "it starts at 0:01", false),
+            ("molly", "which song?", true)
+        ]
+    );
+    let n = notes(&app, &dave, "abuse_new_message", 1).await;
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0]["report"]["id"], id);
+    assert_eq!(n[0]["actor"]["username"], "molly");
+
+    // The decision: the reporter sees it and is told.
+    let r = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &molly,
+        Some(json!({"state": "accepted", "note": "taken down"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &molly,
+        Some(json!({"state": "finished"})),
+    )
+    .await;
+    problem(r, 422, "invalid_body").await;
+    let mine: Value = app.get(&path, Some(&dave)).await.json().await.unwrap();
+    assert_eq!(mine["state"], "accepted");
+    assert_eq!(mine["moderator_note"], "taken down");
+    assert_eq!(mine["messages"], 2);
+    let n = notes(&app, &dave, "abuse_state_change", 1).await;
+    assert_eq!(n[0]["report"]["state"], "accepted");
+    assert_eq!(n[0]["reason"], "taken down");
+    // Decided, it leaves the pending queue; a new report of that video is welcome again.
+    let q: Value = app
+        .get("/api/v1/moderation/queue?state=accepted", Some(&molly))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["items"][0]["report"]["id"], id);
+    let r = report(
+        &app,
+        &dave,
+        json!({"target": {"video": {"id": video}}, "reason": "spam", "text": "back again"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mine: Value = app
+        .get("/api/v1/users/me/reports", Some(&dave))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 3);
+    assert_eq!(mine["items"][2]["id"], id);
+    let log = audit(&app, &admin).await;
+    assert_eq!(log[0]["action"], "report.state");
+    assert_eq!(log[0]["actor"], "molly");
+    assert_eq!(log[0]["target"], format!("report:{id}"));
+    assert_eq!(log[0]["reason"], "accepted: taken down");
+
+    // All of it survives kill -9.
+    let mut app = app;
+    app.kill9();
+    let app = app.restart().await;
+    let mine: Value = app.get(&path, Some(&dave)).await.json().await.unwrap();
+    assert_eq!(mine["state"], "accepted");
+    let t: Value = app.get(&thread, Some(&molly)).await.json().await.unwrap();
+    assert_eq!(t["items"].as_array().unwrap().len(), 2);
+    problem(
+        report(
+            &app,
+            &dave,
+            json!({"target": {"account": {"username": "carol"}}, "reason": "spam", "text": "x"}),
+        )
+        .await,
+        409,
+        "duplicate_report",
+    )
+    .await;
+}

@@ -18,15 +18,21 @@ pub enum NotificationKind {
     MyVideoFailed,
     /// Someone subscribed to one of the user's channels.
     NewSubscriber,
+    /// A report the user made was accepted or rejected.
+    AbuseStateChange,
+    /// A moderator wrote in the thread of a report the user made.
+    AbuseNewMessage,
 }
 
 impl NotificationKind {
     /// Every kind, in the order the settings list them.
-    pub const ALL: [NotificationKind; 4] = [
+    pub const ALL: [NotificationKind; 6] = [
         NotificationKind::NewVideoFromSubscription,
         NotificationKind::MyVideoReady,
         NotificationKind::MyVideoFailed,
         NotificationKind::NewSubscriber,
+        NotificationKind::AbuseStateChange,
+        NotificationKind::AbuseNewMessage,
     ];
 
     /// Its name in the API (`new_video_from_subscription`...).
@@ -36,6 +42,8 @@ impl NotificationKind {
             NotificationKind::MyVideoReady => "my_video_ready",
             NotificationKind::MyVideoFailed => "my_video_failed",
             NotificationKind::NewSubscriber => "new_subscriber",
+            NotificationKind::AbuseStateChange => "abuse_state_change",
+            NotificationKind::AbuseNewMessage => "abuse_new_message",
         }
     }
 
@@ -97,6 +105,19 @@ pub struct Notification {
     pub actor: Option<NotifiedUser>,
     /// Why, for `my_video_failed`.
     pub reason: Option<String>,
+    /// The report, for `abuse_state_change` and `abuse_new_message`.
+    #[serde(default)]
+    pub report: Option<NotifiedReport>,
+}
+
+/// The abuse report a notification is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotifiedReport {
+    /// The report id.
+    pub id: Uuid,
+    /// Its state when the notification was made: `pending`, `accepted` or `rejected`.
+    pub state: String,
 }
 
 impl Notification {
@@ -166,6 +187,10 @@ pub struct NotificationSettings {
     pub my_video_failed: TypeSetting,
     /// `new_subscriber`.
     pub new_subscriber: TypeSetting,
+    /// `abuse_state_change`.
+    pub abuse_state_change: TypeSetting,
+    /// `abuse_new_message`.
+    pub abuse_new_message: TypeSetting,
 }
 
 impl NotificationSettings {
@@ -176,6 +201,8 @@ impl NotificationSettings {
             NotificationKind::MyVideoReady => self.my_video_ready,
             NotificationKind::MyVideoFailed => self.my_video_failed,
             NotificationKind::NewSubscriber => self.new_subscriber,
+            NotificationKind::AbuseStateChange => self.abuse_state_change,
+            NotificationKind::AbuseNewMessage => self.abuse_new_message,
         }
     }
 
@@ -186,6 +213,8 @@ impl NotificationSettings {
             NotificationKind::MyVideoReady => &mut self.my_video_ready,
             NotificationKind::MyVideoFailed => &mut self.my_video_failed,
             NotificationKind::NewSubscriber => &mut self.new_subscriber,
+            NotificationKind::AbuseStateChange => &mut self.abuse_state_change,
+            NotificationKind::AbuseNewMessage => &mut self.abuse_new_message,
         }
     }
 }

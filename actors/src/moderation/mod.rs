@@ -17,16 +17,22 @@
 
 pub mod audit;
 pub mod held;
+pub mod report;
 pub mod suspended;
 
 pub use audit::AuditEntry;
 pub use held::HeldComment;
+pub use report::{ReportMessage, ReportReason, ReportState, ReportSummary, ReportView};
 pub use suspended::SuspendedAccount;
 
 use crate::events::VideoView;
 use crate::media::Viewer;
 use audit::{AuditActor, AuditRequest, AuditResponse, Logged};
 use held::{HeldQueueActor, HeldRequest, HeldResponse};
+use report::{
+    IndexRequest, IndexResponse, ReportActor, ReportIndexActor, ReportRecord, ReportRequest,
+    ReportResponse,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -46,6 +52,15 @@ pub enum ModerationError {
     /// An actor answered something else than asked (a different version?).
     #[error("unexpected answer from the {0} actor")]
     Unexpected(&'static str),
+    /// The reporter has a pending report on this target already (its id).
+    #[error("a pending report of this reporter on this target exists: {0}")]
+    DuplicateReport(Uuid),
+    /// No such report.
+    #[error("no such report")]
+    ReportNotFound,
+    /// The report's thread holds the most messages it may.
+    #[error("the report's thread is full")]
+    ThreadFull,
 }
 
 /// How moderation behaves (`[moderation]`).
@@ -76,6 +91,8 @@ pub struct Moderation {
     suspensions: Directory<SuspensionsActor>,
     audit: Directory<AuditActor>,
     held: Directory<HeldQueueActor>,
+    reports: Directory<ReportActor>,
+    index: Directory<ReportIndexActor>,
     cache: Arc<RwLock<Cache>>,
     settings: ModerationSettings,
 }
@@ -87,10 +104,14 @@ impl Moderation {
         let suspensions = Directory::<SuspensionsActor>::start(system, ()).await?;
         let audit = Directory::<AuditActor>::start(system, ()).await?;
         let held = Directory::<HeldQueueActor>::start(system, ()).await?;
+        let reports = Directory::<ReportActor>::start(system, ()).await?;
+        let index = Directory::<ReportIndexActor>::start(system, ()).await?;
         let m = Self {
             suspensions,
             audit,
             held,
+            reports,
+            index,
             cache: Arc::default(),
             settings,
         };
@@ -276,6 +297,99 @@ impl Moderation {
         match self.held.call(held::KEY, HeldRequest::List).await? {
             HeldResponse::Items(items) => Ok(items),
             _ => Err(ModerationError::Unexpected("heldqueue")),
+        }
+    }
+
+    /// Makes a report and lists it; [`ModerationError::DuplicateReport`] when its reporter
+    /// has a pending report on the same target.
+    pub async fn open_report(&self, view: ReportView) -> Result<ReportView, ModerationError> {
+        let reporter = view.reporter.as_ref().map(|r| r.id).unwrap_or_default();
+        let summary = ReportSummary {
+            id: view.id,
+            reporter_id: reporter,
+            target: view.target.key(),
+            state: view.state,
+            reason: view.reason,
+            created_at: view.created_at,
+        };
+        let made = self
+            .report_call(view.id, ReportRequest::Create(Box::new(view)))
+            .await?;
+        match self
+            .index
+            .call(report::INDEX_KEY, IndexRequest::Open(summary))
+            .await?
+        {
+            IndexResponse::Done => Ok(made.0.view),
+            IndexResponse::Duplicate(d) => Err(ModerationError::DuplicateReport(d)),
+            _ => Err(ModerationError::Unexpected("reports")),
+        }
+    }
+
+    async fn report_call(
+        &self,
+        id: Uuid,
+        req: ReportRequest,
+    ) -> Result<(ReportRecord, bool), ModerationError> {
+        match self.reports.call(&id.to_string(), req).await? {
+            ReportResponse::Report(Some(r), changed) => Ok((*r, changed)),
+            ReportResponse::Report(None, _) => Err(ModerationError::ReportNotFound),
+            ReportResponse::ThreadFull => Err(ModerationError::ThreadFull),
+        }
+    }
+
+    /// A report and its thread.
+    pub async fn report(
+        &self,
+        id: Uuid,
+    ) -> Result<(ReportView, Vec<ReportMessage>), ModerationError> {
+        let (r, _) = self.report_call(id, ReportRequest::Get).await?;
+        Ok((r.view, r.thread))
+    }
+
+    /// A moderator's decision on a report; the report, and whether its state changed.
+    pub async fn decide_report(
+        &self,
+        id: Uuid,
+        state: ReportState,
+        note: Option<String>,
+    ) -> Result<(ReportView, bool), ModerationError> {
+        let before = self.report(id).await?.0.state;
+        let (r, _) = self
+            .report_call(id, ReportRequest::Decide { state, note })
+            .await?;
+        match self
+            .index
+            .call(report::INDEX_KEY, IndexRequest::SetState(id, r.view.state))
+            .await?
+        {
+            IndexResponse::Done => Ok((r.view.clone(), before != r.view.state)),
+            _ => Err(ModerationError::Unexpected("reports")),
+        }
+    }
+
+    /// Adds a message to a report's thread (once per message id).
+    pub async fn post_report_message(
+        &self,
+        id: Uuid,
+        message: ReportMessage,
+    ) -> Result<ReportView, ModerationError> {
+        Ok(self
+            .report_call(id, ReportRequest::Post(message))
+            .await?
+            .0
+            .view)
+    }
+
+    /// Every listed report, oldest first, as the index last heard of it.
+    pub async fn report_index(&self) -> Result<Vec<ReportSummary>, ModerationError> {
+        match self
+            .index
+            .call(report::INDEX_KEY, IndexRequest::List)
+            .await?
+        {
+            IndexResponse::Items(items) => Ok(items),
+            _ => Err(ModerationError::Unexpected("reports")),
         }
     }
 
