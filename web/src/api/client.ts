@@ -7,18 +7,23 @@
 
 import createClient from 'openapi-fetch';
 import type { components, paths } from './schema';
+import type * as P from './pending';
 import type { PendingPaths, ProblemBody } from './pending';
 
 export type Schemas = components['schemas'];
-export type Video = Schemas['VideoBody'];
+/** What issue 23 adds to a video (`comments`, `comment_policy`, `hidden`): optional until the
+ * document lists them. */
+type VideoExtras = { comments?: number; comment_policy?: P.PendingCommentPolicy; hidden?: P.PendingSuspension | null };
+export type Video = Schemas['VideoBody'] & VideoExtras;
 export type VideoPage = Schemas['VideoPage'];
 export type TrendingItem = Schemas['TrendingItem'];
 export type SearchPage = Schemas['SearchPage'];
 export type SearchItem = Schemas['SearchItem'];
 export type Segment = Schemas['Segment'];
 export type Suggestion = Schemas['Suggestion'];
-export type Me = Schemas['Me'];
-export type User = Schemas['UserView'];
+type UserExtras = { suspended?: P.PendingSuspension | null };
+export type Me = Schemas['Me'] & UserExtras;
+export type User = Schemas['UserView'] & UserExtras;
 export type Plan = Schemas['Plan'];
 export type Visibility = Schemas['Visibility'];
 export type SessionGrant = Schemas['SessionGrant'];
@@ -28,12 +33,47 @@ export type Rating = Schemas['Rating'];
 export type ClusterView = Schemas['ClusterView'];
 export type ActiveStream = Schemas['ActiveDevice'];
 export type TokenPair = Schemas['TokenPair'];
-export type Channel = Schemas['ChannelView'];
+export type Channel = Schemas['ChannelView'] & { default_comment_policy?: P.PendingCommentPolicy };
 export type SubscriptionChange = Schemas['SubscriptionChange'];
 export type Subscription = Schemas['Subscription'];
 export type Notification = Schemas['Notification'];
 export type NotificationKind = Schemas['NotificationKind'];
 export type NotificationSettings = Schemas['NotificationSettings'];
+export type Comment = P.PendingCommentView;
+export type CommentPage = P.PendingCommentPage;
+export type CommentPolicy = P.PendingCommentPolicy;
+export type Role = P.PendingRole;
+export type ReportReason = P.PendingReportReason;
+export type ReportState = P.PendingReportState;
+export type ReportTarget = P.PendingReportTarget;
+export type Report = P.PendingReportView;
+export type ReportMessage = P.PendingReportMessage;
+export type HeldComment = P.PendingHeldComment;
+export type QueueItem = P.PendingQueueItem;
+export type AuditEntry = P.PendingAuditEntry;
+export type WatchedWords = P.PendingWatchedWords;
+export type AccountRef = P.PendingAccountRef;
+
+export const COMMENT_POLICIES: readonly { value: CommentPolicy; label: string }[] = [
+  { value: 'enabled', label: 'On' },
+  { value: 'approval', label: 'Held for my approval' },
+  { value: 'disabled', label: 'Off' },
+];
+
+export const REPORT_REASONS: readonly { value: ReportReason; label: string }[] = [
+  { value: 'spam', label: 'Spam' },
+  { value: 'harassment', label: 'Harassment or bullying' },
+  { value: 'violent', label: 'Violent or dangerous' },
+  { value: 'sexual', label: 'Sexual content' },
+  { value: 'copyright', label: 'Copyright' },
+  { value: 'privacy', label: 'Privacy' },
+  { value: 'other', label: 'Something else' },
+];
+
+/** Moderators and admins ("staff"): they review comments and reports. */
+export function isStaff(me: { role: string } | null | undefined): boolean {
+  return me?.role === 'admin' || me?.role === 'moderator';
+}
 
 export const PLANS: readonly Plan[] = ['free', 'basic', 'premium', 'ultimate'];
 
