@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { toProblem, type ApiProblem, type Comment, type Counts, type Rating, type Video } from '../../api/client';
+import { isStaff, toProblem, type ApiProblem, type Comment, type Counts, type Rating, type Video } from '../../api/client';
 import { ReportDialog } from '../../components/ReportDialog';
 import { Status } from '../../components/Status';
 import { watchVideo } from '../../lib/events';
@@ -14,6 +14,7 @@ import { getVideo, rate } from './data';
 import { ChannelBlock } from './ChannelBlock';
 import { Comments, type CommentFeed } from './comments/Comments';
 import { EditDetails } from './EditDetails';
+import { HideVideo } from './HideVideo';
 import { Player } from './Player';
 import { ShareDialog } from './Share';
 
@@ -216,10 +217,16 @@ export default function WatchPage({ params, query }: PageProps) {
             Report
           </button>
         )}
+        {s.status === 'signed-in' && isStaff(s.me) && <HideVideo video={video} onChange={(hidden) => setVideo((old) => (old ? { ...old, hidden } : old))} />}
         <p class="muted small" role="status">
           {saved ? 'Saved.' : ''}
         </p>
       </div>
+      {video.hidden && (
+        <p class="problem" role="note">
+          The moderators hid this video: <span dir="auto">{video.hidden.reason}</span>. Only its owner and the moderators see it.
+        </p>
+      )}
       {video.channel && <ChannelBlock handle={video.channel} />}
       {sharing != null && <ShareDialog video={video} at={sharing} onClose={() => setSharing(null)} />}
       {reporting != null && (
