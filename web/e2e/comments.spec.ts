@@ -186,7 +186,7 @@ test('markup and invisible characters render as text; a link holds the comment; 
   const video = await readyVideo(env, owner, `Held ones ${owner.name}`);
   const hostile =
     `<script>window.__xss=1</script><img src=x onerror="window.__xss=2"> <b>bold?</b> ` +
-    `\u202Eesrever\u202C zero\u200Bwidth \u2066iso\u2069 see https://example.org/a?b=1&c=<x> now @${owner.name}`;
+    `\u202Eesrever\u202C zero\u200Bwidth \u2066iso\u2069 see https://example.org/a?b=1 now @${owner.name}`;
 
   await signInUI(page, a.name, PASSWORD, `/watch/${video}`);
   await page.getByLabel('Add a comment').fill(hostile);
@@ -198,7 +198,7 @@ test('markup and invisible characters render as text; a link holds the comment; 
   await expect(held.locator('.comment-text')).toHaveText(hostile, { useInnerText: false });
   expect(await page.locator('main .comment-text b, main .comment-text img, main .comment-text script').count()).toBe(0);
   expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
-  const link = held.getByRole('link', { name: 'https://example.org/a?b=1&c=<x>' });
+  const link = held.getByRole('link', { name: 'https://example.org/a?b=1' });
   await expect(link).toHaveAttribute('rel', /nofollow/);
   await expect(link).toHaveAttribute('rel', /ugc/);
   await expect(held.getByRole('link', { name: `@${owner.name}` })).toBeVisible();
