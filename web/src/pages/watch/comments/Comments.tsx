@@ -79,7 +79,13 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
   const s = useSession();
   const me = s.status === 'signed-in' ? s.me : null;
   const [sort, setSort] = useState<Sort>('new');
-  const [threads, setThreads] = useState<Thread[]>([]);
+  const [threads, setThreadsState] = useState<Thread[]>([]);
+  // The threads as last set, so a change and its effect on the count are one step.
+  const current = useRef<Thread[]>([]);
+  const setThreads = useCallback((next: Thread[] | ((old: Thread[]) => Thread[])) => {
+    current.current = typeof next === 'function' ? next(current.current) : next;
+    setThreadsState(current.current);
+  }, []);
   const [total, setTotal] = useState<number | null>(video.comments ?? null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
@@ -96,6 +102,7 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
 
   const load = useCallback(
     (first: boolean) => {
+      if (first) setThreads([]);
       const mine = first ? ++gen.current : gen.current;
       setBusy(true);
       setError(null);
@@ -113,21 +120,19 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
           if (mine === gen.current) setBusy(false);
         });
     },
-    [video.id, sort],
+    [video.id, sort, setThreads],
   );
 
   useEffect(() => {
     cursor.current = undefined;
-    setThreads([]);
     load(true);
   }, [load, me?.id]);
 
+  // The count is the first page's `total`, moved by what happens here and live.
   const change = useCallback((c: Comment) => {
-    setThreads((old) => {
-      const r = apply(old, c);
-      if (r.delta) setTotal((n) => (n == null ? n : Math.max(0, n + r.delta)));
-      return r.threads;
-    });
+    const r = apply(current.current, c);
+    setThreads(r.threads);
+    if (r.delta) setTotal((n) => (n == null ? n : Math.max(0, n + r.delta)));
   }, []);
 
   // Live arrivals from the video's event stream.
@@ -135,11 +140,6 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
     feed(change);
     return () => feed(null);
   }, [feed, change]);
-
-  // The count on the video moves with its own events too.
-  useEffect(() => {
-    if (video.comments != null) setTotal(video.comments);
-  }, [video.comments]);
 
   const onMute = async (a: { id: string; username: string }) => {
     setSaid('');
