@@ -11,9 +11,8 @@ import type * as P from './pending';
 import type { PendingPaths, ProblemBody } from './pending';
 
 export type Schemas = components['schemas'];
-/** What issue 23 adds to a video (`comments`, `comment_policy`, `hidden`): optional until the
- * document lists them. */
-type VideoExtras = { comments?: number; comment_policy?: P.PendingCommentPolicy; hidden?: P.PendingSuspension | null };
+/** What issue 23 adds to a video that the document does not list yet (`hidden`). */
+type VideoExtras = { hidden?: P.PendingSuspension | null };
 export type Video = Schemas['VideoBody'] & VideoExtras;
 export type VideoPage = Schemas['VideoPage'];
 export type TrendingItem = Schemas['TrendingItem'];
@@ -33,15 +32,15 @@ export type Rating = Schemas['Rating'];
 export type ClusterView = Schemas['ClusterView'];
 export type ActiveStream = Schemas['ActiveDevice'];
 export type TokenPair = Schemas['TokenPair'];
-export type Channel = Schemas['ChannelView'] & { default_comment_policy?: P.PendingCommentPolicy };
+export type Channel = Schemas['ChannelView'];
 export type SubscriptionChange = Schemas['SubscriptionChange'];
 export type Subscription = Schemas['Subscription'];
 export type Notification = Schemas['Notification'];
 export type NotificationKind = Schemas['NotificationKind'];
 export type NotificationSettings = Schemas['NotificationSettings'];
-export type Comment = P.PendingCommentView;
-export type CommentPage = P.PendingCommentPage;
-export type CommentPolicy = P.PendingCommentPolicy;
+export type Comment = Schemas['CommentView'];
+export type CommentPage = Schemas['CommentPage'];
+export type CommentPolicy = Schemas['CommentPolicy'];
 export type Role = P.PendingRole;
 export type ReportReason = P.PendingReportReason;
 export type ReportState = P.PendingReportState;

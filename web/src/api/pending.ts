@@ -36,34 +36,6 @@ export const CSRF_HEADER = 'X-Troupe-CSRF';
 // Issue 23 (comments and moderation), declared by hand from /work/wt/INTERFACES23.md while the
 // server side is being built. Each one goes once the document lists it.
 
-/** A comment as the API shows it (`CommentView`). Offsets in `links` and `mentions` are UTF-16
- * code units into `text`, which is what JavaScript strings index by. */
-export interface PendingCommentView {
-  id: string;
-  video_id: string;
-  thread_id: string;
-  in_reply_to?: string | null;
-  author?: { id: string; username: string } | null;
-  text?: string | null;
-  links: { start: number; end: number; url: string }[];
-  mentions: { start: number; end: number; username: string }[];
-  created_at: string;
-  edited_at?: string | null;
-  deleted: boolean;
-  pinned: boolean;
-  held: boolean;
-  held_reason?: string | null;
-  replies: number;
-  first_replies: PendingCommentView[];
-}
-
-export interface PendingCommentPage {
-  items: PendingCommentView[];
-  next_cursor?: string | null;
-  total: number;
-}
-
-export type PendingCommentPolicy = 'enabled' | 'disabled' | 'approval';
 export type PendingRole = 'admin' | 'moderator' | 'user';
 export type PendingReportReason = 'spam' | 'harassment' | 'violent' | 'sexual' | 'copyright' | 'privacy' | 'other';
 export type PendingReportState = 'pending' | 'accepted' | 'rejected';
@@ -168,30 +140,10 @@ type Item<M extends Partial<Record<Methods, unknown>>> = M & { [K in Exclude<Met
 };
 
 type VideoId = { id: string };
-type CommentId = { id: string; comment_id: string };
 type Paging = { cursor?: string; limit?: number };
 
 /** Endpoints not in the document yet, in the generated `paths` shape. */
 export type PendingPaths = {
-  '/api/v1/videos/{id}/comments': Item<{
-    get: Op<VideoId, Paging & { sort?: 'new' | 'top' }, never, PendingCommentPage>;
-    post: Op<VideoId, never, { text: string; in_reply_to?: string | null }, PendingCommentView>;
-  }>;
-  '/api/v1/videos/{id}/comments/{comment_id}': Item<{
-    patch: Op<CommentId, never, { text: string }, PendingCommentView>;
-    delete: Op<CommentId, never, never, void>;
-  }>;
-  '/api/v1/videos/{id}/comments/{comment_id}/replies': Item<{
-    get: Op<CommentId, Paging, never, PendingCommentPage>;
-  }>;
-  '/api/v1/videos/{id}/comments/{comment_id}/pin': Item<{
-    put: Op<CommentId, never, never, void>;
-    delete: Op<CommentId, never, never, void>;
-  }>;
-  '/api/v1/videos/{id}/comments/{comment_id}/approve': Item<{ post: Op<CommentId, never, never, void> }>;
-  '/api/v1/videos/{id}/comments/{comment_id}/reject': Item<{
-    post: Op<CommentId, never, { ban: boolean; reason?: string | null }, void>;
-  }>;
   '/api/v1/reports': Item<{
     post: Op<never, never, { target: PendingReportTarget; reason: PendingReportReason; text: string }, PendingReportView>;
   }>;
