@@ -142,7 +142,12 @@ export default function WatchPage({ params, query }: PageProps) {
         setTitle(v.title);
         stop = watchVideo(id, {
           video: (nv) => {
-            setVideo((old) => (old && old.version > nv.version ? old : nv));
+            // The stream's video has no comment count or policy: keep those from the read.
+            setVideo((old) =>
+              old && old.version > nv.version
+                ? old
+                : { ...nv, comments: nv.comments ?? old?.comments, comment_policy: nv.comment_policy ?? old?.comment_policy },
+            );
             if (nv.counts) setCounts(nv.counts);
           },
           counts: (c) => setCounts({ views: c.views, likes: c.likes, dislikes: c.dislikes }),
