@@ -228,7 +228,7 @@ test('markup and invisible characters render as text; a link holds the comment; 
   await comment(env, a, video, 'Another link https://example.org/two');
   await op.reload();
   const second = commentWith(op, 'Another link https://example.org/two');
-  await second.getByRole('group', { name: 'Review' }).getByRole('button', { name: 'Reject' }).click();
+  await second.getByRole('group', { name: 'Review' }).getByRole('button', { name: 'Reject', exact: true }).click();
   await expect(op.getByText('Another link https://example.org/two', { exact: true })).toHaveCount(0);
   expect((await listComments(env, a.token, video)).items.map((c) => c.text)).not.toContain('Another link https://example.org/two');
 
