@@ -113,6 +113,7 @@ fn seed(dir: &Path, rows: &[Row], owners: &[(Uuid, String)]) {
             version: 1,
             deleting: false,
             follow_up: Default::default(),
+            hidden: None,
         };
         (
             format!("{}/{}", VideoActor::KIND, v.id),

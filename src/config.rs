@@ -41,6 +41,8 @@ pub struct Config {
     pub channels: ChannelsConfig,
     /// Comments: anti-spam and held-for-review rules.
     pub comments: CommentsConfig,
+    /// Moderation: suspensions, reports, the audit log.
+    pub moderation: ModerationConfig,
 }
 
 /// `[comments]`
@@ -72,6 +74,21 @@ impl Default for CommentsConfig {
             new_account_age_secs: 86_400,
             events_poll_ms: 500,
         }
+    }
+}
+
+/// `[moderation]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModerationConfig {
+    /// How often every node asks whether the set of suspended accounts changed, in ms: a
+    /// suspension made on one node takes effect on the others within this long.
+    pub poll_ms: u64,
+}
+
+impl Default for ModerationConfig {
+    fn default() -> Self {
+        Self { poll_ms: 250 }
     }
 }
 

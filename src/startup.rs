@@ -119,6 +119,14 @@ impl Application {
             .await
             .context("cannot start the inbox and fan-out actors")?;
         media.set_notifier(notify.clone());
+        let moderation = troupe_actors::moderation::Moderation::start(
+            &system,
+            troupe_actors::moderation::ModerationSettings {
+                poll: Duration::from_millis(config.moderation.poll_ms.max(10)),
+            },
+        )
+        .await
+        .context("cannot start the moderation actors")?;
         notify.set_subscriber_source(Arc::new(channels.clone()));
         // Present from the start, so that dashboards and alerts see zeros, not gaps.
         metrics::gauge!("troupe_sse_subscribers").set(0.0);
@@ -193,6 +201,7 @@ impl Application {
             media,
             playback,
             notify,
+            moderation,
             catalogue,
             hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),
@@ -587,6 +596,8 @@ pub async fn run(
     }
     let server = server.listen(listener)?.run();
     let handle = server.handle();
+    // Started once the node can reach the set's owner (in a cluster, after joining).
+    let suspensions = state.moderation.watch();
     let tidy_state = state.clone();
     let tidy = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -650,6 +661,7 @@ pub async fn run(
         }
     }
     tidy.abort();
+    suspensions.abort();
     if let Some(k) = keyring {
         k.abort();
     }

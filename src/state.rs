@@ -14,6 +14,7 @@ use troupe_actors::channels::Channels;
 use troupe_actors::comments::Comments;
 use troupe_actors::inbox::Notifier;
 use troupe_actors::media::Media;
+use troupe_actors::moderation::Moderation;
 use troupe_actors::playback::Playback;
 use troupe_cluster::Cluster;
 use troupe_runtime::blob::BlobStore;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub playback: Playback,
     /// Notifications: inboxes, live events, fan-outs.
     pub notify: Notifier,
+    /// Moderation: suspended accounts, the audit log, the held-comment queue.
+    pub moderation: Moderation,
     /// The catalogue index: listing, search, trending.
     pub catalogue: troupe_catalogue::Catalogue,
     /// Hot HLS segments and playlists.

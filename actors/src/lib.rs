@@ -12,4 +12,5 @@ pub mod comments;
 pub mod events;
 pub mod inbox;
 pub mod media;
+pub mod moderation;
 pub mod playback;

@@ -500,6 +500,7 @@ impl Iterator for Videos<'_> {
             version: 4,
             deleting: false,
             follow_up: Default::default(),
+            hidden: None,
         };
         let mut counter = None;
         let mut views_24h = 0;

@@ -194,9 +194,9 @@ impl Default for Fields {
     }
 }
 
-/// Whether anyone may list the video.
+/// Whether anyone may list the video (a hidden one only its owner and admins).
 pub fn listed(v: &VideoView) -> bool {
-    v.visibility == Visibility::Public && v.state == VideoStatus::Ready
+    v.visibility == Visibility::Public && v.state == VideoStatus::Ready && v.hidden.is_none()
 }
 
 /// The newest-first order key of a video created at `created_ms`.

@@ -45,6 +45,7 @@ pub(crate) fn video(n: u64, title: &str, owner: &str) -> VideoView {
             .unwrap(),
         updated_at: Utc::now(),
         version: 1,
+        hidden: None,
     }
 }
 

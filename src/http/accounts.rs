@@ -188,6 +188,7 @@ fn presented(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Present
 #[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
     (status = 200, description = "Signed in", body = TokenPair),
     (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`account_suspended`: the password is right and the account is suspended (`detail` says why)", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/api/v1/auth/login")]
@@ -225,7 +226,7 @@ pub struct RefreshRequest {
     (status = 200, description = "A new token pair (without `refresh_token` when it came from the cookie, which is renewed)", body = TokenPair),
     (status = 400, description = "`malformed_json`", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "`invalid_refresh_token`, `refresh_token_reused` or `missing_refresh_token`", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "`csrf_required`: the cookie was used without `X-Troupe-CSRF`", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`csrf_required`: the cookie was used without `X-Troupe-CSRF`; `account_suspended`", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`invalid_body`", body = Problem, content_type = "application/problem+json"),
 ))]

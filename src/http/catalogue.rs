@@ -71,13 +71,23 @@ pub(crate) fn scope(viewer: Option<Viewer>) -> Scope {
     }
 }
 
-/// Whether `scope` may list `v` as it is now.
-fn listable(scope: Scope, v: &VideoView) -> bool {
-    match scope {
-        Scope::Admin => true,
-        Scope::User(me) if v.owner_id == me => true,
-        _ => v.visibility == Visibility::Public && v.state == VideoStatus::Ready,
-    }
+/// Whether `scope` may list `v` as it is now: what the index lists for the scope, and what
+/// [`troupe_actors::moderation::Moderation::may_see`] lets its viewer see (a suspended owner's
+/// videos, which the index does not know of, are gone for all but admins).
+fn listable(state: &AppState, scope: Scope, v: &VideoView) -> bool {
+    let viewer = match scope {
+        Scope::Admin => return true,
+        Scope::User(me) if v.owner_id == me => return true,
+        Scope::User(me) => Some(Viewer {
+            id: me,
+            admin: false,
+            moderator: false,
+        }),
+        Scope::Public => None,
+    };
+    v.visibility == Visibility::Public
+        && v.state == VideoStatus::Ready
+        && state.moderation.may_see(viewer, v)
 }
 
 /// Runs `search` and re-checks each result with its actor: what the caller may list now,
@@ -127,7 +137,7 @@ pub(crate) async fn run_in(
                 .as_ref()
                 .is_none_or(|cs| cs.contains(&v.channel_id))
             && !wanted.exclude.contains(&v.id);
-        if listable(scope, &v) && filtered {
+        if listable(state, scope, &v) && filtered {
             items.push((v, counts));
         }
     }

@@ -88,6 +88,15 @@ impl ApiError {
         e
     }
 
+    /// 403 `account_suspended`: the caller's account is suspended, for `reason`.
+    pub fn suspended(reason: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "account_suspended",
+            format!("this account is suspended: {reason}"),
+        )
+    }
+
     /// 403.
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
@@ -237,6 +246,7 @@ impl From<AccountError> for ApiError {
                 "this refresh token was already used; every session of that login has been revoked",
             ),
             AccountError::NotFound => ApiError::not_found("user_not_found", "no such user"),
+            AccountError::Suspended(s) => ApiError::suspended(&s.reason),
             AccountError::Store(d) => ApiError::unavailable(
                 "store_unavailable",
                 format!("state store error, nothing was changed: {d}"),

@@ -31,7 +31,7 @@ impl FromRequest for AuthUser {
                 "missing_token",
                 "this endpoint needs 'Authorization: Bearer <access token>'",
             )),
-            Some(r) => r.map(AuthUser),
+            Some(r) => r.and_then(|c| not_suspended(state, c)).map(AuthUser),
         })
     }
 }
@@ -49,13 +49,29 @@ impl FromRequest for MaybeUser {
             return ready(Ok(MaybeUser(None)));
         };
         if let Some(r) = bearer(req, &state.tokens) {
-            return ready(r.map(|c| MaybeUser(Some(c))));
+            return ready(
+                r.and_then(|c| not_suspended(state, c))
+                    .map(|c| MaybeUser(Some(c))),
+            );
         }
         let query = web::Query::<TokenQuery>::from_query(req.query_string()).ok();
         ready(match query.and_then(|q| q.into_inner().access_token) {
-            Some(t) => state.tokens.verify_access(&t).map(|c| MaybeUser(Some(c))),
+            Some(t) => state
+                .tokens
+                .verify_access(&t)
+                .and_then(|c| not_suspended(state, c))
+                .map(|c| MaybeUser(Some(c))),
             None => Ok(MaybeUser(None)),
         })
+    }
+}
+
+/// A suspended account's token opens nothing: 403 `account_suspended`, from this node's copy
+/// of the suspended set (current within a poll of the set, see `troupe_actors::moderation`).
+fn not_suspended(state: &AppState, claims: AccessClaims) -> Result<AccessClaims, ApiError> {
+    match state.moderation.suspension(claims.uid) {
+        Some(s) => Err(ApiError::suspended(&s.reason)),
+        None => Ok(claims),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod feeds;
 pub mod guard;
 pub mod health;
 pub mod hls;
+pub mod moderation;
 pub mod notifications;
 pub mod observe;
 pub mod playback;
@@ -71,6 +72,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(users::list_videos)
         .service(users::get_user)
         .service(users::set_plan)
+        .service(moderation::set_role)
+        .service(moderation::suspend)
+        .service(moderation::unsuspend)
+        .service(moderation::suspended)
+        .service(moderation::audit_log)
+        .service(moderation::hide_video)
+        .service(moderation::unhide_video)
         .service(cluster::cluster)
         .service(cluster::forget)
         .service(videos::create)
@@ -144,6 +152,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "channels", description = "Channels, subscriptions, the subscription feed, and Atom/RSS feeds for feed readers"),
         (name = "comments", description = "Comments under videos: threads, replies, pins, held-for-review, bans, watched words, mutes"),
         (name = "notifications", description = "The signed-in user's inbox, its live stream and settings, and channels' fan-outs"),
+        (name = "moderation", description = "Suspensions, abuse reports, the moderation queue, hidden videos, the audit log"),
     )
 )]
 struct ApiDoc;

@@ -639,7 +639,11 @@ pub async fn trending(
         let state = &state;
         async move {
             match state.media.peek(t.id).await {
-                Ok(v) if v.visibility == Visibility::Public && v.state == VideoStatus::Ready => {
+                Ok(v)
+                    if v.visibility == Visibility::Public
+                        && v.state == VideoStatus::Ready
+                        && state.moderation.may_see(None, &v) =>
+                {
                     Some(TrendingItem {
                         video: VideoBody::shown(v, &state.tokens, None).with_counts(hit.counts),
                         window_views: t.window_views,

@@ -7,7 +7,7 @@
 //! | takes a JSON body | 400 `malformed_json`, 413 `payload_too_large`, 415 `unsupported_media_type`, 422 `invalid_body` |
 //! | takes query parameters | 400 `invalid_query` |
 //! | takes path parameters | 404 |
-//! | accepts a bearer token | 401 (`missing_token` where it is required, `invalid_token`) |
+//! | accepts a bearer token | 401 (`missing_token` where it is required, `invalid_token`), 403 `account_suspended` |
 //! | is rate limited (all but health, metrics and HLS) | 429 `rate_limited` |
 //! | reaches an actor or a store (every `/api/v1` route) | 503, with `Retry-After` |
 //!
@@ -215,5 +215,27 @@ fn complete(path: &str, method: &str, op: &mut Map<String, Value>) {
             "503",
             "An actor, the store or a cluster member is unavailable (`unavailable`, `no_quorum`, `node_unreachable`...): retry after `Retry-After`".into(),
         );
+    }
+    if bearer {
+        // Any signed-in caller may be a suspended account's (see `guard`).
+        let suspended = "`account_suspended`: the caller's account is suspended";
+        match responses.get_mut("403") {
+            Some(r) => {
+                if let Some(d) = r["description"].as_str().map(str::to_owned) {
+                    if !d.contains("account_suspended") {
+                        r["description"] = Value::String(format!("{d}; {suspended}"));
+                    }
+                }
+            }
+            None => {
+                responses.insert(
+                    "403".into(),
+                    json!({
+                        "description": suspended,
+                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                    }),
+                );
+            }
+        }
     }
 }

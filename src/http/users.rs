@@ -65,8 +65,26 @@ pub(crate) async fn require_admin(state: &AppState, user: &AuthUser) -> Result<(
     }
 }
 
+/// The caller's account if it is staff (a moderator or an admin), confirmed with the user
+/// actor; 403 `forbidden` otherwise.
+pub(crate) async fn require_moderator(
+    state: &AppState,
+    user: &AuthUser,
+) -> Result<UserView, ApiError> {
+    match state.accounts.get(&user.0.sub).await? {
+        Some(u) if u.id == user.0.uid && u.role.is_staff() => Ok(u),
+        Some(u) if u.id == user.0.uid => Err(ApiError::forbidden(
+            "this endpoint is for moderators and admins",
+        )),
+        _ => Err(ApiError::unauthorized(
+            "invalid_token",
+            "the account of this token does not exist",
+        )),
+    }
+}
+
 /// The actor key of a username from a path; a name that cannot exist is simply not found.
-fn user_key(username: String) -> Result<String, ApiError> {
+pub(crate) fn user_key(username: String) -> Result<String, ApiError> {
     troupe_actors::accounts::normalize_username(&username)
         .map_err(|_| ApiError::not_found("user_not_found", "no such user"))
 }

@@ -22,16 +22,28 @@ use troupe_actors::media::{layout, VideoInput, Viewer};
 use troupe_actors::playback::{Counts, Rating};
 use uuid::Uuid;
 
-/// Who the caller is for visibility rules. The admin role is confirmed with the user actor
-/// (a token's role may be stale); nobody else needs a lookup.
+/// Who the caller is for visibility rules. A staff role (admin, moderator) in the token is
+/// confirmed with the user actor (a token's role may be stale, and a role taken away counts
+/// at once); a token that says `user` needs no lookup, so a role granted counts from the
+/// caller's next token (a refresh or a login).
 pub(crate) async fn viewer(
     state: &AppState,
     claims: Option<&AccessClaims>,
 ) -> Result<Option<Viewer>, ApiError> {
     let Some(c) = claims else { return Ok(None) };
-    let admin = c.role == Role::Admin
-        && matches!(state.accounts.get(&c.sub).await?, Some(u) if u.id == c.uid && u.role == Role::Admin);
-    Ok(Some(Viewer { id: c.uid, admin }))
+    let (admin, moderator) = if c.role == Role::User {
+        (false, false)
+    } else {
+        match state.accounts.get(&c.sub).await? {
+            Some(u) if u.id == c.uid => (u.role == Role::Admin, u.role.is_staff()),
+            _ => (false, false),
+        }
+    };
+    Ok(Some(Viewer {
+        id: c.uid,
+        admin,
+        moderator,
+    }))
 }
 
 /// A video as the API returns it.
@@ -218,6 +230,7 @@ pub async fn create(
         Some(Viewer {
             id: user.0.uid,
             admin: false,
+            moderator: false,
         }),
     )
     .with_comments(&state)
@@ -237,7 +250,7 @@ pub(crate) async fn visible(
     viewer: Option<Viewer>,
 ) -> Result<VideoView, ApiError> {
     let video = state.media.video(id).await?;
-    if Viewer::may_see(viewer, &video) {
+    if state.moderation.may_see(viewer, &video) {
         Ok(video)
     } else {
         Err(ApiError::not_found("video_not_found", "no such video"))

@@ -43,6 +43,7 @@ fn seeded_video(i: usize) -> VideoState {
         version: 1,
         deleting: false,
         follow_up: Default::default(),
+        hidden: None,
     }
 }
 

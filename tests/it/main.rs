@@ -22,6 +22,7 @@ mod feeds;
 mod keys;
 mod load;
 mod media;
+mod moderation;
 mod notifications;
 mod operations;
 mod playback;

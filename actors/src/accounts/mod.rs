@@ -31,8 +31,28 @@ use uuid::Uuid;
 pub enum Role {
     /// Manages users and every video.
     Admin,
+    /// Moderates: reports, held comments, hidden videos, suspensions. Granted by admins.
+    Moderator,
     /// An ordinary account.
     User,
+}
+
+impl Role {
+    /// Whether the role moderates (moderators and admins).
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Admin | Role::Moderator)
+    }
+}
+
+/// Why and since when an account is suspended: it cannot log in, its requests are refused,
+/// and its videos and comments are hidden from everyone but staff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Suspension {
+    /// The moderator's reason, shown to the account when it tries to log in.
+    pub reason: String,
+    /// When it was suspended.
+    pub at: DateTime<Utc>,
 }
 
 /// A subscription plan: how many streams at once, and up to which rendition.
@@ -88,6 +108,9 @@ pub struct UserView {
     pub plan: Plan,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Set while the account is suspended.
+    #[serde(default)]
+    pub suspended: Option<Suspension>,
 }
 
 /// A successful login or refresh: the account, and the refresh-token family position that the
@@ -134,6 +157,9 @@ pub enum AccountError {
     /// No such account.
     #[error("no such user")]
     NotFound,
+    /// The account is suspended: no login, no refresh.
+    #[error("this account is suspended: {}", .0.reason)]
+    Suspended(Suspension),
     /// The state store failed; nothing was changed.
     #[error("state store error: {0}")]
     Store(String),
@@ -367,6 +393,30 @@ impl Accounts {
     pub async fn get(&self, user_key: &str) -> Result<Option<UserView>, AccountError> {
         match self.ask(user_key, UserRequest::Get).await? {
             UserResponse::Found(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets the role of `user_key`.
+    pub async fn set_role(&self, user_key: &str, role: Role) -> Result<UserView, AccountError> {
+        match self.ask(user_key, UserRequest::SetRole(role)).await? {
+            UserResponse::Account(r) => r,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Suspends (`Some`) or unsuspends (`None`) `user_key`. Idempotent: suspending a
+    /// suspended account keeps its first suspension.
+    pub async fn set_suspension(
+        &self,
+        user_key: &str,
+        suspension: Option<Suspension>,
+    ) -> Result<UserView, AccountError> {
+        match self
+            .ask(user_key, UserRequest::SetSuspension(suspension))
+            .await?
+        {
+            UserResponse::Account(r) => r,
             other => Err(unexpected(other)),
         }
     }

@@ -9,7 +9,7 @@
 //! the failed-login count is exact even under a flood of concurrent guesses.
 
 use super::claim::{ClaimActor, ClaimOutcome, ClaimRequest, ClaimResponse};
-use super::{password, AccountError, AccountsPolicy, LoginGrant, Plan, Role, UserView};
+use super::{password, AccountError, AccountsPolicy, LoginGrant, Plan, Role, Suspension, UserView};
 use chrono::{DateTime, Utc};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,9 @@ pub struct UserState {
     /// The login attempt that failed last, so that a retried attempt is not counted twice.
     #[serde(default)]
     pub last_failed_attempt: Option<Uuid>,
+    /// Set while the account is suspended (by a moderator): logins and refreshes are refused.
+    #[serde(default)]
+    pub suspended: Option<Suspension>,
 }
 
 /// One chain of rotating refresh tokens, started by a login.
@@ -78,6 +81,7 @@ impl UserState {
             role: self.role,
             plan: self.plan,
             created_at: self.created_at,
+            suspended: self.suspended.clone(),
         }
     }
 }
@@ -132,6 +136,10 @@ pub enum UserRequest {
     Logout(Uuid),
     /// Changes the plan.
     SetPlan(Plan),
+    /// Changes the role.
+    SetRole(Role),
+    /// Suspends (`Some`) or unsuspends (`None`); an existing suspension is kept as it is.
+    SetSuspension(Option<Suspension>),
 }
 
 /// Answers of the user actor.
@@ -181,6 +189,29 @@ impl Entity for UserActor {
                     Ok(view)
                 }
             }),
+            UserRequest::SetRole(role) => UserResponse::Account(match ctx.state().cloned() {
+                None => Err(AccountError::NotFound),
+                Some(s) if s.role == role => Ok(s.view()),
+                Some(mut s) => {
+                    s.role = role;
+                    let view = s.view();
+                    ctx.stage(s);
+                    Ok(view)
+                }
+            }),
+            UserRequest::SetSuspension(suspension) => {
+                UserResponse::Account(match ctx.state().cloned() {
+                    None => Err(AccountError::NotFound),
+                    // Already so (a retry, or a second suspension): the first one stands.
+                    Some(s) if s.suspended.is_some() == suspension.is_some() => Ok(s.view()),
+                    Some(mut s) => {
+                        s.suspended = suspension;
+                        let view = s.view();
+                        ctx.stage(s);
+                        Ok(view)
+                    }
+                })
+            }
         })
     }
 }
@@ -243,6 +274,7 @@ async fn create(ctx: &mut Ctx<UserActor>, new: NewUser) -> Result<UserView, Acco
         locked_until: None,
         families: Vec::new(),
         last_failed_attempt: None,
+        suspended: None,
     };
     match save(ctx, state).await {
         Ok(view) => Ok(view),
@@ -342,6 +374,11 @@ async fn login(
         return Err(AccountError::InvalidCredentials);
     }
     let policy = ctx.args().policy.clone();
+    if ok {
+        if let Some(s) = &state.suspended {
+            return Err(AccountError::Suspended(s.clone()));
+        }
+    }
     if !ok {
         if state.last_failed_attempt == Some(attempt) {
             return Err(AccountError::InvalidCredentials);
@@ -407,6 +444,9 @@ async fn refresh(
     let Some(mut state) = ctx.state().cloned() else {
         return Err(AccountError::RefreshInvalid);
     };
+    if let Some(s) = &state.suspended {
+        return Err(AccountError::Suspended(s.clone()));
+    }
     let Some(f) = state.families.iter_mut().find(|f| f.id == family) else {
         return Err(AccountError::RefreshInvalid);
     };

@@ -17,8 +17,8 @@ use uuid::Uuid;
 mod values;
 
 pub use values::{
-    views_within, Counts, Rendition, VideoStatus, VideoView, ViewBuckets, Visibility, COARSE_MS,
-    FINE_KEEP_MS, FINE_MS,
+    views_within, Counts, Hidden, Rendition, VideoStatus, VideoView, ViewBuckets, Visibility,
+    COARSE_MS, FINE_KEEP_MS, FINE_MS,
 };
 
 /// What the catalogue hears from the actors that run on this node: every change of a video,

@@ -104,6 +104,20 @@ pub struct VideoView {
     pub updated_at: DateTime<Utc>,
     /// Bumped on every change.
     pub version: u64,
+    /// Set while a moderator hides the video: then only its owner (who sees why) and staff
+    /// see it.
+    #[serde(default)]
+    pub hidden: Option<Hidden>,
+}
+
+/// Why and since when a moderator hides a video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Hidden {
+    /// The moderator's reason, shown to the owner.
+    pub reason: String,
+    /// When it was hidden.
+    pub at: DateTime<Utc>,
 }
 
 /// A video's counts.

@@ -95,12 +95,22 @@ pub struct Viewer {
     pub id: Uuid,
     /// Whether they are an admin.
     pub admin: bool,
+    /// Whether they moderate (moderators and admins).
+    pub moderator: bool,
 }
 
 impl Viewer {
-    /// Whether this viewer may see `v` (and play it).
+    /// Whether they are staff (a moderator or an admin).
+    pub fn staff(self) -> bool {
+        self.admin || self.moderator
+    }
+
+    /// Whether this viewer may see `v` (and play it), as far as the video alone says; the
+    /// whole rule, with suspended owners, is `crate::moderation::Moderation::may_see`.
     pub fn may_see(viewer: Option<Viewer>, v: &VideoView) -> bool {
-        v.visibility != Visibility::Private || viewer.is_some_and(|w| w.admin || w.id == v.owner_id)
+        let own = viewer.is_some_and(|w| w.id == v.owner_id);
+        (v.visibility != Visibility::Private || own || viewer.is_some_and(|w| w.admin))
+            && (v.hidden.is_none() || own || viewer.is_some_and(Viewer::staff))
     }
 
     /// Whether this viewer may change `v`.
@@ -328,6 +338,15 @@ impl Media {
     pub async fn update_video(&self, id: Uuid, input: VideoInput) -> Result<VideoView, MediaError> {
         let patch = validate(input, false)?;
         self.video_call(id, VideoRequest::Update(patch)).await
+    }
+
+    /// Hides (`Some`) or shows again (`None`) a video, for moderators. Idempotent.
+    pub async fn set_hidden(
+        &self,
+        id: Uuid,
+        hidden: Option<crate::events::Hidden>,
+    ) -> Result<VideoView, MediaError> {
+        self.video_call(id, VideoRequest::SetHidden(hidden)).await
     }
 
     /// Deletes a video and every blob it owns. Safe to repeat after a crash part-way.

@@ -80,6 +80,9 @@ pub struct VideoState {
     /// and the fan-out, until they are known to be done (see [`crate::inbox::follow`]).
     #[serde(default)]
     pub follow_up: FollowUp,
+    /// Set while a moderator hides the video.
+    #[serde(default)]
+    pub hidden: Option<crate::events::Hidden>,
 }
 
 impl VideoState {
@@ -113,6 +116,7 @@ impl VideoState {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            hidden: self.hidden.clone(),
         }
     }
 }
@@ -225,6 +229,9 @@ pub enum VideoRequest {
     },
     /// Part of what the video owed is done (from its follow-up task).
     FollowedUp(FollowedUp),
+    /// A moderator hides (`Some`) or shows again (`None`) the video; a hidden video keeps
+    /// its first reason.
+    SetHidden(Option<crate::events::Hidden>),
 }
 
 /// Why a video request failed.
@@ -344,6 +351,7 @@ async fn create(ctx: &mut Ctx<VideoActor>, new: NewVideo) -> Result<VideoView, V
         version: 1,
         deleting: false,
         follow_up: FollowUp::default(),
+        hidden: None,
     };
     let view = state.view();
     ctx.save(state)
@@ -403,6 +411,12 @@ fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, Vid
         return Ok(s.view());
     }
     match req {
+        VideoRequest::SetHidden(h) => {
+            if s.hidden.is_some() != h.is_some() {
+                s.hidden = h;
+                s.version += 1;
+            }
+        }
         VideoRequest::Update(p) => {
             if let Some(t) = p.title {
                 s.title = t;

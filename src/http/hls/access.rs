@@ -92,6 +92,8 @@ pub(super) async fn still_playable(
             let seen = match state.media.video(video).await {
                 Ok(v) if v.state == VideoStatus::Ready => Seen::Ready {
                     private: v.visibility == Visibility::Private,
+                    hidden: v.hidden.is_some(),
+                    owner_id: v.owner_id,
                     owner: v.owner.into(),
                 },
                 Ok(_) => Seen::NotReady,
@@ -123,25 +125,48 @@ pub(super) async fn still_playable(
             "the video is not ready to play",
         )),
         Seen::Ready {
-            private: true,
+            private,
             owner,
-        } if *owner != *viewer && !is_admin(state, viewer).await? => {
-            Err(ApiError::not_found("video_not_found", "no such video"))
+            owner_id,
+            hidden,
+        } => {
+            if may_play(state, viewer, private, hidden, &owner, owner_id).await? {
+                Ok(())
+            } else {
+                Err(ApiError::not_found("video_not_found", "no such video"))
+            }
         }
-        Seen::Ready { .. } => Ok(()),
     }
 }
 
-/// Whether the user key `viewer` is an admin's (never an anonymous viewer's).
-pub(super) async fn is_admin(state: &AppState, viewer: &str) -> Result<bool, ApiError> {
-    if troupe_actors::playback::session::is_anonymous(viewer) {
-        return Ok(false);
+/// Whether the user key `viewer` may play a video of `owner` (`owner_id`) that is `private`
+/// or `hidden` as said: the rule of `Moderation::may_see`, for a viewer known by user key.
+/// Asks the viewer's user actor only when the answer depends on their role.
+pub(super) async fn may_play(
+    state: &AppState,
+    viewer: &str,
+    private: bool,
+    hidden: bool,
+    owner: &str,
+    owner_id: Uuid,
+) -> Result<bool, ApiError> {
+    let own = owner == viewer;
+    let suspended = state.moderation.is_suspended(owner_id);
+    if (own || !(private || hidden)) && !suspended {
+        return Ok(true);
     }
-    Ok(state
-        .accounts
-        .get(viewer)
-        .await?
-        .is_some_and(|u| u.role == Role::Admin))
+    let role = role_of(state, viewer).await?;
+    let admin = role == Some(Role::Admin);
+    let staff = role.is_some_and(Role::is_staff);
+    Ok((!private || own || admin) && (!hidden || own || staff) && (!suspended || staff))
+}
+
+/// The role of the user key `viewer` (never an anonymous viewer's).
+async fn role_of(state: &AppState, viewer: &str) -> Result<Option<Role>, ApiError> {
+    if troupe_actors::playback::session::is_anonymous(viewer) {
+        return Ok(None);
+    }
+    Ok(state.accounts.get(viewer).await?.map(|u| u.role))
 }
 
 /// The rendition cap of a media token for `video`, and its viewer: from the remembered

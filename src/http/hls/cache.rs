@@ -63,6 +63,10 @@ pub(super) enum Seen {
         private: bool,
         /// Its owner's user key.
         owner: Arc<str>,
+        /// Its owner's id (a suspended owner's videos play only for staff).
+        owner_id: uuid::Uuid,
+        /// Hidden by a moderator: plays only for its owner and staff.
+        hidden: bool,
     },
 }
 

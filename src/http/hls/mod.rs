@@ -41,7 +41,7 @@ use super::tokens::PlaybackClaims;
 use crate::state::AppState;
 pub use access::PLAYABILITY_FRESH;
 use access::{
-    authorize, file_not_found, is_admin, param, rendition_height, still_playable, valid_segment,
+    authorize, file_not_found, may_play, param, rendition_height, still_playable, valid_segment,
 };
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -156,10 +156,17 @@ async fn master_playlist_for(
         ));
     }
     let view = state.media.video(video).await.map_err(media_error)?;
-    // Made private since the session started: only its owner and admins play it now.
-    if view.visibility == troupe_actors::media::video::Visibility::Private
-        && view.owner != claims.sub
-        && !is_admin(state, &claims.sub).await?
+    // Made private or hidden since the session started, or its owner suspended: only those
+    // who may see it play it now.
+    if !may_play(
+        state,
+        &claims.sub,
+        view.visibility == troupe_actors::media::video::Visibility::Private,
+        view.hidden.is_some(),
+        &view.owner,
+        view.owner_id,
+    )
+    .await?
     {
         return Err(ApiError::not_found("video_not_found", "no such video"));
     }
