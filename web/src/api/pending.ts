@@ -36,7 +36,6 @@ export const CSRF_HEADER = 'X-Troupe-CSRF';
 // Issue 23 (comments and moderation), declared by hand from /work/wt/INTERFACES23.md while the
 // server side is being built. Each one goes once the document lists it.
 
-export type PendingRole = 'admin' | 'moderator' | 'user';
 export type PendingReportReason = 'spam' | 'harassment' | 'violent' | 'sexual' | 'copyright' | 'privacy' | 'other';
 export type PendingReportState = 'pending' | 'accepted' | 'rejected';
 
@@ -91,23 +90,8 @@ export interface PendingQueueItem {
   held_comment?: PendingHeldComment | null;
 }
 
-export interface PendingAuditEntry {
-  at: string;
-  actor_id: string;
-  actor: string;
-  action: string;
-  target: string;
-  reason?: string | null;
-}
-
 export interface PendingWatchedWords {
   lists: { name: string; words: string[] }[];
-}
-
-/** A suspension on an account (`UserView.suspended`). */
-export interface PendingSuspension {
-  reason: string;
-  at: string;
 }
 
 /** A muted account, or one banned from a channel. */
@@ -139,7 +123,6 @@ type Item<M extends Partial<Record<Methods, unknown>>> = M & { [K in Exclude<Met
   parameters: { query?: never; header?: never; path?: never; cookie?: never };
 };
 
-type VideoId = { id: string };
 type Paging = { cursor?: string; limit?: number };
 
 /** Endpoints not in the document yet, in the generated `paths` shape. */
@@ -159,8 +142,6 @@ export type PendingPaths = {
   '/api/v1/moderation/queue': Item<{
     get: Op<never, Paging & { kind?: 'report' | 'held_comment'; reason?: string; state?: PendingReportState }, never, PendingPageOf<PendingQueueItem>>;
   }>;
-  '/api/v1/moderation/suspended': Item<{ get: Op<never, Paging, never, PendingPageOf<S['UserView'] & { suspended?: PendingSuspension | null }>> }>;
-  '/api/v1/moderation/audit': Item<{ get: Op<never, Paging, never, PendingPageOf<PendingAuditEntry>> }>;
   '/api/v1/moderation/watched-words': Item<{
     get: Op<never, never, never, PendingWatchedWords>;
     put: Op<never, never, PendingWatchedWords, PendingWatchedWords>;
@@ -175,15 +156,6 @@ export type PendingPaths = {
   '/api/v1/users/me/mutes/{username}': Item<{
     put: Op<{ username: string }, never, never, void>;
     delete: Op<{ username: string }, never, never, void>;
-  }>;
-  '/api/v1/admin/users/{username}/role': Item<{ put: Op<{ username: string }, never, { role: PendingRole }, S['Me']> }>;
-  '/api/v1/admin/users/{username}/suspension': Item<{
-    put: Op<{ username: string }, never, { reason: string }, S['Me']>;
-    delete: Op<{ username: string }, never, never, S['Me']>;
-  }>;
-  '/api/v1/videos/{id}/hidden': Item<{
-    put: Op<VideoId, never, { reason: string }, void>;
-    delete: Op<VideoId, never, never, void>;
   }>;
 };
 

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { toProblem, type ApiProblem, type User } from '../../api/client';
+import { toProblem, type ApiProblem, type SuspendedAccount } from '../../api/client';
 import { MoreOnScroll } from '../../components/MoreOnScroll';
 import { Status } from '../../components/Status';
 import { ago, date } from '../../lib/format';
@@ -8,7 +8,7 @@ import { plainName } from '../../lib/text';
 import { ModNav } from './ModNav';
 import { suspended, unsuspend } from './data';
 
-function Row({ u, onDone }: { u: User; onDone: () => void }) {
+function Row({ u, onDone }: { u: SuspendedAccount; onDone: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   const name = plainName(u.username);
@@ -29,15 +29,13 @@ function Row({ u, onDone }: { u: User; onDone: () => void }) {
         <h2 class="row-title">
           <bdi>{name}</bdi>
         </h2>
-        {u.suspended && (
-          <p class="small">
-            Suspended{' '}
-            <time dateTime={u.suspended.at} title={date(u.suspended.at)}>
-              {ago(u.suspended.at)}
-            </time>
-            : <span dir="auto">{u.suspended.reason}</span>
-          </p>
-        )}
+        <p class="small">
+          Suspended by <bdi>{plainName(u.by)}</bdi>{' '}
+          <time dateTime={u.at} title={date(u.at)}>
+            {ago(u.at)}
+          </time>
+          : <span dir="auto">{u.reason}</span>
+        </p>
         <Status error={error} busy={busy ? 'Unsuspending…' : null} />
         <button type="button" class="secondary" disabled={busy} onClick={() => void go()} aria-label={`Unsuspend ${name}`}>
           Unsuspend
@@ -49,7 +47,7 @@ function Row({ u, onDone }: { u: User; onDone: () => void }) {
 
 /** Suspended accounts, with Unsuspend. */
 export default function SuspendedPage() {
-  const list = usePaged(suspended, []);
+  const list = usePaged(() => suspended(), []);
   const [said, setSaid] = useState('');
   return (
     <>

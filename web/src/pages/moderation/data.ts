@@ -1,4 +1,4 @@
-import { api, ok, type AuditEntry, type QueueItem, type ReportState, type User, type WatchedWords } from '../../api/client';
+import { api, ok, type AuditEntry, type QueueItem, type ReportState, type SuspendedAccount, type WatchedWords } from '../../api/client';
 
 export interface QueueFilter {
   kind?: 'report' | 'held_comment';
@@ -12,8 +12,9 @@ export async function queue(f: QueueFilter, cursor: string | undefined): Promise
   return ok(await api.GET('/api/v1/moderation/queue', { params: { query: { ...f, cursor, limit: 30 } } }));
 }
 
-export async function suspended(cursor: string | undefined): Promise<PageOf<User>> {
-  return ok(await api.GET('/api/v1/moderation/suspended', { params: { query: { cursor, limit: 50 } } }));
+/** Every suspended account, newest suspension first (one list, not paged). */
+export async function suspended(): Promise<PageOf<SuspendedAccount>> {
+  return ok(await api.GET('/api/v1/moderation/suspended'));
 }
 
 export async function audit(cursor: string | undefined): Promise<PageOf<AuditEntry>> {
