@@ -58,7 +58,7 @@ function RoleCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
   const [error, setError] = useState<ApiProblem | null>(null);
   if (u.role === 'admin') return <>admin</>;
   const name = plainName(u.username);
-  const moderator = (u.role as string) === 'moderator';
+  const moderator = u.role === 'moderator';
   const toggle = async (on: boolean) => {
     setBusy(true);
     setError(null);
