@@ -34,6 +34,10 @@ function serverEnv(): NodeJS.ProcessEnv {
     TROUPE__MEDIA__TRANSCODE_ATTEMPTS: '1',
     TROUPE__MEDIA__EVENTS_POLL_MS: '200',
     TROUPE__MEDIA__LADDER: `[${LADDER.join(',')}]`,
+    // The comment specs post many comments from few users in seconds (the rate limit itself is
+    // tested in tests/it/comments.rs).
+    TROUPE__COMMENTS__RATE_PER_MINUTE: '600',
+    TROUPE__COMMENTS__BURST: '60',
     TROUPE__PLAYBACK__HEARTBEAT_INTERVAL_SECS: process.env.TROUPE__PLAYBACK__HEARTBEAT_INTERVAL_SECS ?? '5',
   };
 }

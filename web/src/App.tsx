@@ -1,5 +1,6 @@
 import type { ComponentType } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { isStaff } from './api/client';
 import { Header } from './components/Header';
 import { Status } from './components/Status';
 import { setTitle } from './lib/title';
@@ -98,6 +99,13 @@ export function App() {
       <section>
         <h1>Admins only</h1>
         <p>This page is for administrators. You are signed in as {session.me.username}.</p>
+      </section>
+    );
+  else if (route.guard === 'moderator' && session.status === 'signed-in' && !isStaff(session.me))
+    body = (
+      <section>
+        <h1>Moderators only</h1>
+        <p>This page is for moderators and administrators. You are signed in as {session.me.username}.</p>
       </section>
     );
   else if (!Page) body = <Status busy="Loading…" />;

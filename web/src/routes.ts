@@ -12,8 +12,8 @@ export interface Route {
   path: string;
   /** The document title (the page may refine it). */
   title: string;
-  /** `user`: sign in first; `admin`: sign in as an admin. */
-  guard?: 'user' | 'admin';
+  /** `user`: sign in first; `moderator`: a moderator or an admin; `admin`: an admin. */
+  guard?: 'user' | 'moderator' | 'admin';
   load: () => Promise<{ default: ComponentType<PageProps> }>;
   /** Asks for the page's first data while its code loads, when it is the first page shown. */
   warm?: () => void;
@@ -47,7 +47,14 @@ export const routes: Route[] = [
   { path: '/account', title: 'Account', load: () => import('./pages/account/AccountPage') },
   { path: '/signin', title: 'Sign in', load: () => import('./pages/signin/SignInPage') },
   { path: '/signup', title: 'Sign up', load: () => import('./pages/signup/SignUpPage') },
+  { path: '/me/reports', title: 'My reports', guard: 'user', load: () => import('./pages/reports/MyReportsPage') },
+  { path: '/me/reports/:id', title: 'Report', guard: 'user', load: () => import('./pages/reports/ReportPage') },
   { path: '/admin', title: 'Admin', guard: 'admin', load: () => import('./pages/admin/AdminPage') },
+  { path: '/moderation', title: 'Moderation queue', guard: 'moderator', followsQuery: true, load: () => import('./pages/moderation/QueuePage') },
+  { path: '/moderation/reports/:id', title: 'Report', guard: 'moderator', load: () => import('./pages/reports/ReportPage') },
+  { path: '/moderation/suspended', title: 'Suspended accounts', guard: 'moderator', load: () => import('./pages/moderation/SuspendedPage') },
+  { path: '/moderation/words', title: 'Watched words', guard: 'moderator', load: () => import('./pages/moderation/WordsPage') },
+  { path: '/moderation/audit', title: 'Audit log', guard: 'admin', load: () => import('./pages/moderation/AuditPage') },
 ];
 
 export const notFound: Route = {

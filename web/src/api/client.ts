@@ -7,6 +7,7 @@
 
 import createClient from 'openapi-fetch';
 import type { components, paths } from './schema';
+import type * as P from './pending';
 import type { PendingPaths, ProblemBody } from './pending';
 
 export type Schemas = components['schemas'];
@@ -34,6 +35,43 @@ export type Subscription = Schemas['Subscription'];
 export type Notification = Schemas['Notification'];
 export type NotificationKind = Schemas['NotificationKind'];
 export type NotificationSettings = Schemas['NotificationSettings'];
+export type Comment = Schemas['CommentView'];
+export type CommentPage = Schemas['CommentPage'];
+export type CommentPolicy = Schemas['CommentPolicy'];
+export type Role = Schemas['Role'];
+export type GrantableRole = Schemas['GrantableRole'];
+export type SuspendedAccount = Schemas['SuspendedAccount'];
+export type ReportReason = P.PendingReportReason;
+export type ReportState = P.PendingReportState;
+export type ReportTarget = P.PendingReportTarget;
+export type Report = P.PendingReportView;
+export type ReportMessage = P.PendingReportMessage;
+export type HeldComment = P.PendingHeldComment;
+export type QueueItem = P.PendingQueueItem;
+export type AuditEntry = Schemas['AuditItem'];
+export type WatchedWords = P.PendingWatchedWords;
+export type AccountRef = P.PendingAccountRef;
+
+export const COMMENT_POLICIES: readonly { value: CommentPolicy; label: string }[] = [
+  { value: 'enabled', label: 'On' },
+  { value: 'approval', label: 'Held for my approval' },
+  { value: 'disabled', label: 'Off' },
+];
+
+export const REPORT_REASONS: readonly { value: ReportReason; label: string }[] = [
+  { value: 'spam', label: 'Spam' },
+  { value: 'harassment', label: 'Harassment or bullying' },
+  { value: 'violent', label: 'Violent or dangerous' },
+  { value: 'sexual', label: 'Sexual content' },
+  { value: 'copyright', label: 'Copyright' },
+  { value: 'privacy', label: 'Privacy' },
+  { value: 'other', label: 'Something else' },
+];
+
+/** Moderators and admins ("staff"): they review comments and reports. */
+export function isStaff(me: { role: string } | null | undefined): boolean {
+  return me?.role === 'admin' || me?.role === 'moderator';
+}
 
 export const PLANS: readonly Plan[] = ['free', 'basic', 'premium', 'ultimate'];
 

@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { isStaff } from '../api/client';
 import { suggest } from '../pages/search/suggest';
 import { navigate } from '../router';
 import { useSession } from '../session';
@@ -83,6 +84,11 @@ export function Header({ path }: { path: string }) {
                 History
               </NavLink>
             </>
+          )}
+          {signedIn && isStaff(s.me) && (
+            <NavLink href="/moderation" path={path}>
+              Moderation
+            </NavLink>
           )}
           {signedIn && s.me.role === 'admin' && (
             <NavLink href="/admin" path={path}>

@@ -1,4 +1,4 @@
-import type { Visibility } from '../api/client';
+import { COMMENT_POLICIES, type CommentPolicy, type Visibility } from '../api/client';
 
 export const VISIBILITIES: { value: Visibility; label: string }[] = [
   { value: 'public', label: 'Public: listed for everyone' },
@@ -31,6 +31,32 @@ export function VisibilityField({ id, value, onChange }: { id: string; value: Vi
         {VISIBILITIES.map((v) => (
           <option key={v.value} value={v.value}>
             {v.label}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
+/** Who may comment: on, held for approval, off (a video's, or a channel's default). */
+export function CommentPolicyField({
+  id,
+  value,
+  onChange,
+  label = 'Comments',
+}: {
+  id: string;
+  value: CommentPolicy;
+  onChange: (v: CommentPolicy) => void;
+  label?: string;
+}) {
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(e.currentTarget.value as CommentPolicy)}>
+        {COMMENT_POLICIES.map((p) => (
+          <option key={p.value} value={p.value}>
+            {p.label}
           </option>
         ))}
       </select>

@@ -1,12 +1,14 @@
 // A video's live events over the browser's EventSource: `video` (the whole video, first and on
-// every change), `counts` (views, likes, dislikes), `deleted`. Reconnects with the current access
+// every change), `counts` (views, likes, dislikes), `comment` (a comment as it is now: new,
+// edited, pinned, approved, or `deleted: true`; only those the caller may see), `deleted`. Reconnects with the current access
 // token when the stream drops (EventSource's own retry would reuse an expired one).
 
-import { currentToken, type Counts, type Video } from '../api/client';
+import { currentToken, type Comment, type Counts, type Video } from '../api/client';
 
 export interface VideoEvents {
   video?(v: Video): void;
   counts?(c: Counts & { video_id?: string }): void;
+  comment?(c: Comment): void;
   deleted?(): void;
 }
 
@@ -39,6 +41,10 @@ export function watchVideo(id: string, on: VideoEvents): () => void {
     es.addEventListener('counts', (e) => {
       const c = parse<Counts>(e);
       if (c) on.counts?.(c);
+    });
+    es.addEventListener('comment', (e) => {
+      const c = parse<Comment>(e);
+      if (c && typeof c.id === 'string') on.comment?.(c);
     });
     es.addEventListener('deleted', () => {
       on.deleted?.();

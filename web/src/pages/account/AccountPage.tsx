@@ -5,6 +5,7 @@ import { ago, date } from '../../lib/format';
 import { endStream } from '../../player/playback';
 import { navigate } from '../../router';
 import { signOut, useSession } from '../../session';
+import { Mutes } from './Mutes';
 import { streams } from './data';
 
 function Streams() {
@@ -93,6 +94,13 @@ function Profile({ me }: { me: Me }) {
         </dl>
       </section>
       <Streams />
+      <Mutes />
+      <section aria-labelledby="reports-h">
+        <h2 id="reports-h">Reports</h2>
+        <p>
+          <a href="/me/reports">My reports</a>: what you reported, its state, and the messages with the moderators.
+        </p>
+      </section>
       <section aria-labelledby="signout-h">
         <h2 id="signout-h">Sign out</h2>
         <button

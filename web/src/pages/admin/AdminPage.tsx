@@ -6,7 +6,9 @@ import { ago, count } from '../../lib/format';
 import { usePaged } from '../../lib/paged';
 import { me, reloadMe } from '../../session';
 import { retry } from '../my-videos/data';
-import { cluster, failed, setPlan, user, users } from './data';
+import { plainName } from '../../lib/text';
+import { suspend, unsuspend } from '../moderation/data';
+import { cluster, failed, setPlan, setRole, user, users } from './data';
 
 function PlanCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
   const [plan, setP] = useState<Plan>(u.plan);
@@ -50,6 +52,96 @@ function PlanCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
   );
 }
 
+/** The moderator switch: admins grant and take the role (an admin stays an admin). */
+function RoleCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiProblem | null>(null);
+  if (u.role === 'admin') return <>admin</>;
+  const name = plainName(u.username);
+  const moderator = u.role === 'moderator';
+  const toggle = async (on: boolean) => {
+    setBusy(true);
+    setError(null);
+    try {
+      onSaved(await setRole(u.username, on ? 'moderator' : 'user'));
+    } catch (e) {
+      setError(toProblem(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <label class="check">
+        <input type="checkbox" role="switch" checked={moderator} disabled={busy} aria-label={`Moderator: ${name}`} onChange={(e) => void toggle(e.currentTarget.checked)} />{' '}
+        {moderator ? 'moderator' : 'user'}
+      </label>
+      <Status error={error} />
+    </>
+  );
+}
+
+/** Suspend (with a reason) or unsuspend an account. */
+function SuspendCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiProblem | null>(null);
+  const name = plainName(u.username);
+  const run = async (go: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await go();
+      onSaved(await user(u.username));
+      setOpen(false);
+      setReason('');
+    } catch (e) {
+      setError(toProblem(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (u.role === 'admin') return <>–</>;
+  if (u.suspended)
+    return (
+      <div class="plan-cell">
+        <span>
+          Suspended: <span dir="auto">{u.suspended.reason}</span>
+        </span>
+        <button type="button" class="secondary" disabled={busy} aria-label={`Unsuspend ${name}`} onClick={() => void run(() => unsuspend(u.username))}>
+          Unsuspend
+        </button>
+        <Status error={error} />
+      </div>
+    );
+  return open ? (
+    <form
+      class="plan-cell"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void run(() => suspend(u.username, reason.trim()));
+      }}
+    >
+      <label for={`susp-${u.id}`} class="sr-only">
+        Why suspend {name}
+      </label>
+      <input id={`susp-${u.id}`} required maxLength={500} placeholder="Reason" value={reason} dir="auto" onInput={(e) => setReason(e.currentTarget.value)} />
+      <button type="submit" class="danger" disabled={busy} aria-label={`Suspend ${name} now`}>
+        Suspend
+      </button>
+      <button type="button" class="secondary" onClick={() => setOpen(false)}>
+        Cancel
+      </button>
+      <Status error={error} />
+    </form>
+  ) : (
+    <button type="button" class="secondary" aria-label={`Suspend ${name}`} onClick={() => setOpen(true)}>
+      Suspend…
+    </button>
+  );
+}
+
 function UserRow({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
   return (
     <tr>
@@ -57,9 +149,14 @@ function UserRow({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
         {u.username}
       </th>
       <td>{u.email}</td>
-      <td>{u.role}</td>
+      <td>
+        <RoleCell u={u} onSaved={onSaved} />
+      </td>
       <td>
         <PlanCell u={u} onSaved={onSaved} />
+      </td>
+      <td>
+        <SuspendCell u={u} onSaved={onSaved} />
       </td>
     </tr>
   );
@@ -105,6 +202,7 @@ function Users() {
                 <th scope="col">Email</th>
                 <th scope="col">Role</th>
                 <th scope="col">Plan</th>
+                <th scope="col">Suspension</th>
               </tr>
             </thead>
             <tbody>

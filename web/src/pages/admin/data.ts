@@ -1,4 +1,4 @@
-import { api, ok, type ClusterView, type Plan, type User, type VideoPage } from '../../api/client';
+import { api, ok, type ClusterView, type Plan, type GrantableRole, type User, type VideoPage } from '../../api/client';
 
 export async function users(cursor: string | undefined): Promise<{ items: User[]; next_cursor?: string | null }> {
   // Items are `Me` (the account with its limits); the table shows the `UserView` part.
@@ -19,4 +19,11 @@ export async function cluster(): Promise<ClusterView> {
 
 export async function failed(cursor: string | undefined): Promise<VideoPage> {
   return ok(await api.GET('/api/v1/admin/videos', { params: { query: { state: 'failed', limit: 24, cursor } } }));
+}
+
+/** Grants or takes the moderator role (admins only); answers the account as it is now. */
+export async function setRole(username: string, role: GrantableRole): Promise<User> {
+  const r = await api.PUT('/api/v1/admin/users/{username}/role', { params: { path: { username } }, body: { role } });
+  if (!r.response.ok) ok(r);
+  return user(username);
 }

@@ -1,9 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
-import { toProblem, type ApiProblem, type Channel } from '../../api/client';
+import { toProblem, type ApiProblem, type Channel, type CommentPolicy } from '../../api/client';
 import { Avatar } from '../../components/Avatar';
 import { Dialog } from '../../components/Dialog';
 import { Status } from '../../components/Status';
 import { subscribers } from '../../components/SubscribeButton';
+import { CommentPolicyField } from '../../components/VideoFields';
+import { CommentsDialog } from './CommentsDialog';
 import { createChannel, deleteChannel, myChannels, removeAvatar, updateChannel, uploadAvatar } from './data';
 
 const HANDLE = /^[a-z0-9_.]{3,32}$/;
@@ -82,6 +84,7 @@ function EditDialog({
 }) {
   const [name, setName] = useState(channel.display_name);
   const [description, setDescription] = useState(channel.description);
+  const [policy, setPolicy] = useState<CommentPolicy>(channel.default_comment_policy ?? 'enabled');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   // The avatar is saved at once (an upload is its own request); the dialog shows the new one.
@@ -104,7 +107,7 @@ function EditDialog({
     setBusy(true);
     setError(null);
     try {
-      onSaved(await updateChannel(channel.handle, { display_name: name.trim(), description }));
+      onSaved(await updateChannel(channel.handle, { display_name: name.trim(), description, default_comment_policy: policy }));
     } catch (err) {
       setError(toProblem(err));
       setBusy(false);
@@ -121,6 +124,7 @@ function EditDialog({
           <label for="ce-desc">Description</label>
           <textarea id="ce-desc" rows={4} maxLength={5000} value={description} dir="auto" onInput={(e) => setDescription(e.currentTarget.value)} />
         </div>
+        <CommentPolicyField id="ce-comments" label="Comments on new videos" value={policy} onChange={setPolicy} />
         <fieldset class="field">
           <legend>Avatar</legend>
           <Avatar channel={avatarOf} size="large" />
@@ -160,6 +164,7 @@ function EditDialog({
 
 function Row({ channel, onChange }: { channel: Channel; onChange: (c: Channel | null) => void }) {
   const [editing, setEditing] = useState(false);
+  const [moderating, setModerating] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   const titleId = `ch-${channel.id}`;
@@ -199,6 +204,9 @@ function Row({ channel, onChange }: { channel: Channel; onChange: (c: Channel | 
           <button type="button" class="secondary" onClick={() => setEditing(true)} aria-label={`Edit ${channel.display_name}`}>
             Edit
           </button>
+          <button type="button" class="secondary" onClick={() => setModerating(true)} aria-label={`Comment moderation for ${channel.display_name}`}>
+            Comment moderation
+          </button>
           {!channel.default && (
             <button type="button" class="danger" disabled={busy} onClick={() => void remove()} aria-label={`Delete ${channel.display_name}`}>
               Delete
@@ -206,6 +214,7 @@ function Row({ channel, onChange }: { channel: Channel; onChange: (c: Channel | 
           )}
         </div>
       </div>
+      {moderating && <CommentsDialog channel={channel} onClose={() => setModerating(false)} />}
       {editing && (
         <EditDialog
           channel={channel}

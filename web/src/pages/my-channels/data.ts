@@ -1,4 +1,4 @@
-import { api, apiFetch, ok, problemOf, type Channel } from '../../api/client';
+import { api, apiFetch, ok, problemOf, type AccountRef, type Channel, type CommentPolicy, type WatchedWords } from '../../api/client';
 
 export async function myChannels(): Promise<Channel[]> {
   return ok(await api.GET('/api/v1/users/me/channels'));
@@ -8,7 +8,10 @@ export async function createChannel(b: { handle: string; display_name?: string; 
   return ok(await api.POST('/api/v1/channels', { body: b }));
 }
 
-export async function updateChannel(handle: string, b: { display_name?: string; description?: string }): Promise<Channel> {
+export async function updateChannel(
+  handle: string,
+  b: { display_name?: string; description?: string; default_comment_policy?: CommentPolicy },
+): Promise<Channel> {
   return ok(await api.PATCH('/api/v1/channels/{handle}', { params: { path: { handle } }, body: b }));
 }
 
@@ -31,5 +34,30 @@ export async function uploadAvatar(handle: string, file: File): Promise<Channel>
 /** Removes the channel's avatar. */
 export async function removeAvatar(handle: string): Promise<void> {
   const r = await api.DELETE('/api/v1/channels/{handle}/avatar', { params: { path: { handle } } });
+  if (!r.response.ok) ok(r);
+}
+
+export async function channelWords(handle: string): Promise<WatchedWords> {
+  return ok(await api.GET('/api/v1/channels/{handle}/watched-words', { params: { path: { handle } } }));
+}
+
+export async function saveChannelWords(handle: string, w: WatchedWords): Promise<WatchedWords> {
+  return ok(await api.PUT('/api/v1/channels/{handle}/watched-words', { params: { path: { handle } }, body: w }));
+}
+
+/** The accounts banned from commenting on the channel (by "reject and ban"). */
+export async function bans(handle: string): Promise<AccountRef[]> {
+  let all: AccountRef[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = ok(await api.GET('/api/v1/channels/{handle}/bans', { params: { path: { handle }, query: { cursor, limit: 100 } } }));
+    all = all.concat(page.items);
+    cursor = page.next_cursor ?? undefined;
+    if (!cursor || page.items.length === 0) return all;
+  }
+}
+
+export async function unban(handle: string, username: string): Promise<void> {
+  const r = await api.DELETE('/api/v1/channels/{handle}/bans/{username}', { params: { path: { handle, username } } });
   if (!r.response.ok) ok(r);
 }

@@ -3,14 +3,25 @@ import { toProblem, type ApiProblem, type NotificationSettings } from '../../api
 import { Status } from '../../components/Status';
 import { saveSettings, settings } from './data';
 
-const KINDS: { key: keyof NotificationSettings; label: string }[] = [
+const KINDS: { key: string; label: string }[] = [
   { key: 'new_video_from_subscription', label: 'New videos from channels I subscribe to' },
   { key: 'my_video_ready', label: 'My video is ready' },
   { key: 'my_video_failed', label: 'My video could not be processed' },
   { key: 'new_subscriber', label: 'Someone subscribed to my channel' },
+  { key: 'comment_on_my_video', label: 'Someone commented on my video' },
+  { key: 'reply_to_my_comment', label: 'Someone replied to my comment' },
+  { key: 'mention', label: 'Someone mentioned me in a comment' },
+  { key: 'comment_held_for_review', label: 'A comment on my video waits for my review' },
+  { key: 'abuse_state_change', label: 'The moderators decided on my report' },
+  { key: 'abuse_new_message', label: 'The moderators wrote about my report' },
 ];
 
-/** Per type: shown on the web, or not kept at all. Each change is saved at once. */
+type Setting = { web: boolean };
+/** The settings by kind (the server's, which lists the kinds it knows). */
+type ByKind = Record<string, Setting | undefined>;
+
+/** Per type: shown on the web, or not kept at all. Each change is saved at once. Only the types
+ * the server lists are shown. */
 export default function NotificationSettingsPage() {
   const [s, setS] = useState<NotificationSettings | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
@@ -21,11 +32,12 @@ export default function NotificationSettingsPage() {
       .then(setS)
       .catch((e: unknown) => setError(toProblem(e)));
   }, []);
-  const change = async (key: keyof NotificationSettings, web: boolean) => {
-    if (!s) return;
+  const byKind = s as ByKind | null;
+  const change = async (key: string, web: boolean) => {
+    if (!s || !byKind) return;
     const before = s;
     // The box shows the choice at once; it goes back if the server refuses it.
-    setS({ ...s, [key]: { ...s[key], web } });
+    setS({ ...s, [key]: { ...byKind[key], web } });
     setBusy(key);
     setError(null);
     setSaid('');
@@ -46,14 +58,14 @@ export default function NotificationSettingsPage() {
         <a href="/me/notifications">Back to the notifications</a>
       </p>
       <Status busy={!s && !error ? 'Loading your settings…' : null} error={error} />
-      {s && (
+      {byKind && (
         <fieldset class="stack settings">
           <legend>Show on the web</legend>
-          {KINDS.map((k) => (
+          {KINDS.filter((k) => byKind[k.key]).map((k) => (
             <label class="check" key={k.key}>
               <input
                 type="checkbox"
-                checked={s[k.key].web}
+                checked={byKind[k.key]?.web ?? true}
                 disabled={busy !== null}
                 onChange={(e) => void change(k.key, e.currentTarget.checked)}
               />{' '}

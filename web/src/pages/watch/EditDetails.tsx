@@ -1,14 +1,16 @@
 import { useState } from 'preact/hooks';
-import { toProblem, type ApiProblem, type Video, type Visibility } from '../../api/client';
+import { toProblem, type ApiProblem, type CommentPolicy, type Video, type Visibility } from '../../api/client';
 import { Status } from '../../components/Status';
-import { VisibilityField } from '../../components/VideoFields';
+import { CommentPolicyField, VisibilityField } from '../../components/VideoFields';
 import { saveDetails } from './data';
 
-/** The owner's form in place of the title and description: title, description, visibility. */
+/** The owner's form in place of the title and description: title, description, visibility,
+ * and who may comment. */
 export function EditDetails({ video, onSaved, onCancel }: { video: Video; onSaved: (v: Video) => void; onCancel: () => void }) {
   const [title, setTitle] = useState(video.title);
   const [description, setDescription] = useState(video.description);
   const [visibility, setVisibility] = useState<Visibility>(video.visibility);
+  const [policy, setPolicy] = useState<CommentPolicy>(video.comment_policy ?? 'enabled');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   const save = async (e: Event) => {
@@ -16,7 +18,7 @@ export function EditDetails({ video, onSaved, onCancel }: { video: Video; onSave
     setBusy(true);
     setError(null);
     try {
-      onSaved(await saveDetails(video.id, { title: title.trim(), description, visibility }));
+      onSaved(await saveDetails(video.id, { title: title.trim(), description, visibility, comment_policy: policy }));
     } catch (err) {
       setError(toProblem(err));
       setBusy(false);
@@ -34,6 +36,7 @@ export function EditDetails({ video, onSaved, onCancel }: { video: Video; onSave
         <textarea id="w-desc" rows={5} maxLength={10000} value={description} onInput={(e) => setDescription(e.currentTarget.value)} dir="auto" />
       </div>
       <VisibilityField id="w-vis" value={visibility} onChange={setVisibility} />
+      <CommentPolicyField id="w-comments" value={policy} onChange={setPolicy} />
       <Status error={error} busy={busy ? 'Saving…' : null} />
       <div class="actions">
         <button type="submit" disabled={busy}>

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { toProblem, type ApiProblem, type Counts, type Rating, type Video } from '../../api/client';
+import { isStaff, toProblem, type ApiProblem, type Comment, type Counts, type Rating, type Video } from '../../api/client';
+import { ReportDialog } from '../../components/ReportDialog';
 import { Status } from '../../components/Status';
 import { watchVideo } from '../../lib/events';
 import { setTitle } from '../../lib/title';
@@ -11,7 +12,9 @@ import type { PageProps } from '../../routes';
 import { sessionReady, useSession } from '../../session';
 import { getVideo, rate } from './data';
 import { ChannelBlock } from './ChannelBlock';
+import { Comments, type CommentFeed } from './comments/Comments';
 import { EditDetails } from './EditDetails';
+import { HideVideo } from './HideVideo';
 import { Player } from './Player';
 import { ShareDialog } from './Share';
 
@@ -114,6 +117,12 @@ export default function WatchPage({ params, query }: PageProps) {
   const [sharing, setSharing] = useState<number | null>(null);
   const [editing, setEditing] = useState(false);
   const [saved, setSaved] = useState(false);
+  const [reporting, setReporting] = useState<number | null>(null);
+  // The comment list listens to the page's one event stream through this.
+  const commentSink = useRef<((c: Comment) => void) | null>(null);
+  const feed = useCallback<CommentFeed>((on) => {
+    commentSink.current = on;
+  }, []);
   const player = useRef<HTMLVideoElement | null>(null);
   const onElement = useCallback((el: HTMLVideoElement | null) => {
     player.current = el;
@@ -133,10 +142,16 @@ export default function WatchPage({ params, query }: PageProps) {
         setTitle(v.title);
         stop = watchVideo(id, {
           video: (nv) => {
-            setVideo((old) => (old && old.version > nv.version ? old : nv));
+            // The stream's video has no comment count or policy: keep those from the read.
+            setVideo((old) =>
+              old && old.version > nv.version
+                ? old
+                : { ...nv, comments: nv.comments ?? old?.comments, comment_policy: nv.comment_policy ?? old?.comment_policy },
+            );
             if (nv.counts) setCounts(nv.counts);
           },
           counts: (c) => setCounts({ views: c.views, likes: c.likes, dislikes: c.dislikes }),
+          comment: (c) => commentSink.current?.(c),
           deleted: () => setGone(true),
         });
       } catch (e) {
@@ -202,12 +217,32 @@ export default function WatchPage({ params, query }: PageProps) {
             Edit details
           </button>
         )}
+        {s.status === 'signed-in' && s.me.id !== video.owner_id && (
+          <button type="button" class="secondary" onClick={() => setReporting(player.current?.currentTime ?? 0)}>
+            Report
+          </button>
+        )}
+        {s.status === 'signed-in' && isStaff(s.me) && <HideVideo video={video} onChange={(hidden) => setVideo((old) => (old ? { ...old, hidden } : old))} />}
         <p class="muted small" role="status">
           {saved ? 'Saved.' : ''}
         </p>
       </div>
+      {video.hidden && (
+        <p class="problem" role="note">
+          The moderators hid this video: <span dir="auto">{video.hidden.reason}</span>. Only its owner and the moderators see it.
+        </p>
+      )}
       {video.channel && <ChannelBlock handle={video.channel} />}
       {sharing != null && <ShareDialog video={video} at={sharing} onClose={() => setSharing(null)} />}
+      {reporting != null && (
+        <ReportDialog
+          target={{ video: { id: video.id } }}
+          what="this video"
+          at={reporting}
+          length={video.duration_secs}
+          onClose={() => setReporting(null)}
+        />
+      )}
       <div class="watch-meta">
         <p>
           <a href={`/search?owner=${encodeURIComponent(video.owner)}`} dir="auto">
@@ -248,6 +283,7 @@ export default function WatchPage({ params, query }: PageProps) {
           ))}
         </ul>
       )}
+      <Comments video={video} feed={feed} />
     </article>
   );
 }

@@ -1,4 +1,4 @@
-import { api, ok, type Rating, type Video, type Visibility } from '../../api/client';
+import { api, ok, type CommentPolicy, type Rating, type Video, type Visibility } from '../../api/client';
 
 /** The video, with the signed-in caller's own rating (`my_rating`). */
 export async function getVideo(id: string): Promise<Video> {
@@ -9,7 +9,11 @@ export async function rate(id: string, rating: Rating) {
   return ok(await api.PUT('/api/v1/videos/{id}/rating', { params: { path: { id } }, body: { rating } }));
 }
 
-/** The owner's edit in place: title, description and visibility (tags stay as they are). */
-export async function saveDetails(id: string, d: { title: string; description: string; visibility: Visibility }): Promise<Video> {
+/** The owner's edit in place: title, description, visibility and the comment policy (tags stay
+ * as they are). */
+export async function saveDetails(
+  id: string,
+  d: { title: string; description: string; visibility: Visibility; comment_policy: CommentPolicy },
+): Promise<Video> {
   return ok(await api.PATCH('/api/v1/videos/{id}', { params: { path: { id } }, body: d }));
 }
