@@ -39,8 +39,42 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// Channels and subscriptions.
     pub channels: ChannelsConfig,
+    /// Comments: anti-spam and held-for-review rules.
+    pub comments: CommentsConfig,
     /// Moderation: suspensions, reports, the audit log.
     pub moderation: ModerationConfig,
+}
+
+/// `[comments]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommentsConfig {
+    /// Comments one user may post per minute, on average (token bucket).
+    pub rate_per_minute: u32,
+    /// How many comments one user may post at once before the rate applies.
+    pub burst: u32,
+    /// The same text by the same user on the same video within this long is refused (409).
+    pub duplicate_window_secs: u64,
+    /// Whether comments with a link are held for review.
+    pub hold_links: bool,
+    /// Accounts younger than this are "new": on a channel with `hold_new_accounts`, their
+    /// comments are held for review.
+    pub new_account_age_secs: u64,
+    /// How often a video's live stream reads its comments when they live on another node (ms).
+    pub events_poll_ms: u64,
+}
+
+impl Default for CommentsConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_minute: 10,
+            burst: 3,
+            duplicate_window_secs: 600,
+            hold_links: true,
+            new_account_age_secs: 86_400,
+            events_poll_ms: 500,
+        }
+    }
 }
 
 /// `[moderation]`

@@ -108,6 +108,12 @@ impl Application {
         let playback = Playback::start(&system, media.events(), playback_settings(&config))
             .await
             .context("cannot start the session and counter actors")?;
+        let comments = troupe_actors::comments::Comments::start(
+            &system,
+            Duration::from_millis(config.comments.events_poll_ms.max(10)),
+        )
+        .await
+        .context("cannot start the comment actors")?;
         let catalogue = open_catalogue(&config, &data_dir, &store, media.events())?;
         let notify = Notifier::start(&system, notifier_settings(&config))
             .await
@@ -190,6 +196,7 @@ impl Application {
         let state = AppState {
             tokens: Tokens::with_keys(&keyring, &config.auth),
             rate_limits: RateLimits::new(&config.rate_limit),
+            comment_limits: http::comments::CommentLimits::new(&config.comments),
             tools: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
             media,
             playback,
@@ -201,6 +208,7 @@ impl Application {
             system,
             accounts,
             channels,
+            comments,
             store,
             blobs,
             metrics,
@@ -600,6 +608,7 @@ pub async fn run(
             tidy_state.metrics.run_upkeep();
             if n % 12 == 0 {
                 tidy_state.rate_limits.tidy();
+                tidy_state.comment_limits.tidy();
             }
         }
     });

@@ -11,6 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use troupe_actors::accounts::Accounts;
 use troupe_actors::channels::Channels;
+use troupe_actors::comments::Comments;
 use troupe_actors::inbox::Notifier;
 use troupe_actors::media::Media;
 use troupe_actors::moderation::Moderation;
@@ -30,10 +31,14 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Channels and subscriptions.
     pub channels: Channels,
+    /// Comments, their rules (bans, watched words, mutes) and live announcements.
+    pub comments: Comments,
     /// Token signing and verification.
     pub tokens: Tokens,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// The per-user comment rate limit and the comment rules' settings.
+    pub comment_limits: crate::http::comments::CommentLimits,
     /// Durable actor state.
     pub store: Arc<dyn StateStore>,
     /// Blobs.

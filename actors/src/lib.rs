@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod channels;
+pub mod comments;
 pub mod events;
 pub mod inbox;
 pub mod media;

@@ -43,6 +43,11 @@ pub struct UpdateChannel {
     /// Up to 5,000 characters.
     #[schema(max_length = 5000)]
     pub description: Option<String>,
+    /// The comment policy of the channel's videos that have none of their own.
+    pub default_comment_policy: Option<troupe_actors::comments::CommentPolicy>,
+    /// Whether comments by new accounts (younger than `comments.new_account_age_secs`) are
+    /// held for review on the channel's videos.
+    pub hold_new_accounts: Option<bool>,
 }
 
 /// A channel, by handle (public).
@@ -94,6 +99,7 @@ pub async fn create(
     let input = ChannelInput {
         display_name: b.display_name,
         description: b.description,
+        ..ChannelInput::default()
     };
     let channel = state.channels.create(&owner, &b.handle, input).await?;
     tracing::info!(channel = %channel.id, handle = %channel.handle, owner = %owner.key, "channel created");
@@ -136,6 +142,8 @@ pub async fn update(
     let input = ChannelInput {
         display_name: b.display_name,
         description: b.description,
+        default_comment_policy: b.default_comment_policy,
+        hold_new_accounts: b.hold_new_accounts,
     };
     let channel = state.channels.update(channel.id, input).await?;
     Ok(HttpResponse::Ok().json(channel))

@@ -9,6 +9,7 @@ pub mod avatars;
 pub mod catalogue;
 pub mod channels;
 pub mod cluster;
+pub mod comments;
 pub mod console;
 pub mod error;
 pub mod feeds;
@@ -126,7 +127,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(feeds::regenerate_feed_token)
         .service(channels::subscriptions)
         .service(channels::subscribe)
-        .service(channels::unsubscribe);
+        .service(channels::unsubscribe)
+        .service(comments::list)
+        .service(comments::replies)
+        .service(comments::create)
+        .service(comments::edit)
+        .service(comments::delete_comment)
+        .service(comments::pin)
+        .service(comments::unpin)
+        .service(comments::approve)
+        .service(comments::reject);
 }
 
 #[derive(OpenApi)]
@@ -148,6 +158,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "playback", description = "Playback sessions, heartbeats, history, ratings, trending, and HLS with signed tokens"),
         (name = "catalogue", description = "Search and suggestions over the catalogue index"),
         (name = "channels", description = "Channels, subscriptions, the subscription feed, and Atom/RSS feeds for feed readers"),
+        (name = "comments", description = "Comments under videos: threads, replies, pins, held-for-review, bans, watched words, mutes"),
         (name = "notifications", description = "The signed-in user's inbox, its live stream and settings, and channels' fan-outs"),
         (name = "moderation", description = "Suspensions, abuse reports, the moderation queue, hidden videos, the audit log"),
     )

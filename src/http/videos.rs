@@ -67,6 +67,14 @@ pub struct VideoBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Rating>)]
     pub my_rating: Option<Rating>,
+    /// The exact number of visible comments (on `GET /api/v1/videos/{id}` and the answers
+    /// of `POST` and `PATCH`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comments: Option<u64>,
+    /// Who may comment: the video's own policy, else its channel's default (with
+    /// `comments`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment_policy: Option<troupe_actors::comments::CommentPolicy>,
 }
 
 impl VideoBody {
@@ -78,7 +86,17 @@ impl VideoBody {
             upload_url: "/api/v1/uploads",
             counts: None,
             my_rating: None,
+            comments: None,
+            comment_policy: None,
         }
+    }
+
+    /// The body with the video's comment count and effective policy.
+    pub async fn with_comments(mut self, state: &AppState) -> Result<Self, ApiError> {
+        let (policy, total, _) = super::comments::effective_policy(state, &self.video).await?;
+        self.comments = Some(total);
+        self.comment_policy = Some(policy);
+        Ok(self)
     }
 
     /// The body with the video's counts.
@@ -131,6 +149,9 @@ pub struct CreateVideo {
     /// The handle of one of the caller's channels (default: the caller's default channel).
     #[serde(default)]
     pub channel: Option<String>,
+    /// Who may comment (default: the channel's `default_comment_policy`).
+    #[serde(default)]
+    pub comment_policy: Option<troupe_actors::comments::CommentPolicy>,
 }
 
 /// A metadata change; absent fields stay as they are.
@@ -145,6 +166,9 @@ pub struct UpdateVideo {
     pub tags: Option<Vec<String>>,
     /// `public`, `unlisted` or `private`.
     pub visibility: Option<Visibility>,
+    /// Who may comment: `enabled`, `disabled` or `approval`.
+    #[serde(default)]
+    pub comment_policy: Option<troupe_actors::comments::CommentPolicy>,
 }
 
 /// Creates a video, waiting for its upload. Upload its file with tus at `/api/v1/uploads`,
@@ -193,18 +217,30 @@ pub async fn create(
     // Counted once the video exists; a count this misses (a crash in between) is repaired by
     // the start-up reconciliation.
     state.channels.add_video(channel.id, video.id).await?;
+    if body.comment_policy.is_some() {
+        state
+            .comments
+            .set_policy(video.id, body.comment_policy)
+            .await?;
+    }
     tracing::info!(video = %video.id, owner = %video.owner, channel = %channel.handle, "video created");
+    let shown = VideoBody::shown(
+        video,
+        &state.tokens,
+        Some(Viewer {
+            id: user.0.uid,
+            admin: false,
+            moderator: false,
+        }),
+    )
+    .with_comments(&state)
+    .await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/videos/{}", video.id)))
-        .json(VideoBody::shown(
-            video,
-            &state.tokens,
-            Some(Viewer {
-                id: user.0.uid,
-                admin: false,
-                moderator: false,
-            }),
-        )))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/videos/{}", shown.video.id),
+        ))
+        .json(shown))
 }
 
 /// A video the caller may see, or 404.
@@ -275,7 +311,10 @@ pub async fn get_video(
         }
         None => (state.playback.counts(id).await?.counts, None),
     };
-    let mut body = VideoBody::shown(video, &state.tokens, viewer).with_counts(counts);
+    let mut body = VideoBody::shown(video, &state.tokens, viewer)
+        .with_counts(counts)
+        .with_comments(&state)
+        .await?;
     body.my_rating = my_rating;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -305,8 +344,23 @@ pub async fn update(
         tags: b.tags,
         visibility: b.visibility,
     };
-    let video = state.media.update_video(id, input).await?;
-    Ok(HttpResponse::Ok().json(VideoBody::shown(video, &state.tokens, viewer)))
+    let video = if b.comment_policy.is_some()
+        && input.title.is_none()
+        && input.description.is_none()
+        && input.tags.is_none()
+        && input.visibility.is_none()
+    {
+        state.media.video(id).await?
+    } else {
+        state.media.update_video(id, input).await?
+    };
+    if b.comment_policy.is_some() {
+        state.comments.set_policy(id, b.comment_policy).await?;
+    }
+    let shown = VideoBody::shown(video, &state.tokens, viewer)
+        .with_comments(&state)
+        .await?;
+    Ok(HttpResponse::Ok().json(shown))
 }
 
 /// Deletes a video and every blob it owns: its upload's bytes, segments, playlists, poster.
@@ -338,6 +392,9 @@ pub async fn delete_video(
     // the counts of a deleted video) and the next DELETE, a 404, cannot retry it.
     if let Err(e) = state.playback.forget(id).await {
         tracing::warn!(video = %id, error = %e, "could not forget a deleted video's counters");
+    }
+    if let Err(e) = state.comments.forget(id).await {
+        tracing::warn!(video = %id, error = %e, "could not forget a deleted video's comments");
     }
     tracing::info!(video = %id, by = %user.0.sub, "video deleted");
     Ok(HttpResponse::NoContent().finish())

@@ -12,6 +12,7 @@ mod channels;
 mod cluster;
 mod cluster_secrets;
 mod cluster_tls;
+mod comments;
 mod console;
 mod contract;
 mod durability;

@@ -115,6 +115,12 @@ pub struct ChannelState {
     /// The video parts, by shard, once read.
     #[serde(skip)]
     pub vids: Vec<VideoPart>,
+    /// The comment policy of its videos that have none of their own.
+    #[serde(default)]
+    pub default_comment_policy: crate::comments::CommentPolicy,
+    /// Whether new accounts' comments are held for review on its videos.
+    #[serde(default)]
+    pub hold_new_accounts: bool,
 }
 
 impl ChannelState {
@@ -134,6 +140,8 @@ impl ChannelState {
             subscribers: self.subscribers,
             videos: self.videos,
             default: self.default,
+            default_comment_policy: self.default_comment_policy,
+            hold_new_accounts: self.hold_new_accounts,
         }
     }
 }
@@ -172,6 +180,12 @@ pub enum ChannelRequest {
         display_name: Option<String>,
         /// New description.
         description: Option<String>,
+        /// New default comment policy.
+        #[serde(default)]
+        default_comment_policy: Option<crate::comments::CommentPolicy>,
+        /// Whether new accounts' comments are held.
+        #[serde(default)]
+        hold_new_accounts: Option<bool>,
     },
     /// Sets (a new version) or clears the avatar.
     SetAvatar(Option<u64>),
@@ -261,8 +275,18 @@ impl Entity for ChannelActor {
             ChannelRequest::Update {
                 display_name,
                 description,
+                default_comment_policy,
+                hold_new_accounts,
             } => ChannelResponse::Channel(change(ctx, |s| {
                 let mut changed = false;
+                if let Some(p) = default_comment_policy.filter(|p| *p != s.default_comment_policy) {
+                    s.default_comment_policy = p;
+                    changed = true;
+                }
+                if let Some(h) = hold_new_accounts.filter(|h| *h != s.hold_new_accounts) {
+                    s.hold_new_accounts = h;
+                    changed = true;
+                }
                 if let Some(n) = display_name.filter(|n| *n != s.display_name) {
                     s.display_name = n;
                     changed = true;
@@ -408,6 +432,8 @@ async fn create(ctx: &mut Ctx<ChannelActor>, new: NewChannel) -> Result<ChannelV
         updated_at: Utc::now(),
         subs: vec![SubscriberPart::default(); SUBSCRIBER_SHARDS as usize],
         vids: vec![VideoPart::default(); VIDEO_SHARDS as usize],
+        default_comment_policy: Default::default(),
+        hold_new_accounts: false,
     };
     let view = state.view();
     ctx.save(state)

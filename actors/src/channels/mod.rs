@@ -89,6 +89,13 @@ pub struct ChannelView {
     pub videos: u64,
     /// Whether it is its owner's default channel (which cannot be deleted).
     pub default: bool,
+    /// The comment policy of its videos that have none of their own.
+    #[serde(default)]
+    pub default_comment_policy: crate::comments::CommentPolicy,
+    /// Whether comments by accounts younger than `comments.new_account_age_secs` are held
+    /// for review on its videos.
+    #[serde(default)]
+    pub hold_new_accounts: bool,
 }
 
 /// Why a channel operation failed.
@@ -228,6 +235,10 @@ pub struct ChannelInput {
     pub display_name: Option<String>,
     /// Description.
     pub description: Option<String>,
+    /// The default comment policy of the channel's videos.
+    pub default_comment_policy: Option<crate::comments::CommentPolicy>,
+    /// Whether new accounts' comments are held for review.
+    pub hold_new_accounts: Option<bool>,
 }
 
 /// A page of subscriptions, newest first.
@@ -578,6 +589,7 @@ impl Channels {
 
     /// Changes a channel's display name or description (the caller checked who may).
     pub async fn update(&self, id: Uuid, input: ChannelInput) -> Result<ChannelView, ChannelError> {
+        let (policy, hold) = (input.default_comment_policy, input.hold_new_accounts);
         let (display_name, description) = validate(input)?;
         match self
             .call(
@@ -585,6 +597,8 @@ impl Channels {
                 ChannelRequest::Update {
                     display_name,
                     description,
+                    default_comment_policy: policy,
+                    hold_new_accounts: hold,
                 },
             )
             .await?
