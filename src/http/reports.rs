@@ -95,14 +95,28 @@ async fn me(state: &AppState, user: &AuthUser) -> Result<UserView, ApiError> {
     }
 }
 
-/// The comment a report names, as a moderator sees it. Comments come with the comments
-/// service (`state.comments`, issue 23's C1); until this branch has it, no comment exists.
+/// The comment a report names, as a moderator sees it: `None` when it does not exist or is a
+/// tombstone (nothing is left to report).
 async fn find_comment(
-    _state: &AppState,
-    _video: Uuid,
-    _id: &str,
+    state: &AppState,
+    video: Uuid,
+    id: &str,
 ) -> Result<Option<ReportedComment>, ApiError> {
-    Ok(None)
+    let Some(c) = state.comments.get(video, id).await? else {
+        return Ok(None);
+    };
+    let (Some(author), Some(text)) = (c.author, c.text) else {
+        return Ok(None);
+    };
+    if c.deleted {
+        return Ok(None);
+    }
+    Ok(Some(ReportedComment {
+        id: c.id,
+        video_id: c.video_id,
+        excerpt: text.chars().take(200).collect(),
+        author: author.username,
+    }))
 }
 
 /// Reports a video (or part of it), a comment or an account: 201 with the report. The reporter
@@ -504,11 +518,14 @@ pub struct QueuePage {
     pub next_cursor: Option<String>,
 }
 
-/// Whether a queued held comment is still held. Comments come with the comments service
-/// (`state.comments`, issue 23's C1), which alone calls `queue_held`; until this branch has it
-/// nothing is ever queued, and what is queued is taken as held.
-async fn still_held(_state: &AppState, _held: &HeldComment) -> Result<bool, ApiError> {
-    Ok(true)
+/// Whether a queued held comment is still held: a crash between the comment's resolution
+/// and `held_resolved` leaves an entry behind, which the queue drops here.
+async fn still_held(state: &AppState, held: &HeldComment) -> Result<bool, ApiError> {
+    Ok(state
+        .comments
+        .get(held.video_id, &held.comment_id)
+        .await?
+        .is_some_and(|c| c.held && !c.deleted))
 }
 
 /// The moderation queue (moderators and admins): reports and held comments, oldest first,

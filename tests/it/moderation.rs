@@ -1074,3 +1074,68 @@ async fn a_report_goes_from_pending_to_decided_with_its_thread_and_the_reporter_
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_is_reported_once_while_pending_and_a_gone_comment_is_a_404() {
+    let app = TestApp::spawn(Default::default()).await;
+    let admin = app.user("root").await;
+    app.user("molly").await;
+    let molly = make_moderator(&app, &admin, "molly").await;
+    let carol = app.user("carol").await;
+    let dave = app.user("dave").await;
+    let video = crate::media::new_video(&app, &carol, "a talk", "public").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/videos/{video}/comments"),
+        &carol,
+        Some(json!({"text": "buy cheap watches now"})),
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let comment: Value = r.json().await.unwrap();
+    let cid = comment["id"].as_str().unwrap().to_owned();
+    let body = json!({"target": {"comment": {"video_id": video, "id": cid}}, "reason": "spam", "text": "an ad"});
+    let r = report(&app, &dave, body.clone()).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let made: Value = r.json().await.unwrap();
+    assert_eq!(made["target"]["type"], "comment");
+    assert_eq!(made["target"]["comment"]["author"], "carol");
+    assert_eq!(
+        made["target"]["comment"]["excerpt"],
+        "buy cheap watches now"
+    );
+    problem(report(&app, &dave, body).await, 409, "duplicate_report").await;
+    let q: Value = app
+        .get("/api/v1/moderation/queue?kind=report", Some(&molly))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["items"][0]["report"]["target"]["comment"]["id"], cid);
+    // Deleted, it can no longer be reported.
+    let r = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/videos/{video}/comments/{cid}"),
+        &carol,
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = report(&app, &molly, json!({"target": {"comment": {"video_id": video, "id": cid}}, "reason": "spam", "text": "x"})).await;
+    problem(r, 404, "comment_not_found").await;
+}
