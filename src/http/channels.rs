@@ -244,6 +244,7 @@ fn on_new_subscriber(state: &AppState, channel: &ChannelView, user: &AuthUser, n
             username: user.0.sub.clone(),
         }),
         reason: None,
+        comment: None,
     };
     let (notify, owner) = (state.notify.clone(), channel.owner_id);
     tokio::spawn(async move {

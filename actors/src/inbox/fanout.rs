@@ -250,6 +250,7 @@ impl Entity for FanoutActor {
                         channel: Some(start.channel),
                         actor: Some(start.actor),
                         reason: None,
+                        comment: None,
                     };
                     let state = FanoutState {
                         channel_id: start.channel_id,

@@ -87,6 +87,7 @@ pub fn owner_notice(
             NotificationKind::MyVideoFailed => video.failure_reason.clone(),
             _ => None,
         },
+        comment: None,
     }
 }
 

@@ -28,8 +28,8 @@ pub use actor::{Delivered, InboxPageView};
 pub use fanout::{FanoutView, SubscriberSource};
 pub use hub::{InboxEvent, Live, NotificationHub};
 pub use values::{
-    EmailMode, Notification, NotificationKind, NotificationSettings, NotifiedChannel, NotifiedUser,
-    NotifiedVideo, SettingChange, TypeSetting,
+    EmailMode, Notification, NotificationKind, NotificationSettings, NotifiedChannel,
+    NotifiedComment, NotifiedUser, NotifiedVideo, SettingChange, TypeSetting,
 };
 
 use actor::{InboxActor, InboxArgs, InboxRequest, InboxResponse};

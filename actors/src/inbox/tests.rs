@@ -35,6 +35,7 @@ fn note(i: usize) -> Notification {
             username: format!("user{i}"),
         }),
         reason: None,
+        comment: None,
     }
 }
 
