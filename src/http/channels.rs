@@ -245,6 +245,7 @@ fn on_new_subscriber(state: &AppState, channel: &ChannelView, user: &AuthUser, n
         }),
         reason: None,
         report: None,
+        comment: None,
     };
     let (notify, owner) = (state.notify.clone(), channel.owner_id);
     tokio::spawn(async move {

@@ -119,13 +119,9 @@ async fn context(
     Ok((video, viewer, staff))
 }
 
-/// Who reads, for the comments actor: their mutes included.
-async fn reader(
-    state: &AppState,
-    viewer: Option<Viewer>,
-    staff: bool,
-) -> Result<CommentViewer, ApiError> {
-    let muted = match viewer {
+/// The authors `viewer` muted.
+pub(crate) async fn muted(state: &AppState, viewer: Option<Viewer>) -> Result<Vec<Uuid>, ApiError> {
+    Ok(match viewer {
         Some(w) => state
             .comments
             .rules_of(&format!("mutes:{}", w.id))
@@ -135,7 +131,16 @@ async fn reader(
             .map(|(u, _)| u)
             .collect(),
         None => Vec::new(),
-    };
+    })
+}
+
+/// Who reads, for the comments actor: their mutes included.
+async fn reader(
+    state: &AppState,
+    viewer: Option<Viewer>,
+    staff: bool,
+) -> Result<CommentViewer, ApiError> {
+    let muted = muted(state, viewer).await?;
     Ok(CommentViewer {
         id: viewer.map(|w| w.id),
         staff,
@@ -441,11 +446,90 @@ pub async fn create(
 }
 
 /// Called before a held comment is written: the moderation queue learns of it (issue 23's
-/// `Moderation::queue_held`, filled in once it exists) and the video's owner is notified.
+/// `Moderation::queue_held`, filled in once it exists).
 async fn on_comment_held(_state: &AppState, _video: &VideoView, _new: &NewComment) {}
 
-/// What follows a durable post: notifications (filled in with the inbox kinds).
-fn follow_up_posted(_state: &AppState, _video: &VideoView, _by: Option<Viewer>, _c: &Changed) {}
+/// A comment notification.
+fn comment_note(
+    kind: troupe_actors::inbox::NotificationKind,
+    video: &VideoView,
+    c: &CommentView,
+) -> troupe_actors::inbox::Notification {
+    use troupe_actors::inbox::{Notification, NotifiedComment, NotifiedUser, NotifiedVideo};
+    Notification {
+        id: format!("{}:{}", kind.as_str(), c.id),
+        kind,
+        created_at: c.created_at,
+        read: false,
+        video: Some(NotifiedVideo {
+            id: video.id,
+            title: video.title.clone(),
+            thumbnail_url: video
+                .has_poster
+                .then(|| format!("/api/v1/videos/{}/thumbnail.jpg", video.id)),
+        }),
+        channel: None,
+        actor: c.author.as_ref().map(|a| NotifiedUser {
+            username: a.username.clone(),
+        }),
+        reason: None,
+        report: None,
+        comment: Some(NotifiedComment {
+            id: c.id.clone(),
+            video_id: video.id,
+            thread_id: c.thread_id.clone(),
+            excerpt: c.text.as_deref().unwrap_or("").chars().take(200).collect(),
+        }),
+    }
+}
+
+/// What follows a durable post (or an approval): notifications, in a task, so the answer does
+/// not wait for inboxes. A held comment tells only the video's owner
+/// (`comment_held_for_review`); a visible one tells the authors it answers
+/// (`reply_to_my_comment`), the users it mentions (`mention`) and the video's owner
+/// (`comment_on_my_video`), each user once, never the comment's own author. Ids are
+/// `<type>:<comment id>`, so a retry stores nothing twice.
+fn follow_up_posted(state: &AppState, video: &VideoView, _by: Option<Viewer>, c: &Changed) {
+    use troupe_actors::inbox::NotificationKind as K;
+    let Some(author) = c.view.author.as_ref().map(|a| a.id) else {
+        return;
+    };
+    let (accounts, notify, video, c) = (
+        state.accounts.clone(),
+        state.notify.clone(),
+        video.clone(),
+        c.clone(),
+    );
+    tokio::spawn(async move {
+        let mut to: Vec<(Uuid, K)> = Vec::new();
+        let mut add = |user: Uuid, kind: K| {
+            if user != author && !to.iter().any(|(u, _)| *u == user) {
+                to.push((user, kind));
+            }
+        };
+        if c.view.held {
+            add(video.owner_id, K::CommentHeldForReview);
+        } else {
+            for u in &c.answered {
+                add(*u, K::ReplyToMyComment);
+            }
+            for m in &c.view.mentions {
+                if let Ok(Some(u)) = accounts.get(&m.username).await {
+                    add(u.id, K::Mention);
+                }
+            }
+            add(video.owner_id, K::CommentOnMyVideo);
+        }
+        for (user, kind) in to {
+            if let Err(e) = notify
+                .deliver(user, comment_note(kind, &video, &c.view))
+                .await
+            {
+                tracing::warn!(comment = %c.view.id, %user, error = %e, "could not deliver a comment notification");
+            }
+        }
+    });
+}
 
 /// Records a deletion or a rejection by someone other than the author in the audit log
 /// (issue 23's `Moderation::audit`, filled in once it exists).
@@ -744,5 +828,270 @@ pub async fn reject(
         audit_comment_action(&state, &user.0, action, &comment, b.reason).await;
         held_resolved(&state, video.id, &comment).await;
     }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Watched-word lists.
+#[derive(Debug, serde::Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WatchedWords {
+    /// At most 20 lists of at most 500 words or phrases (1 to 100 characters each), matched
+    /// whole and ignoring case; a comment with one is held for review.
+    pub lists: Vec<troupe_actors::comments::WordList>,
+}
+
+fn checked_lists(
+    lists: Vec<troupe_actors::comments::WordList>,
+) -> Result<Vec<troupe_actors::comments::WordList>, ApiError> {
+    let bad = |d: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_watched_words", d);
+    if lists.len() > 20 {
+        return Err(bad("at most 20 lists"));
+    }
+    let mut out = Vec::new();
+    for l in lists {
+        let name = l.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(bad("a list's name is 1 to 100 characters"));
+        }
+        if l.words.len() > 500 {
+            return Err(bad("at most 500 words per list"));
+        }
+        let mut words = Vec::new();
+        for w in l.words {
+            let w = w.trim().to_lowercase();
+            if w.is_empty() || w.chars().count() > 100 {
+                return Err(bad("a word is 1 to 100 characters"));
+            }
+            if !words.contains(&w) {
+                words.push(w);
+            }
+        }
+        out.push(troupe_actors::comments::WordList { name, words });
+    }
+    Ok(out)
+}
+
+/// A channel's watched words (its owner, admins and moderators).
+#[utoipa::path(tag = "comments", security(("bearer" = [])), params(("handle" = String, Path, description = "Channel handle")), responses(
+    (status = 200, description = "The lists", body = WatchedWords),
+    (status = 403, description = "`forbidden`: someone else's channel", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/channels/{handle}/watched-words")]
+pub async fn channel_words(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let c = super::channels::editable(&state, &user, &path).await?;
+    let rules = state
+        .comments
+        .rules_of(&format!("channel:{}", c.id))
+        .await?;
+    Ok(HttpResponse::Ok().json(WatchedWords { lists: rules.lists }))
+}
+
+/// Replaces a channel's watched words (its owner, admins and moderators).
+#[utoipa::path(tag = "comments", security(("bearer" = [])), params(("handle" = String, Path, description = "Channel handle")), request_body = WatchedWords, responses(
+    (status = 200, description = "The lists now", body = WatchedWords),
+    (status = 403, description = "`forbidden`: someone else's channel", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_watched_words`", body = Problem, content_type = "application/problem+json"),
+))]
+#[put("/api/v1/channels/{handle}/watched-words")]
+pub async fn set_channel_words(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<WatchedWords>,
+) -> Result<HttpResponse, ApiError> {
+    let lists = checked_lists(body.into_inner().lists)?;
+    let c = super::channels::editable(&state, &user, &path).await?;
+    let r = state
+        .comments
+        .rules(
+            &format!("channel:{}", c.id),
+            troupe_actors::comments::RulesRequest::SetLists(lists),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(WatchedWords { lists: r.0.lists }))
+}
+
+async fn require_staff(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
+    let v = viewer(state, Some(&user.0)).await?;
+    if v.is_some_and(|v| v.admin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only moderators and admins may do this",
+        ))
+    }
+}
+
+/// The instance's watched words (moderators and admins).
+#[utoipa::path(tag = "comments", security(("bearer" = [])), responses(
+    (status = 200, description = "The lists", body = WatchedWords),
+    (status = 403, description = "`forbidden`: not a moderator", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/moderation/watched-words")]
+pub async fn instance_words(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    require_staff(&state, &user).await?;
+    let rules = state.comments.rules_of("instance").await?;
+    Ok(HttpResponse::Ok().json(WatchedWords { lists: rules.lists }))
+}
+
+/// Replaces the instance's watched words (moderators and admins): they hold comments on
+/// every channel.
+#[utoipa::path(tag = "comments", security(("bearer" = [])), request_body = WatchedWords, responses(
+    (status = 200, description = "The lists now", body = WatchedWords),
+    (status = 403, description = "`forbidden`: not a moderator", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_watched_words`", body = Problem, content_type = "application/problem+json"),
+))]
+#[put("/api/v1/moderation/watched-words")]
+pub async fn set_instance_words(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<WatchedWords>,
+) -> Result<HttpResponse, ApiError> {
+    let lists = checked_lists(body.into_inner().lists)?;
+    require_staff(&state, &user).await?;
+    let r = state
+        .comments
+        .rules(
+            "instance",
+            troupe_actors::comments::RulesRequest::SetLists(lists),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(WatchedWords { lists: r.0.lists }))
+}
+
+/// The accounts banned from commenting on a channel (its owner, admins and moderators).
+#[utoipa::path(tag = "comments", security(("bearer" = [])), params(("handle" = String, Path, description = "Channel handle")), responses(
+    (status = 200, description = "The bans, oldest first", body = Vec<troupe_actors::comments::Ban>),
+    (status = 403, description = "`forbidden`: someone else's channel", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/channels/{handle}/bans")]
+pub async fn bans(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let c = super::channels::editable(&state, &user, &path).await?;
+    let rules = state
+        .comments
+        .rules_of(&format!("channel:{}", c.id))
+        .await?;
+    Ok(HttpResponse::Ok().json(rules.bans))
+}
+
+/// Lifts a ban (the channel's owner, admins and moderators); 204 also when there was none.
+#[utoipa::path(tag = "comments", security(("bearer" = [])), params(("handle" = String, Path, description = "Channel handle"), ("username" = String, Path, description = "The banned account")), responses(
+    (status = 204, description = "Not banned (any more)"),
+    (status = 403, description = "`forbidden`: someone else's channel", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`channel_not_found` or `user_not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/api/v1/channels/{handle}/bans/{username}")]
+pub async fn unban(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (handle, name) = path.into_inner();
+    let c = super::channels::editable(&state, &user, &handle).await?;
+    let target = account(&state, &name).await?;
+    state
+        .comments
+        .rules(
+            &format!("channel:{}", c.id),
+            troupe_actors::comments::RulesRequest::Unban(target.id),
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn account(
+    state: &AppState,
+    name: &str,
+) -> Result<troupe_actors::accounts::UserView, ApiError> {
+    state
+        .accounts
+        .get(&name.to_lowercase())
+        .await?
+        .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))
+}
+
+/// A muted account.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Muted {
+    /// Its id.
+    pub id: Uuid,
+    /// Its username.
+    pub username: String,
+}
+
+/// The accounts the caller muted: their comments are left out of the caller's listings and
+/// live streams.
+#[utoipa::path(tag = "comments", security(("bearer" = [])), responses(
+    (status = 200, description = "The muted accounts", body = Vec<Muted>),
+))]
+#[get("/api/v1/users/me/mutes")]
+pub async fn mutes(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let rules = state
+        .comments
+        .rules_of(&format!("mutes:{}", user.0.uid))
+        .await?;
+    let muted: Vec<Muted> = rules
+        .muted
+        .into_iter()
+        .map(|(id, username)| Muted { id, username })
+        .collect();
+    Ok(HttpResponse::Ok().json(muted))
+}
+
+/// Mutes an account: from now on the caller sees none of its comments.
+#[utoipa::path(tag = "comments", security(("bearer" = [])), params(("username" = String, Path, description = "The account to mute")), responses(
+    (status = 204, description = "Muted"),
+    (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[put("/api/v1/users/me/mutes/{username}")]
+pub async fn mute(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let target = account(&state, &path).await?;
+    state
+        .comments
+        .rules(
+            &format!("mutes:{}", user.0.uid),
+            troupe_actors::comments::RulesRequest::Mute(target.id, target.username),
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Unmutes an account.
+#[utoipa::path(tag = "comments", security(("bearer" = [])), params(("username" = String, Path, description = "The account to unmute")), responses(
+    (status = 204, description = "Not muted (any more)"),
+    (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/api/v1/users/me/mutes/{username}")]
+pub async fn unmute(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let target = account(&state, &path).await?;
+    state
+        .comments
+        .rules(
+            &format!("mutes:{}", user.0.uid),
+            troupe_actors::comments::RulesRequest::Unmute(target.id),
+        )
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -136,7 +136,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(comments::pin)
         .service(comments::unpin)
         .service(comments::approve)
-        .service(comments::reject);
+        .service(comments::reject)
+        .service(comments::channel_words)
+        .service(comments::set_channel_words)
+        .service(comments::instance_words)
+        .service(comments::set_instance_words)
+        .service(comments::bans)
+        .service(comments::unban)
+        .service(comments::mutes)
+        .service(comments::mute)
+        .service(comments::unmute);
 }
 
 #[derive(OpenApi)]

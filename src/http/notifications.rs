@@ -207,6 +207,14 @@ pub struct SettingsChange {
     pub my_video_failed: Option<TypeSettingChange>,
     /// `new_subscriber`.
     pub new_subscriber: Option<TypeSettingChange>,
+    /// `comment_on_my_video`.
+    pub comment_on_my_video: Option<TypeSettingChange>,
+    /// `reply_to_my_comment`.
+    pub reply_to_my_comment: Option<TypeSettingChange>,
+    /// `mention`.
+    pub mention: Option<TypeSettingChange>,
+    /// `comment_held_for_review`.
+    pub comment_held_for_review: Option<TypeSettingChange>,
 }
 
 /// The signed-in user's notification settings, per type: `web` (kept and pushed in the

@@ -346,6 +346,7 @@ fn notify_reporter(
             .moderator_note
             .clone()
             .filter(|_| kind == NotificationKind::AbuseStateChange),
+        comment: None,
         report: Some(NotifiedReport {
             id: view.id,
             state: view.state.as_str().to_owned(),

@@ -575,7 +575,9 @@ pub(crate) fn sse(event: &str, id: Option<u64>, data: &impl Serialize) -> Bytes 
 /// A live stream (server-sent events) of the video's changes: `video` events carry the whole
 /// video (state, progress, renditions…) when anything changes, starting with its current
 /// state and counts; `counts` events carry new views, likes and dislikes (within a second of
-/// the change); `deleted` ends the stream. Browsers' `EventSource` cannot send headers, so the
+/// the change); `comment` events carry a comment (a `CommentView`) when it is posted, edited,
+/// pinned, approved or deleted (`deleted: true`), as the subscriber may see it (held ones only
+/// to their author and the video's staff; muted authors left out); `deleted` ends the stream. Browsers' `EventSource` cannot send headers, so the
 /// access token may also come as `?access_token=`.
 #[utoipa::path(tag = "videos", params(("id" = Uuid, Path, description = "Video id"), ("access_token" = Option<String>, Query, description = "Access token, for clients that cannot send headers")), responses(
     (status = 200, description = "An event stream", content_type = "text/event-stream"),
@@ -589,6 +591,11 @@ pub async fn events(
 ) -> Result<HttpResponse, ApiError> {
     let (id, video, viewer) = seen(&state, &user, &path).await?;
     let counts = state.playback.counts(id).await?;
+    // Comments: who may see which is decided per subscriber (held ones, muted authors).
+    let staff = super::comments::is_staff(viewer, &video);
+    let muted = super::comments::muted(&state, viewer).await?;
+    let comments = state.comments.hub().subscribe(id);
+    state.comments.hub().sync(id).await;
     let rx = state
         .media
         .events()
@@ -606,6 +613,9 @@ pub async fn events(
     let keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     struct Sub {
         rx: tokio::sync::broadcast::Receiver<VideoEvent>,
+        comments:
+            tokio::sync::broadcast::Receiver<std::sync::Arc<troupe_actors::comments::LiveEvent>>,
+        muted: Vec<Uuid>,
         keepalive: tokio::time::Interval,
         done: bool,
         /// For signing a private poster's URL in each `video` event.
@@ -619,6 +629,8 @@ pub async fn events(
     let rest = futures::stream::unfold(
         Sub {
             rx,
+            comments,
+            muted,
             keepalive,
             done: false,
             state: state.clone(),
@@ -645,6 +657,19 @@ pub async fn events(
                         }
                         // Too slow to keep up: the next change carries the whole video anyway.
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    },
+                    c = sub.comments.recv() => match c {
+                        Ok(ev) => {
+                            let who = viewer.map(|w| w.id);
+                            if let Some(json) = ev.for_viewer(who, staff, &sub.muted) {
+                                let b = Bytes::from(format!("event: comment\ndata: {json}\n\n"));
+                                return Some((Ok(b), sub));
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            metrics::counter!("troupe_comment_events_lagged_total").increment(n);
+                        }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                     },
                     _ = sub.keepalive.tick() => {

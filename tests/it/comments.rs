@@ -539,3 +539,421 @@ async fn the_rate_limit_answers_429_with_retry_after_and_duplicates_409() {
     assert!((1..=6).contains(&retry), "{retry}");
     problem(r, 429, "comment_rate_limited").await;
 }
+
+/// Opens a video's event stream and collects its `comment` events.
+pub async fn comment_stream(
+    app: &TestApp,
+    video: &str,
+    token: Option<&str>,
+) -> std::sync::Arc<std::sync::Mutex<Vec<Value>>> {
+    let mut req = app
+        .client
+        .get(app.url(&format!("/api/v1/videos/{video}/events")))
+        .timeout(std::time::Duration::from_secs(600));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let mut sse = req.send().await.unwrap();
+    assert_eq!(sse.status(), StatusCode::OK);
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = got.clone();
+    tokio::spawn(async move {
+        let mut buf = String::new();
+        while let Ok(Some(chunk)) = sse.chunk().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let ev: String = buf.drain(..end + 2).collect();
+                if ev.lines().any(|l| l == "event: comment") {
+                    let data = ev.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                    into.lock()
+                        .unwrap()
+                        .push(serde_json::from_str(data).unwrap());
+                }
+            }
+        }
+    });
+    got
+}
+
+fn heard(events: &std::sync::Mutex<Vec<Value>>) -> Vec<String> {
+    events.lock().unwrap().iter().map(id).collect()
+}
+
+async fn until_heard(events: &std::sync::Mutex<Vec<Value>>, comment: &str) {
+    crate::harness::eventually(std::time::Duration::from_secs(30), || async {
+        heard(events).contains(&comment.to_string()).then_some(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_arrive_live_to_those_who_may_see_them_and_watched_words_and_mutes_apply() {
+    let app = TestApp::spawn(unlimited()).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let dave = app.user("dave").await;
+    let video = new_video(&app, &alice, json!({})).await;
+    // Carol mutes bob.
+    let r = app
+        .request(
+            Method::PUT,
+            "/api/v1/users/me/mutes/bob",
+            Some(&carol),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let muted = page(&app, Some(&carol), "/api/v1/users/me/mutes").await;
+    assert_eq!(muted[0]["username"], "bob");
+    problem(
+        app.request(
+            Method::PUT,
+            "/api/v1/users/me/mutes/nobody",
+            Some(&carol),
+            None,
+        )
+        .await,
+        404,
+        "user_not_found",
+    )
+    .await;
+    // The channel watches a word.
+    let r = app
+        .request(
+            Method::PUT,
+            "/api/v1/channels/alice/watched-words",
+            Some(&alice),
+            Some(json!({"lists": [{"name": "spam", "words": ["Casino"]}]})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    problem(
+        app.request(
+            Method::PUT,
+            "/api/v1/channels/alice/watched-words",
+            Some(&bob),
+            Some(json!({"lists": []})),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let anon = comment_stream(&app, &video, None).await;
+    let owner = comment_stream(&app, &video, Some(&alice)).await;
+    let author = comment_stream(&app, &video, Some(&bob)).await;
+    let muting = comment_stream(&app, &video, Some(&carol)).await;
+
+    let plain = posted(&app, &bob, &video, "hello all", None).await;
+    let held = posted(&app, &bob, &video, "best casino in town", None).await;
+    assert_eq!(held["held"], true);
+    let from_dave = posted(&app, &dave, &video, "hi from dave", None).await;
+    for s in [&anon, &owner, &author, &muting] {
+        until_heard(s, &id(&from_dave)).await;
+    }
+    assert_eq!(heard(&anon), [id(&plain), id(&from_dave)]);
+    assert_eq!(heard(&owner), [id(&plain), id(&held), id(&from_dave)]);
+    assert_eq!(heard(&author), [id(&plain), id(&held), id(&from_dave)]);
+    assert_eq!(heard(&muting), [id(&from_dave)], "bob is muted");
+    let owner_saw = owner.lock().unwrap()[1].clone();
+    assert_eq!(owner_saw["held_reason"], "watched_word");
+    assert!(author.lock().unwrap()[1]["held_reason"].is_null());
+    // Listings leave muted authors out too.
+    let listed = page(
+        &app,
+        Some(&carol),
+        &format!("/api/v1/videos/{video}/comments"),
+    )
+    .await;
+    assert_eq!(ids(&listed), [id(&from_dave)]);
+    // Approval and deletion arrive as changes of the same comment.
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/videos/{video}/comments/{}/approve", id(&held)),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/videos/{video}/comments/{}", id(&from_dave)),
+            Some(&dave),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    crate::harness::eventually(std::time::Duration::from_secs(30), || async {
+        (anon.lock().unwrap().len() >= 4).then_some(())
+    })
+    .await;
+    let a = anon.lock().unwrap().clone();
+    assert_eq!((id(&a[2]), a[2]["held"].clone()), (id(&held), json!(false)));
+    assert_eq!(
+        (id(&a[3]), a[3]["deleted"].clone()),
+        (id(&from_dave), json!(true))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_three_nodes_comments_posted_through_any_node_appear_live_on_every_node() {
+    let c = crate::cluster::Cluster::start_with_env(
+        crate::cluster::Spec {
+            nodes: 3,
+            proxied: false,
+        },
+        &[
+            ("TROUPE__COMMENTS__RATE_PER_MINUTE", "60000".into()),
+            ("TROUPE__COMMENTS__BURST", "10000".into()),
+        ],
+    )
+    .await;
+    let alice = c.nodes[0].user("alice").await;
+    c.wait_up(&alice, &[0, 1, 2], 3).await;
+    let video = new_video(&c.nodes[0], &alice, json!({})).await;
+    let mut streams = Vec::new();
+    for node in &c.nodes {
+        streams.push(comment_stream(node, &video, None).await);
+    }
+    let mut posted_ids = Vec::new();
+    for (i, node) in c.nodes.iter().enumerate() {
+        let token = node.login_token("alice").await;
+        let comment = posted(node, &token, &video, &format!("from node {i}"), None).await;
+        posted_ids.push(id(&comment));
+    }
+    for (i, s) in streams.iter().enumerate() {
+        crate::harness::eventually(std::time::Duration::from_secs(30), || async {
+            let h = heard(s);
+            posted_ids.iter().all(|p| h.contains(p)).then_some(())
+        })
+        .await;
+        let mut h = heard(s);
+        h.sort();
+        h.dedup();
+        assert_eq!(h.len(), 3, "node {i} heard each comment");
+        assert_eq!(heard(s).len(), 3, "node {i} heard each comment once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_comment_survives_kill_9_under_load_exactly_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut app = TestApp::spawn(unlimited()).await;
+    let alice = app.user("alice").await;
+    let mut tokens = Vec::new();
+    for i in 0..6 {
+        tokens.push(app.user(&format!("fan{i}")).await);
+    }
+    let video = new_video(&app, &alice, json!({})).await;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    // Top-level comments and replies to the first acknowledged ones, six writers at once.
+    for (t, token) in tokens.iter().enumerate() {
+        let (client, base, acked, stop, token, video) = (
+            client.clone(),
+            app.url(""),
+            acked.clone(),
+            stop.clone(),
+            token.clone(),
+            video.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            for i in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let text = format!("w{t} n{i}");
+                let parent = if i % 3 == 2 {
+                    acked.lock().unwrap().first().map(|(id, _)| id.clone())
+                } else {
+                    None
+                };
+                let r = client
+                    .post(format!("{base}/api/v1/videos/{video}/comments"))
+                    .bearer_auth(&token)
+                    .json(&json!({"text": text, "in_reply_to": parent}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        let c: Value = r.json().await.unwrap();
+                        acked.lock().unwrap().push((id(&c), text));
+                    }
+                    Ok(r) if r.status().is_server_error() => break,
+                    Ok(r) => panic!("unexpected {} for {text}", r.status()),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(app.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    app.kill9();
+    let app = app.restart().await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 20,
+        "only {} comments acknowledged",
+        acked.len()
+    );
+    // Read every comment back: top-level pages, and each thread's replies.
+    let base = format!("/api/v1/videos/{video}/comments");
+    let mut all: Vec<(String, String)> = Vec::new();
+    let mut next = format!("{base}?limit=100");
+    loop {
+        let p = page(&app, None, &next).await;
+        for c in p["items"].as_array().unwrap() {
+            all.push((id(c), c["text"].as_str().unwrap().to_owned()));
+            if c["replies"].as_u64().unwrap() > 0 {
+                let mut rnext = format!("{base}/{}/replies?limit=100", id(c));
+                loop {
+                    let rp = page(&app, None, &rnext).await;
+                    for r in rp["items"].as_array().unwrap() {
+                        all.push((id(r), r["text"].as_str().unwrap().to_owned()));
+                    }
+                    match rp["next_cursor"].as_str() {
+                        Some(cur) => {
+                            rnext = format!("{base}/{}/replies?limit=100&cursor={cur}", id(c))
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        match p["next_cursor"].as_str() {
+            Some(cur) => next = format!("{base}?limit=100&cursor={cur}"),
+            None => break,
+        }
+    }
+    let total = page(&app, None, &base).await["total"].as_u64().unwrap();
+    assert_eq!(
+        total as usize,
+        all.len(),
+        "the count is the comments there are"
+    );
+    for (cid, text) in &acked {
+        let n = all.iter().filter(|(i, _)| i == cid).count();
+        assert_eq!(
+            n, 1,
+            "acknowledged comment {cid} ({text}) appears {n} times"
+        );
+        let texts = all.iter().filter(|(_, t)| t == text).count();
+        assert_eq!(texts, 1, "{text} appears {texts} times");
+    }
+}
+
+async fn inbox_types(app: &TestApp, token: &str) -> Vec<(String, String)> {
+    let p = page(app, Some(token), "/api/v1/users/me/notifications?limit=100").await;
+    p["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["type"].as_str().unwrap().to_owned(),
+                n["comment"]["id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn switch_off(app: &TestApp, token: &str, kind: &str) {
+    let r = app
+        .request(
+            Method::PUT,
+            "/api/v1/users/me/notification-settings",
+            Some(token),
+            Some(json!({ kind: {"web": false} })),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_comment_notification_arrives_once_and_each_can_be_switched_off() {
+    let app = TestApp::spawn(unlimited()).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let dave = app.user("dave").await;
+    let video = new_video(&app, &alice, json!({})).await;
+    let wait = std::time::Duration::from_secs(30);
+    let has = |token: String, kind: &'static str, comment: String| {
+        let app = &app;
+        async move {
+            crate::harness::eventually(wait, || {
+                let (token, comment) = (token.clone(), comment.clone());
+                async move {
+                    inbox_types(app, &token)
+                        .await
+                        .contains(&(kind.to_string(), comment))
+                        .then_some(())
+                }
+            })
+            .await
+        }
+    };
+    // comment_on_my_video.
+    let c1 = posted(&app, &bob, &video, "nice video", None).await;
+    has(alice.clone(), "comment_on_my_video", id(&c1)).await;
+    // reply_to_my_comment to bob, and a mention of alice: one notification each.
+    let r1 = posted(&app, &carol, &video, "agreed @alice", Some(&id(&c1))).await;
+    has(bob.clone(), "reply_to_my_comment", id(&r1)).await;
+    has(alice.clone(), "mention", id(&r1)).await;
+    // comment_held_for_review, to the owner.
+    let held = posted(&app, &dave, &video, "see https://x.example", None).await;
+    has(alice.clone(), "comment_held_for_review", id(&held)).await;
+    // A reply that mentions the parent's author is one reply_to_my_comment.
+    let r2 = posted(&app, &dave, &video, "@carol yes", Some(&id(&r1))).await;
+    has(carol.clone(), "reply_to_my_comment", id(&r2)).await;
+    // Nobody hears of their own comment.
+    let own = posted(&app, &alice, &video, "thanks all", None).await;
+    // Switched off: nothing is stored.
+    switch_off(&app, &alice, "comment_on_my_video").await;
+    switch_off(&app, &bob, "reply_to_my_comment").await;
+    switch_off(&app, &carol, "mention").await;
+    switch_off(&app, &alice, "comment_held_for_review").await;
+    let c2 = posted(&app, &dave, &video, "another one", None).await;
+    let r3 = posted(&app, &dave, &video, "to bob", Some(&id(&c1))).await;
+    let m = posted(&app, &dave, &video, "hey @carol", None).await;
+    let held2 = posted(&app, &dave, &video, "www.spam.example", None).await;
+    // A barrier: dave's comment on bob's thread mentions alice, which is still on.
+    let barrier = posted(&app, &dave, &video, "@alice last", None).await;
+    has(alice.clone(), "mention", id(&barrier)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let a = inbox_types(&app, &alice).await;
+    let b = inbox_types(&app, &bob).await;
+    let c = inbox_types(&app, &carol).await;
+    for (inbox, off) in [(&a, &c2), (&b, &r3), (&c, &m), (&a, &held2), (&a, &own)] {
+        assert!(
+            !inbox.iter().any(|(_, cid)| *cid == id(off)),
+            "{} should not be in {inbox:?}",
+            id(off)
+        );
+    }
+    // Each comment notified each user once.
+    let mut seen = a.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), a.len());
+    assert!(!a
+        .iter()
+        .any(|(k, cid)| k == "comment_on_my_video" && *cid == id(&r1)));
+}

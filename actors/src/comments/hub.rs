@@ -173,6 +173,30 @@ impl CommentHub {
         rx
     }
 
+    /// Where the video's topic stands, if it has not heard from any activation yet: set from
+    /// the actor's answer, so that a subscriber hears every change after it subscribed.
+    pub async fn sync(&self, video: Uuid) {
+        let unsynced = {
+            let topics = self.inner.topics.lock().expect("topics lock");
+            topics.get(&video).is_some_and(|t| t.epoch == 0)
+        };
+        let Some(fetch) = self.inner.fetch.get().cloned() else {
+            return;
+        };
+        if !unsynced {
+            return;
+        }
+        if let Some((epoch, version, _)) = fetch(video, None, 0).await {
+            let mut topics = self.inner.topics.lock().expect("topics lock");
+            if let Some(t) = topics.get_mut(&video) {
+                if t.epoch == 0 {
+                    t.epoch = epoch;
+                    t.version = version;
+                }
+            }
+        }
+    }
+
     /// Polls one video's changes while it has subscribers here.
     fn watch(&self, video: Uuid) {
         let hub = self.clone();

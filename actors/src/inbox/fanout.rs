@@ -251,6 +251,7 @@ impl Entity for FanoutActor {
                         actor: Some(start.actor),
                         reason: None,
                         report: None,
+                        comment: None,
                     };
                     let state = FanoutState {
                         channel_id: start.channel_id,

@@ -88,6 +88,7 @@ pub fn owner_notice(
             _ => None,
         },
         report: None,
+        comment: None,
     }
 }
 

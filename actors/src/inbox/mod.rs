@@ -29,7 +29,7 @@ pub use fanout::{FanoutView, SubscriberSource};
 pub use hub::{InboxEvent, Live, NotificationHub};
 pub use values::{
     EmailMode, Notification, NotificationKind, NotificationSettings, NotifiedChannel,
-    NotifiedReport, NotifiedUser, NotifiedVideo, SettingChange, TypeSetting,
+    NotifiedComment, NotifiedReport, NotifiedUser, NotifiedVideo, SettingChange, TypeSetting,
 };
 
 use actor::{InboxActor, InboxArgs, InboxRequest, InboxResponse};

@@ -36,6 +36,7 @@ fn note(i: usize) -> Notification {
         }),
         reason: None,
         report: None,
+        comment: None,
     }
 }
 

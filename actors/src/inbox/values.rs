@@ -18,6 +18,14 @@ pub enum NotificationKind {
     MyVideoFailed,
     /// Someone subscribed to one of the user's channels.
     NewSubscriber,
+    /// Someone commented on one of the user's videos.
+    CommentOnMyVideo,
+    /// Someone replied to the user's comment (or in a thread the user started).
+    ReplyToMyComment,
+    /// Someone mentioned the user (`@username`) in a comment.
+    Mention,
+    /// A comment on one of the user's videos is held for review.
+    CommentHeldForReview,
     /// A report the user made was accepted or rejected.
     AbuseStateChange,
     /// A moderator wrote in the thread of a report the user made.
@@ -26,11 +34,15 @@ pub enum NotificationKind {
 
 impl NotificationKind {
     /// Every kind, in the order the settings list them.
-    pub const ALL: [NotificationKind; 6] = [
+    pub const ALL: [NotificationKind; 10] = [
         NotificationKind::NewVideoFromSubscription,
         NotificationKind::MyVideoReady,
         NotificationKind::MyVideoFailed,
         NotificationKind::NewSubscriber,
+        NotificationKind::CommentOnMyVideo,
+        NotificationKind::ReplyToMyComment,
+        NotificationKind::Mention,
+        NotificationKind::CommentHeldForReview,
         NotificationKind::AbuseStateChange,
         NotificationKind::AbuseNewMessage,
     ];
@@ -42,6 +54,10 @@ impl NotificationKind {
             NotificationKind::MyVideoReady => "my_video_ready",
             NotificationKind::MyVideoFailed => "my_video_failed",
             NotificationKind::NewSubscriber => "new_subscriber",
+            NotificationKind::CommentOnMyVideo => "comment_on_my_video",
+            NotificationKind::ReplyToMyComment => "reply_to_my_comment",
+            NotificationKind::Mention => "mention",
+            NotificationKind::CommentHeldForReview => "comment_held_for_review",
             NotificationKind::AbuseStateChange => "abuse_state_change",
             NotificationKind::AbuseNewMessage => "abuse_new_message",
         }
@@ -83,6 +99,20 @@ pub struct NotifiedUser {
     pub username: String,
 }
 
+/// The comment a notification is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotifiedComment {
+    /// The comment id.
+    pub id: String,
+    /// Its video.
+    pub video_id: Uuid,
+    /// Its thread (the top-level comment's id).
+    pub thread_id: String,
+    /// Its first 200 characters, as plain text.
+    pub excerpt: String,
+}
+
 /// One notification, with everything a client needs to show it without another call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -108,6 +138,9 @@ pub struct Notification {
     /// The report, for `abuse_state_change` and `abuse_new_message`.
     #[serde(default)]
     pub report: Option<NotifiedReport>,
+    /// The comment, for comment notifications.
+    #[serde(default)]
+    pub comment: Option<NotifiedComment>,
 }
 
 /// The abuse report a notification is about.
@@ -187,6 +220,14 @@ pub struct NotificationSettings {
     pub my_video_failed: TypeSetting,
     /// `new_subscriber`.
     pub new_subscriber: TypeSetting,
+    /// `comment_on_my_video`.
+    pub comment_on_my_video: TypeSetting,
+    /// `reply_to_my_comment`.
+    pub reply_to_my_comment: TypeSetting,
+    /// `mention`.
+    pub mention: TypeSetting,
+    /// `comment_held_for_review`.
+    pub comment_held_for_review: TypeSetting,
     /// `abuse_state_change`.
     pub abuse_state_change: TypeSetting,
     /// `abuse_new_message`.
@@ -201,6 +242,10 @@ impl NotificationSettings {
             NotificationKind::MyVideoReady => self.my_video_ready,
             NotificationKind::MyVideoFailed => self.my_video_failed,
             NotificationKind::NewSubscriber => self.new_subscriber,
+            NotificationKind::CommentOnMyVideo => self.comment_on_my_video,
+            NotificationKind::ReplyToMyComment => self.reply_to_my_comment,
+            NotificationKind::Mention => self.mention,
+            NotificationKind::CommentHeldForReview => self.comment_held_for_review,
             NotificationKind::AbuseStateChange => self.abuse_state_change,
             NotificationKind::AbuseNewMessage => self.abuse_new_message,
         }
@@ -213,6 +258,10 @@ impl NotificationSettings {
             NotificationKind::MyVideoReady => &mut self.my_video_ready,
             NotificationKind::MyVideoFailed => &mut self.my_video_failed,
             NotificationKind::NewSubscriber => &mut self.new_subscriber,
+            NotificationKind::CommentOnMyVideo => &mut self.comment_on_my_video,
+            NotificationKind::ReplyToMyComment => &mut self.reply_to_my_comment,
+            NotificationKind::Mention => &mut self.mention,
+            NotificationKind::CommentHeldForReview => &mut self.comment_held_for_review,
             NotificationKind::AbuseStateChange => &mut self.abuse_state_change,
             NotificationKind::AbuseNewMessage => &mut self.abuse_new_message,
         }
