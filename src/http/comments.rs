@@ -99,7 +99,7 @@ impl CommentLimits {
 
 /// Whether `viewer` is staff for `video`: its owner, an admin (or a moderator).
 pub(crate) fn is_staff(viewer: Option<Viewer>, video: &VideoView) -> bool {
-    viewer.is_some_and(|w| w.admin || w.id == video.owner_id)
+    viewer.is_some_and(|w| w.staff() || w.id == video.owner_id)
 }
 
 fn video_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -145,7 +145,7 @@ async fn reader(
         id: viewer.map(|w| w.id),
         staff,
         muted,
-        hidden_authors: Vec::new(),
+        hidden_authors: state.moderation.suspended_ids(),
     })
 }
 
@@ -436,7 +436,7 @@ pub async fn create(
         duplicate_window_ms: (settings.duplicate_window_secs as i64).saturating_mul(1000),
     };
     if held.is_some() {
-        on_comment_held(&state, &video, &new).await;
+        on_comment_held(&state, &video, &new).await?;
     }
     let posted = state.comments.post(video.id, new).await?;
     follow_up_posted(&state, &video, viewer, &posted);
@@ -447,7 +447,27 @@ pub async fn create(
 
 /// Called before a held comment is written: the moderation queue learns of it (issue 23's
 /// `Moderation::queue_held`, filled in once it exists).
-async fn on_comment_held(_state: &AppState, _video: &VideoView, _new: &NewComment) {}
+async fn on_comment_held(
+    state: &AppState,
+    video: &VideoView,
+    new: &NewComment,
+) -> Result<(), ApiError> {
+    state
+        .moderation
+        .queue_held(troupe_actors::moderation::HeldComment {
+            video_id: video.id,
+            comment_id: new.id.clone(),
+            channel_id: video.channel_id,
+            author_id: new.author,
+            author: new.author_name.clone(),
+            video_title: video.title.clone(),
+            excerpt: new.text.chars().take(200).collect(),
+            reason: new.held.clone().unwrap_or_default(),
+            at: new.at,
+        })
+        .await?;
+    Ok(())
+}
 
 /// A comment notification.
 fn comment_note(
@@ -531,15 +551,28 @@ fn follow_up_posted(state: &AppState, video: &VideoView, _by: Option<Viewer>, c:
     });
 }
 
-/// Records a deletion or a rejection by someone other than the author in the audit log
-/// (issue 23's `Moderation::audit`, filled in once it exists).
+/// Records a deletion or a rejection by someone other than the author in the audit log. It
+/// runs after the change is durable; if the log cannot be reached the caller gets a 503 and
+/// may retry (the change itself is idempotent).
 async fn audit_comment_action(
-    _state: &AppState,
-    _by: &AccessClaims,
-    _action: &str,
-    _target: &str,
-    _reason: Option<String>,
-) {
+    state: &AppState,
+    by: &AccessClaims,
+    action: &str,
+    target: &str,
+    reason: Option<String>,
+) -> Result<(), ApiError> {
+    state
+        .moderation
+        .audit(troupe_actors::moderation::AuditEntry {
+            at: chrono::Utc::now(),
+            actor_id: by.uid,
+            actor: by.sub.clone(),
+            action: action.to_owned(),
+            target: format!("comment:{target}"),
+            reason,
+        })
+        .await?;
+    Ok(())
 }
 
 /// A change to a comment's text.
@@ -636,7 +669,7 @@ pub async fn delete_comment(
             .map(|a| a.id)
             != Some(user.0.uid)
         {
-            audit_comment_action(&state, &user.0, "comment.delete", &comment, None).await;
+            audit_comment_action(&state, &user.0, "comment.delete", &comment, None).await?;
         }
         if changed.was_held {
             held_resolved(&state, video.id, &comment).await;
@@ -647,7 +680,13 @@ pub async fn delete_comment(
 
 /// After a held comment is approved, rejected or deleted (issue 23's
 /// `Moderation::held_resolved`, filled in once it exists).
-async fn held_resolved(_state: &AppState, _video: Uuid, _comment: &str) {}
+async fn held_resolved(state: &AppState, video: Uuid, comment: &str) {
+    // The comment's change is durable and answered for; a queue entry this misses is dropped
+    // by the queue itself when it lists it (it checks the comment is still held).
+    if let Err(e) = state.moderation.held_resolved(video, comment).await {
+        tracing::warn!(%video, comment, error = %e, "held comment left in the queue");
+    }
+}
 
 /// The video's owner only (or an admin).
 async fn owner_context(
@@ -825,7 +864,7 @@ pub async fn reject(
         } else {
             "comment.reject"
         };
-        audit_comment_action(&state, &user.0, action, &comment, b.reason).await;
+        audit_comment_action(&state, &user.0, action, &comment, b.reason).await?;
         held_resolved(&state, video.id, &comment).await;
     }
     Ok(HttpResponse::NoContent().finish())
@@ -919,7 +958,7 @@ pub async fn set_channel_words(
 
 async fn require_staff(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
     let v = viewer(state, Some(&user.0)).await?;
-    if v.is_some_and(|v| v.admin) {
+    if v.is_some_and(|v| v.staff()) {
         Ok(())
     } else {
         Err(ApiError::forbidden(

@@ -957,3 +957,78 @@ async fn each_comment_notification_arrives_once_and_each_can_be_switched_off() {
         .iter()
         .any(|(k, cid)| k == "comment_on_my_video" && *cid == id(&r1)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_comments_wait_in_the_moderation_queue_and_a_suspended_authors_comments_vanish() {
+    let app = TestApp::spawn(unlimited()).await;
+    let root = app.user("root").await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let video = new_video(&app, &alice, json!({})).await;
+    let base = format!("/api/v1/videos/{video}/comments");
+    // A held comment waits in the moderators' queue, with what they need to judge it.
+    let linked = posted(&app, &bob, &video, "see https://spam.example/q", None).await;
+    assert_eq!(linked["held"], true);
+    let q = held_queue(&app, &root).await;
+    assert_eq!(q.len(), 1, "{q:?}");
+    let held = &q[0]["held_comment"];
+    assert_eq!(held["comment_id"], id(&linked));
+    assert_eq!(held["author"], "bob");
+    assert_eq!(held["reason"], "link");
+    assert_eq!(held["video_title"], "Talk");
+    // A moderator deletes it: it leaves the queue, and the audit log says who and what.
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("{base}/{}", id(&linked)),
+            Some(&root),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(held_queue(&app, &root).await.is_empty());
+    let r = app
+        .get("/api/v1/moderation/audit?limit=10", Some(&root))
+        .await;
+    let audit: Value = r.json().await.unwrap();
+    let first = &audit["items"][0];
+    assert_eq!(first["action"], "comment.delete", "{audit}");
+    assert_eq!(first["actor"], "root");
+    assert_eq!(first["target"], format!("comment:{}", id(&linked)));
+    // A suspended author's comments vanish for everyone else, and come back on unsuspension.
+    let plain = posted(&app, &bob, &video, "hello there", None).await;
+    assert_eq!(ids(&page(&app, None, &base).await), [id(&plain)]);
+    let r = app
+        .request(
+            Method::PUT,
+            "/api/v1/admin/users/bob/suspension",
+            Some(&root),
+            Some(json!({"reason": "spam"})),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(ids(&page(&app, None, &base).await).is_empty());
+    assert!(ids(&page(&app, Some(&carol), &base).await).is_empty());
+    assert_eq!(ids(&page(&app, Some(&root), &base).await), [id(&plain)]);
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/admin/users/bob/suspension",
+            Some(&root),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(ids(&page(&app, Some(&carol), &base).await), [id(&plain)]);
+}
+
+/// The moderators' queue of held comments, as `token` (staff) reads it.
+async fn held_queue(app: &TestApp, token: &str) -> Vec<Value> {
+    let r = app
+        .get("/api/v1/moderation/queue?kind=held_comment", Some(token))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    v["items"].as_array().unwrap().clone()
+}

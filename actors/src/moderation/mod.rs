@@ -186,6 +186,14 @@ impl Moderation {
             .unwrap_or(false)
     }
 
+    /// Every suspended account's id, as this node knows now (for filters that hide them).
+    pub fn suspended_ids(&self) -> Vec<Uuid> {
+        self.cache
+            .read()
+            .map(|c| c.users.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// The suspension of `user`, as this node knows now.
     pub fn suspension(&self, user: Uuid) -> Option<SuspendedAccount> {
         self.cache
