@@ -445,8 +445,9 @@ pub async fn create(
         .json(shown(posted.view, staff)))
 }
 
-/// Called before a held comment is written: the moderation queue learns of it (issue 23's
-/// `Moderation::queue_held`, filled in once it exists).
+/// Called before a held comment is written: the moderation queue learns of it first, so a
+/// held comment is never missing from the queue (an entry whose comment was never written, or
+/// is no longer held, is dropped by the queue when it lists it).
 async fn on_comment_held(
     state: &AppState,
     video: &VideoView,
@@ -678,8 +679,7 @@ pub async fn delete_comment(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// After a held comment is approved, rejected or deleted (issue 23's
-/// `Moderation::held_resolved`, filled in once it exists).
+/// After a held comment is approved, rejected or deleted: it leaves the moderation queue.
 async fn held_resolved(state: &AppState, video: Uuid, comment: &str) {
     // The comment's change is durable and answered for; a queue entry this misses is dropped
     // by the queue itself when it lists it (it checks the comment is still held).
