@@ -33,7 +33,8 @@ test('an admin makes a moderator, who reviews held comments from the queue', asy
   await page.getByRole('button', { name: 'Find' }).click();
   const sw = page.getByRole('switch', { name: `Moderator: ${m.name}` }).first();
   await expect(sw).not.toBeChecked();
-  await sw.check();
+  // The switch turns once the server has answered (then the assertion below sees it).
+  await sw.click();
   await expect(sw).toBeChecked();
   await page.reload();
   await page.getByLabel('Find a user').fill(m.name);
@@ -78,13 +79,15 @@ test('an admin makes a moderator, who reviews held comments from the queue', asy
   await expect(third).not.toContainText('Held for review');
 
   // The role taken back: the queue is closed to them.
-  await page.getByRole('switch', { name: `Moderator: ${m.name}` }).first().uncheck();
+  await page.getByRole('switch', { name: `Moderator: ${m.name}` }).first().click();
   await expect(page.getByRole('switch', { name: `Moderator: ${m.name}` }).first()).not.toBeChecked();
   await mp.goto('/moderation');
   await expect(mp.getByRole('heading', { name: 'Moderators only' })).toBeVisible();
 });
 
-test('a report from the watch page: its thread, the decision with a note, and what the reporter reads', async ({ page, env, newUserContext }, testInfo) => {
+test('a report from the watch page: its thread, the decision with a note, and what the reporter reads', async ({ page, env, newUserContext, consoleLog }, testInfo) => {
+  // The second report of the same video while the first is pending: 409 duplicate_report.
+  consoleLog.allow(/status of 409 \(Conflict\)/);
   const owner = await user(env, 'rpo');
   const r = await user(env, 'rpr');
   const x = await user(env, 'rpx');
@@ -109,8 +112,13 @@ test('a report from the watch page: its thread, the decision with a note, and wh
   await page.locator('.watch-actions').getByRole('button', { name: 'Report' }).click();
   dialog = page.getByRole('dialog', { name: 'Report this video' });
   await dialog.getByRole('radio', { name: 'Spam' }).check();
+  // Details are required: the dialog says so before asking the server.
+  await dialog.getByRole('button', { name: 'Send report' }).click();
+  await expect(dialog.getByRole('alert')).toContainText('details are required');
+  await dialog.getByLabel('Details').fill('Still selling pills');
   await dialog.getByRole('button', { name: 'Send report' }).click();
   await expect(dialog.getByRole('alert')).toBeVisible();
+  await expect(dialog.getByRole('alert')).not.toContainText('details are required');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
 
   // A comment, from where it stands.
@@ -118,6 +126,7 @@ test('a report from the watch page: its thread, the decision with a note, and wh
   await rude.getByRole('group', { name: /^Actions on/ }).getByRole('button', { name: 'Report' }).click();
   dialog = page.getByRole('dialog', { name: `Report the comment by ${x.name}` });
   await dialog.getByRole('radio', { name: 'Harassment or bullying' }).check();
+  await dialog.getByLabel('Details').fill('Insults another viewer');
   await dialog.getByRole('button', { name: 'Send report' }).click();
   await expect(dialog.getByText('Your report was sent')).toBeVisible();
   await dialog.getByRole('button', { name: 'Close' }).click();

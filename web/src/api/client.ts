@@ -7,7 +7,6 @@
 
 import createClient from 'openapi-fetch';
 import type { components, paths } from './schema';
-import type * as P from './pending';
 import type { PendingPaths, ProblemBody } from './pending';
 
 export type Schemas = components['schemas'];
@@ -41,16 +40,19 @@ export type CommentPolicy = Schemas['CommentPolicy'];
 export type Role = Schemas['Role'];
 export type GrantableRole = Schemas['GrantableRole'];
 export type SuspendedAccount = Schemas['SuspendedAccount'];
-export type ReportReason = P.PendingReportReason;
-export type ReportState = P.PendingReportState;
-export type ReportTarget = P.PendingReportTarget;
-export type Report = P.PendingReportView;
-export type ReportMessage = P.PendingReportMessage;
-export type HeldComment = P.PendingHeldComment;
-export type QueueItem = P.PendingQueueItem;
+export type ReportReason = Schemas['ReportReason'];
+export type ReportState = Schemas['ReportState'];
+export type ReportTarget = Schemas['TargetInput'];
+export type Report = Schemas['ReportView'];
+export type ReportMessage = Schemas['ReportMessage'];
+export type HeldComment = Schemas['HeldComment'];
+export type QueueItem = Schemas['QueueItem'];
 export type AuditEntry = Schemas['AuditItem'];
-export type WatchedWords = P.PendingWatchedWords;
-export type AccountRef = P.PendingAccountRef;
+export type WatchedWords = Schemas['WatchedWords'];
+/** An account banned from commenting on a channel. */
+export type Ban = Schemas['Ban'];
+/** An account the user muted. */
+export type Muted = Schemas['Muted'];
 
 export const COMMENT_POLICIES: readonly { value: CommentPolicy; label: string }[] = [
   { value: 'enabled', label: 'On' },

@@ -61,6 +61,10 @@ export function ReportDialog({
       }
       t = { video: { id: target.video.id, start, end } };
     }
+    if (!text.trim()) {
+      setError('Say in a few words what is wrong (the details are required).');
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
@@ -117,7 +121,7 @@ export function ReportDialog({
           )}
           <div class="field">
             <label for="report-text">Details</label>
-            <textarea id="report-text" rows={4} maxLength={5000} value={text} dir="auto" onInput={(e) => setText(e.currentTarget.value)} />
+            <textarea id="report-text" rows={4} maxLength={3000} aria-required="true" value={text} dir="auto" onInput={(e) => setText(e.currentTarget.value)} />
           </div>
           <Status error={error} busy={busy ? 'Sending the report…' : null} />
           <div class="actions">

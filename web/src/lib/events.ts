@@ -9,6 +9,8 @@ export interface VideoEvents {
   video?(v: Video): void;
   counts?(c: Counts & { video_id?: string }): void;
   comment?(c: Comment): void;
+  /** The stream is (again) connected: what changed before this is not on it. */
+  opened?(): void;
   deleted?(): void;
 }
 
@@ -33,6 +35,7 @@ export function watchVideo(id: string, on: VideoEvents): () => void {
     es = new EventSource(url);
     es.addEventListener('open', () => {
       delay = 1000;
+      on.opened?.();
     });
     es.addEventListener('video', (e) => {
       const v = parse<Video>(e);

@@ -1,9 +1,9 @@
 // Personal blocks: a muted account's comments are not shown to the one who muted it.
 
-import { api, ok, type AccountRef } from '../api/client';
+import { api, ok, type Muted } from '../api/client';
 
-export async function mutes(cursor: string | undefined): Promise<{ items: AccountRef[]; next_cursor?: string | null }> {
-  return ok(await api.GET('/api/v1/users/me/mutes', { params: { query: { cursor, limit: 100 } } }));
+export async function mutes(): Promise<Muted[]> {
+  return ok(await api.GET('/api/v1/users/me/mutes'));
 }
 
 export async function mute(username: string): Promise<void> {

@@ -15,16 +15,18 @@ export async function setReportState(id: string, state: ReportState, note: strin
   return ok(await api.PATCH('/api/v1/reports/{id}', { params: { path: { id } }, body: { state, note: note || undefined } }));
 }
 
-export async function messages(id: string, cursor: string | undefined): Promise<{ items: ReportMessage[]; next_cursor?: string | null }> {
-  return ok(await api.GET('/api/v1/reports/{id}/messages', { params: { path: { id }, query: { cursor, limit: 50 } } }));
+/** A report's whole thread, oldest first. */
+export async function messages(id: string): Promise<ReportMessage[]> {
+  return ok(await api.GET('/api/v1/reports/{id}/messages', { params: { path: { id } } })).items;
 }
 
 export async function sendMessage(id: string, text: string): Promise<ReportMessage> {
   return ok(await api.POST('/api/v1/reports/{id}/messages', { params: { path: { id } }, body: { text } }));
 }
 
-export async function myReports(cursor: string | undefined): Promise<{ items: Report[]; next_cursor?: string | null }> {
-  return ok(await api.GET('/api/v1/users/me/reports', { params: { query: { cursor, limit: 30 } } }));
+/** The caller's reports, newest first (the server answers them all at once). */
+export async function myReports(): Promise<{ items: Report[]; next_cursor?: string | null }> {
+  return ok(await api.GET('/api/v1/users/me/reports'));
 }
 
 export const STATE_TEXT: Record<ReportState, string> = { pending: 'Pending', accepted: 'Accepted', rejected: 'Rejected' };

@@ -1,26 +1,17 @@
 import { useEffect, useState } from 'preact/hooks';
-import { toProblem, type AccountRef, type ApiProblem } from '../../api/client';
+import { toProblem, type Muted, type ApiProblem } from '../../api/client';
 import { Status } from '../../components/Status';
 import { mute, mutes, unmute } from '../../lib/mutes';
 import { plainName } from '../../lib/text';
 
 /** Muted accounts: their comments are not shown to this user. Mute by name, unmute. */
 export function Mutes() {
-  const [list, setList] = useState<AccountRef[] | null>(null);
+  const [list, setList] = useState<Muted[] | null>(null);
   const [name, setName] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   const [said, setSaid] = useState('');
-  const load = async () => {
-    let all: AccountRef[] = [];
-    let cursor: string | undefined;
-    for (;;) {
-      const page = await mutes(cursor);
-      all = all.concat(page.items);
-      cursor = page.next_cursor ?? undefined;
-      if (!cursor || page.items.length === 0) return all;
-    }
-  };
+  const load = mutes;
   useEffect(() => {
     load()
       .then(setList)

@@ -83,7 +83,7 @@ function key(q: QueueItem): string {
 export default function QueuePage({ query }: PageProps) {
   const filter: QueueFilter = {
     kind: (['report', 'held_comment'] as const).find((k) => k === query.get('kind')),
-    reason: query.get('reason') || undefined,
+    reason: REPORT_REASONS.find((r) => r.value === query.get('reason'))?.value,
     state: (['pending', 'accepted', 'rejected'] as const).find((k) => k === query.get('state')),
   };
   const list = usePaged((c) => queue(filter, c), [filter.kind, filter.reason, filter.state]);

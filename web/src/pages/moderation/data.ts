@@ -1,8 +1,8 @@
-import { api, ok, type AuditEntry, type QueueItem, type ReportState, type SuspendedAccount, type WatchedWords } from '../../api/client';
+import { api, ok, type AuditEntry, type QueueItem, type ReportReason, type ReportState, type SuspendedAccount, type WatchedWords } from '../../api/client';
 
 export interface QueueFilter {
   kind?: 'report' | 'held_comment';
-  reason?: string;
+  reason?: ReportReason;
   state?: ReportState;
 }
 

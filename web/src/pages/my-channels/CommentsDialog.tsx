@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { toProblem, type AccountRef, type ApiProblem, type Channel } from '../../api/client';
+import { toProblem, type Ban, type ApiProblem, type Channel } from '../../api/client';
 import { Dialog } from '../../components/Dialog';
 import { Status } from '../../components/Status';
 import { WatchedWordsForm } from '../../components/WatchedWordsForm';
@@ -7,7 +7,7 @@ import { plainName } from '../../lib/text';
 import { bans, channelWords, saveChannelWords, unban } from './data';
 
 function Bans({ handle }: { handle: string }) {
-  const [list, setList] = useState<AccountRef[] | null>(null);
+  const [list, setList] = useState<Ban[] | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   useEffect(() => {

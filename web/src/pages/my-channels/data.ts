@@ -1,4 +1,4 @@
-import { api, apiFetch, ok, problemOf, type AccountRef, type Channel, type CommentPolicy, type WatchedWords } from '../../api/client';
+import { api, apiFetch, ok, problemOf, type Ban, type Channel, type CommentPolicy, type WatchedWords } from '../../api/client';
 
 export async function myChannels(): Promise<Channel[]> {
   return ok(await api.GET('/api/v1/users/me/channels'));
@@ -46,15 +46,8 @@ export async function saveChannelWords(handle: string, w: WatchedWords): Promise
 }
 
 /** The accounts banned from commenting on the channel (by "reject and ban"). */
-export async function bans(handle: string): Promise<AccountRef[]> {
-  let all: AccountRef[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const page = ok(await api.GET('/api/v1/channels/{handle}/bans', { params: { path: { handle }, query: { cursor, limit: 100 } } }));
-    all = all.concat(page.items);
-    cursor = page.next_cursor ?? undefined;
-    if (!cursor || page.items.length === 0) return all;
-  }
+export async function bans(handle: string): Promise<Ban[]> {
+  return ok(await api.GET('/api/v1/channels/{handle}/bans', { params: { path: { handle } } }));
 }
 
 export async function unban(handle: string, username: string): Promise<void> {

@@ -73,16 +73,7 @@ export default function ReportPage({ params }: PageProps) {
     let live = true;
     Promise.all([
       report(id),
-      (async () => {
-        let all: ReportMessage[] = [];
-        let cursor: string | undefined;
-        for (;;) {
-          const page = await messages(id, cursor);
-          all = all.concat(page.items);
-          cursor = page.next_cursor ?? undefined;
-          if (!cursor || page.items.length === 0) return all;
-        }
-      })(),
+      messages(id),
     ])
       .then(([rep, msgs]) => {
         if (!live) return;

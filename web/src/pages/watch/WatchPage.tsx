@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { isStaff, toProblem, type ApiProblem, type Comment, type Counts, type Rating, type Video } from '../../api/client';
+import { isStaff, toProblem, type ApiProblem, type Counts, type Rating, type Video } from '../../api/client';
 import { ReportDialog } from '../../components/ReportDialog';
 import { Status } from '../../components/Status';
 import { watchVideo } from '../../lib/events';
@@ -12,7 +12,7 @@ import type { PageProps } from '../../routes';
 import { sessionReady, useSession } from '../../session';
 import { getVideo, rate } from './data';
 import { ChannelBlock } from './ChannelBlock';
-import { Comments, type CommentFeed } from './comments/Comments';
+import { Comments, type CommentFeed, type CommentSink } from './comments/Comments';
 import { EditDetails } from './EditDetails';
 import { HideVideo } from './HideVideo';
 import { Player } from './Player';
@@ -119,7 +119,7 @@ export default function WatchPage({ params, query }: PageProps) {
   const [saved, setSaved] = useState(false);
   const [reporting, setReporting] = useState<number | null>(null);
   // The comment list listens to the page's one event stream through this.
-  const commentSink = useRef<((c: Comment) => void) | null>(null);
+  const commentSink = useRef<CommentSink | null>(null);
   const feed = useCallback<CommentFeed>((on) => {
     commentSink.current = on;
   }, []);
@@ -151,7 +151,8 @@ export default function WatchPage({ params, query }: PageProps) {
             if (nv.counts) setCounts(nv.counts);
           },
           counts: (c) => setCounts({ views: c.views, likes: c.likes, dislikes: c.dislikes }),
-          comment: (c) => commentSink.current?.(c),
+          comment: (c) => commentSink.current?.comment(c),
+          opened: () => commentSink.current?.caughtUp(),
           deleted: () => setGone(true),
         });
       } catch (e) {

@@ -10,8 +10,16 @@ import { Composer } from './Composer';
 import { comments, post, replies, type Sort } from './data';
 import { appendPage, apply, fromPage, ordered, withReplies, withoutAuthor, type Thread } from './threads';
 
+/** What the list takes from the video's event stream: each `comment` event, and word that the
+ * stream is (again) connected, after which the list reads its first page once more so that a
+ * comment posted before the stream was listening is not missed. */
+export interface CommentSink {
+  comment(c: Comment): void;
+  caughtUp(): void;
+}
+
 /** Hands live `comment` events to the list (the watch page owns the one event stream). */
-export type CommentFeed = (on: ((c: Comment) => void) | null) => void;
+export type CommentFeed = (on: CommentSink | null) => void;
 
 function Replies({
   t,
@@ -92,6 +100,8 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
   const [said, setSaid] = useState('');
   const cursor = useRef<string | null | undefined>(undefined);
   const gen = useRef(0);
+  // The first page's read in flight, which a catch-up waits for (so its answer is the newer).
+  const loading = useRef<Promise<unknown>>(Promise.resolve());
   const policy = video.comment_policy ?? 'enabled';
   const viewer: Viewer = {
     id: me?.id ?? null,
@@ -106,7 +116,9 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
       const mine = first ? ++gen.current : gen.current;
       setBusy(true);
       setError(null);
-      comments(video.id, sort, first ? undefined : cursor.current ?? undefined)
+      const read = comments(video.id, sort, first ? undefined : cursor.current ?? undefined);
+      if (first) loading.current = read.catch(() => undefined);
+      read
         .then((page) => {
           if (mine !== gen.current) return;
           cursor.current = page.next_cursor ?? null;
@@ -135,11 +147,27 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
     if (r.delta) setTotal((n) => (n == null ? n : Math.max(0, n + r.delta)));
   }, []);
 
+  // The stream is listening now: read the first page again, after the first read, and add what
+  // is not shown (posted between the two), with the exact count.
+  const catchUp = useCallback(() => {
+    const mine = gen.current;
+    void loading.current
+      .then(() => comments(video.id, sort, undefined))
+      .then((page) => {
+        if (mine !== gen.current) return;
+        let next = current.current;
+        for (const c of [...page.items].reverse()) next = apply(next, c).threads;
+        setThreads(next);
+        setTotal(page.total);
+      })
+      .catch(() => undefined);
+  }, [video.id, sort, setThreads]);
+
   // Live arrivals from the video's event stream.
   useEffect(() => {
-    feed(change);
+    feed({ comment: change, caughtUp: catchUp });
     return () => feed(null);
-  }, [feed, change]);
+  }, [feed, change, catchUp]);
 
   const onMute = async (a: { id: string; username: string }) => {
     setSaid('');
