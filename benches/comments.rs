@@ -184,7 +184,7 @@ async fn new_video(c: &reqwest::Client, url: &str, token: &str, title: &str) -> 
 
 fn median_spread(v: &[f64]) -> String {
     let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    s.sort_by(|a, b| a.total_cmp(b));
     format!("{:.1} [{:.1}-{:.1}]", s[s.len() / 2], s[0], s[s.len() - 1])
 }
 
@@ -326,7 +326,7 @@ async fn main() {
         post_p99.push(p.p99);
         sse_p50.push(hist.quantile(0.5) as f64);
         sse_p99.push(hist.quantile(0.99) as f64);
-        missed.push((want - heard.min(want)) as f64 / want as f64 * 100.0);
+        missed.push((want - heard.min(want)) as f64 / want.max(1) as f64 * 100.0);
     }
     println!(
         "hot video, {rate}/s from {users} users, {watchers} watchers, {rounds} rounds, median [min-max]: \
