@@ -471,3 +471,10 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
         ))
     }
 }
+
+/// Trims what the OpenAPI document's `\S` pattern (ECMAScript's `\s`) calls space, so that a
+/// text the document accepts as "not only spaces" is never refused as blank. Rust's `trim`
+/// differs on U+0085 (space to Rust, a character to ECMAScript) and U+FEFF (the reverse).
+pub fn trim_blank(s: &str) -> &str {
+    s.trim_matches(|c: char| (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}')
+}

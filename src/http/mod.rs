@@ -201,7 +201,37 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api.info.version = env!("CARGO_PKG_VERSION").to_string();
     let mut doc = serde_json::to_value(&api).expect("the OpenAPI document serialises");
     problems::document(&mut doc);
+    close_tagged_variants(&mut doc);
     serde_json::from_value(doc).expect("the completed OpenAPI document reads back")
+}
+
+/// Marks each variant of an externally tagged enum (`{"video": {...}}`) as admitting no other
+/// property: serde refuses a second key there, and the document should say so.
+fn close_tagged_variants(doc: &mut serde_json::Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let Some(variants) = schema
+            .get_mut("oneOf")
+            .and_then(serde_json::Value::as_array_mut)
+        else {
+            continue;
+        };
+        for variant in variants {
+            let single_tag = variant["type"] == "object"
+                && variant["properties"]
+                    .as_object()
+                    .is_some_and(|p| p.len() == 1)
+                && variant["required"].as_array().is_some_and(|r| r.len() == 1);
+            if single_tag {
+                variant["additionalProperties"] = serde_json::Value::Bool(false);
+            }
+        }
+    }
 }
 
 /// The actix application: routes, extractor error mapping, middleware.

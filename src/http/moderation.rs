@@ -76,7 +76,7 @@ pub const MAX_REASON_CHARS: usize = 2_000;
 
 /// Checks a moderator's reason: 1 to 2,000 characters, not only spaces.
 pub(crate) fn reason(r: &str) -> Result<String, ApiError> {
-    let t = r.trim();
+    let t = crate::http::error::trim_blank(r);
     if t.is_empty() || t.chars().count() > MAX_REASON_CHARS {
         return Err(unprocessable(
             "invalid_reason",

@@ -142,7 +142,7 @@ pub async fn unread_count(
 
 /// Which notifications to mark read: `{"ids": [...]}` or `{"all": true}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum MarkRead {
     /// These notifications. Ids that are not the caller's are ignored.
     Ids {

@@ -29,7 +29,7 @@ fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
 }
 
 fn text(t: &str) -> Result<String, ApiError> {
-    let t = t.trim();
+    let t = crate::http::error::trim_blank(t);
     if t.is_empty() || t.chars().count() > MAX_TEXT_CHARS {
         return Err(unprocessable(
             "invalid_text",
@@ -39,35 +39,50 @@ fn text(t: &str) -> Result<String, ApiError> {
     Ok(t.to_owned())
 }
 
-/// What to report.
+/// What to report: exactly one of `video`, `comment` or `account`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TargetInput {
     /// A video, optionally a time range of it (seconds).
-    Video {
-        /// The video id.
-        id: Uuid,
-        /// Where the reported part starts (seconds, 0 or more).
-        #[serde(default)]
-        #[schema(minimum = 0)]
-        start: Option<f64>,
-        /// Where it ends (seconds, at least `start`, at most the video's duration).
-        #[serde(default)]
-        #[schema(minimum = 0)]
-        end: Option<f64>,
-    },
+    Video(VideoTarget),
     /// A comment.
-    Comment {
-        /// Its video.
-        video_id: Uuid,
-        /// The comment id.
-        id: String,
-    },
+    Comment(CommentTarget),
     /// An account.
-    Account {
-        /// Its username.
-        username: String,
-    },
+    Account(AccountTarget),
+}
+
+/// A reported video, optionally a time range of it (seconds).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VideoTarget {
+    /// The video id.
+    id: Uuid,
+    /// Where the reported part starts (seconds, 0 or more).
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    start: Option<f64>,
+    /// Where it ends (seconds, at least `start`, at most the video's duration).
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    end: Option<f64>,
+}
+
+/// A reported comment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentTarget {
+    /// Its video.
+    video_id: Uuid,
+    /// The comment id.
+    id: String,
+}
+
+/// A reported account.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountTarget {
+    /// Its username.
+    username: String,
 }
 
 /// A new report.
@@ -138,7 +153,7 @@ pub async fn create(
     let reporter = me(&state, &user).await?;
     let viewer = super::videos::viewer(&state, Some(&user.0)).await?;
     let target = match body.target {
-        TargetInput::Video { id, start, end } => {
+        TargetInput::Video(VideoTarget { id, start, end }) => {
             let v = super::videos::visible(&state, id, viewer).await?;
             let bad = |why: &str| Err(unprocessable("invalid_range", why.to_owned()));
             let within =
@@ -161,7 +176,7 @@ pub async fn create(
                 account: None,
             }
         }
-        TargetInput::Comment { video_id, id } => {
+        TargetInput::Comment(CommentTarget { video_id, id }) => {
             super::videos::visible(&state, video_id, viewer).await?;
             let Some(c) = find_comment(&state, video_id, &id).await? else {
                 return Err(ApiError::not_found("comment_not_found", "no such comment"));
@@ -173,7 +188,7 @@ pub async fn create(
                 account: None,
             }
         }
-        TargetInput::Account { username } => {
+        TargetInput::Account(AccountTarget { username }) => {
             let key = super::users::user_key(username)?;
             let Some(u) = state.accounts.get(&key).await? else {
                 return Err(ApiError::not_found("user_not_found", "no such user"));

@@ -10,7 +10,17 @@ test('titles, descriptions and tags with <script>, quotes and RTL text render as
     dialogs++;
     void d.dismiss();
   });
-  await page.getByRole('list', { name: 'Latest videos' }).getByRole('link', { name: env.xss.title }).click();
+  // Other specs upload videos too, so the hostile one may be past the first page: ask for more
+  // until it shows, as a reader scrolling the list would.
+  const link = page.getByRole('list', { name: 'Latest videos' }).getByRole('link', { name: env.xss.title });
+  await expect(async () => {
+    if (!(await link.isVisible())) {
+      const more = page.getByRole('button', { name: 'More videos' });
+      if (await more.isVisible()) await more.click();
+    }
+    await expect(link).toBeVisible({ timeout: 2_000 });
+  }).toPass({ timeout: 60_000 });
+  await link.click();
   const h1 = page.getByRole('heading', { level: 1 });
   await expect(h1).toHaveText(env.xss.title);
   await expect(page.getByRole('region', { name: 'Description' })).toHaveText(env.xss.description);
