@@ -127,6 +127,13 @@ impl Application {
         )
         .await
         .context("cannot start the moderation actors")?;
+        let outbox = troupe_actors::outbox::Outbox::start(
+            &system,
+            troupe_actors::outbox::OutboxSettings::default(),
+        )
+        .await
+        .context("cannot start the outbox")?;
+        let mailer = crate::outbound::Mailer::new(outbox.clone(), "http://127.0.0.1:8080".into());
         notify.set_subscriber_source(Arc::new(channels.clone()));
         // Present from the start, so that dashboards and alerts see zeros, not gaps.
         metrics::gauge!("troupe_sse_subscribers").set(0.0);
@@ -202,6 +209,8 @@ impl Application {
             playback,
             notify,
             moderation,
+            outbox,
+            mailer,
             catalogue,
             hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),

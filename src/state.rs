@@ -53,6 +53,10 @@ pub struct AppState {
     pub notify: Notifier,
     /// Moderation: suspended accounts, the audit log, the held-comment queue.
     pub moderation: Moderation,
+    /// The outbox: durable deliveries of email and webhook calls, retried in the background.
+    pub outbox: troupe_actors::outbox::Outbox,
+    /// Email: templates rendered and enqueued in the outbox.
+    pub mailer: crate::outbound::Mailer,
     /// The catalogue index: listing, search, trending.
     pub catalogue: troupe_catalogue::Catalogue,
     /// Hot HLS segments and playlists.

@@ -13,4 +13,5 @@ pub mod events;
 pub mod inbox;
 pub mod media;
 pub mod moderation;
+pub mod outbox;
 pub mod playback;
