@@ -121,6 +121,15 @@ ensure_feedparser() {
     python3 -m pip install -q --disable-pip-version-check --user --break-system-packages feedparser
 }
 
+# standardwebhooks (PyPI), the Standard Webhooks verifier the webhook tests' receiver
+# (tests/support/webhook_receiver.py) checks every delivery with.
+ensure_standardwebhooks() {
+  python3 -c 'import standardwebhooks' 2>/dev/null && return 0
+  echo "==> installing standardwebhooks (webhook signature verifier)" >&2
+  python3 -m pip install -q --disable-pip-version-check standardwebhooks ||
+    python3 -m pip install -q --disable-pip-version-check --user --break-system-packages standardwebhooks
+}
+
 # The web console (web/): its npm packages as locked (again whenever the lock file changes).
 ensure_console_packages() {
   local d=web

@@ -17,6 +17,7 @@ ensure_node
 ensure_player_packages
 ensure_tuspy
 ensure_feedparser
+ensure_standardwebhooks
 ensure_schemathesis
 ensure_console
 status=0

@@ -43,6 +43,44 @@ pub struct Config {
     pub comments: CommentsConfig,
     /// Moderation: suspensions, reports, the audit log.
     pub moderation: ModerationConfig,
+    /// Webhooks: retries, SSRF rules, secrets.
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Networks (CIDRs) exempt from the SSRF rules, such as `["127.0.0.0/8"]` for tests or
+    /// an internal receiver the operator trusts. Empty: every internal address is refused.
+    pub allowed_networks: Vec<String>,
+    /// Whether plain `http://` targets are allowed (else only `https://`).
+    pub allow_http: bool,
+    /// The delays before each retry, in seconds (Svix's schedule).
+    pub schedule_secs: Vec<u64>,
+    /// How long one attempt may take, connecting included (s).
+    pub timeout_secs: u64,
+    /// How long an endpoint may fail without a success before it is disabled and its owner
+    /// emailed (s).
+    pub disable_after_secs: u64,
+    /// How long the previous secret still signs after a rotation (s).
+    pub rotation_overlap_secs: u64,
+    /// Most endpoints per user, and instance-wide.
+    pub max_per_owner: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allowed_networks: Vec::new(),
+            allow_http: false,
+            schedule_secs: vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000],
+            timeout_secs: 15,
+            disable_after_secs: 5 * 86_400,
+            rotation_overlap_secs: 86_400,
+            max_per_owner: 20,
+        }
+    }
 }
 
 /// `[comments]`

@@ -4,6 +4,8 @@
 //! INTERFACE SKELETON (issue 24): the signatures here are fixed by /work/wt/INTERFACES24.md;
 //! milestone O1 fills in the bodies.
 
+pub mod webhook;
+
 use serde::Serialize;
 use troupe_actors::outbox::{Outbox, OutboxError};
 use uuid::Uuid;

@@ -33,3 +33,4 @@ mod revocation;
 mod s3;
 mod server;
 mod watch;
+mod webhooks;
