@@ -38,6 +38,12 @@ pub struct Application {
 }
 
 impl Application {
+    /// What the handlers reach (for benchmarks that drive a part directly, such as
+    /// `benches/webhooks.rs` producing events).
+    pub fn state(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+
     /// Opens everything the server needs. Must run on the main multi-thread runtime.
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
         let data_dir = config.server.data_dir.clone();
