@@ -19,6 +19,7 @@ pub mod hls;
 pub mod moderation;
 pub mod notifications;
 pub mod observe;
+pub mod outbound;
 pub mod playback;
 pub mod problems;
 pub mod ratelimit;
@@ -146,6 +147,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(comments::mutes)
         .service(comments::mute)
         .service(comments::unmute);
+    outbound::configure(cfg);
 }
 
 #[derive(OpenApi)]
