@@ -156,3 +156,13 @@ ensure_console() {
   echo "==> building the web console (npm run build in $d)" >&2
   (cd "$d" && npm run build --silent >/dev/null)
 }
+
+# aiosmtpd (PyPI, or Debian's python3-aiosmtpd), the SMTP server the email tests send to: its
+# Maildir handler stores what it receives (tests/it/harness.rs, SmtpSink).
+ensure_aiosmtpd() {
+  python3 -c 'import aiosmtpd' 2>/dev/null && return 0
+  echo "==> installing aiosmtpd (SMTP test server)" >&2
+  python3 -m pip install -q --disable-pip-version-check aiosmtpd ||
+    python3 -m pip install -q --disable-pip-version-check --user --break-system-packages aiosmtpd ||
+    ensure_apt_package python3-aiosmtpd
+}

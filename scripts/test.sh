@@ -11,6 +11,7 @@ ensure_rust
 ensure_ffmpeg
 ensure_strace
 ensure_moto
+ensure_aiosmtpd
 ensure_nextest
 ensure_chromium
 ensure_node

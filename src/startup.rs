@@ -135,11 +135,15 @@ impl Application {
         .context("cannot start the moderation actors")?;
         let outbox = troupe_actors::outbox::Outbox::start(
             &system,
-            troupe_actors::outbox::OutboxSettings::default(),
+            troupe_actors::outbox::OutboxSettings {
+                concurrency: config.outbox.concurrency.max(1),
+                sweep: Duration::from_secs(config.outbox.sweep_secs.max(1)),
+                ..Default::default()
+            },
         )
         .await
         .context("cannot start the outbox")?;
-        let mailer = crate::outbound::Mailer::new(outbox.clone(), "http://127.0.0.1:8080".into());
+        let mailer = crate::outbound::mailer(&config, &data_dir, &outbox, &keyring)?;
         let (webhooks, webhook_vetting) =
             start_webhooks(&config, &system, &outbox, &mailer, &accounts).await?;
         media.set_webhooks(webhooks.clone());
@@ -632,6 +636,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let state = app.state.clone();
     let cfg = state.config.clone();
+    if cfg.email.public_url.is_empty() {
+        // No public URL configured: links in mail point at the address troupe listens on.
+        state
+            .mailer
+            .set_public_url(format!("http://{}", listener.local_addr()?));
+    }
     let factory_state = state.clone();
     let homes = cfg.actors.on_http_workers;
     // Runs once on each worker thread. A worker runs until the server stops, which `run` does

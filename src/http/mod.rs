@@ -19,6 +19,7 @@ pub mod hls;
 pub mod moderation;
 pub mod notifications;
 pub mod observe;
+pub mod outbound;
 pub mod playback;
 pub mod problems;
 pub mod ratelimit;
@@ -156,6 +157,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(webhooks::deliveries)
         .service(webhooks::retry)
         .service(webhooks::test);
+    outbound::configure(cfg);
 }
 
 #[derive(OpenApi)]

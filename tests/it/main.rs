@@ -16,6 +16,7 @@ mod comments;
 mod console;
 mod contract;
 mod durability;
+mod email;
 mod event_streams;
 mod failover;
 mod feeds;

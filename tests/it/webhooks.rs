@@ -4,7 +4,7 @@
 
 use crate::cluster::{Cluster, Spec};
 use crate::comments::posted;
-use crate::harness::{eventually, problem, Options, TestApp};
+use crate::harness::{eventually, problem, Options, SmtpSink, TestApp};
 use crate::media::{clip, media_env, new_video, upload};
 use crate::notifications::subscribe;
 use reqwest::{Method, StatusCode};
@@ -911,4 +911,50 @@ async fn on_three_nodes_events_caused_on_every_node_reach_the_endpoint() {
         .collect();
     assert_eq!(seen, videos);
     assert_eq!(by_id(&got).len(), 3);
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_too_long_is_disabled_and_its_owner_emailed() {
+    let rx = Receiver::start();
+    let sink = SmtpSink::start().await;
+    let opts = sink
+        .options(options("[1,1,1,1,1,1,1,1,1,1]").env("TROUPE__WEBHOOKS__DISABLE_AFTER_SECS", "3"));
+    let app = TestApp::spawn(opts).await;
+    let alice = app.user("alice").await;
+    let hook = register(&app, &alice, &rx.url("down"), &["video.created"]).await;
+    rx.configure(
+        "down",
+        json!({"secrets": [hook["secret"]], "default": "500"}),
+    )
+    .await;
+    new_video(&app, &alice, "unheard", "public").await;
+    let id = hook["id"].as_str().unwrap();
+    let e = app
+        .json_when(
+            Duration::from_secs(60),
+            &format!("/api/v1/webhooks/{id}"),
+            Some(&alice),
+            |e| e["state"] == "disabled",
+        )
+        .await;
+    assert_eq!(e["disabled_reason"], "failing");
+    assert!(e["failing_since"].is_string());
+    let mail = sink
+        .wait_for(Duration::from_secs(60), |m| {
+            m.to.contains("alice@example.org")
+        })
+        .await;
+    assert!(mail.subject.contains("was disabled"), "{}", mail.subject);
+    let text = mail.text.unwrap_or_default();
+    assert!(
+        text.contains(&rx.url("down")) && text.contains("failed since"),
+        "{text}"
+    );
+    // The delivery under way ends: its next attempt finds the endpoint disabled.
+    let entries = eventually(Duration::from_secs(30), || async {
+        let l = log(&app, &alice, id).await;
+        (l.first()?["outcome"] == "failed").then_some(l)
+    })
+    .await;
+    assert!(entries.iter().skip(1).all(|e| e["status"] == 500));
 }
