@@ -29,10 +29,13 @@ impl From<OutboxError> for ApiError {
 #[serde(deny_unknown_fields)]
 pub struct OutboxQuery {
     /// `email` or `webhook`; all kinds when absent.
+    #[param(pattern = "^(email|webhook)$")]
     pub kind: Option<String>,
     /// `pending` or `failed`; both when absent.
+    #[param(pattern = "^(pending|failed)$")]
     pub status: Option<String>,
     /// At most this many of each status (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -48,7 +51,7 @@ pub struct OutboxList {
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(OutboxQuery), responses(
     (status = 200, description = "The deliveries", body = OutboxList),
     (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "`invalid_query`: an unknown kind or status", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_query`: an unknown kind or status, or a limit outside 1-1000", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "`outbox_unavailable`: the store could not be read", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/admin/outbox")]
@@ -77,7 +80,14 @@ pub async fn outbox(
             ));
         }
     }
-    let limit = q.limit.unwrap_or(100).clamp(1, 1_000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1_000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            "limit must be between 1 and 1000",
+        ));
+    }
     let mut items = state
         .outbox
         .list(q.kind.as_deref(), q.status.as_deref(), limit)

@@ -79,11 +79,45 @@ pub struct CreateWebhook {
     /// At least one of `video.created`, `upload.completed`, `video.ready`, `video.failed`,
     /// `video.updated`, `video.deleted`, `channel.subscribed`, `comment.created`,
     /// `comment.held`.
+    #[schema(value_type = Vec<EventName>, min_items = 1)]
     pub events: Vec<String>,
     /// `user` (the default): events on the caller's videos and channels; `instance`: every
     /// event (admins only).
     #[serde(default)]
     pub scope: Option<Scope>,
+}
+
+/// The events an endpoint can ask for (the document's list of what `events` admits).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum EventName {
+    /// A video was created (before its upload).
+    #[schema(rename = "video.created")]
+    VideoCreated,
+    /// A video's upload received its last byte.
+    #[schema(rename = "upload.completed")]
+    UploadCompleted,
+    /// A video can be played.
+    #[schema(rename = "video.ready")]
+    VideoReady,
+    /// A video's transcoding failed for good.
+    #[schema(rename = "video.failed")]
+    VideoFailed,
+    /// A video's metadata changed.
+    #[schema(rename = "video.updated")]
+    VideoUpdated,
+    /// A video was deleted.
+    #[schema(rename = "video.deleted")]
+    VideoDeleted,
+    /// Someone subscribed to a channel.
+    #[schema(rename = "channel.subscribed")]
+    ChannelSubscribed,
+    /// A comment was posted (or approved) and is visible.
+    #[schema(rename = "comment.created")]
+    CommentCreated,
+    /// A comment was posted and held for review.
+    #[schema(rename = "comment.held")]
+    CommentHeld,
 }
 
 /// A change to an endpoint; absent fields stay as they are.
@@ -97,6 +131,7 @@ pub struct UpdateWebhook {
     #[schema(max_length = 500)]
     pub description: Option<String>,
     /// New events (at least one).
+    #[schema(value_type = Option<Vec<EventName>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     /// `enabled` (also re-enables one that was disabled after a 410 or days of failures) or
     /// `disabled`.
@@ -154,6 +189,7 @@ pub struct LogQuery {
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 
