@@ -57,6 +57,8 @@ pub struct AppState {
     pub outbox: troupe_actors::outbox::Outbox,
     /// Email: templates rendered and enqueued in the outbox.
     pub mailer: crate::outbound::Mailer,
+    /// The users' daily digests of notification email.
+    pub digests: troupe_actors::inbox::digest::Digests,
     /// The catalogue index: listing, search, trending.
     pub catalogue: troupe_catalogue::Catalogue,
     /// Hot HLS segments and playlists.

@@ -172,6 +172,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "comments", description = "Comments under videos: threads, replies, pins, held-for-review, bans, watched words, mutes"),
         (name = "notifications", description = "The signed-in user's inbox, its live stream and settings, and channels' fan-outs"),
         (name = "moderation", description = "Suspensions, abuse reports, the moderation queue, hidden videos, the audit log"),
+        (name = "email", description = "Email: one-click unsubscribe (RFC 8058)"),
     )
 )]
 struct ApiDoc;

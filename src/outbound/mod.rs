@@ -8,6 +8,7 @@
 //! ```
 
 pub mod email;
+pub mod notify;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
