@@ -103,6 +103,38 @@ impl NotificationMail for NotificationMailer {
     }
 }
 
+/// The email of a digest to `to`: the `digest` template with its groups, and a one-click
+/// link that turns the digest off.
+pub fn digest_mail(mailer: &Mailer, mail: DigestMail, to: String) -> Mail {
+    let groups: Vec<serde_json::Value> = mail
+        .groups
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "kind": g.kind,
+                "label": g.label,
+                "channel": g.channel,
+                "count": g.count,
+                "more": g.more,
+                "items": g.items.iter().map(|i| serde_json::json!({
+                    "headline": i.headline,
+                    "link": i.path.as_ref().map(|p| mailer.link(p)),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Mail {
+        key: mail.key,
+        to,
+        template: "digest",
+        context: serde_json::json!({ "groups": groups, "total": mail.total }),
+        unsubscribe: Some(Unsubscribe {
+            user: mail.user,
+            what: "digest".into(),
+        }),
+    }
+}
+
 impl DigestSink for NotificationMailer {
     fn send(&self, mail: DigestMail) -> BoxFuture<'static, Result<(), String>> {
         let this = self.clone();
@@ -110,36 +142,8 @@ impl DigestSink for NotificationMailer {
             let Some(to) = this.address(&mail.username).await? else {
                 return Ok(());
             };
-            let groups: Vec<serde_json::Value> = mail
-                .groups
-                .iter()
-                .map(|g| {
-                    serde_json::json!({
-                        "kind": g.kind,
-                        "label": g.label,
-                        "channel": g.channel,
-                        "count": g.count,
-                        "more": g.more,
-                        "items": g.items.iter().map(|i| serde_json::json!({
-                            "headline": i.headline,
-                            "link": i.path.as_ref().map(|p| this.mailer.link(p)),
-                        })).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            this.mailer
-                .send(Mail {
-                    key: mail.key,
-                    to,
-                    template: "digest",
-                    context: serde_json::json!({ "groups": groups, "total": mail.total }),
-                    unsubscribe: Some(Unsubscribe {
-                        user: mail.user,
-                        what: "digest".into(),
-                    }),
-                })
-                .await
-                .map_err(|e| e.to_string())
+            let m = digest_mail(&this.mailer, mail, to);
+            this.mailer.send(m).await.map_err(|e| e.to_string())
         })
     }
 }

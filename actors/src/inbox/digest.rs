@@ -692,3 +692,76 @@ async fn sweep_forever(system: System, schedule: Arc<Schedule>, every: Duration)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_next_digest_hour_is_in_the_users_zone() {
+        // 08:00 in Paris is 07:00 UTC in winter.
+        assert_eq!(
+            next_at_hour(8, "Europe/Paris", at("2026-12-07T06:00:00Z")),
+            at("2026-12-07T07:00:00Z")
+        );
+        // Past it today: tomorrow.
+        assert_eq!(
+            next_at_hour(8, "Europe/Paris", at("2026-12-07T07:00:00Z")),
+            at("2026-12-08T07:00:00Z")
+        );
+        // Across a date line: 08:00 in Auckland (UTC+13 in December) is 19:00 UTC the day before.
+        assert_eq!(
+            next_at_hour(8, "Pacific/Auckland", at("2026-12-07T12:00:00Z")),
+            at("2026-12-07T19:00:00Z")
+        );
+        // 02:30 does not exist in Paris on 2027-03-28 (clocks jump 02:00 -> 03:00): the hour
+        // after it instead, 03:00 CEST = 01:00 UTC.
+        assert_eq!(
+            next_at_hour(2, "Europe/Paris", at("2027-03-27T23:00:00Z")),
+            at("2027-03-28T01:00:00Z")
+        );
+    }
+
+    #[test]
+    fn groups_are_by_type_then_channel_with_counts_and_the_newest_lines() {
+        let mut s = DigestState::default();
+        for (i, (kind, ch)) in [
+            (NotificationKind::NewSubscriber, "a"),
+            (NotificationKind::NewSubscriber, "a"),
+            (NotificationKind::NewSubscriber, "b"),
+            (NotificationKind::MyVideoReady, "a"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            *s.counts.entry(group_key(kind, Some(ch))).or_default() += 1;
+            s.items.push(DigestItem {
+                id: format!("{i}"),
+                kind,
+                channel: Some((ch.to_owned(), ch.to_uppercase())),
+                headline: format!("line {i}"),
+                path: None,
+                at: Utc::now(),
+            });
+        }
+        let g = groups(&s);
+        let got: Vec<(&str, Option<&str>, u64)> = g
+            .iter()
+            .map(|g| (g.kind.as_str(), g.channel.as_deref(), g.count))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("my_video_ready", Some("A"), 1),
+                ("new_subscriber", Some("A"), 2),
+                ("new_subscriber", Some("B"), 1),
+            ]
+        );
+        // Newest first within a group.
+        assert_eq!(g[1].items[0].headline, "line 1");
+    }
+}
