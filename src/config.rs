@@ -114,6 +114,10 @@ pub struct EmailConfig {
     /// The delays before each retry of an email that could not be sent, in seconds; when they
     /// are used up it fails for good (a `warn` log line, `troupe_outbox_failed_total`).
     pub retry_schedule_secs: Vec<u64>,
+    /// Digests: 0 (the default) sends each user's digest once a day at their hour in their
+    /// time zone; N > 0 sends each user's pending notifications N seconds after the first of
+    /// them arrived instead (for tests and demonstrations only).
+    pub digest_every_secs: u64,
 }
 
 impl Default for EmailConfig {
@@ -128,6 +132,7 @@ impl Default for EmailConfig {
             dkim_key_file: String::new(),
             timeout_secs: 30,
             retry_schedule_secs: crate::outbound::EMAIL_SCHEDULE_SECS.to_vec(),
+            digest_every_secs: 0,
         }
     }
 }

@@ -147,6 +147,24 @@ impl Application {
         let (webhooks, webhook_vetting) =
             start_webhooks(&config, &system, &outbox, &mailer, &accounts).await?;
         media.set_webhooks(webhooks.clone());
+        let digests = troupe_actors::inbox::digest::Digests::start(
+            &system,
+            troupe_actors::inbox::digest::DigestSettings {
+                every: (config.email.digest_every_secs > 0)
+                    .then(|| Duration::from_secs(config.email.digest_every_secs)),
+                concurrency: config.outbox.concurrency.max(1),
+                sweep: Duration::from_secs(config.outbox.sweep_secs.max(1)),
+            },
+        )
+        .await
+        .context("cannot start the digests")?;
+        let notification_mail = Arc::new(crate::outbound::notify::NotificationMailer {
+            mailer: mailer.clone(),
+            accounts: accounts.clone(),
+            digests: digests.clone(),
+        });
+        notify.set_mail(notification_mail.clone());
+        digests.set_sink(notification_mail);
         notify.set_subscriber_source(Arc::new(channels.clone()));
         // Present from the start, so that dashboards and alerts see zeros, not gaps.
         metrics::gauge!("troupe_sse_subscribers").set(0.0);
@@ -226,6 +244,7 @@ impl Application {
             mailer,
             webhooks,
             webhook_vetting,
+            digests,
             catalogue,
             hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),

@@ -61,6 +61,8 @@ pub struct AppState {
     pub webhooks: troupe_actors::webhooks::Webhooks,
     /// The webhooks' SSRF rules, for vetting URLs at registration.
     pub webhook_vetting: Arc<crate::outbound::webhook::Vetting>,
+    /// The users' daily digests of notification email.
+    pub digests: troupe_actors::inbox::digest::Digests,
     /// The catalogue index: listing, search, trending.
     pub catalogue: troupe_catalogue::Catalogue,
     /// Hot HLS segments and playlists.

@@ -183,6 +183,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "notifications", description = "The signed-in user's inbox, its live stream and settings, and channels' fan-outs"),
         (name = "moderation", description = "Suspensions, abuse reports, the moderation queue, hidden videos, the audit log"),
         (name = "webhooks", description = "Webhooks (Standard Webhooks): endpoints, signed events, secrets and rotation, delivery logs, retries, test events"),
+        (name = "email", description = "Email: one-click unsubscribe (RFC 8058)"),
     )
 )]
 struct ApiDoc;

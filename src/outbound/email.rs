@@ -117,7 +117,10 @@ pub fn render(
         .get_template(&format!("{name}.html"))
         .map_err(|e| e.to_string())?
         .render(&value)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        // minijinja escapes `/` too; a browser shows `&#x2f;` as `/` anyway, and links read
+        // better in the source (and in clients that show it) without it.
+        .replace("&#x2f;", "/");
     let (first, body) = text.split_once('\n').unwrap_or((&text, ""));
     let subject = first
         .strip_prefix("Subject:")

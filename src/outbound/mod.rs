@@ -9,6 +9,7 @@
 
 pub mod email;
 pub mod webhook;
+pub mod notify;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;

@@ -496,7 +496,6 @@ impl ParsedMail {
 
 impl SmtpSink {
     /// Starts a sink on a free port.
-    #[allow(dead_code)] // for the tests of mail that is sent at once (accounts, notifications)
     pub async fn start() -> SmtpSink {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("maildir");

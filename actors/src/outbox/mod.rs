@@ -175,6 +175,8 @@ pub struct OutboxItem {
 pub(crate) struct Schedule {
     inner: Mutex<Sched>,
     wake: tokio::sync::Notify,
+    /// The gauge of what it holds, by kind.
+    metric: &'static str,
 }
 
 #[derive(Default)]
@@ -187,7 +189,7 @@ struct Sched {
 }
 
 impl Sched {
-    fn gauge(&self) {
+    fn gauge(&self, metric: &'static str) {
         let mut counts: BTreeMap<&str, f64> = BTreeMap::new();
         for kind in self
             .due
@@ -197,20 +199,40 @@ impl Sched {
         {
             *counts.entry(kind.as_str()).or_default() += 1.0;
         }
-        for kind in ["email", "webhook"] {
-            counts.entry(kind).or_default();
+        if metric == "troupe_outbox_pending" {
+            for kind in ["email", "webhook"] {
+                counts.entry(kind).or_default();
+            }
         }
         for (kind, n) in counts {
-            metrics::gauge!("troupe_outbox_pending", "kind" => kind.to_owned()).set(n);
+            metrics::gauge!(metric, "kind" => kind.to_owned()).set(n);
         }
     }
 }
 
 impl Schedule {
-    fn new() -> Self {
+    /// An empty schedule whose size is the gauge `metric`, by kind.
+    pub(crate) fn new(metric: &'static str) -> Self {
         Self {
             inner: Mutex::new(Sched::default()),
             wake: tokio::sync::Notify::new(),
+            metric,
+        }
+    }
+
+    /// Waits for the next due key and moves it to the running set.
+    pub(crate) async fn next_due(&self) -> (String, String) {
+        loop {
+            match self.pop_due() {
+                Ok(next) => return next,
+                Err(wait) => {
+                    let wait = wait.unwrap_or(Duration::from_secs(3600));
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.wake.notified() => {}
+                    }
+                }
+            }
         }
     }
 
@@ -227,12 +249,13 @@ impl Schedule {
         }
         s.due.insert(key.to_owned(), (ms, kind.to_owned()));
         s.heap.push(Reverse((ms, key.to_owned())));
-        s.gauge();
+        s.gauge(self.metric);
         drop(s);
         self.wake.notify_one();
     }
 
-    fn contains(&self, key: &str) -> bool {
+    /// Whether `key` is scheduled or under way.
+    pub(crate) fn contains(&self, key: &str) -> bool {
         let s = self.inner.lock().expect("schedule lock");
         s.due.contains_key(key) || s.running.contains_key(key)
     }
@@ -257,10 +280,11 @@ impl Schedule {
         Err(None)
     }
 
-    fn done(&self, key: &str) {
+    /// The attempt of `key` is over.
+    pub(crate) fn done(&self, key: &str) {
         let mut s = self.inner.lock().expect("schedule lock");
         s.running.remove(key);
-        s.gauge();
+        s.gauge(self.metric);
     }
 }
 
@@ -296,7 +320,7 @@ impl Outbox {
         system: &troupe_runtime::System,
         settings: OutboxSettings,
     ) -> Result<Self, troupe_runtime::CallError> {
-        let schedule = Arc::new(Schedule::new());
+        let schedule = Arc::new(Schedule::new("troupe_outbox_pending"));
         let deliveries = Directory::<DeliveryActor>::start(
             system,
             DeliveryArgs {
@@ -461,7 +485,11 @@ fn find_transport(core: &Core, kind: &str) -> Option<Arc<dyn Transport>> {
 }
 
 fn schedule_gauge_zero(schedule: &Schedule) {
-    schedule.inner.lock().expect("schedule lock").gauge();
+    schedule
+        .inner
+        .lock()
+        .expect("schedule lock")
+        .gauge(schedule.metric);
 }
 
 /// The schedule's loop: waits for the earliest due delivery and starts its attempt, at most
@@ -474,18 +502,7 @@ async fn run(core: Arc<Core>) {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        let (key, kind) = loop {
-            match core.schedule.pop_due() {
-                Ok(next) => break next,
-                Err(wait) => {
-                    let wait = wait.unwrap_or(Duration::from_secs(3600));
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = core.schedule.wake.notified() => {}
-                    }
-                }
-            }
-        };
+        let (key, kind) = core.schedule.next_due().await;
         let core = core.clone();
         tokio::spawn(async move {
             let again = attempt(&core, &key, &kind).await;
