@@ -8,8 +8,8 @@
 //! ```
 
 pub mod email;
-pub mod webhook;
 pub mod notify;
+pub mod webhook;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
