@@ -198,7 +198,7 @@ async fn send_verification(state: &AppState, user: &UserView) -> Result<(), ApiE
             format!("verify.{}", &hash[..32]),
             &user.email,
             "verify_email",
-            json!({"username": user.username, "link": link, "expires_hours": VERIFY_TTL.as_secs() / 3600}),
+            json!({"username": user.username, "link": link, "expires_days": VERIFY_TTL.as_secs() / 86_400}),
         ),
     )
     .await

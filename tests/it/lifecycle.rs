@@ -443,3 +443,332 @@ async fn an_admin_deletes_an_account_at_once_with_a_reason_in_the_audit_log() {
     assert_eq!(entry["reason"], "spam account");
     assert_eq!(entry["actor"], "root");
 }
+
+/// The token of the first link in `text` to `path` (`/reset-password`, ...).
+fn token_in(text: &str, path: &str) -> String {
+    let at = text
+        .find(&format!("{path}?token="))
+        .unwrap_or_else(|| panic!("no {path} link in:\n{text}"));
+    let rest = &text[at + path.len() + "?token=".len()..];
+    let token: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert_eq!(token.len(), 43, "a 256-bit base64url token: {token}");
+    token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_verify_forget_reset_and_sign_in_again_through_a_real_smtp_server() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn(sink.options(Options::default())).await;
+    app.register("root").await;
+    app.register("alice").await;
+    // The verification link, mailed at registration, from the configured public URL.
+    let mail = sink
+        .wait_for(Duration::from_secs(60), |m| {
+            m.to.contains("alice@example.org") && m.subject.contains("Confirm your email")
+        })
+        .await;
+    assert!(mail
+        .html
+        .as_deref()
+        .unwrap()
+        .contains("verify-email?token="));
+    assert!(
+        mail.header("list-unsubscribe").is_none(),
+        "account mail is not bulk mail"
+    );
+    let verify = token_in(mail.text.as_deref().unwrap(), "/verify-email");
+    let r = app
+        .post("/api/v1/auth/verify-email", json!({"token": verify}))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .post("/api/v1/auth/verify-email", json!({"token": verify}))
+        .await;
+    problem(r, 410, "token_expired").await;
+    let before = app.login("alice").await;
+    let access = before["access_token"].as_str().unwrap();
+    assert_eq!(me(&app, access).await["email_verified"], true);
+
+    // Forgot the password: the link arrives; an unknown address gets nothing.
+    for email in ["alice@example.org", "nobody@example.org"] {
+        let r = app
+            .post("/api/v1/auth/password-reset", json!({"email": email}))
+            .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let mail = sink
+        .wait_for(Duration::from_secs(60), |m| {
+            m.to.contains("alice@example.org") && m.subject.contains("Reset your")
+        })
+        .await;
+    let reset = token_in(mail.text.as_deref().unwrap(), "/reset-password");
+    assert!(mail.text.as_deref().unwrap().contains(&format!(
+        "{}/reset-password?token=",
+        app.url("").trim_end_matches('/')
+    )));
+    // A weak password is refused and the link still works.
+    let r = app
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": reset, "password": "password1"}),
+        )
+        .await;
+    problem(r, 422, "weak_password").await;
+    let r = app
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": reset, "password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": reset, "password": "another-fine-password-3"}),
+        )
+        .await;
+    problem(r, 410, "token_expired").await;
+    // The old login is over, the old password too; the new one signs in.
+    let r = refresh(&app, before["refresh_token"].as_str().unwrap()).await;
+    problem(r, 401, "invalid_refresh_token").await;
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    problem(r, 401, "invalid_credentials").await;
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "alice@example.org", "password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // A notice tells her.
+    sink.wait_for(Duration::from_secs(60), |m| {
+        m.to.contains("alice@example.org") && m.subject.contains("password was changed")
+    })
+    .await;
+    assert!(
+        !sink.messages().iter().any(|m| m.to.contains("nobody@")),
+        "nothing goes to an address without an account"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_change_is_confirmed_at_the_new_address_and_undone_from_the_old_one() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn(sink.options(Options::default())).await;
+    app.register("root").await;
+    app.register("carol").await;
+    let token = app.user("alice").await;
+    let change = |email: &'static str| {
+        app.request(
+            Method::PUT,
+            "/api/v1/users/me/email",
+            Some(&token),
+            Some(json!({"current_password": PASSWORD, "email": email})),
+        )
+    };
+    // A taken address and a free one get the same answer; only the free one gets a mail.
+    assert_eq!(
+        change("carol@example.org").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        change("alice@new.example.org").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let mail = sink
+        .wait_for(Duration::from_secs(60), |m| {
+            m.to.contains("alice@new.example.org") && m.subject.contains("new email address")
+        })
+        .await;
+    let confirm = token_in(mail.text.as_deref().unwrap(), "/confirm-email");
+    assert!(
+        !sink
+            .messages()
+            .iter()
+            .any(|m| m.to.contains("carol@") && m.subject.contains("new email address")),
+        "the owner of a taken address is not mailed a change they did not ask for"
+    );
+    assert_eq!(me(&app, &token).await["email"], "alice@example.org");
+    let r = app
+        .post(
+            "/api/v1/auth/email-change/confirm",
+            json!({"token": confirm}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let now = me(&app, &token).await;
+    assert_eq!(now["email"], "alice@new.example.org");
+    assert_eq!(now["email_verified"], true);
+    // The old address is told, with an undo link.
+    let notice = sink
+        .wait_for(Duration::from_secs(60), |m| {
+            m.to.contains("alice@example.org") && m.subject.contains("was changed")
+        })
+        .await;
+    assert!(notice
+        .text
+        .as_deref()
+        .unwrap()
+        .contains("alice@new.example.org"));
+    let undo = token_in(notice.text.as_deref().unwrap(), "/undo-email-change");
+    let session = app.login("alice").await;
+    let r = app
+        .post("/api/v1/auth/email-change/undo", json!({"token": undo}))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .post("/api/v1/auth/email-change/undo", json!({"token": undo}))
+        .await;
+    problem(r, 410, "token_expired").await;
+    assert_eq!(me(&app, &token).await["email"], "alice@example.org");
+    // Every login is revoked: whoever made the change is signed out.
+    let r = refresh(&app, session["refresh_token"].as_str().unwrap()).await;
+    problem(r, 401, "invalid_refresh_token").await;
+    // The new address is free again; the old one signs in.
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "alice@example.org", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reset_through_one_node_refuses_the_old_refresh_tokens_through_every_node() {
+    let sink = SmtpSink::start().await;
+    let c = crate::cluster::Cluster::start_with_env(
+        crate::cluster::Spec {
+            nodes: 3,
+            proxied: false,
+        },
+        &[
+            ("TROUPE__EMAIL__SMTP_URL", sink.url()),
+            (
+                "TROUPE__EMAIL__RETRY_SCHEDULE_SECS",
+                "[1, 2, 2, 2, 2, 2, 2, 2, 2, 2]".into(),
+            ),
+        ],
+    )
+    .await;
+    let root = c.nodes[0].user("root").await;
+    c.nodes[0].register("alice").await;
+    c.wait_up(&root, &[0, 1, 2], 3).await;
+    // A login through each node.
+    let mut logins = Vec::new();
+    for node in &c.nodes {
+        logins.push(node.login("alice").await);
+    }
+    let r = c.nodes[2]
+        .post(
+            "/api/v1/auth/password-reset",
+            json!({"email": "alice@example.org"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mail = sink
+        .wait_for(Duration::from_secs(60), |m| {
+            m.to.contains("alice@example.org") && m.subject.contains("Reset your")
+        })
+        .await;
+    let reset = token_in(mail.text.as_deref().unwrap(), "/reset-password");
+    let r = c.nodes[1]
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": reset, "password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Every old refresh token, through every node: refused.
+    for login in &logins {
+        for node in &c.nodes {
+            let r = refresh(node, login["refresh_token"].as_str().unwrap()).await;
+            problem(r, 401, "invalid_refresh_token").await;
+        }
+    }
+    // The link is spent everywhere.
+    let r = c.nodes[0]
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": reset, "password": "another-fine-password-3"}),
+        )
+        .await;
+    problem(r, 410, "token_expired").await;
+    for node in &c.nodes {
+        let r = node
+            .post(
+                "/api/v1/auth/login",
+                json!({"username": "alice", "password": NEW_PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_ends_every_playback_session_of_the_account() {
+    let sink = SmtpSink::start().await;
+    let mut options = sink.options(Options::default());
+    for (k, v) in crate::media::media_env() {
+        options = options.env(k, v);
+    }
+    let app = TestApp::spawn(options).await;
+    let token = app.user("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let video = crate::media::ready_video(&app, &token, dir.path(), 320, 240, 2, "public").await;
+    let id = video["id"].as_str().unwrap();
+    let r = app
+        .request(
+            Method::POST,
+            "/api/v1/playback/sessions",
+            Some(&token),
+            Some(json!({"video_id": id, "device_id": "tv"})),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let session: Value = r.json().await.unwrap();
+    let sid = session["session_id"].as_str().unwrap().to_owned();
+    let beat_path = format!("/api/v1/playback/sessions/{sid}/heartbeat");
+    let beat = || {
+        app.request(
+            Method::POST,
+            &beat_path,
+            Some(&token),
+            Some(json!({"position": 1.0})),
+        )
+    };
+    assert_eq!(beat().await.status(), StatusCode::OK);
+    app.post(
+        "/api/v1/auth/password-reset",
+        json!({"email": "alice@example.org"}),
+    )
+    .await;
+    let mail = sink
+        .wait_for(Duration::from_secs(60), |m| {
+            m.subject.contains("Reset your")
+        })
+        .await;
+    let reset = token_in(mail.text.as_deref().unwrap(), "/reset-password");
+    let r = app
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": reset, "password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The stream is gone: its next heartbeat is refused.
+    problem(beat().await, 404, "session_not_found").await;
+}
