@@ -483,8 +483,6 @@ pub struct AuthConfig {
     pub username_hold_secs: u64,
     /// How often each node looks for accounts whose deletion is due, in seconds.
     pub deletion_sweep_secs: u64,
-    /// How long a data export can be downloaded, in seconds.
-    pub export_ttl_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -508,7 +506,6 @@ impl Default for AuthConfig {
             deletion_grace_secs: 7 * 24 * 3600,
             username_hold_secs: 30 * 24 * 3600,
             deletion_sweep_secs: 60,
-            export_ttl_secs: 7 * 24 * 3600,
         }
     }
 }
