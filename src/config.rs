@@ -471,6 +471,23 @@ pub struct AuthConfig {
     /// In a cluster whose keys live in the shared bucket: how often each node reloads them,
     /// in seconds. A key added by `troupe keys rotate` signs from twice this long after.
     pub keyring_refresh_secs: u64,
+    /// Whether an account must verify its address before it may sign in (403
+    /// `email_not_verified` until then). Off by default, so a one-node install without mail
+    /// works; admins can mark an address verified.
+    pub require_verified_email: bool,
+    /// Password-reset requests per client address per hour (more: 429).
+    pub reset_per_ip_per_hour: u32,
+    /// Password-reset mails per address per hour (more are silently not sent).
+    pub reset_per_address_per_hour: u32,
+    /// Verification mails one signed-in user may ask for again per hour (more: 429).
+    pub verify_resend_per_hour: u32,
+    /// How long after a user asks for their account's deletion it happens, in seconds
+    /// (signing in before then cancels it).
+    pub deletion_grace_secs: u64,
+    /// How long a deleted account's username stays taken, in seconds.
+    pub username_hold_secs: u64,
+    /// How often each node looks for accounts whose deletion is due, in seconds.
+    pub deletion_sweep_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -487,6 +504,13 @@ impl Default for AuthConfig {
             admin_usernames: Vec::new(),
             min_password_score: 2,
             keyring_refresh_secs: 10,
+            require_verified_email: false,
+            reset_per_ip_per_hour: 10,
+            reset_per_address_per_hour: 3,
+            verify_resend_per_hour: 3,
+            deletion_grace_secs: 7 * 24 * 3600,
+            username_hold_secs: 30 * 24 * 3600,
+            deletion_sweep_secs: 60,
         }
     }
 }

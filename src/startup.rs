@@ -91,6 +91,7 @@ impl Application {
             refresh_ttl: Duration::from_secs(config.auth.refresh_ttl_secs),
             admin_usernames: config.auth.admin_usernames.clone(),
             min_password_score: config.auth.min_password_score.min(4),
+            require_verified_email: config.auth.require_verified_email,
             ..AccountsPolicy::default()
         };
         let system = System::new(store.clone(), runtime);
@@ -234,6 +235,7 @@ impl Application {
         let state = AppState {
             tokens: Tokens::with_keys(&keyring, &config.auth),
             rate_limits: RateLimits::new(&config.rate_limit),
+            account_limits: crate::http::lifecycle::AccountLimits::new(&config.auth),
             comment_limits: http::comments::CommentLimits::new(&config.comments),
             tools: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
             media,
@@ -697,10 +699,23 @@ pub async fn run(
             tidy_state.metrics.run_upkeep();
             if n % 12 == 0 {
                 tidy_state.rate_limits.tidy();
+                tidy_state.account_limits.tidy();
                 tidy_state.comment_limits.tidy();
             }
         }
     });
+    // Accounts whose deletion grace period is over are deleted by the node that owns them.
+    let deletions = {
+        let state = state.clone();
+        let every = Duration::from_secs(cfg.auth.deletion_sweep_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                crate::http::purge::sweep(&state).await;
+            }
+        })
+    };
     // In a cluster whose keys live in the bucket, every node reloads them, so that a rotated
     // key is known everywhere before anyone signs with it.
     let keyring = match (&state.cluster, crate::secret::configured(&cfg.auth)) {
@@ -750,6 +765,7 @@ pub async fn run(
         }
     }
     tidy.abort();
+    deletions.abort();
     suspensions.abort();
     if let Some(k) = keyring {
         k.abort();

@@ -37,6 +37,8 @@ pub struct AppState {
     pub tokens: Tokens,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// Limits on account mails (reset requests, verification resends).
+    pub account_limits: crate::http::lifecycle::AccountLimits,
     /// The per-user comment rate limit and the comment rules' settings.
     pub comment_limits: crate::http::comments::CommentLimits,
     /// Durable actor state.

@@ -16,12 +16,14 @@ pub mod feeds;
 pub mod guard;
 pub mod health;
 pub mod hls;
+pub mod lifecycle;
 pub mod moderation;
 pub mod notifications;
 pub mod observe;
 pub mod outbound;
 pub mod playback;
 pub mod problems;
+pub mod purge;
 pub mod ratelimit;
 pub mod reports;
 pub mod tokens;
@@ -62,6 +64,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::login)
         .service(accounts::refresh)
         .service(accounts::logout)
+        .service(lifecycle::verify_email)
+        .service(lifecycle::password_reset)
+        .service(lifecycle::password_reset_confirm)
+        .service(lifecycle::email_change_confirm)
+        .service(lifecycle::email_change_undo)
+        .service(lifecycle::resend_verification)
+        .service(lifecycle::change_password)
+        .service(lifecycle::change_email)
+        .service(lifecycle::delete_me)
+        .service(lifecycle::cancel_deletion)
+        .service(lifecycle::admin_patch_user)
+        .service(lifecycle::admin_delete_user)
         .service(users::me)
         .service(notifications::list)
         .service(notifications::unread_count)

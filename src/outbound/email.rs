@@ -43,6 +43,46 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
         include_str!("../../templates/email/webhook_disabled.txt"),
         include_str!("../../templates/email/webhook_disabled.html"),
     ),
+    (
+        "verify_email",
+        include_str!("../../templates/email/verify_email.txt"),
+        include_str!("../../templates/email/verify_email.html"),
+    ),
+    (
+        "password_reset",
+        include_str!("../../templates/email/password_reset.txt"),
+        include_str!("../../templates/email/password_reset.html"),
+    ),
+    (
+        "password_changed",
+        include_str!("../../templates/email/password_changed.txt"),
+        include_str!("../../templates/email/password_changed.html"),
+    ),
+    (
+        "email_change_confirm",
+        include_str!("../../templates/email/email_change_confirm.txt"),
+        include_str!("../../templates/email/email_change_confirm.html"),
+    ),
+    (
+        "email_changed_notice",
+        include_str!("../../templates/email/email_changed_notice.txt"),
+        include_str!("../../templates/email/email_changed_notice.html"),
+    ),
+    (
+        "export_ready",
+        include_str!("../../templates/email/export_ready.txt"),
+        include_str!("../../templates/email/export_ready.html"),
+    ),
+    (
+        "account_deletion_scheduled",
+        include_str!("../../templates/email/account_deletion_scheduled.txt"),
+        include_str!("../../templates/email/account_deletion_scheduled.html"),
+    ),
+    (
+        "account_deleted",
+        include_str!("../../templates/email/account_deleted.txt"),
+        include_str!("../../templates/email/account_deleted.html"),
+    ),
 ];
 
 fn environment() -> &'static minijinja::Environment<'static> {

@@ -21,6 +21,7 @@ mod event_streams;
 mod failover;
 mod feeds;
 mod keys;
+mod lifecycle;
 mod load;
 mod media;
 mod moderation;
