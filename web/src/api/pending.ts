@@ -32,10 +32,109 @@ export type LimitProblem = S['Problem'] & {
  * without it). */
 export const CSRF_HEADER = 'X-Troupe-CSRF';
 
-/** Endpoints not in the document yet, in the generated `paths` shape (none at the moment: issue
- * 23's reports, queue, watched words, bans and mutes are in the document now). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export type PendingPaths = {};
+// ---- Issue 24 (accounts, webhooks, the digest), declared from /work/wt/INTERFACES24.md until the
+// server's document lists them.
+
+type Json<T> = { content: { 'application/json': T } };
+type NoBody = { headers: Record<string, unknown>; content?: never };
+type Problemish = { headers: Record<string, unknown>; content: { 'application/problem+json': S['Problem'] } };
+type NoParams = { query?: never; header?: never; path?: never; cookie?: never };
+/** One operation: its parameters, JSON body (or none) and success answer (or none). */
+type Op<Params, Body, Res> = {
+  parameters: [Params] extends [never] ? NoParams : Params;
+  responses: ([Res] extends [undefined] ? { 204: NoBody } : { 200: { headers: Record<string, unknown> } & Json<Res> }) & { default: Problemish };
+} & ([Body] extends [undefined] ? { requestBody?: never } : { requestBody: Json<Body> });
+type P<T> = { query?: never; header?: never; path: T; cookie?: never };
+type Methods = { parameters: NoParams; get?: never; put?: never; post?: never; delete?: never; options?: never; head?: never; patch?: never; trace?: never };
+type Item<Ops> = Omit<Methods, keyof Ops> & Ops;
+
+/** What issue 24 adds to an account (`GET /users/me`, the admin's lists). */
+export interface AccountState {
+  email_verified?: boolean;
+  deletion_scheduled_at?: string | null;
+}
+
+export type ExportState = 'pending' | 'ready' | 'failed';
+export interface ExportView {
+  id: string;
+  state: ExportState;
+  created_at: string;
+  expires_at?: string | null;
+  download_url?: string | null;
+}
+
+export type WebhookEvent =
+  | 'video.created'
+  | 'upload.completed'
+  | 'video.ready'
+  | 'video.failed'
+  | 'video.updated'
+  | 'video.deleted'
+  | 'channel.subscribed'
+  | 'comment.created'
+  | 'comment.held';
+
+export interface WebhookView {
+  id: string;
+  url: string;
+  description?: string | null;
+  events: WebhookEvent[];
+  scope: 'user' | 'instance';
+  state: string;
+  created_at: string;
+  /** Only in the answer to the POST and to a rotation. */
+  secret?: string | null;
+}
+
+export interface WebhookInput {
+  url: string;
+  description?: string | null;
+  events: WebhookEvent[];
+  scope?: 'user' | 'instance';
+}
+
+export interface DeliveryView {
+  id: string;
+  event_type: string;
+  created_at: string;
+  status: string;
+  attempts: number;
+  response_status?: number | null;
+  latency_ms?: number | null;
+  response_body?: string | null;
+  error?: string | null;
+  next_attempt_at?: string | null;
+}
+
+export interface DigestSettings {
+  digest_hour?: number;
+  time_zone?: string;
+}
+
+export type PendingPaths = {
+  '/api/v1/auth/verify-email': Item<{ post: Op<never, { token: string }, undefined> }>;
+  '/api/v1/users/me/verify-email': Item<{ post: Op<never, undefined, undefined> }>;
+  '/api/v1/auth/password-reset': Item<{ post: Op<never, { email: string }, undefined> }>;
+  '/api/v1/auth/password-reset/confirm': Item<{ post: Op<never, { token: string; password: string }, undefined> }>;
+  '/api/v1/users/me/password': Item<{ put: Op<never, { current_password: string; new_password: string }, undefined> }>;
+  '/api/v1/users/me/email': Item<{ put: Op<never, { current_password: string; email: string }, undefined> }>;
+  '/api/v1/auth/email-change/confirm': Item<{ post: Op<never, { token: string }, undefined> }>;
+  '/api/v1/auth/email-change/undo': Item<{ post: Op<never, { token: string }, undefined> }>;
+  '/api/v1/users/me/export': Item<{ post: Op<never, undefined, ExportView>; get: Op<never, undefined, ExportView> }>;
+  '/api/v1/users/me/deletion/cancel': Item<{ post: Op<never, undefined, undefined> }>;
+  '/api/v1/webhooks': Item<{ get: Op<never, undefined, { items: WebhookView[] }>; post: Op<never, WebhookInput, WebhookView> }>;
+  '/api/v1/webhooks/{id}': Item<{
+    get: Op<P<{ id: string }>, undefined, WebhookView>;
+    patch: Op<P<{ id: string }>, Partial<WebhookInput>, WebhookView>;
+    delete: Op<P<{ id: string }>, undefined, undefined>;
+  }>;
+  '/api/v1/webhooks/{id}/rotate-secret': Item<{ post: Op<P<{ id: string }>, undefined, { secret: string; previous_expires_at: string }> }>;
+  '/api/v1/webhooks/{id}/deliveries': Item<{
+    get: Op<{ query?: { cursor?: string; limit?: number }; header?: never; path: { id: string }; cookie?: never }, undefined, { items: DeliveryView[]; next_cursor?: string | null }>;
+  }>;
+  '/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry': Item<{ post: Op<P<{ id: string; delivery_id: string }>, undefined, undefined> }>;
+  '/api/v1/webhooks/{id}/test': Item<{ post: Op<P<{ id: string }>, undefined, undefined> }>;
+};
 
 // A path both here and in the document: delete it here.
 type Overlap = Extract<keyof PendingPaths, keyof paths>;

@@ -1,11 +1,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import { deviceId, toProblem, type ActiveStream, type ApiProblem, type Me } from '../../api/client';
+import type { AccountState } from '../../api/pending';
 import { Status } from '../../components/Status';
 import { ago, date } from '../../lib/format';
 import { endStream } from '../../player/playback';
 import { navigate } from '../../router';
 import { signOut, useSession } from '../../session';
 import { Mutes } from './Mutes';
+import { AccountSettings } from './Settings';
 import { streams } from './data';
 
 function Streams() {
@@ -75,7 +77,10 @@ function Profile({ me }: { me: Me }) {
           <dt>Username</dt>
           <dd dir="auto">{me.username}</dd>
           <dt>Email</dt>
-          <dd>{me.email}</dd>
+          <dd>
+            {me.email}
+            {(me as Me & AccountState).email_verified === false && ' (not confirmed)'}
+          </dd>
           <dt>Role</dt>
           <dd>{me.role}</dd>
           <dt>Member since</dt>
@@ -93,6 +98,7 @@ function Profile({ me }: { me: Me }) {
           <dd>{me.limits.max_rendition}p</dd>
         </dl>
       </section>
+      <AccountSettings me={me} />
       <Streams />
       <Mutes />
       <section aria-labelledby="reports-h">

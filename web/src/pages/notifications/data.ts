@@ -1,4 +1,6 @@
-import { api, ok, type NotificationSettings } from '../../api/client';
+import { api, ok, type NotificationSettings, type Schemas } from '../../api/client';
+
+export type EmailMode = Schemas['EmailMode'];
 
 export async function notifications(unreadOnly: boolean, cursor: string | undefined) {
   return ok(
@@ -18,6 +20,11 @@ export async function settings(): Promise<NotificationSettings> {
   return ok(await api.GET('/api/v1/users/me/notification-settings'));
 }
 
-export async function saveSettings(change: Partial<Record<keyof NotificationSettings, { web: boolean }>>): Promise<NotificationSettings> {
-  return ok(await api.PUT('/api/v1/users/me/notification-settings', { body: change as NotificationSettings }));
+/** One type's change: shown on the web or not, and how it is emailed. */
+export type TypeChange = { web?: boolean; email?: EmailMode };
+
+/** Saves a change of some types and/or of the digest's hour and time zone; answers the settings
+ * as they are now. */
+export async function saveSettings(change: Record<string, TypeChange | number | string>): Promise<NotificationSettings> {
+  return ok(await api.PUT('/api/v1/users/me/notification-settings', { body: change }));
 }

@@ -1,0 +1,56 @@
+import { api, ok } from '../../api/client';
+import type { DeliveryView, WebhookEvent, WebhookInput, WebhookView } from '../../api/pending';
+
+/** The events an endpoint can ask for, as the user reads them. */
+export const EVENTS: readonly { value: WebhookEvent; label: string }[] = [
+  { value: 'video.created', label: 'Video created' },
+  { value: 'upload.completed', label: 'Upload completed' },
+  { value: 'video.ready', label: 'Video ready' },
+  { value: 'video.failed', label: 'Video failed' },
+  { value: 'video.updated', label: 'Video updated' },
+  { value: 'video.deleted', label: 'Video deleted' },
+  { value: 'channel.subscribed', label: 'New subscriber' },
+  { value: 'comment.created', label: 'New comment' },
+  { value: 'comment.held', label: 'Comment held for review' },
+];
+
+type NoContent = { error?: unknown; response: Response };
+function done(r: NoContent): void {
+  if (!r.response.ok) ok(r);
+}
+
+export async function webhooks(): Promise<WebhookView[]> {
+  return ok(await api.GET('/api/v1/webhooks')).items;
+}
+
+export async function webhook(id: string): Promise<WebhookView> {
+  return ok(await api.GET('/api/v1/webhooks/{id}', { params: { path: { id } } }));
+}
+
+export async function createWebhook(body: WebhookInput): Promise<WebhookView> {
+  return ok(await api.POST('/api/v1/webhooks', { body }));
+}
+
+export async function updateWebhook(id: string, body: Partial<WebhookInput>): Promise<WebhookView> {
+  return ok(await api.PATCH('/api/v1/webhooks/{id}', { params: { path: { id } }, body }));
+}
+
+export async function deleteWebhook(id: string): Promise<void> {
+  done(await api.DELETE('/api/v1/webhooks/{id}', { params: { path: { id } } }));
+}
+
+export async function rotateSecret(id: string): Promise<{ secret: string; previous_expires_at: string }> {
+  return ok(await api.POST('/api/v1/webhooks/{id}/rotate-secret', { params: { path: { id } } }));
+}
+
+export async function deliveries(id: string, cursor: string | undefined): Promise<{ items: DeliveryView[]; next_cursor?: string | null }> {
+  return ok(await api.GET('/api/v1/webhooks/{id}/deliveries', { params: { path: { id }, query: { cursor, limit: 30 } } }));
+}
+
+export async function retryDelivery(id: string, delivery_id: string): Promise<void> {
+  done(await api.POST('/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry', { params: { path: { id, delivery_id } } }));
+}
+
+export async function sendTest(id: string): Promise<void> {
+  done(await api.POST('/api/v1/webhooks/{id}/test', { params: { path: { id } } }));
+}
