@@ -44,6 +44,8 @@ function serverEnv(): NodeJS.ProcessEnv {
     // Webhook receivers in the specs listen on loopback, over plain http.
     TROUPE__WEBHOOKS__ALLOWED_NETWORKS: '["127.0.0.0/8"]',
     TROUPE__WEBHOOKS__ALLOW_HTTP: 'true',
+    // No automatic retry within a test's time: a retry in the specs is the user's.
+    TROUPE__WEBHOOKS__SCHEDULE_SECS: '[600,600]',
   };
 }
 

@@ -46,6 +46,8 @@ export const routes: Route[] = [
   { path: '/me/history', title: 'History', guard: 'user', load: () => import('./pages/history/HistoryPage') },
   { path: '/account', title: 'Account', load: () => import('./pages/account/AccountPage') },
   { path: '/signin', title: 'Sign in', load: () => import('./pages/signin/SignInPage') },
+  // Some mails say "/login" (the server's account-deletion notice): the same page.
+  { path: '/login', title: 'Sign in', load: () => import('./pages/signin/SignInPage') },
   { path: '/signup', title: 'Sign up', load: () => import('./pages/signup/SignUpPage') },
   // The pages mailed links open (issue 24). They take the token out of the address themselves,
   // so a change of the query string must not start them over.

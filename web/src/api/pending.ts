@@ -77,13 +77,16 @@ export type WebhookEvent =
 export interface WebhookView {
   id: string;
   url: string;
-  description?: string | null;
+  description: string;
   events: WebhookEvent[];
   scope: 'user' | 'instance';
-  state: string;
+  state: 'enabled' | 'disabled';
+  disabled_reason?: string | null;
+  owner: string;
   created_at: string;
-  /** Only in the answer to the POST and to a rotation. */
-  secret?: string | null;
+  updated_at: string;
+  failing_since?: string | null;
+  previous_secret_expires_at?: string | null;
 }
 
 export interface WebhookInput {
@@ -93,17 +96,25 @@ export interface WebhookInput {
   scope?: 'user' | 'instance';
 }
 
+export interface WebhookChange {
+  url?: string;
+  description?: string;
+  events?: WebhookEvent[];
+  state?: 'enabled' | 'disabled';
+}
+
+/** One attempt of a delivery, in the endpoint's log. */
 export interface DeliveryView {
-  id: string;
-  event_type: string;
-  created_at: string;
-  status: string;
-  attempts: number;
-  response_status?: number | null;
-  latency_ms?: number | null;
-  response_body?: string | null;
+  seq: number;
+  delivery_id: string;
+  event: string;
+  attempt: number;
+  at: string;
+  outcome: 'sent' | 'retrying' | 'failed';
+  status?: number | null;
+  latency_ms: number;
+  response?: string | null;
   error?: string | null;
-  next_attempt_at?: string | null;
 }
 
 export interface DigestSettings {
@@ -122,18 +133,18 @@ export type PendingPaths = {
   '/api/v1/auth/email-change/undo': Item<{ post: Op<never, { token: string }, undefined> }>;
   '/api/v1/users/me/export': Item<{ post: Op<never, undefined, ExportView>; get: Op<never, undefined, ExportView> }>;
   '/api/v1/users/me/deletion/cancel': Item<{ post: Op<never, undefined, undefined> }>;
-  '/api/v1/webhooks': Item<{ get: Op<never, undefined, { items: WebhookView[] }>; post: Op<never, WebhookInput, WebhookView> }>;
+  '/api/v1/webhooks': Item<{ get: Op<never, undefined, { webhooks: WebhookView[] }>; post: Op<never, WebhookInput, WebhookView & { secret: string }> }>;
   '/api/v1/webhooks/{id}': Item<{
     get: Op<P<{ id: string }>, undefined, WebhookView>;
-    patch: Op<P<{ id: string }>, Partial<WebhookInput>, WebhookView>;
+    patch: Op<P<{ id: string }>, WebhookChange, WebhookView>;
     delete: Op<P<{ id: string }>, undefined, undefined>;
   }>;
-  '/api/v1/webhooks/{id}/rotate-secret': Item<{ post: Op<P<{ id: string }>, undefined, { secret: string; previous_expires_at: string }> }>;
+  '/api/v1/webhooks/{id}/rotate-secret': Item<{ post: Op<P<{ id: string }>, undefined, { secret: string; previous_expires_at?: string | null }> }>;
   '/api/v1/webhooks/{id}/deliveries': Item<{
-    get: Op<{ query?: { cursor?: string; limit?: number }; header?: never; path: { id: string }; cookie?: never }, undefined, { items: DeliveryView[]; next_cursor?: string | null }>;
+    get: Op<{ query?: { cursor?: string; limit?: number }; header?: never; path: { id: string }; cookie?: never }, undefined, { deliveries: DeliveryView[]; next_cursor?: string | null }>;
   }>;
-  '/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry': Item<{ post: Op<P<{ id: string; delivery_id: string }>, undefined, undefined> }>;
-  '/api/v1/webhooks/{id}/test': Item<{ post: Op<P<{ id: string }>, undefined, undefined> }>;
+  '/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry': Item<{ post: Op<P<{ id: string; delivery_id: string }>, undefined, { delivery_id: string }> }>;
+  '/api/v1/webhooks/{id}/test': Item<{ post: Op<P<{ id: string }>, undefined, { delivery_id: string }> }>;
 };
 
 // A path both here and in the document: delete it here.

@@ -10,7 +10,7 @@ import { EventsPicker, SecretOnce } from './Parts';
 
 function EditForm({ w, onSaved }: { w: WebhookView; onSaved: (w: WebhookView) => void }) {
   const [url, setUrl] = useState(w.url);
-  const [description, setDescription] = useState(w.description ?? '');
+  const [description, setDescription] = useState(w.description);
   const [events, setEvents] = useState<WebhookEvent[]>(w.events);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | string | null>(null);
@@ -25,7 +25,7 @@ function EditForm({ w, onSaved }: { w: WebhookView; onSaved: (w: WebhookView) =>
     setError(null);
     setSaved(false);
     try {
-      onSaved(await updateWebhook(w.id, { url: url.trim(), description: description.trim() || null, events }));
+      onSaved(await updateWebhook(w.id, { url: url.trim(), description: description.trim(), events }));
       setSaved(true);
     } catch (err) {
       setError(toProblem(err));
@@ -62,9 +62,11 @@ function EditForm({ w, onSaved }: { w: WebhookView; onSaved: (w: WebhookView) =>
   );
 }
 
-const STATUS_LABEL: Record<string, string> = { pending: 'Retrying', sent: 'Delivered', failed: 'Failed' };
+const OUTCOME: Record<string, string> = { sent: 'Delivered', retrying: 'Failed, will retry', failed: 'Failed' };
 
-function DeliveryRow({ d, hook, onRetried }: { d: DeliveryView; hook: string; onRetried: () => void }) {
+/** One attempt of a delivery: when, which event, what came of it, the answer; Retry sends that
+ * delivery again (the same `webhook-id`). */
+function AttemptRow({ d, hook, onRetried }: { d: DeliveryView; hook: string; onRetried: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   const [said, setSaid] = useState('');
@@ -73,8 +75,8 @@ function DeliveryRow({ d, hook, onRetried }: { d: DeliveryView; hook: string; on
     setError(null);
     setSaid('');
     try {
-      await retryDelivery(hook, d.id);
-      setSaid('Sent again.');
+      await retryDelivery(hook, d.delivery_id);
+      setSaid('Queued again.');
       onRetried();
     } catch (e) {
       setError(toProblem(e));
@@ -82,28 +84,27 @@ function DeliveryRow({ d, hook, onRetried }: { d: DeliveryView; hook: string; on
       setBusy(false);
     }
   };
-  const answer = d.response_body ?? d.error ?? '';
+  const answer = d.response ?? d.error ?? '';
   return (
     <tr>
       <td>
-        <time dateTime={d.created_at} title={date(d.created_at)}>
-          {ago(d.created_at)}
+        <time dateTime={d.at} title={date(d.at)}>
+          {ago(d.at)}
         </time>
       </td>
       <th scope="row">
-        <code>{d.event_type}</code>
+        <code>{d.event}</code>
       </th>
       <td>
-        {STATUS_LABEL[d.status] ?? d.status}
-        {d.attempts > 1 ? ` (${d.attempts} tries)` : ''}
-        {d.status === 'pending' && d.next_attempt_at ? `, next ${ago(d.next_attempt_at)}` : ''}
+        {OUTCOME[d.outcome] ?? d.outcome}
+        {d.attempt > 1 ? ` (try ${d.attempt})` : ''}
       </td>
-      <td>{d.response_status ?? '–'}</td>
-      <td>{d.latency_ms != null ? `${d.latency_ms} ms` : '–'}</td>
+      <td>{d.status ?? '–'}</td>
+      <td>{`${d.latency_ms} ms`}</td>
       <td>
         {answer ? (
           <details>
-            <summary>Answer</summary>
+            <summary>{d.response != null ? 'Answer' : 'Error'}</summary>
             <pre class="answer">{answer}</pre>
           </details>
         ) : (
@@ -111,9 +112,11 @@ function DeliveryRow({ d, hook, onRetried }: { d: DeliveryView; hook: string; on
         )}
       </td>
       <td>
-        <button type="button" class="secondary" disabled={busy} aria-label={`Retry the ${d.event_type} delivery from ${ago(d.created_at)}`} onClick={() => void retry()}>
-          Retry
-        </button>
+        {d.outcome !== 'sent' && (
+          <button type="button" class="secondary" disabled={busy} aria-label={`Retry the ${d.event} delivery from ${ago(d.at)}`} onClick={() => void retry()}>
+            Retry
+          </button>
+        )}
         <span role="status" class="small">
           {said}
         </span>
@@ -162,8 +165,8 @@ function Deliveries({ hook, bump }: { hook: string; bump: number }) {
       setBusy(false);
     }
   };
-  const seen = new Set((items ?? []).map((d) => d.id));
-  const rows = [...(items ?? []), ...older.filter((d) => !seen.has(d.id))];
+  const seen = new Set((items ?? []).map((d) => d.seq));
+  const rows = [...(items ?? []), ...older.filter((d) => !seen.has(d.seq))];
   return (
     <section aria-labelledby="deliveries-h">
       <div class="section-head">
@@ -192,7 +195,7 @@ function Deliveries({ hook, bump }: { hook: string; bump: number }) {
             </thead>
             <tbody>
               {rows.map((d) => (
-                <DeliveryRow key={d.id} d={d} hook={hook} onRetried={load} />
+                <AttemptRow key={d.seq} d={d} hook={hook} onRetried={load} />
               ))}
             </tbody>
           </table>
@@ -214,7 +217,7 @@ export default function WebhookPage({ params }: PageProps) {
   const [error, setError] = useState<ApiProblem | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [said, setSaid] = useState('');
-  const [secret, setSecret] = useState<{ secret: string; previous_expires_at: string } | null>(null);
+  const [secret, setSecret] = useState<{ secret: string; previous_expires_at?: string | null } | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [bump, setBump] = useState(0);
   useEffect(() => {
@@ -245,7 +248,12 @@ export default function WebhookPage({ params }: PageProps) {
         <>
           <dl class="facts">
             <dt>State</dt>
-            <dd>{w.state}</dd>
+            <dd>
+              {w.state === 'enabled' ? 'Receiving events' : 'Disabled'}
+              {w.disabled_reason === 'gone' && ' (the receiver answered 410 Gone)'}
+              {w.disabled_reason === 'failing' && ' (every delivery failed for days)'}
+              {w.failing_since && w.state === 'enabled' && `; failing since ${date(w.failing_since)}`}
+            </dd>
             <dt>Scope</dt>
             <dd>{w.scope === 'instance' ? 'Instance-wide' : 'My videos and channels'}</dd>
             {w.description && (
@@ -272,6 +280,14 @@ export default function WebhookPage({ params }: PageProps) {
               }
             >
               Send a test event
+            </button>
+            <button
+              type="button"
+              class="secondary"
+              disabled={busy !== null}
+              onClick={() => void act('state', async () => setW(await updateWebhook(w.id, { state: w.state === 'enabled' ? 'disabled' : 'enabled' })))}
+            >
+              {w.state === 'enabled' ? 'Disable' : 'Enable'}
             </button>
             <button type="button" class="secondary" disabled={busy !== null} onClick={() => void act('rotate', async () => setSecret(await rotateSecret(w.id)))}>
               Rotate the secret
@@ -307,7 +323,11 @@ export default function WebhookPage({ params }: PageProps) {
           {secret && (
             <SecretOnce
               secret={secret.secret}
-              note={`The previous secret keeps signing too until ${date(secret.previous_expires_at)}, so switch your app over before then.`}
+              note={
+                secret.previous_expires_at
+                  ? `The previous secret keeps signing too until ${date(secret.previous_expires_at)}, so switch your app over before then.`
+                  : undefined
+              }
               onDone={() => setSecret(null)}
             />
           )}

@@ -7,7 +7,7 @@ import { useSession } from '../../session';
 import { createWebhook, webhooks } from './data';
 import { EventsPicker, SecretOnce } from './Parts';
 
-function CreateForm({ onCreated, admin }: { onCreated: (w: WebhookView) => void; admin: boolean }) {
+function CreateForm({ onCreated, admin }: { onCreated: (w: WebhookView & { secret: string }) => void; admin: boolean }) {
   const [url, setUrl] = useState('');
   const [description, setDescription] = useState('');
   const [events, setEvents] = useState<WebhookEvent[]>(['video.ready', 'video.failed']);
@@ -70,7 +70,7 @@ export default function WebhooksPage() {
   const admin = s.status === 'signed-in' && s.me.role === 'admin';
   const [list, setList] = useState<WebhookView[] | null>(null);
   const [error, setError] = useState<ApiProblem | null>(null);
-  const [fresh, setFresh] = useState<WebhookView | null>(null);
+  const [fresh, setFresh] = useState<(WebhookView & { secret: string }) | null>(null);
   useEffect(() => {
     webhooks()
       .then(setList)
@@ -112,6 +112,7 @@ export default function WebhooksPage() {
                   )}
                   <p class="muted small">
                     {w.state}
+                    {w.disabled_reason ? ` (${w.disabled_reason})` : ''}
                     {w.scope === 'instance' ? ' · instance-wide' : ''} · {w.events.join(', ')} · since {date(w.created_at)}
                   </p>
                 </div>
@@ -124,7 +125,8 @@ export default function WebhooksPage() {
         admin={admin}
         onCreated={(w) => {
           setFresh(w);
-          setList((l) => [{ ...w, secret: null }, ...(l ?? [])]);
+          const { secret: _secret, ...view } = w;
+          setList((l) => [...(l ?? []), view]);
         }}
       />
     </>

@@ -1,5 +1,5 @@
 import { api, ok } from '../../api/client';
-import type { DeliveryView, WebhookEvent, WebhookInput, WebhookView } from '../../api/pending';
+import type { DeliveryView, WebhookChange, WebhookEvent, WebhookInput, WebhookView } from '../../api/pending';
 
 /** The events an endpoint can ask for, as the user reads them. */
 export const EVENTS: readonly { value: WebhookEvent; label: string }[] = [
@@ -20,18 +20,18 @@ function done(r: NoContent): void {
 }
 
 export async function webhooks(): Promise<WebhookView[]> {
-  return ok(await api.GET('/api/v1/webhooks')).items;
+  return ok(await api.GET('/api/v1/webhooks')).webhooks;
 }
 
 export async function webhook(id: string): Promise<WebhookView> {
   return ok(await api.GET('/api/v1/webhooks/{id}', { params: { path: { id } } }));
 }
 
-export async function createWebhook(body: WebhookInput): Promise<WebhookView> {
+export async function createWebhook(body: WebhookInput): Promise<WebhookView & { secret: string }> {
   return ok(await api.POST('/api/v1/webhooks', { body }));
 }
 
-export async function updateWebhook(id: string, body: Partial<WebhookInput>): Promise<WebhookView> {
+export async function updateWebhook(id: string, body: WebhookChange): Promise<WebhookView> {
   return ok(await api.PATCH('/api/v1/webhooks/{id}', { params: { path: { id } }, body }));
 }
 
@@ -39,18 +39,20 @@ export async function deleteWebhook(id: string): Promise<void> {
   done(await api.DELETE('/api/v1/webhooks/{id}', { params: { path: { id } } }));
 }
 
-export async function rotateSecret(id: string): Promise<{ secret: string; previous_expires_at: string }> {
+export async function rotateSecret(id: string): Promise<{ secret: string; previous_expires_at?: string | null }> {
   return ok(await api.POST('/api/v1/webhooks/{id}/rotate-secret', { params: { path: { id } } }));
 }
 
 export async function deliveries(id: string, cursor: string | undefined): Promise<{ items: DeliveryView[]; next_cursor?: string | null }> {
-  return ok(await api.GET('/api/v1/webhooks/{id}/deliveries', { params: { path: { id }, query: { cursor, limit: 30 } } }));
+  const p = ok(await api.GET('/api/v1/webhooks/{id}/deliveries', { params: { path: { id }, query: { cursor, limit: 30 } } }));
+  return { items: p.deliveries, next_cursor: p.next_cursor };
 }
 
 export async function retryDelivery(id: string, delivery_id: string): Promise<void> {
-  done(await api.POST('/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry', { params: { path: { id, delivery_id } } }));
+  ok(await api.POST('/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry', { params: { path: { id, delivery_id } } }));
 }
 
-export async function sendTest(id: string): Promise<void> {
-  done(await api.POST('/api/v1/webhooks/{id}/test', { params: { path: { id } } }));
+/** Queues a `webhook.test` event; answers its delivery id. */
+export async function sendTest(id: string): Promise<string> {
+  return ok(await api.POST('/api/v1/webhooks/{id}/test', { params: { path: { id } } })).delivery_id;
 }
