@@ -7,7 +7,7 @@ import { endStream } from '../../player/playback';
 import { navigate } from '../../router';
 import { signOut, useSession } from '../../session';
 import { Mutes } from './Mutes';
-import { AccountSettings } from './Settings';
+import { AccountSettings, DeleteAccount } from './Settings';
 import { streams } from './data';
 
 function Streams() {
@@ -107,6 +107,7 @@ function Profile({ me }: { me: Me }) {
           <a href="/me/reports">My reports</a>: what you reported, its state, and the messages with the moderators.
         </p>
       </section>
+      <DeleteAccount me={me} />
       <section aria-labelledby="signout-h">
         <h2 id="signout-h">Sign out</h2>
         <button

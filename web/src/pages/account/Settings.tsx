@@ -193,12 +193,14 @@ function ExportData() {
   );
 }
 
-function DeleteAccount({ me }: { me: Account }) {
+/** Schedules the account's deletion (with the password), shows the date, and cancels it. */
+export function DeleteAccount({ me }: { me: Me }) {
+  const acc = me as Account;
   const [open, setOpen] = useState(false);
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
-  const [when, setWhen] = useState<string | null>(me.deletion_scheduled_at ?? null);
+  const [when, setWhen] = useState<string | null>(acc.deletion_scheduled_at ?? null);
   const [cancelled, setCancelled] = useState(false);
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -278,7 +280,7 @@ function DeleteAccount({ me }: { me: Account }) {
   );
 }
 
-/** Everything the account page adds for issue 24, in the order a user looks for it. */
+/** The account's settings from issue 24 (deletion comes last on the page: `DeleteAccount`). */
 export function AccountSettings({ me }: { me: Me }) {
   const acc = me as Account;
   return (
@@ -292,7 +294,6 @@ export function AccountSettings({ me }: { me: Me }) {
           <a href="/me/webhooks">Webhooks</a>: let your own apps hear when your videos are ready, fail, change or get comments.
         </p>
       </section>
-      <DeleteAccount me={acc} />
     </>
   );
 }

@@ -24,19 +24,18 @@ export function useMailedToken(path: string): string | null {
   return token;
 }
 
-/** While the page is shown, the document sends no `Referer` at all (a `<meta name="referrer">`,
- * which the browser applies as soon as it is inserted); afterwards the server's policy
- * (`same-origin`) again. */
+/** The page sends no `Referer` at all: index.html already says so for the whole console
+ * (`<meta name="referrer" content="no-referrer">`); a page that holds a token makes sure of
+ * it, in case that ever changes, and never loosens it again (the browser applies a referrer
+ * meta when it is inserted, and keeps the policy when it is removed). */
 export function useNoReferrer(): void {
   useEffect(() => {
+    const metas = Array.from(document.head.querySelectorAll<HTMLMetaElement>('meta[name="referrer"]'));
+    if (metas.at(-1)?.content === 'no-referrer') return;
     const meta = document.createElement('meta');
     meta.name = 'referrer';
     meta.content = 'no-referrer';
     document.head.appendChild(meta);
-    return () => {
-      meta.content = 'same-origin';
-      meta.remove();
-    };
   }, []);
 }
 
