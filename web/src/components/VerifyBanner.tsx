@@ -32,7 +32,7 @@ export function VerifyBanner({ path }: { path: string }) {
   return (
     <section class="verify-banner" aria-label="Confirm your address">
       <p>
-        Confirm your address: we sent a link to <strong>{me.email}</strong>. Until you follow it, we cannot email you, not even to reset your password.
+        Confirm your address: we sent a link to <strong>{me.email}</strong>. Follow it so that mail from us (a password reset, your notifications) reaches you.
       </p>
       <div class="verify-actions">
         <button type="button" class="secondary" disabled={busy} onClick={() => void resend()}>
