@@ -38,6 +38,12 @@ pub struct Application {
 }
 
 impl Application {
+    /// What the handlers reach (for benchmarks that drive a part directly, such as
+    /// `benches/webhooks.rs` producing events).
+    pub fn state(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+
     /// Opens everything the server needs. Must run on the main multi-thread runtime.
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
         let data_dir = config.server.data_dir.clone();
@@ -129,11 +135,18 @@ impl Application {
         .context("cannot start the moderation actors")?;
         let outbox = troupe_actors::outbox::Outbox::start(
             &system,
-            troupe_actors::outbox::OutboxSettings::default(),
+            troupe_actors::outbox::OutboxSettings {
+                concurrency: config.outbox.concurrency.max(1),
+                sweep: Duration::from_secs(config.outbox.sweep_secs.max(1)),
+                ..Default::default()
+            },
         )
         .await
         .context("cannot start the outbox")?;
-        let mailer = crate::outbound::Mailer::new(outbox.clone(), "http://127.0.0.1:8080".into());
+        let mailer = crate::outbound::mailer(&config, &data_dir, &outbox, &keyring)?;
+        let (webhooks, webhook_vetting) =
+            start_webhooks(&config, &system, &outbox, &mailer, &accounts).await?;
+        media.set_webhooks(webhooks.clone());
         notify.set_subscriber_source(Arc::new(channels.clone()));
         // Present from the start, so that dashboards and alerts see zeros, not gaps.
         metrics::gauge!("troupe_sse_subscribers").set(0.0);
@@ -211,6 +224,8 @@ impl Application {
             moderation,
             outbox,
             mailer,
+            webhooks,
+            webhook_vetting,
             catalogue,
             hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),
@@ -230,6 +245,46 @@ impl Application {
             _lock: lock,
         })
     }
+}
+
+/// Starts the webhook kinds and registers the `webhook` transport with the outbox.
+async fn start_webhooks(
+    config: &Config,
+    system: &System,
+    outbox: &troupe_actors::outbox::Outbox,
+    mailer: &crate::outbound::Mailer,
+    accounts: &Accounts,
+) -> anyhow::Result<(
+    troupe_actors::webhooks::Webhooks,
+    Arc<crate::outbound::webhook::Vetting>,
+)> {
+    let c = &config.webhooks;
+    let vetting = Arc::new(crate::outbound::webhook::Vetting::new(
+        &c.allowed_networks,
+        c.allow_http,
+    )?);
+    let settings = troupe_actors::webhooks::WebhookSettings {
+        schedule: c
+            .schedule_secs
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect(),
+        disable_after: Duration::from_secs(c.disable_after_secs),
+        rotation_overlap: Duration::from_secs(c.rotation_overlap_secs),
+        max_per_owner: c.max_per_owner.max(1),
+    };
+    let webhooks = troupe_actors::webhooks::Webhooks::start(system, outbox.clone(), settings)
+        .await
+        .context("cannot start the webhook actors")?;
+    let transport = crate::outbound::webhook::WebhookTransport::new(
+        vetting.clone(),
+        Duration::from_secs(c.timeout_secs.max(1)),
+        webhooks.clone(),
+        mailer.clone(),
+        accounts.clone(),
+    )?;
+    outbox.register(Arc::new(transport));
+    Ok((webhooks, vetting))
 }
 
 /// The start-up migration to channels (see `troupe_actors::channels::migration`). On one node
@@ -581,6 +636,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let state = app.state.clone();
     let cfg = state.config.clone();
+    if cfg.email.public_url.is_empty() {
+        // No public URL configured: links in mail point at the address troupe listens on.
+        state
+            .mailer
+            .set_public_url(format!("http://{}", listener.local_addr()?));
+    }
     let factory_state = state.clone();
     let homes = cfg.actors.on_http_workers;
     // Runs once on each worker thread. A worker runs until the server stops, which `run` does

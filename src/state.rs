@@ -57,6 +57,10 @@ pub struct AppState {
     pub outbox: troupe_actors::outbox::Outbox,
     /// Email: templates rendered and enqueued in the outbox.
     pub mailer: crate::outbound::Mailer,
+    /// Webhooks: endpoints, events, delivery logs.
+    pub webhooks: troupe_actors::webhooks::Webhooks,
+    /// The webhooks' SSRF rules, for vetting URLs at registration.
+    pub webhook_vetting: Arc<crate::outbound::webhook::Vetting>,
     /// The catalogue index: listing, search, trending.
     pub catalogue: troupe_catalogue::Catalogue,
     /// Hot HLS segments and playlists.

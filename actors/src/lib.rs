@@ -15,3 +15,4 @@ pub mod media;
 pub mod moderation;
 pub mod outbox;
 pub mod playback;
+pub mod webhooks;

@@ -19,6 +19,7 @@ pub mod hls;
 pub mod moderation;
 pub mod notifications;
 pub mod observe;
+pub mod outbound;
 pub mod playback;
 pub mod problems;
 pub mod ratelimit;
@@ -27,6 +28,7 @@ pub mod tokens;
 pub mod uploads;
 pub mod users;
 pub mod videos;
+pub mod webhooks;
 
 use crate::state::AppState;
 use actix_web::body::MessageBody;
@@ -145,7 +147,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(comments::unban)
         .service(comments::mutes)
         .service(comments::mute)
-        .service(comments::unmute);
+        .service(comments::unmute)
+        .service(webhooks::create)
+        .service(webhooks::list)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::rotate_secret)
+        .service(webhooks::deliveries)
+        .service(webhooks::retry)
+        .service(webhooks::test);
+    outbound::configure(cfg);
 }
 
 #[derive(OpenApi)]
@@ -170,6 +182,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "comments", description = "Comments under videos: threads, replies, pins, held-for-review, bans, watched words, mutes"),
         (name = "notifications", description = "The signed-in user's inbox, its live stream and settings, and channels' fan-outs"),
         (name = "moderation", description = "Suspensions, abuse reports, the moderation queue, hidden videos, the audit log"),
+        (name = "webhooks", description = "Webhooks (Standard Webhooks): endpoints, signed events, secrets and rotation, delivery logs, retries, test events"),
     )
 )]
 struct ApiDoc;
