@@ -126,5 +126,5 @@ test('a webhook endpoint: secret once, test, log, retry, a real event, rotation,
   await expect(page.getByRole('heading', { level: 1, name: 'Webhooks' })).toBeVisible();
   await expect(page.getByText('No endpoints yet.')).toBeVisible();
   const after = await fetch(`${env.server}/api/v1/webhooks`, { headers: { Authorization: `Bearer ${token}` } });
-  expect(((await after.json()) as { items: unknown[] }).items).toEqual([]);
+  expect(((await after.json()) as { webhooks: unknown[] }).webhooks).toEqual([]);
 });

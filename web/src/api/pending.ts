@@ -32,7 +32,7 @@ export type LimitProblem = S['Problem'] & {
  * without it). */
 export const CSRF_HEADER = 'X-Troupe-CSRF';
 
-// ---- Issue 24 (accounts, webhooks, the digest), declared from /work/wt/INTERFACES24.md until the
+// ---- Issue 24 (accounts, the digest), declared from /work/wt/INTERFACES24.md until the
 // server's document lists them.
 
 type Json<T> = { content: { 'application/json': T } };
@@ -44,7 +44,6 @@ type Op<Params, Body, Res> = {
   parameters: [Params] extends [never] ? NoParams : Params;
   responses: ([Res] extends [undefined] ? { 204: NoBody } : { 200: { headers: Record<string, unknown> } & Json<Res> }) & { default: Problemish };
 } & ([Body] extends [undefined] ? { requestBody?: never } : { requestBody: Json<Body> });
-type P<T> = { query?: never; header?: never; path: T; cookie?: never };
 type Methods = { parameters: NoParams; get?: never; put?: never; post?: never; delete?: never; options?: never; head?: never; patch?: never; trace?: never };
 type Item<Ops> = Omit<Methods, keyof Ops> & Ops;
 
@@ -63,60 +62,6 @@ export interface ExportView {
   download_url?: string | null;
 }
 
-export type WebhookEvent =
-  | 'video.created'
-  | 'upload.completed'
-  | 'video.ready'
-  | 'video.failed'
-  | 'video.updated'
-  | 'video.deleted'
-  | 'channel.subscribed'
-  | 'comment.created'
-  | 'comment.held';
-
-export interface WebhookView {
-  id: string;
-  url: string;
-  description: string;
-  events: WebhookEvent[];
-  scope: 'user' | 'instance';
-  state: 'enabled' | 'disabled';
-  disabled_reason?: string | null;
-  owner: string;
-  created_at: string;
-  updated_at: string;
-  failing_since?: string | null;
-  previous_secret_expires_at?: string | null;
-}
-
-export interface WebhookInput {
-  url: string;
-  description?: string | null;
-  events: WebhookEvent[];
-  scope?: 'user' | 'instance';
-}
-
-export interface WebhookChange {
-  url?: string;
-  description?: string;
-  events?: WebhookEvent[];
-  state?: 'enabled' | 'disabled';
-}
-
-/** One attempt of a delivery, in the endpoint's log. */
-export interface DeliveryView {
-  seq: number;
-  delivery_id: string;
-  event: string;
-  attempt: number;
-  at: string;
-  outcome: 'sent' | 'retrying' | 'failed';
-  status?: number | null;
-  latency_ms: number;
-  response?: string | null;
-  error?: string | null;
-}
-
 export interface DigestSettings {
   digest_hour?: number;
   time_zone?: string;
@@ -133,18 +78,6 @@ export type PendingPaths = {
   '/api/v1/auth/email-change/undo': Item<{ post: Op<never, { token: string }, undefined> }>;
   '/api/v1/users/me/export': Item<{ post: Op<never, undefined, ExportView>; get: Op<never, undefined, ExportView> }>;
   '/api/v1/users/me/deletion/cancel': Item<{ post: Op<never, undefined, undefined> }>;
-  '/api/v1/webhooks': Item<{ get: Op<never, undefined, { webhooks: WebhookView[] }>; post: Op<never, WebhookInput, WebhookView & { secret: string }> }>;
-  '/api/v1/webhooks/{id}': Item<{
-    get: Op<P<{ id: string }>, undefined, WebhookView>;
-    patch: Op<P<{ id: string }>, WebhookChange, WebhookView>;
-    delete: Op<P<{ id: string }>, undefined, undefined>;
-  }>;
-  '/api/v1/webhooks/{id}/rotate-secret': Item<{ post: Op<P<{ id: string }>, undefined, { secret: string; previous_expires_at?: string | null }> }>;
-  '/api/v1/webhooks/{id}/deliveries': Item<{
-    get: Op<{ query?: { cursor?: string; limit?: number }; header?: never; path: { id: string }; cookie?: never }, undefined, { deliveries: DeliveryView[]; next_cursor?: string | null }>;
-  }>;
-  '/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry': Item<{ post: Op<P<{ id: string; delivery_id: string }>, undefined, { delivery_id: string }> }>;
-  '/api/v1/webhooks/{id}/test': Item<{ post: Op<P<{ id: string }>, undefined, { delivery_id: string }> }>;
 };
 
 // A path both here and in the document: delete it here.

@@ -1,7 +1,7 @@
 // Pieces both webhook pages use: the events picker and the secret shown once.
 
 import { useState } from 'preact/hooks';
-import type { WebhookEvent } from '../../api/pending';
+import type { WebhookEvent } from '../../api/client';
 import { EVENTS } from './data';
 
 export function EventsPicker({ value, onChange, idPrefix }: { value: WebhookEvent[]; onChange: (v: WebhookEvent[]) => void; idPrefix: string }) {
@@ -12,7 +12,11 @@ export function EventsPicker({ value, onChange, idPrefix }: { value: WebhookEven
       {EVENTS.map((e) => (
         <label class="check" key={e.value} for={`${idPrefix}-${e.value}`}>
           <input id={`${idPrefix}-${e.value}`} type="checkbox" checked={value.includes(e.value)} onChange={(x) => toggle(e.value, x.currentTarget.checked)} />{' '}
-          {e.label} <code class="muted small">{e.value}</code>
+          <span>
+            {e.label}
+            <br />
+            <code class="muted small">{e.value}</code>
+          </span>
         </label>
       ))}
     </fieldset>

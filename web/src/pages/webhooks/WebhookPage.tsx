@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { toProblem, type ApiProblem } from '../../api/client';
-import type { DeliveryView, WebhookEvent, WebhookView } from '../../api/pending';
+import type { DeliveryView, WebhookEvent, WebhookView } from '../../api/client';
 import { Status } from '../../components/Status';
 import { ago, date } from '../../lib/format';
 import { navigate } from '../../router';
@@ -220,6 +220,8 @@ export default function WebhookPage({ params }: PageProps) {
   const [secret, setSecret] = useState<{ secret: string; previous_expires_at?: string | null } | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [bump, setBump] = useState(0);
+  /** Set while the endpoint is being deleted: its log stops asking for deliveries. */
+  const [deleting, setDeleting] = useState(false);
   useEffect(() => {
     webhook(id)
       .then(setW)
@@ -304,7 +306,13 @@ export default function WebhookPage({ params }: PageProps) {
                   disabled={busy !== null}
                   onClick={() =>
                     void act('delete', async () => {
-                      await deleteWebhook(w.id);
+                      setDeleting(true);
+                      try {
+                        await deleteWebhook(w.id);
+                      } catch (e) {
+                        setDeleting(false);
+                        throw e;
+                      }
                       navigate('/me/webhooks', { replace: true });
                     })
                   }
@@ -331,7 +339,7 @@ export default function WebhookPage({ params }: PageProps) {
               onDone={() => setSecret(null)}
             />
           )}
-          <Deliveries hook={w.id} bump={bump} />
+          {!deleting && <Deliveries hook={w.id} bump={bump} />}
           <EditForm w={w} onSaved={setW} />
         </>
       )}

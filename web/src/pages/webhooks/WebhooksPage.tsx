@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { toProblem, type ApiProblem } from '../../api/client';
-import type { WebhookEvent, WebhookView } from '../../api/pending';
+import type { WebhookEvent, WebhookView } from '../../api/client';
 import { Status } from '../../components/Status';
 import { date } from '../../lib/format';
 import { useSession } from '../../session';

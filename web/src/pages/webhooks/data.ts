@@ -1,7 +1,11 @@
 import { api, ok } from '../../api/client';
-import type { DeliveryView, WebhookChange, WebhookEvent, WebhookInput, WebhookView } from '../../api/pending';
+import type { DeliveryView, Schemas, WebhookEvent, WebhookView } from '../../api/client';
 
-/** The events an endpoint can ask for, as the user reads them. */
+type WebhookInput = Schemas['CreateWebhook'];
+type WebhookChange = Schemas['UpdateWebhook'];
+
+/** The events an endpoint can ask for, as the user reads them (`webhook.test` is sent only on
+ * request). */
 export const EVENTS: readonly { value: WebhookEvent; label: string }[] = [
   { value: 'video.created', label: 'Video created' },
   { value: 'upload.completed', label: 'Upload completed' },
