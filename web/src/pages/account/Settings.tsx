@@ -118,20 +118,46 @@ function EmailForm({ me }: { me: Account }) {
   );
 }
 
+const EXPORT_HINT = 'troupe.export_asked';
+
+function exportHinted(user: string): boolean {
+  try {
+    return localStorage.getItem(`${EXPORT_HINT}.${user}`) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function exportHint(user: string, on: boolean): void {
+  try {
+    if (on) localStorage.setItem(`${EXPORT_HINT}.${user}`, '1');
+    else localStorage.removeItem(`${EXPORT_HINT}.${user}`);
+  } catch {
+    /* storage unavailable: the page shows no earlier export */
+  }
+}
+
 const EXPORT_STATE: Record<string, string> = {
   pending: 'Being prepared…',
   ready: 'Ready',
   failed: 'Failed',
 };
 
-function ExportData() {
+function ExportData({ user }: { user: string }) {
   const [ex, setEx] = useState<ExportView | null | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const load = () => {
+    // Only an account that asked for one here has an export to look for: no failing request on
+    // every visit of the page otherwise.
+    if (!exportHinted(user)) {
+      setEx(null);
+      return;
+    }
     currentExport()
       .then((x) => {
+        if (!x) exportHint(user, false);
         setEx(x);
         clearTimeout(timer.current);
         // While it is being prepared, look again every two seconds.
@@ -148,6 +174,7 @@ function ExportData() {
     setError(null);
     try {
       setEx(await startExport());
+      exportHint(user, true);
       clearTimeout(timer.current);
       timer.current = setTimeout(load, 1000);
     } catch (e) {
@@ -287,7 +314,7 @@ export function AccountSettings({ me }: { me: Me }) {
     <>
       <PasswordForm />
       <EmailForm me={acc} />
-      <ExportData />
+      <ExportData user={acc.id} />
       <section aria-labelledby="apps-h">
         <h2 id="apps-h">Apps</h2>
         <p>
