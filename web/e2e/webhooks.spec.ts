@@ -128,3 +128,36 @@ test('a webhook endpoint: secret once, test, log, retry, a real event, rotation,
   const after = await fetch(`${env.server}/api/v1/webhooks`, { headers: { Authorization: `Bearer ${token}` } });
   expect(((await after.json()) as { webhooks: unknown[] }).webhooks).toEqual([]);
 });
+
+test('an admin’s instance-wide endpoint hears every account’s videos', async ({ page, env }, testInfo) => {
+  const own = new Receiver();
+  await own.start();
+  try {
+    await signInUI(page, env.admin.username, env.admin.password, '/me/webhooks');
+    await page.getByLabel('URL').fill(own.url);
+    await page.getByLabel('Description (optional)').fill('Instance audit');
+    await page.getByRole('checkbox', { name: 'Instance-wide: every event of every account' }).check();
+    await page.getByRole('button', { name: 'Add the endpoint' }).click();
+    const box = page.getByRole('region', { name: 'Signing secret' });
+    own.secrets = [(await box.getByLabel('Signing secret').textContent()) ?? ''];
+    await box.getByRole('button', { name: 'I saved it' }).click();
+    await expect(page.getByRole('list', { name: 'Endpoints' }).getByRole('listitem').filter({ hasText: own.url })).toContainText('instance-wide');
+    await screenshots(page, 'webhooks-admin', testInfo);
+
+    // Someone else's video.
+    const other = uniqueName('hookother').toLowerCase();
+    const token = await apiUser(env, other);
+    const id = await uploadVideo(env.server, token, env.clips.tiny, { title: `Someone else ${other}`, visibility: 'public' });
+    await waitReady(env.server, token, id);
+    await expect.poll(() => own.of('video.ready').filter((r) => r.body.includes(id)).length, { timeout: 60_000 }).toBe(1);
+    expect(own.of('video.ready').find((r) => r.body.includes(id))!.verifiedWith).toEqual(own.secrets);
+
+    // Cleanup through the page: the endpoint would hear every later spec's videos.
+    await page.getByRole('list', { name: 'Endpoints' }).getByRole('link', { name: own.url }).click();
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: 'Delete this endpoint' }).click();
+    await expect(page.getByRole('list', { name: 'Endpoints' }).getByRole('link', { name: own.url })).toHaveCount(0);
+  } finally {
+    await own.stop();
+  }
+});
