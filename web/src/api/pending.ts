@@ -62,9 +62,13 @@ export interface ExportView {
   download_url?: string | null;
 }
 
-export interface DigestSettings {
-  digest_hour?: number;
-  time_zone?: string;
+/** The caller's daily digest (`GET/PUT /api/v1/users/me/digest-settings`). */
+export interface DigestView {
+  digest_hour: number;
+  time_zone: string;
+  last_sent_at?: string | null;
+  next_due_at?: string | null;
+  pending: number;
 }
 
 export type PendingPaths = {
@@ -77,6 +81,10 @@ export type PendingPaths = {
   '/api/v1/auth/email-change/confirm': Item<{ post: Op<never, { token: string }, undefined> }>;
   '/api/v1/auth/email-change/undo': Item<{ post: Op<never, { token: string }, undefined> }>;
   '/api/v1/users/me/export': Item<{ post: Op<never, undefined, ExportView>; get: Op<never, undefined, ExportView> }>;
+  '/api/v1/users/me/digest-settings': Item<{
+    get: Op<never, undefined, DigestView>;
+    put: Op<never, { digest_hour?: number | null; time_zone?: string | null }, DigestView>;
+  }>;
   '/api/v1/users/me/deletion/cancel': Item<{ post: Op<never, undefined, undefined> }>;
 };
 

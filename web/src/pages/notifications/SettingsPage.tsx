@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import { toProblem, type ApiProblem, type NotificationSettings } from '../../api/client';
-import type { DigestSettings } from '../../api/pending';
+import type { DigestView } from '../../api/pending';
+import { date } from '../../lib/format';
 import { Status } from '../../components/Status';
-import { saveSettings, settings, type EmailMode, type TypeChange } from './data';
+import { digestSettings, saveDigest, saveSettings, settings, type EmailMode, type TypeChange } from './data';
 
 const KINDS: { key: string; label: string }[] = [
   { key: 'new_video_from_subscription', label: 'New videos from channels I subscribe to' },
@@ -24,8 +25,8 @@ const EMAIL_MODES: { value: EmailMode; label: string }[] = [
 ];
 
 type Setting = { web: boolean; email?: EmailMode };
-/** The settings by kind (the server's, which lists the kinds it knows), and the digest's time. */
-type ByKind = Record<string, Setting | undefined> & DigestSettings;
+/** The settings by kind (the server's, which lists the kinds it knows). */
+type ByKind = Record<string, Setting | undefined>;
 
 /** The IANA time zones this browser knows, and the browser's own. */
 function zones(): { all: string[]; mine: string } {
@@ -45,25 +46,35 @@ function zones(): { all: string[]; mine: string } {
 const HOURS = Array.from({ length: 24 }, (_, h) => h);
 const hourLabel = (h: number) => `${String(h).padStart(2, '0')}:00`;
 
-/** The digest's hour and time zone. The zone starts as the browser's when the account still
- * has the server's default (UTC), and is saved with the Save button. */
-function DigestForm({ s, onSaved, disabled }: { s: ByKind; onSaved: (n: NotificationSettings) => void; disabled: boolean }) {
+/** The digest's hour and time zone (its own settings). The zone starts as the browser's while
+ * the account has the server's default (UTC); Save stores both. */
+function DigestForm() {
   const { all, mine } = zones();
-  const storedZone = s.time_zone ?? 'UTC';
-  const storedHour = s.digest_hour ?? 8;
-  const [hour, setHour] = useState(storedHour);
-  const [zone, setZone] = useState(storedZone === 'UTC' ? mine : storedZone);
+  const [d, setD] = useState<DigestView | null>(null);
+  const [hour, setHour] = useState(8);
+  const [zone, setZone] = useState(mine);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   const [said, setSaid] = useState('');
-  const changed = hour !== storedHour || zone !== storedZone;
+  const show = (v: DigestView) => {
+    setD(v);
+    setHour(v.digest_hour);
+    setZone(v.time_zone === 'UTC' ? mine : v.time_zone);
+  };
+  useEffect(() => {
+    digestSettings()
+      .then(show)
+      .catch((e: unknown) => setError(toProblem(e)));
+  }, []);
+  const changed = !!d && (hour !== d.digest_hour || zone !== d.time_zone);
   const save = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
     setSaid('');
     try {
-      onSaved(await saveSettings({ digest_hour: hour, time_zone: zone }));
+      const v = await saveDigest(hour, zone);
+      setD(v);
       setSaid('Saved.');
     } catch (err) {
       setError(toProblem(err));
@@ -74,41 +85,50 @@ function DigestForm({ s, onSaved, disabled }: { s: ByKind; onSaved: (n: Notifica
   return (
     <section aria-labelledby="digest-h">
       <h2 id="digest-h">Daily digest</h2>
-      <p>
-        The types set to “Daily digest” come together in one email a day, at this hour, only when there is something new. Now:{' '}
-        <strong>
-          {hourLabel(storedHour)}, {storedZone}
-        </strong>
-        .
-      </p>
-      <form class="digest-form" onSubmit={(e) => void save(e)}>
-        <div class="field">
-          <label for="digest-hour">Hour</label>
-          <select id="digest-hour" value={String(hour)} onChange={(e) => setHour(Number(e.currentTarget.value))}>
-            {HOURS.map((h) => (
-              <option key={h} value={String(h)}>
-                {hourLabel(h)}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="digest-zone">Time zone</label>
-          <select id="digest-zone" value={zone} onChange={(e) => setZone(e.currentTarget.value)}>
-            {all.map((z) => (
-              <option key={z} value={z}>
-                {z === mine ? `${z} (this device)` : z}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div>
-          <button type="submit" disabled={busy || disabled || !changed}>
-            Save the digest time
-          </button>
-        </div>
-      </form>
-      <Status error={error} busy={busy ? 'Saving…' : null} />
+      <p>The types set to “Daily digest” come together in one email a day, at this hour, only when there is something new.</p>
+      <Status busy={!d && !error ? 'Loading the digest settings…' : null} error={error} />
+      {d && (
+        <>
+          <p>
+            Now:{' '}
+            <strong>
+              {hourLabel(d.digest_hour)}, {d.time_zone}
+            </strong>
+            .{' '}
+            {d.pending > 0 && d.next_due_at
+              ? `${d.pending} notification${d.pending === 1 ? '' : 's'} wait for the next one, ${date(d.next_due_at)}.`
+              : 'Nothing waits for it.'}
+            {d.last_sent_at ? ` The last went out ${date(d.last_sent_at)}.` : ''}
+          </p>
+          <form class="digest-form" onSubmit={(e) => void save(e)}>
+            <div class="field">
+              <label for="digest-hour">Hour</label>
+              <select id="digest-hour" value={String(hour)} onChange={(e) => setHour(Number(e.currentTarget.value))}>
+                {HOURS.map((h) => (
+                  <option key={h} value={String(h)}>
+                    {hourLabel(h)}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div class="field">
+              <label for="digest-zone">Time zone</label>
+              <select id="digest-zone" value={zone} onChange={(e) => setZone(e.currentTarget.value)}>
+                {all.map((z) => (
+                  <option key={z} value={z}>
+                    {z === mine ? `${z} (this device)` : z}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div>
+              <button type="submit" disabled={busy || !changed}>
+                Save the digest time
+              </button>
+            </div>
+          </form>
+        </>
+      )}
       <p role="status" class="muted small">
         {said}
       </p>
@@ -206,7 +226,7 @@ export default function NotificationSettingsPage() {
           <p role="status" class="muted small">
             {said}
           </p>
-          <DigestForm s={byKind} onSaved={setS} disabled={busy !== null} />
+          <DigestForm />
         </>
       )}
     </>
