@@ -15,7 +15,10 @@ async function settingsOf(env: E2eEnv, token: string): Promise<Record<string, un
   return (await r.json()) as Record<string, unknown>;
 }
 
-test('email per type and the digest time are saved; an instant mail arrives and unsubscribes in one click', async ({ page, env }, testInfo) => {
+test('email per type and the digest time are saved; an instant mail arrives and unsubscribes in one click', async ({ page, env, consoleLog }, testInfo) => {
+  // The unsubscribe page is the server's own, not the console: it names no icon, so the
+  // browser's guess (/favicon.ico) is a 404 there.
+  consoleLog.allow(/\/api\/v1\/unsubscribe\/\S+: Failed to load resource: the server responded with a status of 404/);
   const name = uniqueName('mailset').toLowerCase();
   const email = `${name}@example.org`;
   const token = await apiUser(env, name);
@@ -43,12 +46,12 @@ test('email per type and the digest time are saved; an instant mail arrives and 
   await expect(page.getByRole('combobox', { name: 'By email: My video is ready' })).toHaveValue('instant');
   await expect(page.getByRole('combobox', { name: 'By email: Someone subscribed to my channel' })).toHaveValue('digest');
   await expect(page.getByRole('region', { name: 'Daily digest' })).toContainText('Now: 21:00, Europe/Berlin');
-  await page.getByRole('region', { name: 'Daily digest' }).getByLabel('Time zone').selectOption('Asia/Kolkata');
+  await page.getByRole('region', { name: 'Daily digest' }).getByLabel('Time zone').selectOption('America/New_York');
   await page.getByRole('region', { name: 'Daily digest' }).getByRole('button', { name: 'Save the digest time' }).click();
-  await expect(page.getByRole('region', { name: 'Daily digest' })).toContainText('Now: 21:00, Asia/Kolkata');
+  await expect(page.getByRole('region', { name: 'Daily digest' })).toContainText('Now: 21:00, America/New_York');
   const saved = await settingsOf(env, token);
   const digest2 = await fetch(`${env.server}/api/v1/users/me/digest-settings`, { headers: { Authorization: `Bearer ${token}` } });
-  expect(await digest2.json()).toMatchObject({ digest_hour: 21, time_zone: 'Asia/Kolkata' });
+  expect(await digest2.json()).toMatchObject({ digest_hour: 21, time_zone: 'America/New_York' });
   expect((saved.my_video_ready as { email: string }).email).toBe('instant');
   expect((saved.new_subscriber as { email: string }).email).toBe('digest');
 

@@ -259,6 +259,8 @@ export default async function globalSetup(): Promise<void> {
   let serverPid: number | null = null;
   const maildir = mkdtempSync(join(tmpdir(), 'troupe-e2e-mail-'));
   dirs.push(maildir);
+  // A Maildir: aiosmtpd's handler makes these only when the directory itself is missing.
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, sub));
   if (!server) {
     const smtp = await startSmtpSink(maildir);
     processes.push(smtp.child.pid!);

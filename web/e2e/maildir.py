@@ -3,11 +3,16 @@ to, subject, message_id, headers (lists of values by lower-case name), text and 
 Read with Python's own email package, so any transfer encoding lettre picks is decoded."""
 import json
 import mailbox
+import os
 import sys
 from email import policy
 from email.parser import BytesParser
 
 out = []
+if not os.path.isdir(os.path.join(sys.argv[1], "new")):
+    # Nothing received yet: aiosmtpd makes the Maildir with the first message.
+    json.dump(out, sys.stdout)
+    sys.exit(0)
 box = mailbox.Maildir(sys.argv[1], factory=None, create=False)
 for key in box.iterkeys():
     with box.get_file(key) as f:
