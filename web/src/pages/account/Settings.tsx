@@ -238,7 +238,6 @@ export function DeleteAccount({ me }: { me: Me }) {
       setWhen(await deleteAccount(password));
       setPassword('');
       setOpen(false);
-      await reloadMe().catch(() => undefined);
     } catch (err) {
       setError(toProblem(err));
     } finally {
@@ -265,8 +264,8 @@ export function DeleteAccount({ me }: { me: Me }) {
       {when ? (
         <>
           <p role="status" class="problem">
-            Your account will be deleted on <strong>{date(when)}</strong>, with its videos, comments, ratings and history. Until then you can change your
-            mind: cancel here, or sign in again.
+            Your account will be deleted on <strong>{date(when)}</strong>, with its videos, comments, ratings and history. Every device was signed out.
+            Changed your mind? Cancel here now, or sign in again before then.
           </p>
           <button type="button" disabled={busy} onClick={() => void cancel()}>
             Cancel the deletion

@@ -145,16 +145,21 @@ function SuspendCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
 
 /** Whether the address is confirmed; the admin can override it either way. */
 function VerifiedCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
+  const verified = (u as User & AccountState).email_verified;
+  // The switch moves at once and goes back if the server refuses.
+  const [on, setOn] = useState(verified);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
-  const verified = (u as User & AccountState).email_verified;
-  if (verified === undefined) return <>–</>;
-  const toggle = async (on: boolean) => {
+  useEffect(() => setOn(verified), [verified]);
+  if (on === undefined) return <>–</>;
+  const toggle = async (next: boolean) => {
+    setOn(next);
     setBusy(true);
     setError(null);
     try {
-      onSaved(await setEmailVerified(u.username, on));
+      onSaved(await setEmailVerified(u.username, next));
     } catch (e) {
+      setOn(verified);
       setError(toProblem(e));
     } finally {
       setBusy(false);
@@ -166,12 +171,12 @@ function VerifiedCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
         <input
           type="checkbox"
           role="switch"
-          checked={verified}
+          checked={on}
           disabled={busy}
           aria-label={`Email confirmed: ${plainName(u.username)}`}
           onChange={(e) => void toggle(e.currentTarget.checked)}
         />{' '}
-        {verified ? 'confirmed' : 'not confirmed'}
+        {on ? 'confirmed' : 'not confirmed'}
       </label>
       <Status error={error} />
     </>
