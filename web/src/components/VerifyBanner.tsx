@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { toProblem, type ApiProblem } from '../api/client';
-import type { AccountState } from '../api/pending';
+import { accountState } from '../api/pending';
 import { resendVerification } from '../pages/auth/data';
 import { useSession } from '../session';
 import { Status } from './Status';
@@ -13,9 +13,9 @@ export function VerifyBanner({ path }: { path: string }) {
   const [sent, setSent] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
   if (s.status !== 'signed-in') return null;
-  const me = s.me as typeof s.me & AccountState;
+  const me = s.me;
   // Unknown (a server before issue 24) or confirmed: nothing to say. The verify page says it.
-  if (me.email_verified !== false || path === '/verify-email') return null;
+  if (accountState(me).email_verified !== false || path === '/verify-email') return null;
   const resend = async () => {
     setBusy(true);
     setError(null);

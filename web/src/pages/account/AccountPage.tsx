@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { deviceId, toProblem, type ActiveStream, type ApiProblem, type Me } from '../../api/client';
-import type { AccountState } from '../../api/pending';
+import { accountState } from '../../api/pending';
 import { Status } from '../../components/Status';
 import { ago, date } from '../../lib/format';
 import { endStream } from '../../player/playback';
@@ -79,7 +79,7 @@ function Profile({ me }: { me: Me }) {
           <dt>Email</dt>
           <dd>
             {me.email}
-            {(me as Me & AccountState).email_verified === false && ' (not confirmed)'}
+            {accountState(me).email_verified === false && ' (not confirmed)'}
           </dd>
           <dt>Role</dt>
           <dd>{me.role}</dd>

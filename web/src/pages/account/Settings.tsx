@@ -2,13 +2,13 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { toProblem, type ApiProblem, type Me } from '../../api/client';
-import type { AccountState, ExportView } from '../../api/pending';
+import { accountState, type ExportView } from '../../api/pending';
 import { Status } from '../../components/Status';
 import { date } from '../../lib/format';
 import { reloadMe } from '../../session';
 import { cancelDeletion, changeEmail, changePassword, currentExport, deleteAccount, startExport } from './data';
 
-type Account = Me & AccountState & { pending_email?: string | null };
+type Account = Me & { pending_email?: string | null };
 
 function PasswordForm() {
   const [current, setCurrent] = useState('');
@@ -89,8 +89,8 @@ function EmailForm({ me }: { me: Account }) {
       <h2 id="email-h">Email address</h2>
       <p>
         Your account uses <strong>{me.email}</strong>
-        {me.email_verified === true && ' (confirmed)'}
-        {me.email_verified === false && ' (not confirmed yet)'}.
+        {accountState(me).email_verified === true && ' (confirmed)'}
+        {accountState(me).email_verified === false && ' (not confirmed yet)'}.
       </p>
       {pending && (
         <p role="status" class="ok-line">
@@ -227,7 +227,7 @@ export function DeleteAccount({ me }: { me: Me }) {
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiProblem | null>(null);
-  const [when, setWhen] = useState<string | null>(acc.deletion_scheduled_at ?? null);
+  const [when, setWhen] = useState<string | null>(accountState(acc).deletion_scheduled_at ?? null);
   const [cancelled, setCancelled] = useState(false);
   const submit = async (e: Event) => {
     e.preventDefault();

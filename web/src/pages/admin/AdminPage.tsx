@@ -8,7 +8,7 @@ import { me, reloadMe } from '../../session';
 import { retry } from '../my-videos/data';
 import { plainName } from '../../lib/text';
 import { suspend, unsuspend } from '../moderation/data';
-import type { AccountState } from '../../api/pending';
+import { accountState } from '../../api/pending';
 import { cluster, deleteUserNow, failed, setEmailVerified, setPlan, setRole, user, users } from './data';
 
 function PlanCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
@@ -145,7 +145,7 @@ function SuspendCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
 
 /** Whether the address is confirmed; the admin can override it either way. */
 function VerifiedCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
-  const verified = (u as User & AccountState).email_verified;
+  const verified = accountState(u).email_verified;
   // The switch moves at once and goes back if the server refuses.
   const [on, setOn] = useState(verified);
   const [busy, setBusy] = useState(false);
@@ -191,7 +191,7 @@ function DeleteCell({ u, onDeleted }: { u: User; onDeleted: () => void }) {
   const [error, setError] = useState<ApiProblem | null>(null);
   const name = plainName(u.username);
   if (u.role === 'admin') return <>–</>;
-  const scheduled = (u as User & AccountState).deletion_scheduled_at;
+  const scheduled = accountState(u).deletion_scheduled_at;
   if (!open)
     return (
       <div class="plan-cell">
