@@ -53,6 +53,11 @@ export type WatchedWords = Schemas['WatchedWords'];
 export type Ban = Schemas['Ban'];
 /** An account the user muted. */
 export type Muted = Schemas['Muted'];
+/** A webhook endpoint (never its secrets). */
+export type WebhookView = Schemas['EndpointView'];
+export type WebhookEvent = Schemas['EventType'];
+/** One attempt in an endpoint's delivery log. */
+export type DeliveryView = Schemas['DeliveryAttempt'];
 
 export const COMMENT_POLICIES: readonly { value: CommentPolicy; label: string }[] = [
   { value: 'enabled', label: 'On' },
