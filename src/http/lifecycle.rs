@@ -787,7 +787,7 @@ pub async fn delete_me(
             format!("deletion.{}.{}", updated.id.simple(), delete_at.timestamp()),
             &updated.email,
             "account_deletion_scheduled",
-            json!({"username": updated.username, "delete_at": delete_at.to_rfc3339(), "login_link": state.mailer.link("/login")}),
+            json!({"username": updated.username, "delete_at": delete_at.to_rfc3339(), "login_link": state.mailer.link("/signin")}),
         ),
     )
     .await;

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { toProblem, type ApiProblem } from '../../api/client';
+import { toProblem, type ApiProblem, subscribable } from '../../api/client';
 import type { DeliveryView, WebhookEvent, WebhookView } from '../../api/client';
 import { Status } from '../../components/Status';
 import { ago, date } from '../../lib/format';
@@ -25,7 +25,7 @@ function EditForm({ w, onSaved }: { w: WebhookView; onSaved: (w: WebhookView) =>
     setError(null);
     setSaved(false);
     try {
-      onSaved(await updateWebhook(w.id, { url: url.trim(), description: description.trim(), events }));
+      onSaved(await updateWebhook(w.id, { url: url.trim(), description: description.trim(), events: subscribable(events) }));
       setSaved(true);
     } catch (err) {
       setError(toProblem(err));

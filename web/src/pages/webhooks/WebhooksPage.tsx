@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { toProblem, type ApiProblem } from '../../api/client';
+import { toProblem, type ApiProblem, subscribable } from '../../api/client';
 import type { WebhookEvent, WebhookView } from '../../api/client';
 import { Status } from '../../components/Status';
 import { date } from '../../lib/format';
@@ -23,7 +23,7 @@ function CreateForm({ onCreated, admin }: { onCreated: (w: WebhookView & { secre
     setBusy(true);
     setError(null);
     try {
-      const w = await createWebhook({ url: url.trim(), description: description.trim() || null, events, ...(instance ? { scope: 'instance' as const } : {}) });
+      const w = await createWebhook({ url: url.trim(), description: description.trim() || null, events: subscribable(events), ...(instance ? { scope: 'instance' as const } : {}) });
       setUrl('');
       setDescription('');
       onCreated(w);
