@@ -166,6 +166,7 @@ pub async fn test_email(
 #[serde(deny_unknown_fields)]
 pub struct DigestChange {
     /// The hour (0-23) the daily digest goes out, in `time_zone`.
+    #[schema(minimum = 0, maximum = 23)]
     pub digest_hour: Option<i64>,
     /// An IANA time zone name, e.g. `Europe/Paris`.
     pub time_zone: Option<String>,
@@ -192,15 +193,24 @@ pub async fn get_digest(
 /// daily digest; the fields left out stay as they are.
 #[utoipa::path(tag = "notifications", security(("bearer" = [])), request_body = DigestChange, responses(
     (status = 200, description = "The digest settings after the change", body = DigestView),
-    (status = 422, description = "`invalid_settings`: an hour outside 0-23 or an unknown time zone", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`invalid_settings`: an hour outside 0-23 or an unknown time zone; `invalid_body`: not an object of these fields", body = Problem, content_type = "application/problem+json"),
 ))]
 #[put("/api/v1/users/me/digest-settings")]
 pub async fn put_digest(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Json<DigestChange>,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    let change = body.into_inner();
+    // Read through a JSON object, so that an array (which serde would take for a struct's
+    // fields in order) is refused like any other body that is not an object.
+    let change: DigestChange = serde_json::from_value(serde_json::Value::Object(body.into_inner()))
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.to_string(),
+            )
+        })?;
     let invalid = |d: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", d);
     let current = state.digests.get(user.0.uid).await?;
     let hour = match change.digest_hour {
