@@ -61,7 +61,9 @@ export function usePaged<T>(load: (cursor: string | undefined) => Promise<Page<T
           if (!first) restarted.current = false;
           cursor.current = page.next_cursor ?? undefined;
           setItems((prev) => (first ? page.items : prev.concat(page.items)));
-          setDone(!page.next_cursor || page.items.length === 0);
+          // A page can come back empty and still have a next cursor (every hit on it was deleted or
+          // hidden since the index saw it): only a missing cursor ends the list.
+          setDone(!page.next_cursor);
         })
         .catch((e: unknown) => {
           if (mine !== gen.current) return;
