@@ -121,6 +121,15 @@ ensure_feedparser() {
     python3 -m pip install -q --disable-pip-version-check --user --break-system-packages feedparser
 }
 
+# standardwebhooks (PyPI), the Standard Webhooks verifier the webhook tests' receiver
+# (tests/support/webhook_receiver.py) checks every delivery with.
+ensure_standardwebhooks() {
+  python3 -c 'import standardwebhooks' 2>/dev/null && return 0
+  echo "==> installing standardwebhooks (webhook signature verifier)" >&2
+  python3 -m pip install -q --disable-pip-version-check standardwebhooks ||
+    python3 -m pip install -q --disable-pip-version-check --user --break-system-packages standardwebhooks
+}
+
 # The web console (web/): its npm packages as locked (again whenever the lock file changes).
 ensure_console_packages() {
   local d=web
@@ -146,4 +155,14 @@ ensure_console() {
   [ -z "$stale" ] && return 0
   echo "==> building the web console (npm run build in $d)" >&2
   (cd "$d" && npm run build --silent >/dev/null)
+}
+
+# aiosmtpd (PyPI, or Debian's python3-aiosmtpd), the SMTP server the email tests send to: its
+# Maildir handler stores what it receives (tests/it/harness.rs, SmtpSink).
+ensure_aiosmtpd() {
+  python3 -c 'import aiosmtpd' 2>/dev/null && return 0
+  echo "==> installing aiosmtpd (SMTP test server)" >&2
+  python3 -m pip install -q --disable-pip-version-check aiosmtpd ||
+    python3 -m pip install -q --disable-pip-version-check --user --break-system-packages aiosmtpd ||
+    ensure_apt_package python3-aiosmtpd
 }

@@ -11,12 +11,14 @@ ensure_rust
 ensure_ffmpeg
 ensure_strace
 ensure_moto
+ensure_aiosmtpd
 ensure_nextest
 ensure_chromium
 ensure_node
 ensure_player_packages
 ensure_tuspy
 ensure_feedparser
+ensure_standardwebhooks
 ensure_schemathesis
 ensure_console
 status=0

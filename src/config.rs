@@ -43,6 +43,118 @@ pub struct Config {
     pub comments: CommentsConfig,
     /// Moderation: suspensions, reports, the audit log.
     pub moderation: ModerationConfig,
+    /// Webhooks: retries, SSRF rules, secrets.
+    pub webhooks: WebhooksConfig,
+    /// Email: the SMTP server (or `.eml` files), the sender, links, DKIM, digests.
+    pub email: EmailConfig,
+    /// The outbox: background delivery of email and webhook calls.
+    pub outbox: OutboxConfig,
+}
+
+/// `[webhooks]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Networks (CIDRs) exempt from the SSRF rules, such as `["127.0.0.0/8"]` for tests or
+    /// an internal receiver the operator trusts. Empty: every internal address is refused.
+    pub allowed_networks: Vec<String>,
+    /// Whether plain `http://` targets are allowed (else only `https://`).
+    pub allow_http: bool,
+    /// The delays before each retry, in seconds (Svix's schedule).
+    pub schedule_secs: Vec<u64>,
+    /// How long one attempt may take, connecting included (s).
+    pub timeout_secs: u64,
+    /// How long an endpoint may fail without a success before it is disabled and its owner
+    /// emailed (s).
+    pub disable_after_secs: u64,
+    /// How long the previous secret still signs after a rotation (s).
+    pub rotation_overlap_secs: u64,
+    /// Most endpoints per user, and instance-wide.
+    pub max_per_owner: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allowed_networks: Vec::new(),
+            allow_http: false,
+            schedule_secs: vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000],
+            timeout_secs: 15,
+            disable_after_secs: 5 * 86_400,
+            rotation_overlap_secs: 86_400,
+            max_per_owner: 20,
+        }
+    }
+}
+
+/// `[email]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// `smtp://host:port` (plain, or STARTTLS with `?tls=required`) or
+    /// `smtps://user:pass@host:465` (implicit TLS). Empty: messages are written as `.eml`
+    /// files under `<data_dir>/mail/` and the log names each file.
+    pub smtp_url: String,
+    /// The `From` address.
+    pub from: String,
+    /// The base of every link in mail (`https://video.example.org`). Empty: the address
+    /// troupe listens on (`http://127.0.0.1:<port>`), for a one-node install.
+    pub public_url: String,
+    /// The instance's name, as mail shows it.
+    pub instance_name: String,
+    /// DKIM selector; with `dkim_domain` and `dkim_key_file`, troupe signs every message,
+    /// List-Unsubscribe included (RFC 8058). Empty: no signing (the relay may sign).
+    pub dkim_selector: String,
+    /// DKIM signing domain (`d=`).
+    pub dkim_domain: String,
+    /// The DKIM private key: an RSA PKCS#1 PEM file, or a file holding a base64 Ed25519 seed.
+    pub dkim_key_file: String,
+    /// SMTP command timeout, in seconds.
+    pub timeout_secs: u64,
+    /// The delays before each retry of an email that could not be sent, in seconds; when they
+    /// are used up it fails for good (a `warn` log line, `troupe_outbox_failed_total`).
+    pub retry_schedule_secs: Vec<u64>,
+    /// Digests: 0 (the default) sends each user's digest once a day at their hour in their
+    /// time zone; N > 0 sends each user's pending notifications N seconds after the first of
+    /// them arrived instead (for tests and demonstrations only).
+    pub digest_every_secs: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: String::new(),
+            from: "troupe <troupe@localhost>".into(),
+            public_url: String::new(),
+            instance_name: "troupe".into(),
+            dkim_selector: String::new(),
+            dkim_domain: String::new(),
+            dkim_key_file: String::new(),
+            timeout_secs: 30,
+            retry_schedule_secs: crate::outbound::EMAIL_SCHEDULE_SECS.to_vec(),
+            digest_every_secs: 0,
+        }
+    }
+}
+
+/// `[outbox]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Delivery attempts (emails, webhook calls) under way at once on a node.
+    pub concurrency: usize,
+    /// How often every node rebuilds its schedule of due deliveries from the store, in
+    /// seconds (and at start): a node that left has its deliveries taken over within this.
+    pub sweep_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            sweep_secs: 30,
+        }
+    }
 }
 
 /// `[comments]`
@@ -359,6 +471,23 @@ pub struct AuthConfig {
     /// In a cluster whose keys live in the shared bucket: how often each node reloads them,
     /// in seconds. A key added by `troupe keys rotate` signs from twice this long after.
     pub keyring_refresh_secs: u64,
+    /// Whether an account must verify its address before it may sign in (403
+    /// `email_not_verified` until then). Off by default, so a one-node install without mail
+    /// works; admins can mark an address verified.
+    pub require_verified_email: bool,
+    /// Password-reset requests per client address per hour (more: 429).
+    pub reset_per_ip_per_hour: u32,
+    /// Password-reset mails per address per hour (more are silently not sent).
+    pub reset_per_address_per_hour: u32,
+    /// Verification mails one signed-in user may ask for again per hour (more: 429).
+    pub verify_resend_per_hour: u32,
+    /// How long after a user asks for their account's deletion it happens, in seconds
+    /// (signing in before then cancels it).
+    pub deletion_grace_secs: u64,
+    /// How long a deleted account's username stays taken, in seconds.
+    pub username_hold_secs: u64,
+    /// How often each node looks for accounts whose deletion is due, in seconds.
+    pub deletion_sweep_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -375,6 +504,13 @@ impl Default for AuthConfig {
             admin_usernames: Vec::new(),
             min_password_score: 2,
             keyring_refresh_secs: 10,
+            require_verified_email: false,
+            reset_per_ip_per_hour: 10,
+            reset_per_address_per_hour: 3,
+            verify_resend_per_hour: 3,
+            deletion_grace_secs: 7 * 24 * 3600,
+            username_hold_secs: 30 * 24 * 3600,
+            deletion_sweep_secs: 60,
         }
     }
 }

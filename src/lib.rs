@@ -10,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod migrate;
+pub mod outbound;
 pub mod probes;
 pub mod secret;
 pub mod startup;

@@ -38,6 +38,12 @@ pub struct Application {
 }
 
 impl Application {
+    /// What the handlers reach (for benchmarks that drive a part directly, such as
+    /// `benches/webhooks.rs` producing events).
+    pub fn state(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+
     /// Opens everything the server needs. Must run on the main multi-thread runtime.
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
         let data_dir = config.server.data_dir.clone();
@@ -85,6 +91,7 @@ impl Application {
             refresh_ttl: Duration::from_secs(config.auth.refresh_ttl_secs),
             admin_usernames: config.auth.admin_usernames.clone(),
             min_password_score: config.auth.min_password_score.min(4),
+            require_verified_email: config.auth.require_verified_email,
             ..AccountsPolicy::default()
         };
         let system = System::new(store.clone(), runtime);
@@ -127,6 +134,38 @@ impl Application {
         )
         .await
         .context("cannot start the moderation actors")?;
+        let outbox = troupe_actors::outbox::Outbox::start(
+            &system,
+            troupe_actors::outbox::OutboxSettings {
+                concurrency: config.outbox.concurrency.max(1),
+                sweep: Duration::from_secs(config.outbox.sweep_secs.max(1)),
+                ..Default::default()
+            },
+        )
+        .await
+        .context("cannot start the outbox")?;
+        let mailer = crate::outbound::mailer(&config, &data_dir, &outbox, &keyring)?;
+        let (webhooks, webhook_vetting) =
+            start_webhooks(&config, &system, &outbox, &mailer, &accounts).await?;
+        media.set_webhooks(webhooks.clone());
+        let digests = troupe_actors::inbox::digest::Digests::start(
+            &system,
+            troupe_actors::inbox::digest::DigestSettings {
+                every: (config.email.digest_every_secs > 0)
+                    .then(|| Duration::from_secs(config.email.digest_every_secs)),
+                concurrency: config.outbox.concurrency.max(1),
+                sweep: Duration::from_secs(config.outbox.sweep_secs.max(1)),
+            },
+        )
+        .await
+        .context("cannot start the digests")?;
+        let notification_mail = Arc::new(crate::outbound::notify::NotificationMailer {
+            mailer: mailer.clone(),
+            accounts: accounts.clone(),
+            digests: digests.clone(),
+        });
+        notify.set_mail(notification_mail.clone());
+        digests.set_sink(notification_mail);
         notify.set_subscriber_source(Arc::new(channels.clone()));
         // Present from the start, so that dashboards and alerts see zeros, not gaps.
         metrics::gauge!("troupe_sse_subscribers").set(0.0);
@@ -196,12 +235,18 @@ impl Application {
         let state = AppState {
             tokens: Tokens::with_keys(&keyring, &config.auth),
             rate_limits: RateLimits::new(&config.rate_limit),
+            account_limits: crate::http::lifecycle::AccountLimits::new(&config.auth),
             comment_limits: http::comments::CommentLimits::new(&config.comments),
             tools: MediaTools::new(&config.media.ffmpeg, &config.media.ffprobe),
             media,
             playback,
             notify,
             moderation,
+            outbox,
+            mailer,
+            webhooks,
+            webhook_vetting,
+            digests,
             catalogue,
             hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),
@@ -221,6 +266,46 @@ impl Application {
             _lock: lock,
         })
     }
+}
+
+/// Starts the webhook kinds and registers the `webhook` transport with the outbox.
+async fn start_webhooks(
+    config: &Config,
+    system: &System,
+    outbox: &troupe_actors::outbox::Outbox,
+    mailer: &crate::outbound::Mailer,
+    accounts: &Accounts,
+) -> anyhow::Result<(
+    troupe_actors::webhooks::Webhooks,
+    Arc<crate::outbound::webhook::Vetting>,
+)> {
+    let c = &config.webhooks;
+    let vetting = Arc::new(crate::outbound::webhook::Vetting::new(
+        &c.allowed_networks,
+        c.allow_http,
+    )?);
+    let settings = troupe_actors::webhooks::WebhookSettings {
+        schedule: c
+            .schedule_secs
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect(),
+        disable_after: Duration::from_secs(c.disable_after_secs),
+        rotation_overlap: Duration::from_secs(c.rotation_overlap_secs),
+        max_per_owner: c.max_per_owner.max(1),
+    };
+    let webhooks = troupe_actors::webhooks::Webhooks::start(system, outbox.clone(), settings)
+        .await
+        .context("cannot start the webhook actors")?;
+    let transport = crate::outbound::webhook::WebhookTransport::new(
+        vetting.clone(),
+        Duration::from_secs(c.timeout_secs.max(1)),
+        webhooks.clone(),
+        mailer.clone(),
+        accounts.clone(),
+    )?;
+    outbox.register(Arc::new(transport));
+    Ok((webhooks, vetting))
 }
 
 /// The start-up migration to channels (see `troupe_actors::channels::migration`). On one node
@@ -572,6 +657,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let state = app.state.clone();
     let cfg = state.config.clone();
+    if cfg.email.public_url.is_empty() {
+        // No public URL configured: links in mail point at the address troupe listens on.
+        state
+            .mailer
+            .set_public_url(format!("http://{}", listener.local_addr()?));
+    }
     let factory_state = state.clone();
     let homes = cfg.actors.on_http_workers;
     // Runs once on each worker thread. A worker runs until the server stops, which `run` does
@@ -608,10 +699,23 @@ pub async fn run(
             tidy_state.metrics.run_upkeep();
             if n % 12 == 0 {
                 tidy_state.rate_limits.tidy();
+                tidy_state.account_limits.tidy();
                 tidy_state.comment_limits.tidy();
             }
         }
     });
+    // Accounts whose deletion grace period is over are deleted by the node that owns them.
+    let deletions = {
+        let state = state.clone();
+        let every = Duration::from_secs(cfg.auth.deletion_sweep_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                crate::http::purge::sweep(&state).await;
+            }
+        })
+    };
     // In a cluster whose keys live in the bucket, every node reloads them, so that a rotated
     // key is known everywhere before anyone signs with it.
     let keyring = match (&state.cluster, crate::secret::configured(&cfg.auth)) {
@@ -661,6 +765,7 @@ pub async fn run(
         }
     }
     tidy.abort();
+    deletions.abort();
     suspensions.abort();
     if let Some(k) = keyring {
         k.abort();

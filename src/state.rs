@@ -37,6 +37,8 @@ pub struct AppState {
     pub tokens: Tokens,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// Limits on account mails (reset requests, verification resends).
+    pub account_limits: crate::http::lifecycle::AccountLimits,
     /// The per-user comment rate limit and the comment rules' settings.
     pub comment_limits: crate::http::comments::CommentLimits,
     /// Durable actor state.
@@ -53,6 +55,16 @@ pub struct AppState {
     pub notify: Notifier,
     /// Moderation: suspended accounts, the audit log, the held-comment queue.
     pub moderation: Moderation,
+    /// The outbox: durable deliveries of email and webhook calls, retried in the background.
+    pub outbox: troupe_actors::outbox::Outbox,
+    /// Email: templates rendered and enqueued in the outbox.
+    pub mailer: crate::outbound::Mailer,
+    /// Webhooks: endpoints, events, delivery logs.
+    pub webhooks: troupe_actors::webhooks::Webhooks,
+    /// The webhooks' SSRF rules, for vetting URLs at registration.
+    pub webhook_vetting: Arc<crate::outbound::webhook::Vetting>,
+    /// The users' daily digests of notification email.
+    pub digests: troupe_actors::inbox::digest::Digests,
     /// The catalogue index: listing, search, trending.
     pub catalogue: troupe_catalogue::Catalogue,
     /// Hot HLS segments and playlists.

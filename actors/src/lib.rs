@@ -13,4 +13,6 @@ pub mod events;
 pub mod inbox;
 pub mod media;
 pub mod moderation;
+pub mod outbox;
 pub mod playback;
+pub mod webhooks;

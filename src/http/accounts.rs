@@ -63,6 +63,7 @@ pub async fn register(
     {
         tracing::warn!(user = %user.username, error = %e, "could not make the default channel yet");
     }
+    super::lifecycle::on_registered(&state, &user).await;
     Ok(HttpResponse::Created()
         .insert_header(("location", "/api/v1/users/me"))
         .json(user))

@@ -217,6 +217,9 @@ pub async fn subscribe(
     // Also when not new: the notice has a deterministic id, so a retried subscribe repairs
     // one that a crash lost, and a repeated one changes nothing.
     on_new_subscriber(&state, &channel, &user, new);
+    if new {
+        super::webhooks::channel_subscribed(&state, &channel, &user).await;
+    }
     Ok(HttpResponse::Ok().json(SubscriptionChange {
         subscribed: true,
         changed: new,

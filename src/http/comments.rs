@@ -440,6 +440,7 @@ pub async fn create(
     }
     let posted = state.comments.post(video.id, new).await?;
     follow_up_posted(&state, &video, viewer, &posted);
+    super::webhooks::comment_event(&state, &video, &posted.view).await;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(shown(posted.view, staff)))
@@ -792,6 +793,7 @@ pub async fn approve(
     if changed.changed {
         held_resolved(&state, video.id, &comment).await;
         follow_up_posted(&state, &video, None, &changed);
+        super::webhooks::comment_event(&state, &video, &changed.view).await;
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -246,6 +246,25 @@ impl From<AccountError> for ApiError {
                 "this refresh token was already used; every session of that login has been revoked",
             ),
             AccountError::NotFound => ApiError::not_found("user_not_found", "no such user"),
+            AccountError::WrongPassword => ApiError::new(
+                S::FORBIDDEN,
+                "wrong_password",
+                "the current password is wrong",
+            ),
+            AccountError::EmailNotVerified => ApiError::new(
+                S::FORBIDDEN,
+                "email_not_verified",
+                "confirm your email address first with the link mailed to you; if it is lost or expired, a password reset (whose link also confirms the address) gets you in",
+            ),
+            AccountError::TokenInvalid => ApiError::bad_request(
+                "invalid_token",
+                "this link is not valid; copy it again from the mail, or ask for a new one",
+            ),
+            AccountError::TokenExpired => ApiError::new(
+                S::GONE,
+                "token_expired",
+                "this link was used already or has expired; ask for a new one",
+            ),
             AccountError::Suspended(s) => ApiError::suspended(&s.reason),
             AccountError::Store(d) => ApiError::unavailable(
                 "store_unavailable",

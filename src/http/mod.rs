@@ -16,17 +16,21 @@ pub mod feeds;
 pub mod guard;
 pub mod health;
 pub mod hls;
+pub mod lifecycle;
 pub mod moderation;
 pub mod notifications;
 pub mod observe;
+pub mod outbound;
 pub mod playback;
 pub mod problems;
+pub mod purge;
 pub mod ratelimit;
 pub mod reports;
 pub mod tokens;
 pub mod uploads;
 pub mod users;
 pub mod videos;
+pub mod webhooks;
 
 use crate::state::AppState;
 use actix_web::body::MessageBody;
@@ -60,6 +64,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::login)
         .service(accounts::refresh)
         .service(accounts::logout)
+        .service(lifecycle::verify_email)
+        .service(lifecycle::password_reset)
+        .service(lifecycle::password_reset_confirm)
+        .service(lifecycle::email_change_confirm)
+        .service(lifecycle::email_change_undo)
+        .service(lifecycle::resend_verification)
+        .service(lifecycle::change_password)
+        .service(lifecycle::change_email)
+        .service(lifecycle::delete_me)
+        .service(lifecycle::cancel_deletion)
+        .service(lifecycle::admin_patch_user)
+        .service(lifecycle::admin_delete_user)
         .service(users::me)
         .service(notifications::list)
         .service(notifications::unread_count)
@@ -145,7 +161,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(comments::unban)
         .service(comments::mutes)
         .service(comments::mute)
-        .service(comments::unmute);
+        .service(comments::unmute)
+        .service(webhooks::create)
+        .service(webhooks::list)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::rotate_secret)
+        .service(webhooks::deliveries)
+        .service(webhooks::retry)
+        .service(webhooks::test);
+    outbound::configure(cfg);
 }
 
 #[derive(OpenApi)]
@@ -170,6 +196,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (name = "comments", description = "Comments under videos: threads, replies, pins, held-for-review, bans, watched words, mutes"),
         (name = "notifications", description = "The signed-in user's inbox, its live stream and settings, and channels' fan-outs"),
         (name = "moderation", description = "Suspensions, abuse reports, the moderation queue, hidden videos, the audit log"),
+        (name = "webhooks", description = "Webhooks (Standard Webhooks): endpoints, signed events, secrets and rotation, delivery logs, retries, test events"),
+        (name = "email", description = "Email: one-click unsubscribe (RFC 8058)"),
     )
 )]
 struct ApiDoc;

@@ -246,6 +246,10 @@ pub async fn put_settings(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = parse_settings(&body)?;
+    if changes.iter().any(|c| c.email.is_some()) {
+        // Email finds the address by the username the user's digest record keeps.
+        state.digests.set_profile(user.0.uid, &user.0.sub).await?;
+    }
     let settings = state.notify.set_settings(user.0.uid, changes).await?;
     Ok(HttpResponse::Ok().json(settings))
 }

@@ -30,6 +30,10 @@ pub struct AccessClaims {
     pub uid: Uuid,
     /// The user's role when the token was issued.
     pub role: Role,
+    /// The login (refresh-token family) it came from: a password change keeps this login
+    /// and revokes the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<Uuid>,
     /// Issued at (Unix seconds).
     pub iat: i64,
     /// Expiry (Unix seconds).
@@ -266,6 +270,7 @@ impl Tokens {
             sub: key.clone(),
             uid: grant.user.id,
             role: grant.user.role,
+            fam: Some(grant.family),
             iat: now,
             exp: now + self.access_ttl,
         };
@@ -483,6 +488,7 @@ mod tests {
             sub: "ada".into(),
             uid: Uuid::new_v4(),
             role: Role::User,
+            fam: None,
             iat: exp - 60,
             exp,
         }

@@ -463,6 +463,10 @@ async fn do_patch(
     let view = owned(state, user, id).await?;
     gone(&view)?;
     let view = write(state, req, &view, offset, payload).await?;
+    if view.status == UploadStatus::Complete {
+        // This PATCH completed it (`write` refuses a complete upload).
+        super::webhooks::upload_completed(state, &view).await;
+    }
     let mut res = HttpResponse::NoContent();
     res.insert_header(("upload-offset", view.offset.to_string()));
     if view.status == UploadStatus::Uploading {

@@ -20,6 +20,7 @@ use troupe_actors::events::VideoEvent;
 use troupe_actors::media::video::{VideoView, Visibility};
 use troupe_actors::media::{layout, VideoInput, Viewer};
 use troupe_actors::playback::{Counts, Rating};
+use troupe_actors::webhooks::EventType;
 use uuid::Uuid;
 
 /// Who the caller is for visibility rules. A staff role (admin, moderator) in the token is
@@ -224,6 +225,7 @@ pub async fn create(
             .await?;
     }
     tracing::info!(video = %video.id, owner = %video.owner, channel = %channel.handle, "video created");
+    super::webhooks::video_event(&state, EventType::VideoCreated, &video).await;
     let shown = VideoBody::shown(
         video,
         &state.tokens,
@@ -352,7 +354,9 @@ pub async fn update(
     {
         state.media.video(id).await?
     } else {
-        state.media.update_video(id, input).await?
+        let video = state.media.update_video(id, input).await?;
+        super::webhooks::video_event(&state, EventType::VideoUpdated, &video).await;
+        video
     };
     if b.comment_policy.is_some() {
         state.comments.set_policy(id, b.comment_policy).await?;
@@ -397,6 +401,7 @@ pub async fn delete_video(
         tracing::warn!(video = %id, error = %e, "could not forget a deleted video's comments");
     }
     tracing::info!(video = %id, by = %user.0.sub, "video deleted");
+    super::webhooks::video_event(&state, EventType::VideoDeleted, &video).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -675,7 +675,7 @@ async fn a_wrong_method_on_a_known_path_is_405_with_allow() {
     let cases = [
         (Method::DELETE, "/api/v1/auth/login", "POST"),
         (Method::PUT, "/api/v1/videos", "GET, POST"),
-        (Method::POST, "/api/v1/users/me", "GET"),
+        (Method::POST, "/api/v1/users/me", "GET, DELETE"),
         (Method::PUT, "/api/v1/videos/0b7c/retry", "POST"),
         // A literal under a parameter route: only its own methods.
         (Method::PATCH, "/api/v1/videos/trending", "GET"),

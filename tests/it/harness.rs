@@ -454,3 +454,175 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A real SMTP server: `aiosmtpd` (PyPI, or Debian's `python3-aiosmtpd`; `scripts/lib.sh`
+/// `ensure_aiosmtpd`) with its Maildir handler, on a port of its own. It can be stopped and
+/// started again on the same port and Maildir (an SMTP server that is down, then up).
+pub struct SmtpSink {
+    /// The port it listens on, 127.0.0.1.
+    pub port: u16,
+    /// The Maildir it stores what it receives in.
+    pub dir: PathBuf,
+    child: Option<Child>,
+    _tmp: tempfile::TempDir,
+}
+
+/// One message the sink received, as Python's `email` package parses it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ParsedMail {
+    /// `To`.
+    pub to: String,
+    /// `Subject`.
+    pub subject: String,
+    /// The top-level content type (`multipart/alternative`).
+    pub content_type: String,
+    /// The text/plain part.
+    pub text: Option<String>,
+    /// The text/html part.
+    pub html: Option<String>,
+    /// Every header, by lower-case name.
+    pub headers: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl ParsedMail {
+    /// The first value of a header (`name` in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
+}
+
+impl SmtpSink {
+    /// Starts a sink on a free port.
+    pub async fn start() -> SmtpSink {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("maildir");
+        let mut sink = SmtpSink {
+            port: sink_port(),
+            dir,
+            child: None,
+            _tmp: tmp,
+        };
+        sink.up().await;
+        sink
+    }
+
+    /// A sink that is not running yet (its port reserved by number only): `up` starts it.
+    pub fn down_at_first() -> SmtpSink {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("maildir");
+        SmtpSink {
+            port: sink_port(),
+            dir,
+            child: None,
+            _tmp: tmp,
+        }
+    }
+
+    /// `smtp://127.0.0.1:<port>`, for `TROUPE__EMAIL__SMTP_URL`.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again), and waits until it accepts connections.
+    pub async fn up(&mut self) {
+        assert!(self.child.is_none(), "the sink is already up");
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (install it: . scripts/lib.sh; ensure_aiosmtpd)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
+                panic!("aiosmtpd exited at once ({status}); is it installed? (. scripts/lib.sh; ensure_aiosmtpd)");
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not listen within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the server (SIGKILL): connections are refused until `up`.
+    pub fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Every message received so far, in the order of the Maildir's keys.
+    pub fn messages(&self) -> Vec<ParsedMail> {
+        if !self.dir.join("new").is_dir() {
+            return Vec::new();
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/maildir_dump.py");
+        let out = Command::new("python3")
+            .arg(script)
+            .arg(&self.dir)
+            .output()
+            .expect("python3 reads the Maildir");
+        assert!(
+            out.status.success(),
+            "maildir_dump.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("maildir_dump.py prints JSON")
+    }
+
+    /// Waits until some message satisfies `ok` (at most `within`), and returns it.
+    pub async fn wait_for(&self, within: Duration, ok: impl Fn(&ParsedMail) -> bool) -> ParsedMail {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(m) = self.messages().into_iter().find(|m| ok(m)) {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no such message at the SMTP sink within {within:?}; it has: {:#?}",
+                self.messages()
+                    .iter()
+                    .map(|m| (&m.to, &m.subject))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Server options that send email to this sink (and retry every second or two, so that
+    /// tests of retries need not wait a minute).
+    pub fn options(&self, options: Options) -> Options {
+        options.env("TROUPE__EMAIL__SMTP_URL", self.url()).env(
+            "TROUPE__EMAIL__RETRY_SCHEDULE_SECS",
+            "[1, 2, 2, 2, 2, 2, 2, 2, 2, 2]",
+        )
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn sink_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -22,6 +22,8 @@ export interface E2eEnv {
   cookieLogin: boolean;
   /** The pid of the troupe the setup started (null against an outside server). */
   serverPid: number | null;
+  /** The Maildir of the SMTP sink (aiosmtpd) every troupe of the suite sends its mail to. */
+  maildir: string;
 }
 
 export function e2eEnv(): E2eEnv {

@@ -196,3 +196,19 @@ export async function throttleUploads(page: Page, bytesPerSec: number | null): P
     uploadThroughput: bytesPerSec ?? -1,
   });
 }
+
+/** Scrolls the home page's latest list (which loads more as it is scrolled, or on "More
+ * videos") until the link named `name` shows: other specs' uploads may have pushed it past the
+ * first page. */
+export async function revealInLatest(page: Page, name: string) {
+  const link = page.getByRole('list', { name: 'Latest videos' }).getByRole('link', { name });
+  await expect(async () => {
+    if (!(await link.isVisible())) {
+      await page.mouse.wheel(0, 10_000);
+      const more = page.getByRole('button', { name: 'More videos' });
+      if (await more.isVisible()) await more.click();
+    }
+    await expect(link).toBeVisible({ timeout: 2_000 });
+  }).toPass({ timeout: 90_000 });
+  return link;
+}

@@ -6,7 +6,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { E2eEnv } from './env';
@@ -39,6 +39,13 @@ function serverEnv(): NodeJS.ProcessEnv {
     TROUPE__COMMENTS__RATE_PER_MINUTE: '600',
     TROUPE__COMMENTS__BURST: '60',
     TROUPE__PLAYBACK__HEARTBEAT_INTERVAL_SECS: process.env.TROUPE__PLAYBACK__HEARTBEAT_INTERVAL_SECS ?? '5',
+    // Mail goes to the SMTP sink the setup starts (aiosmtpd, a Maildir the specs read).
+    ...(process.env.E2E_SMTP_URL ? { TROUPE__EMAIL__SMTP_URL: process.env.E2E_SMTP_URL } : {}),
+    // Webhook receivers in the specs listen on loopback, over plain http.
+    TROUPE__WEBHOOKS__ALLOWED_NETWORKS: '["127.0.0.0/8"]',
+    TROUPE__WEBHOOKS__ALLOW_HTTP: 'true',
+    // No automatic retry within a test's time: a retry in the specs is the user's.
+    TROUPE__WEBHOOKS__SCHEDULE_SECS: '[600,600]',
   };
 }
 
@@ -119,6 +126,31 @@ async function startPreview(server: string): Promise<{ child: ChildProcess; url:
   }
   child.kill();
   throw new Error('vite preview did not start');
+}
+
+/** aiosmtpd with its Maildir handler on a free loopback port: the SMTP server every troupe of
+ * the suite sends to. Answers once it accepts connections. */
+async function startSmtpSink(maildir: string): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const child = spawn('python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) break;
+    const up = await new Promise<boolean>((ok) => {
+      const c = connect(port, '127.0.0.1', () => {
+        c.end();
+        ok(true);
+      });
+      c.on('error', () => ok(false));
+    });
+    if (up) return { child, url: `smtp://127.0.0.1:${port}` };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`aiosmtpd did not start (install it: pip install aiosmtpd, or apt-get install python3-aiosmtpd): ${stderr}`);
 }
 
 function ffmpeg(args: string[]): void {
@@ -225,7 +257,14 @@ export default async function globalSetup(): Promise<void> {
   const dirs: string[] = [];
   let server = process.env.E2E_SERVER_URL ?? '';
   let serverPid: number | null = null;
+  const maildir = mkdtempSync(join(tmpdir(), 'troupe-e2e-mail-'));
+  dirs.push(maildir);
+  // A Maildir: aiosmtpd's handler makes these only when the directory itself is missing.
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, sub));
   if (!server) {
+    const smtp = await startSmtpSink(maildir);
+    processes.push(smtp.child.pid!);
+    process.env.E2E_SMTP_URL = smtp.url;
     const bin = troupeBin();
     if (!existsSync(bin)) throw new Error(`no troupe binary at ${bin}: build it (cargo build) or set TROUPE_BIN`);
     const dataDir = mkdtempSync(join(tmpdir(), 'troupe-e2e-'));
@@ -277,6 +316,7 @@ export default async function globalSetup(): Promise<void> {
     ladder: LADDER,
     cookieLogin,
     serverPid,
+    maildir,
   };
   process.env.E2E_ENV = JSON.stringify(env);
   process.env.E2E_BASE_URL = base;

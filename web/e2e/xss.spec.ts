@@ -1,4 +1,4 @@
-import { test, expect, apiUser, signInUI, uniqueName } from './fixtures';
+import { test, expect, apiUser, revealInLatest, signInUI, uniqueName } from './fixtures';
 
 test('titles, descriptions and tags with <script>, quotes and RTL text render as text', async ({ page, env }) => {
   // Signed in, so that the page works whether or not anonymous playback exists yet.
@@ -10,16 +10,8 @@ test('titles, descriptions and tags with <script>, quotes and RTL text render as
     dialogs++;
     void d.dismiss();
   });
-  // Other specs upload videos too, so the hostile one may be past the first page: ask for more
-  // until it shows, as a reader scrolling the list would.
-  const link = page.getByRole('list', { name: 'Latest videos' }).getByRole('link', { name: env.xss.title });
-  await expect(async () => {
-    if (!(await link.isVisible())) {
-      const more = page.getByRole('button', { name: 'More videos' });
-      if (await more.isVisible()) await more.click();
-    }
-    await expect(link).toBeVisible({ timeout: 2_000 });
-  }).toPass({ timeout: 60_000 });
+  // Other specs upload videos too, so the hostile one may be past the first page.
+  const link = await revealInLatest(page, env.xss.title);
   await link.click();
   const h1 = page.getByRole('heading', { level: 1 });
   await expect(h1).toHaveText(env.xss.title);

@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { isStaff } from './api/client';
 import { Header } from './components/Header';
 import { Status } from './components/Status';
+import { VerifyBanner } from './components/VerifyBanner';
 import { setTitle } from './lib/title';
 import { currentPath, match, navigate, useLocation } from './router';
 import { notFound, routes, type PageProps, type Route } from './routes';
@@ -117,7 +118,10 @@ export function App() {
         Skip to content
       </a>
       <Header path={loc.path} />
-      <main id="main">{body}</main>
+      <main id="main">
+        <VerifyBanner path={loc.path} />
+        {body}
+      </main>
       <footer class="site-footer">
         <p>troupe</p>
       </footer>

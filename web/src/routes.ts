@@ -46,7 +46,18 @@ export const routes: Route[] = [
   { path: '/me/history', title: 'History', guard: 'user', load: () => import('./pages/history/HistoryPage') },
   { path: '/account', title: 'Account', load: () => import('./pages/account/AccountPage') },
   { path: '/signin', title: 'Sign in', load: () => import('./pages/signin/SignInPage') },
+  // Some mails say "/login" (the server's account-deletion notice): the same page.
+  { path: '/login', title: 'Sign in', load: () => import('./pages/signin/SignInPage') },
   { path: '/signup', title: 'Sign up', load: () => import('./pages/signup/SignUpPage') },
+  // The pages mailed links open (issue 24). They take the token out of the address themselves,
+  // so a change of the query string must not start them over.
+  { path: '/forgot-password', title: 'Forgot your password?', load: () => import('./pages/auth/ForgotPasswordPage') },
+  { path: '/reset-password', title: 'Set a new password', followsQuery: true, load: () => import('./pages/auth/ResetPasswordPage') },
+  { path: '/verify-email', title: 'Confirm your address', followsQuery: true, load: () => import('./pages/auth/VerifyEmailPage') },
+  { path: '/confirm-email', title: 'Confirm your new address', followsQuery: true, load: () => import('./pages/auth/ConfirmEmailPage') },
+  { path: '/undo-email-change', title: 'Undo the change of address', followsQuery: true, load: () => import('./pages/auth/UndoEmailPage') },
+  { path: '/me/webhooks', title: 'Webhooks', guard: 'user', load: () => import('./pages/webhooks/WebhooksPage') },
+  { path: '/me/webhooks/:id', title: 'Webhook', guard: 'user', load: () => import('./pages/webhooks/WebhookPage') },
   { path: '/me/reports', title: 'My reports', guard: 'user', load: () => import('./pages/reports/MyReportsPage') },
   { path: '/me/reports/:id', title: 'Report', guard: 'user', load: () => import('./pages/reports/ReportPage') },
   { path: '/admin', title: 'Admin', guard: 'admin', load: () => import('./pages/admin/AdminPage') },

@@ -12,6 +12,7 @@
 
 pub mod claim;
 pub mod password;
+pub mod token;
 pub mod user;
 
 use chrono::{DateTime, Utc};
@@ -111,6 +112,12 @@ pub struct UserView {
     /// Set while the account is suspended.
     #[serde(default)]
     pub suspended: Option<Suspension>,
+    /// Whether the address was confirmed (by a link mailed to it, or by an admin).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// When the account will be deleted, if its owner asked; signing in cancels it.
+    #[serde(default)]
+    pub deletion_scheduled_at: Option<DateTime<Utc>>,
 }
 
 /// A successful login or refresh: the account, and the refresh-token family position that the
@@ -157,6 +164,18 @@ pub enum AccountError {
     /// No such account.
     #[error("no such user")]
     NotFound,
+    /// The current password given with a change is wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// The password is right but the address is not verified, and the instance requires it.
+    #[error("the email address is not verified yet")]
+    EmailNotVerified,
+    /// A token nobody issued (forged, mistyped, or for another purpose).
+    #[error("invalid token")]
+    TokenInvalid,
+    /// A token used already, expired, or made stale by a later change.
+    #[error("token used or expired")]
+    TokenExpired,
     /// The account is suspended: no login, no refresh.
     #[error("this account is suspended: {}", .0.reason)]
     Suspended(Suspension),
@@ -191,6 +210,8 @@ pub struct AccountsPolicy {
     pub min_password_score: u8,
     /// A claim whose holder never came to exist may be taken over after this long.
     pub stale_claim_after: Duration,
+    /// Whether an account with an unverified address may sign in (`false`: it may).
+    pub require_verified_email: bool,
 }
 
 impl Default for AccountsPolicy {
@@ -203,6 +224,7 @@ impl Default for AccountsPolicy {
             admin_usernames: Vec::new(),
             min_password_score: 2,
             stale_claim_after: Duration::from_secs(60),
+            require_verified_email: false,
         }
     }
 }
@@ -212,6 +234,7 @@ impl Default for AccountsPolicy {
 pub struct Accounts {
     users: Directory<UserActor>,
     claims: Directory<ClaimActor>,
+    tokens: Directory<token::TokenActor>,
     policy: Arc<AccountsPolicy>,
     /// For listing accounts (admins), which reads stored state without activating anyone.
     store: Arc<dyn StateStore>,
@@ -231,6 +254,7 @@ impl Accounts {
     pub async fn start(system: &System, policy: AccountsPolicy) -> Result<Self, CallError> {
         let policy = Arc::new(policy);
         let claims = Directory::<ClaimActor>::start(system, ()).await?;
+        let tokens = Directory::<token::TokenActor>::start(system, ()).await?;
         let users = Directory::<UserActor>::start(
             system,
             UserArgs {
@@ -242,6 +266,7 @@ impl Accounts {
         Ok(Self {
             users,
             claims,
+            tokens,
             policy,
             store: system.store().clone(),
         })
@@ -265,6 +290,7 @@ impl Accounts {
                 )
                 .ok()
             })
+            .filter(|u| u.live())
             .map(|u| u.view())
             .filter(|u| after.is_none_or(|a| u.username.to_ascii_lowercase().as_str() > a))
             .collect();
@@ -426,6 +452,220 @@ impl Accounts {
         match self.ask(user_key, UserRequest::SetPlan(plan)).await? {
             UserResponse::Account(r) => r,
             other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl Accounts {
+    async fn account(&self, user_key: &str, req: UserRequest) -> Result<UserView, AccountError> {
+        match self.ask(user_key, req).await? {
+            UserResponse::Account(r) => r,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The account holding the address `email`, by its actor key, if any.
+    pub async fn key_by_email(&self, email: &str) -> Result<Option<String>, AccountError> {
+        let email = email.trim().to_lowercase();
+        match self
+            .claims
+            .call(&format!("email:{email}"), ClaimRequest::Get)
+            .await?
+        {
+            ClaimResponse::Holder(held) => Ok(held.map(|h| h.username)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Checks a new password against the strength rule (with the account's name and address
+    /// as guessable words) and hashes it, on a blocking thread.
+    pub async fn hash_new_password(
+        &self,
+        password: &str,
+        user_inputs: [String; 2],
+    ) -> Result<String, AccountError> {
+        let (pw, min) = (password.to_owned(), self.policy.min_password_score);
+        tokio::task::spawn_blocking(move || {
+            let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
+            password::check_strength(&pw, min, &inputs)
+                .map_err(|w| AccountError::WeakPassword(w.advice))?;
+            password::hash(&pw).map_err(AccountError::Store)
+        })
+        .await
+        .map_err(|e| AccountError::Store(format!("hashing task failed: {e}")))?
+    }
+
+    /// Sets a new password hash and revokes every login (a reset).
+    pub async fn set_password(
+        &self,
+        user_key: &str,
+        hash: String,
+    ) -> Result<UserView, AccountError> {
+        self.account(user_key, UserRequest::SetPassword { hash })
+            .await
+    }
+
+    /// Changes the password if `current` is right; revokes every login but `keep`.
+    pub async fn change_password(
+        &self,
+        user_key: &str,
+        current: &str,
+        hash: String,
+        keep: Option<Uuid>,
+    ) -> Result<UserView, AccountError> {
+        let req = UserRequest::ChangePassword {
+            current: current.to_owned(),
+            hash,
+            keep,
+        };
+        self.account(user_key, req).await
+    }
+
+    /// `Ok` if `password` is the account's; [`AccountError::WrongPassword`] if not.
+    pub async fn check_password(&self, user_key: &str, password: &str) -> Result<(), AccountError> {
+        match self
+            .ask(user_key, UserRequest::CheckPassword(password.to_owned()))
+            .await?
+        {
+            UserResponse::Done(r) => r,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Marks `email` verified if it is still the account's address.
+    pub async fn mark_verified(
+        &self,
+        user_key: &str,
+        email: &str,
+    ) -> Result<UserView, AccountError> {
+        let req = UserRequest::MarkVerified {
+            email: email.to_owned(),
+        };
+        self.account(user_key, req).await
+    }
+
+    /// Sets whether the address is verified (an admin's override).
+    pub async fn set_email_verified(
+        &self,
+        user_key: &str,
+        v: bool,
+    ) -> Result<UserView, AccountError> {
+        self.account(user_key, UserRequest::SetEmailVerified(v))
+            .await
+    }
+
+    /// Moves the account from `from` to `to` (see [`UserRequest::ChangeEmail`]).
+    pub async fn change_email(
+        &self,
+        user_key: &str,
+        from: &str,
+        to: &str,
+        revoke: bool,
+    ) -> Result<UserView, AccountError> {
+        let req = UserRequest::ChangeEmail {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            revoke,
+        };
+        self.account(user_key, req).await
+    }
+
+    /// Schedules the account's deletion (see [`UserRequest::ScheduleDeletion`]).
+    pub async fn schedule_deletion(
+        &self,
+        user_key: &str,
+        password: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<UserView, AccountError> {
+        let req = UserRequest::ScheduleDeletion {
+            password: password.map(str::to_owned),
+            at,
+        };
+        self.account(user_key, req).await
+    }
+
+    /// Cancels a scheduled deletion.
+    pub async fn cancel_deletion(&self, user_key: &str) -> Result<UserView, AccountError> {
+        self.account(user_key, UserRequest::CancelDeletion).await
+    }
+
+    /// Deletes the account, leaving a tombstone that holds the username until `hold_until`;
+    /// answers the account as it was.
+    pub async fn erase(
+        &self,
+        user_key: &str,
+        hold_until: DateTime<Utc>,
+    ) -> Result<UserView, AccountError> {
+        self.account(user_key, UserRequest::Erase { hold_until })
+            .await
+    }
+
+    /// Accounts whose scheduled deletion is due at `now`, by actor key (reads stored state).
+    pub async fn due_deletions(&self, now: DateTime<Utc>) -> Result<Vec<String>, AccountError> {
+        let prefix = format!("{}/", <UserActor as troupe_runtime::Entity>::KIND);
+        let entries = self.store.scan_prefix(&prefix).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let u = troupe_runtime::codec::decode::<user::UserState>(
+                    <UserActor as troupe_runtime::Entity>::SCHEMA,
+                    &v.value,
+                )
+                .ok()?;
+                (u.live() && u.deletion_scheduled_at.is_some_and(|t| t <= now))
+                    .then(|| k.strip_prefix(&prefix).unwrap_or(&k).to_owned())
+            })
+            .collect())
+    }
+
+    /// Stores a token's record under the hash of the token.
+    pub async fn put_token(
+        &self,
+        hash: &str,
+        record: token::TokenRecord,
+    ) -> Result<(), AccountError> {
+        match self
+            .tokens
+            .call(hash, token::TokenRequest::Put(record))
+            .await?
+        {
+            token::TokenResponse::Done(r) => r,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The record of the token with this hash, if usable for `purpose`; with `take`, it is
+    /// spent (durably) before this answers.
+    pub async fn token(
+        &self,
+        hash: &str,
+        purpose: token::TokenPurpose,
+        take: bool,
+    ) -> Result<token::TokenRecord, AccountError> {
+        let req = if take {
+            token::TokenRequest::Take(purpose)
+        } else {
+            token::TokenRequest::Peek(purpose)
+        };
+        match self.tokens.call(hash, req).await? {
+            token::TokenResponse::Record(Ok(r)) => Ok(r),
+            token::TokenResponse::Record(Err(token::TokenError::Unknown)) => {
+                Err(AccountError::TokenInvalid)
+            }
+            token::TokenResponse::Record(Err(token::TokenError::Spent)) => {
+                Err(AccountError::TokenExpired)
+            }
+            token::TokenResponse::Record(Err(token::TokenError::Store(e))) => {
+                Err(AccountError::Store(e))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Makes a taken token usable again (the change it was taken for failed).
+    pub async fn release_token(&self, hash: &str) {
+        if let Err(e) = self.tokens.call(hash, token::TokenRequest::Release).await {
+            tracing::warn!(error = %e, "could not release a token; the user asks for a new one");
         }
     }
 }

@@ -49,6 +49,25 @@ pub struct UserState {
     /// Set while the account is suspended (by a moderator): logins and refreshes are refused.
     #[serde(default)]
     pub suspended: Option<Suspension>,
+    /// Whether the address was confirmed (a link in a mail to it, or an admin's say-so).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// The account will be deleted then, unless its owner signs in before.
+    #[serde(default)]
+    pub deletion_scheduled_at: Option<DateTime<Utc>>,
+    /// Set once the account is deleted: what is left is a tombstone that holds the username
+    /// back from registration until `hold_until`.
+    #[serde(default)]
+    pub deleted: Option<Tombstone>,
+}
+
+/// What is left of a deleted account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// When it was deleted.
+    pub at: DateTime<Utc>,
+    /// Nobody may register the username before then.
+    pub hold_until: DateTime<Utc>,
 }
 
 /// One chain of rotating refresh tokens, started by a login.
@@ -82,7 +101,26 @@ impl UserState {
             plan: self.plan,
             created_at: self.created_at,
             suspended: self.suspended.clone(),
+            email_verified: self.email_verified,
+            deletion_scheduled_at: self.deletion_scheduled_at,
         }
+    }
+
+    /// Whether the account exists (is not a deleted account's tombstone).
+    pub fn live(&self) -> bool {
+        self.deleted.is_none()
+    }
+
+    /// Revokes every refresh-token family but `keep`; whether any was live.
+    fn revoke_families(&mut self, keep: Option<Uuid>) -> bool {
+        let mut any = false;
+        for f in self.families.iter_mut() {
+            if Some(f.id) != keep && !f.revoked {
+                f.revoked = true;
+                any = true;
+            }
+        }
+        any
     }
 }
 
@@ -140,6 +178,57 @@ pub enum UserRequest {
     SetRole(Role),
     /// Suspends (`Some`) or unsuspends (`None`); an existing suspension is kept as it is.
     SetSuspension(Option<Suspension>),
+    /// Sets a new password hash (a reset: the caller checked the token, whose mail reached
+    /// the address, which is therefore verified) and revokes every refresh-token family.
+    SetPassword {
+        /// argon2id PHC string.
+        hash: String,
+    },
+    /// Changes the password if `current` is right, and revokes every refresh-token family but
+    /// `keep` (the caller's own login).
+    ChangePassword {
+        /// The current password as typed.
+        current: String,
+        /// The new argon2id PHC string.
+        hash: String,
+        /// The caller's own refresh-token family, kept.
+        keep: Option<Uuid>,
+    },
+    /// Checks the password (for changes that need it again).
+    CheckPassword(String),
+    /// Marks `email` verified, if it is still the account's address.
+    MarkVerified {
+        /// The address the verification link was sent to.
+        email: String,
+    },
+    /// Sets whether the address is verified (an admin's override).
+    SetEmailVerified(bool),
+    /// Moves the account from address `from` to `to` (verified: a link proved it), if `from`
+    /// is still its address; with `revoke`, revokes every refresh-token family too.
+    ChangeEmail {
+        /// The address it must have now.
+        from: String,
+        /// The new address.
+        to: String,
+        /// Sign out everywhere (an undo: somebody else may have made the change).
+        revoke: bool,
+    },
+    /// Schedules the deletion at `at` if `password` is right (or without a password, when
+    /// `None`: the caller checked who asks), and revokes every refresh-token family.
+    ScheduleDeletion {
+        /// The password as typed.
+        password: Option<String>,
+        /// When to delete.
+        at: DateTime<Utc>,
+    },
+    /// Cancels a scheduled deletion.
+    CancelDeletion,
+    /// Deletes the account: what is left is a tombstone holding the username until
+    /// `hold_until`, and the address is free again. Answers the account as it was.
+    Erase {
+        /// Until when the username stays taken.
+        hold_until: DateTime<Utc>,
+    },
 }
 
 /// Answers of the user actor.
@@ -169,7 +258,7 @@ impl Entity for UserActor {
     ) -> Result<UserResponse, ActorProcessingErr> {
         Ok(match req {
             UserRequest::Create(new) => UserResponse::Account(create(ctx, new).await),
-            UserRequest::Get => UserResponse::Found(ctx.state().map(UserState::view)),
+            UserRequest::Get => UserResponse::Found(live(ctx).as_ref().map(UserState::view)),
             UserRequest::Login { password, attempt } => {
                 UserResponse::Grant(login(ctx, password, attempt).await)
             }
@@ -179,7 +268,7 @@ impl Entity for UserActor {
                 attempt,
             } => UserResponse::Grant(refresh(ctx, family, generation, attempt).await),
             UserRequest::Logout(family) => UserResponse::Done(logout(ctx, family).await),
-            UserRequest::SetPlan(plan) => UserResponse::Account(match ctx.state().cloned() {
+            UserRequest::SetPlan(plan) => UserResponse::Account(match live(ctx) {
                 None => Err(AccountError::NotFound),
                 Some(mut s) => {
                     s.plan = plan;
@@ -189,7 +278,7 @@ impl Entity for UserActor {
                     Ok(view)
                 }
             }),
-            UserRequest::SetRole(role) => UserResponse::Account(match ctx.state().cloned() {
+            UserRequest::SetRole(role) => UserResponse::Account(match live(ctx) {
                 None => Err(AccountError::NotFound),
                 Some(s) if s.role == role => Ok(s.view()),
                 Some(mut s) => {
@@ -199,8 +288,96 @@ impl Entity for UserActor {
                     Ok(view)
                 }
             }),
+            UserRequest::SetPassword { hash } => UserResponse::Account(match live(ctx) {
+                None => Err(AccountError::NotFound),
+                Some(mut s) => {
+                    s.password_hash = hash;
+                    // The reset link reached the address: that verifies it.
+                    s.email_verified = true;
+                    s.failed_logins = 0;
+                    s.locked_until = None;
+                    s.revoke_families(None);
+                    save(ctx, s).await
+                }
+            }),
+            UserRequest::ChangePassword {
+                current,
+                hash,
+                keep,
+            } => UserResponse::Account(match live(ctx) {
+                None => Err(AccountError::NotFound),
+                Some(mut s) => {
+                    if !verify_blocking(current, s.password_hash.clone()).await {
+                        Err(AccountError::WrongPassword)
+                    } else {
+                        s.password_hash = hash;
+                        s.revoke_families(keep);
+                        save(ctx, s).await
+                    }
+                }
+            }),
+            UserRequest::CheckPassword(password) => UserResponse::Done(match live(ctx) {
+                None => Err(AccountError::NotFound),
+                Some(s) => {
+                    if verify_blocking(password, s.password_hash.clone()).await {
+                        Ok(())
+                    } else {
+                        Err(AccountError::WrongPassword)
+                    }
+                }
+            }),
+            UserRequest::MarkVerified { email } => UserResponse::Account(match live(ctx) {
+                Some(s) if s.email != email => Err(AccountError::TokenExpired),
+                Some(s) if s.email_verified => Ok(s.view()),
+                Some(mut s) => {
+                    s.email_verified = true;
+                    save(ctx, s).await
+                }
+                None => Err(AccountError::TokenExpired),
+            }),
+            UserRequest::SetEmailVerified(v) => UserResponse::Account(match live(ctx) {
+                None => Err(AccountError::NotFound),
+                Some(s) if s.email_verified == v => Ok(s.view()),
+                Some(mut s) => {
+                    s.email_verified = v;
+                    save(ctx, s).await
+                }
+            }),
+            UserRequest::ChangeEmail { from, to, revoke } => {
+                UserResponse::Account(change_email(ctx, from, to, revoke).await)
+            }
+            UserRequest::ScheduleDeletion { password, at } => {
+                UserResponse::Account(match live(ctx) {
+                    None => Err(AccountError::NotFound),
+                    Some(mut s) => {
+                        let ok = match password {
+                            Some(p) => verify_blocking(p, s.password_hash.clone()).await,
+                            None => true,
+                        };
+                        if !ok {
+                            Err(AccountError::WrongPassword)
+                        } else {
+                            // A repeat keeps the first date.
+                            s.deletion_scheduled_at.get_or_insert(at);
+                            s.revoke_families(None);
+                            save(ctx, s).await
+                        }
+                    }
+                })
+            }
+            UserRequest::CancelDeletion => UserResponse::Account(match live(ctx) {
+                None => Err(AccountError::NotFound),
+                Some(s) if s.deletion_scheduled_at.is_none() => Ok(s.view()),
+                Some(mut s) => {
+                    s.deletion_scheduled_at = None;
+                    save(ctx, s).await
+                }
+            }),
+            UserRequest::Erase { hold_until } => {
+                UserResponse::Account(erase(ctx, hold_until).await)
+            }
             UserRequest::SetSuspension(suspension) => {
-                UserResponse::Account(match ctx.state().cloned() {
+                UserResponse::Account(match live(ctx) {
                     None => Err(AccountError::NotFound),
                     // Already so (a retry, or a second suspension): the first one stands.
                     Some(s) if s.suspended.is_some() == suspension.is_some() => Ok(s.view()),
@@ -226,6 +403,11 @@ async fn create(ctx: &mut Ctx<UserActor>, new: NewUser) -> Result<UserView, Acco
     match ctx.state() {
         // A retry of the creation that made this account.
         Some(s) if s.id == new.id => return Ok(s.view()),
+        // A deleted account's name, free again once its hold is over.
+        Some(s)
+            if s.deleted
+                .as_ref()
+                .is_some_and(|t| t.hold_until <= Utc::now()) => {}
         Some(_) => return Err(AccountError::UsernameTaken),
         None => {}
     }
@@ -275,6 +457,9 @@ async fn create(ctx: &mut Ctx<UserActor>, new: NewUser) -> Result<UserView, Acco
         families: Vec::new(),
         last_failed_attempt: None,
         suspended: None,
+        email_verified: false,
+        deletion_scheduled_at: None,
+        deleted: None,
     };
     match save(ctx, state).await {
         Ok(view) => Ok(view),
@@ -363,7 +548,7 @@ async fn login(
     attempt: Uuid,
 ) -> Result<LoginGrant, AccountError> {
     let now = Utc::now();
-    let Some(mut state) = ctx.state().cloned() else {
+    let Some(mut state) = live(ctx) else {
         // Same work, same answer as a wrong password.
         let _ = verify_blocking(pw, password::DUMMY_HASH.clone()).await;
         return Err(AccountError::InvalidCredentials);
@@ -377,6 +562,10 @@ async fn login(
     if ok {
         if let Some(s) = &state.suspended {
             return Err(AccountError::Suspended(s.clone()));
+        }
+        // Admins may: an instance can be set up before its mail works.
+        if policy.require_verified_email && !state.email_verified && state.role != Role::Admin {
+            return Err(AccountError::EmailNotVerified);
         }
     }
     if !ok {
@@ -405,6 +594,9 @@ async fn login(
     }
     state.failed_logins = 0;
     state.locked_until = None;
+    if state.deletion_scheduled_at.take().is_some() {
+        tracing::info!(user = %ctx.key(), "signed in: the scheduled deletion is cancelled");
+    }
     state.families.retain(|f| f.expires_at > now);
     while state.families.len() >= policy.max_refresh_families {
         state.families.remove(0);
@@ -441,7 +633,7 @@ async fn refresh(
     attempt: Uuid,
 ) -> Result<LoginGrant, AccountError> {
     let now = Utc::now();
-    let Some(mut state) = ctx.state().cloned() else {
+    let Some(mut state) = live(ctx) else {
         return Err(AccountError::RefreshInvalid);
     };
     if let Some(s) = &state.suspended {
@@ -496,6 +688,79 @@ async fn logout(ctx: &mut Ctx<UserActor>, family: Uuid) -> Result<(), AccountErr
         }
         _ => Ok(()),
     }
+}
+
+/// The account's state, unless there is none or it was deleted.
+fn live(ctx: &Ctx<UserActor>) -> Option<UserState> {
+    ctx.state().filter(|s| s.live()).cloned()
+}
+
+async fn change_email(
+    ctx: &mut Ctx<UserActor>,
+    from: String,
+    to: String,
+    revoke: bool,
+) -> Result<UserView, AccountError> {
+    let Some(mut s) = live(ctx) else {
+        return Err(AccountError::TokenExpired);
+    };
+    if s.email == to {
+        // A retry of this very change.
+        return Ok(s.view());
+    }
+    if s.email != from {
+        // The address changed since the link was sent: the link is stale.
+        return Err(AccountError::TokenExpired);
+    }
+    let key = ctx.key().to_owned();
+    let new_claim = format!("email:{to}");
+    if !claim(ctx, &new_claim, s.id, &key).await? {
+        return Err(AccountError::EmailTaken);
+    }
+    s.email = to;
+    s.email_verified = true;
+    if revoke {
+        s.revoke_families(None);
+    }
+    let id = s.id;
+    match save(ctx, s).await {
+        Ok(view) => {
+            release(ctx, &format!("email:{from}"), id).await;
+            Ok(view)
+        }
+        Err(e) => {
+            release(ctx, &new_claim, id).await;
+            Err(e)
+        }
+    }
+}
+
+async fn erase(
+    ctx: &mut Ctx<UserActor>,
+    hold_until: DateTime<Utc>,
+) -> Result<UserView, AccountError> {
+    let Some(s) = ctx.state().cloned() else {
+        return Err(AccountError::NotFound);
+    };
+    if s.deleted.is_some() {
+        // A retry: the account as far as the tombstone remembers (no address any more).
+        return Ok(s.view());
+    }
+    let before = s.view();
+    let mut gone = s.clone();
+    gone.deleted = Some(Tombstone {
+        at: Utc::now(),
+        hold_until,
+    });
+    gone.email = String::new();
+    gone.password_hash = String::new();
+    gone.families.clear();
+    gone.deletion_scheduled_at = None;
+    gone.email_verified = false;
+    ctx.save(gone).await?;
+    // The address may register again at once.
+    release(ctx, &format!("email:{}", s.email), s.id).await;
+    Ok(before)
 }
 
 /// An answer of the wrong shape: a bug, reported as an error rather than a panic.

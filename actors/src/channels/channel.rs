@@ -206,6 +206,9 @@ pub enum ChannelRequest {
     Others,
     /// Deletes the channel: refused for a default channel and for one with videos.
     Delete,
+    /// Deletes the channel whatever it is: its owner's account is being deleted (and its
+    /// videos were deleted first).
+    Purge,
     /// Adds a subscriber; answers whether it is new.
     Subscribe {
         /// The subscriber.
@@ -335,6 +338,16 @@ impl Entity for ChannelActor {
                 None => Err(ChannelError::NotFound),
             }),
             ChannelRequest::Delete => ChannelResponse::Deleted(delete(ctx).await),
+            ChannelRequest::Purge => {
+                ChannelResponse::Deleted(match ctx.state().map(|s| s.view()) {
+                    None => Ok(None),
+                    Some(view) => ctx
+                        .remove()
+                        .await
+                        .map(|()| Some(view))
+                        .map_err(|e| ChannelError::Store(e.to_string())),
+                })
+            }
             ChannelRequest::Subscribe { user } => {
                 ChannelResponse::Changed(set_member(ctx, id, Member::Subscriber(user), true))
             }

@@ -112,7 +112,8 @@ pub async fn run(
         existing.into_iter().map(|(_, c)| c.id).collect();
     // Owner id → (default channel id, handle).
     let mut defaults: HashMap<Uuid, String> = HashMap::new();
-    for (key, u) in &users {
+    // A deleted account's tombstone has no channels.
+    for (key, u) in users.iter().filter(|(_, u)| u.live()) {
         report.accounts += 1;
         let handle = key.strip_prefix("user/").unwrap_or(&u.username).to_owned();
         if !existing.contains(&u.id) {

@@ -352,7 +352,12 @@ impl Channels {
             // A user whose default channel was never made (a registration cut short before
             // it): made now, from the account.
             None => match self.peek::<UserActor>(&held.username).await? {
-                Some(u) if u.id == held.owner && u.username.to_ascii_lowercase() == handle.0 => {
+                // Not for a deleted account's tombstone.
+                Some(u)
+                    if u.live()
+                        && u.id == held.owner
+                        && u.username.to_ascii_lowercase() == handle.0 =>
+                {
                     Ok(Some(self.ensure_default_of(&u).await?))
                 }
                 _ => Ok(None),
@@ -421,7 +426,7 @@ impl Channels {
             return Ok(c);
         }
         match self.peek::<UserActor>(key).await? {
-            Some(u) if u.id == id => self.ensure_default_of(&u).await,
+            Some(u) if u.id == id && u.live() => self.ensure_default_of(&u).await,
             _ => Err(ChannelError::NotFound),
         }
     }
@@ -641,6 +646,38 @@ impl Channels {
             )
             .await?
         {
+            ChannelResponse::Others(r) => r.map(|_| ()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes a channel whatever it is (its owner's account is being deleted, its videos
+    /// first). A default channel's handle stays claimed: it is the deleted account's username,
+    /// held back from registration for a while.
+    pub async fn purge(&self, channel: &ChannelView) -> Result<(), ChannelError> {
+        match self.call(channel.id, ChannelRequest::Purge).await? {
+            ChannelResponse::Deleted(r) => {
+                r?;
+            }
+            other => return Err(unexpected(other)),
+        }
+        if channel.id == channel.owner_id {
+            return Ok(());
+        }
+        if let Some(handle) = Handle::lookup(&channel.handle) {
+            self.release_claim(&handle, channel.id).await;
+        }
+        match self
+            .call(
+                channel.owner_id,
+                ChannelRequest::Release {
+                    channel: channel.id,
+                },
+            )
+            .await?
+        {
+            // The default channel is gone already (a retry): nothing to release.
+            ChannelResponse::Others(Err(ChannelError::NotFound)) => Ok(()),
             ChannelResponse::Others(r) => r.map(|_| ()),
             other => Err(unexpected(other)),
         }

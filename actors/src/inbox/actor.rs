@@ -17,7 +17,9 @@
 //! for the web are not stored at all.
 
 use super::hub::{Live, NotificationHub};
-use super::values::{Notification, NotificationKind, NotificationSettings, SettingChange};
+use super::values::{
+    EmailMode, Notification, NotificationKind, NotificationSettings, SettingChange,
+};
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -196,6 +198,8 @@ pub struct InboxArgs {
     pub hub: NotificationHub,
     /// How many notifications an inbox keeps (`notifications.history`).
     pub history: u64,
+    /// How notifications become email (set once email is wired).
+    pub mail: Arc<std::sync::OnceLock<Arc<dyn super::NotificationMail>>>,
 }
 
 impl Entity for InboxActor {
@@ -287,16 +291,30 @@ async fn deliver(
         Some(s) => s,
         None => new_state(history),
     };
-    if !s.settings.of(n.kind).web {
-        let unread = s.unread();
-        *ctx.state_mut() = Some(s);
-        return Ok(InboxResponse::Delivered(Delivered::Off, unread));
-    }
     if s.held.iter().any(|h| h.0 == hash) {
         let unread = s.unread();
         // Put back unchanged (a new inbox is not written for a duplicate: it cannot be one).
         *ctx.state_mut() = Some(s);
         return Ok(InboxResponse::Delivered(Delivered::Duplicate, unread));
+    }
+    let setting = s.settings.of(n.kind);
+    if setting.email != EmailMode::Off {
+        // The email first (durably queued, idempotent per id): if it fails, nothing is
+        // stored and the caller's retry does both.
+        if let Some(mail) = ctx.args().mail.get().cloned() {
+            let user = ctx.key().parse::<uuid::Uuid>();
+            if let Ok(user) = user {
+                if let Err(e) = mail.notify(user, n.clone(), setting.email).await {
+                    *ctx.state_mut() = Some(s);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    if !setting.web {
+        let unread = s.unread();
+        *ctx.state_mut() = Some(s);
+        return Ok(InboxResponse::Delivered(Delivered::Off, unread));
     }
     let seq = s.next_seq;
     // The newest page is full: seal it into its slot of the ring (overwriting a page that

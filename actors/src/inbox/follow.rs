@@ -65,6 +65,8 @@ pub type Report = Arc<dyn Fn(Uuid, FollowedUp) -> BoxFuture<'static, ()> + Send 
 #[derive(Clone, Default)]
 pub struct FollowUps {
     inner: Arc<OnceLock<(Notifier, Report)>>,
+    /// Where `video.ready` and `video.failed` webhook events go, once set.
+    webhooks: Arc<OnceLock<crate::webhooks::Webhooks>>,
 }
 
 /// The notification a video's owner gets when it reached `kind`.
@@ -109,6 +111,12 @@ impl FollowUps {
         let _ = self.inner.set((notifier, report));
     }
 
+    /// Connects the video actors to the webhooks: from now on the owner's notice of a video
+    /// that became ready or failed comes with a `video.ready` or `video.failed` event.
+    pub fn set_webhooks(&self, webhooks: crate::webhooks::Webhooks) {
+        let _ = self.webhooks.set(webhooks);
+    }
+
     /// Does what `video` owes, in a task; `channel` is its channel's id (for the fan-out).
     /// Without a notifier yet, nothing happens: the mark stays, and the video's next
     /// activation tries again.
@@ -116,6 +124,7 @@ impl FollowUps {
         let Some((notifier, report)) = self.inner.get().cloned() else {
             return;
         };
+        let webhooks = self.webhooks.get().cloned();
         tokio::spawn(async move {
             let channel_info = match channel {
                 Some(c) => notifier.channel_info(c).await,
@@ -127,7 +136,21 @@ impl FollowUps {
             };
             if let Some(kind) = owed.owner_notice {
                 let n = owner_notice(kind, &video, channel_info.clone());
-                if retry(|| notifier.deliver(video.owner_id, n.clone())).await {
+                let event = webhooks.as_ref().and_then(|_| video_event(kind, &video));
+                let delivered = retry(|| async {
+                    notifier
+                        .deliver(video.owner_id, n.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // The webhook event is part of the notice: the mark is cleared only once
+                    // its deliveries are durable (the same event again adds nothing).
+                    if let (Some(w), Some(e)) = (&webhooks, &event) {
+                        w.emit(e).await.map_err(|e| e.to_string())?;
+                    }
+                    Ok::<(), String>(())
+                })
+                .await;
+                if delivered {
                     done.owner_notice = Some(kind);
                 }
             }
@@ -151,6 +174,29 @@ impl FollowUps {
             }
         });
     }
+}
+
+/// The webhook event of an owner's notice: `video.ready` or `video.failed` (with `reason`),
+/// keyed by the video and its upload (a video becomes ready or fails once per upload).
+fn video_event(kind: NotificationKind, video: &VideoView) -> Option<crate::webhooks::Event> {
+    use crate::webhooks::{Event, EventType};
+    let t = match kind {
+        NotificationKind::MyVideoReady => EventType::VideoReady,
+        NotificationKind::MyVideoFailed => EventType::VideoFailed,
+        _ => return None,
+    };
+    let mut data = serde_json::to_value(video).ok()?;
+    if t == EventType::VideoFailed {
+        data["reason"] = serde_json::json!(video.failure_reason);
+    }
+    let upload = video.upload_id.map(|u| u.to_string()).unwrap_or_default();
+    Some(Event::new(
+        t,
+        &format!("{}:{}:{upload}", t.as_str(), video.id),
+        Some(video.owner_id),
+        video.updated_at,
+        data,
+    ))
 }
 
 /// Tries `f` a few times with backoff (about 10 s in all); whether it succeeded.

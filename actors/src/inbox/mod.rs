@@ -16,6 +16,7 @@
 //! be retried after a crash without a notification arriving twice.
 
 pub mod actor;
+pub mod digest;
 pub mod fanout;
 pub mod follow;
 pub mod hub;
@@ -33,6 +34,20 @@ pub use values::{
 };
 
 use actor::{InboxActor, InboxArgs, InboxRequest, InboxResponse};
+
+/// Sends the email of a notification whose type's email is on: `instant` (one email, durably
+/// queued) or `digest` (added to the user's digest). Called by the inbox before it stores the
+/// notification (and also when the type is off for the web), so that a failure here leaves
+/// nothing stored and the delivery is retried whole; idempotent per notification id.
+pub trait NotificationMail: Send + Sync + 'static {
+    /// Handles `n` for `user` in `mode` (never `Off`).
+    fn notify(
+        &self,
+        user: Uuid,
+        n: Notification,
+        mode: EmailMode,
+    ) -> futures::future::BoxFuture<'static, Result<(), String>>;
+}
 use fanout::{FanoutActor, FanoutArgs, FanoutRequest, FanoutResponse, FanoutStart};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -94,6 +109,7 @@ pub struct Notifier {
     fanouts: Directory<FanoutActor>,
     hub: NotificationHub,
     source: Arc<OnceLock<Arc<dyn SubscriberSource>>>,
+    mail: Arc<OnceLock<Arc<dyn NotificationMail>>>,
     system: System,
     _sweeper: Arc<fanout::SweeperHandle>,
 }
@@ -102,11 +118,13 @@ impl Notifier {
     /// Starts the inbox and fan-out kinds on this node, and the fan-out sweeper.
     pub async fn start(system: &System, settings: NotifierSettings) -> Result<Self, CallError> {
         let hub = NotificationHub::new(settings.poll);
+        let mail: Arc<OnceLock<Arc<dyn NotificationMail>>> = Arc::new(OnceLock::new());
         let inboxes = Directory::<InboxActor>::start(
             system,
             InboxArgs {
                 hub: hub.clone(),
                 history: settings.history,
+                mail: mail.clone(),
             },
         )
         .await?;
@@ -143,9 +161,15 @@ impl Notifier {
             fanouts,
             hub,
             source,
+            mail,
             system: system.clone(),
             _sweeper: Arc::new(sweeper),
         })
+    }
+
+    /// Sets how notifications become email (set once, when email exists).
+    pub fn set_mail(&self, mail: Arc<dyn NotificationMail>) {
+        let _ = self.mail.set(mail);
     }
 
     /// Sets where fan-outs read a channel's subscribers (set once, when channels exist).

@@ -211,6 +211,11 @@ impl Media {
         );
     }
 
+    /// Connects the video actors to the webhooks (`video.ready`, `video.failed`).
+    pub fn set_webhooks(&self, webhooks: crate::webhooks::Webhooks) {
+        self.follow_ups.set_webhooks(webhooks);
+    }
+
     /// This node's event hub.
     pub fn events(&self) -> &EventHub {
         &self.events

@@ -293,6 +293,23 @@ impl Playback {
         }
     }
 
+    /// Ends every stream of `user_key` (durably): heartbeats and new media requests of those
+    /// streams are refused through any node afterwards.
+    pub async fn end_all(&self, user_key: &str) -> Result<(), PlaybackError> {
+        match self.session(user_key, SessionRequest::EndAll).await? {
+            SessionResponse::Done(r) => r.map_err(PlaybackError::Session),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Ends every stream of `user_key` and deletes its watch history (a deleted account).
+    pub async fn forget_viewer(&self, user_key: &str) -> Result<(), PlaybackError> {
+        match self.session(user_key, SessionRequest::Forget).await? {
+            SessionResponse::Done(r) => r.map_err(PlaybackError::Session),
+            _ => Err(unexpected()),
+        }
+    }
+
     /// `user_key`'s live streams.
     pub async fn streams(&self, user_key: &str) -> Result<Vec<session::Stream>, PlaybackError> {
         match self.session(user_key, SessionRequest::Streams).await? {

@@ -166,6 +166,11 @@ pub enum SessionRequest {
     },
     /// The live streams.
     Streams,
+    /// Ends every stream (the account's logins were revoked): a heartbeat through any node
+    /// is refused afterwards.
+    EndAll,
+    /// Ends every stream and forgets the watch history (the account is deleted).
+    Forget,
     /// A page of the watch history, newest first.
     History {
         /// At most this many.
@@ -460,6 +465,26 @@ impl Entity for SessionActor {
                     Err(SessionError::NotFound)
                 },
             )),
+            SessionRequest::EndAll | SessionRequest::Forget => {
+                let forget = matches!(req, SessionRequest::Forget);
+                for s in &state.streams {
+                    args.live.remove(s.id);
+                }
+                if ctx.state().is_none() || is_anonymous(ctx.key()) {
+                    return Ok(SessionResponse::Done(Ok(())));
+                }
+                if forget {
+                    if let Err(e) = ctx.remove().await {
+                        return Err(Box::new(e));
+                    }
+                } else {
+                    state.streams.clear();
+                    if let Err(e) = ctx.save(state).await {
+                        return Err(Box::new(e));
+                    }
+                }
+                Ok(SessionResponse::Done(Ok(())))
+            }
             SessionRequest::Streams => Ok(SessionResponse::Streams(
                 state.alive(now, timeout).cloned().collect(),
             )),

@@ -53,6 +53,16 @@ export type WatchedWords = Schemas['WatchedWords'];
 export type Ban = Schemas['Ban'];
 /** An account the user muted. */
 export type Muted = Schemas['Muted'];
+/** A webhook endpoint (never its secrets). */
+export type WebhookView = Schemas['EndpointView'];
+export type WebhookEvent = Schemas['EventType'];
+/** The events an endpoint may ask for (every `WebhookEvent` but `webhook.test`). */
+export type SubscribableEvent = Schemas['EventName'];
+/** Leaves out what an endpoint cannot ask for. */
+export const subscribable = (events: readonly WebhookEvent[]): SubscribableEvent[] =>
+  events.filter((e): e is SubscribableEvent => e !== 'webhook.test');
+/** One attempt in an endpoint's delivery log. */
+export type DeliveryView = Schemas['DeliveryAttempt'];
 
 export const COMMENT_POLICIES: readonly { value: CommentPolicy; label: string }[] = [
   { value: 'enabled', label: 'On' },

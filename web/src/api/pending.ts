@@ -32,11 +32,72 @@ export type LimitProblem = S['Problem'] & {
  * without it). */
 export const CSRF_HEADER = 'X-Troupe-CSRF';
 
-/** Endpoints not in the document yet, in the generated `paths` shape (none at the moment: issue
- * 23's reports, queue, watched words, bans and mutes are in the document now). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export type PendingPaths = {};
+// ---- Issue 24 (accounts, the digest), declared from /work/wt/INTERFACES24.md until the
+// server's document lists them.
 
-// A path both here and in the document: delete it here.
-type Overlap = Extract<keyof PendingPaths, keyof paths>;
-export const pendingPathsAreNotDocumented: [Overlap] extends [never] ? true : never = true;
+type Json<T> = { content: { 'application/json': T } };
+type NoBody = { headers: Record<string, unknown>; content?: never };
+type Problemish = { headers: Record<string, unknown>; content: { 'application/problem+json': S['Problem'] } };
+type NoParams = { query?: never; header?: never; path?: never; cookie?: never };
+/** One operation: its parameters, JSON body (or none) and success answer (or none). */
+type Op<Params, Body, Res> = {
+  parameters: [Params] extends [never] ? NoParams : Params;
+  responses: ([Res] extends [undefined] ? { 204: NoBody } : { 200: { headers: Record<string, unknown> } & Json<Res> }) & { default: Problemish };
+} & ([Body] extends [undefined] ? { requestBody?: never } : { requestBody: Json<Body> });
+type Methods = { parameters: NoParams; get?: never; put?: never; post?: never; delete?: never; options?: never; head?: never; patch?: never; trace?: never };
+type Item<Ops> = Omit<Methods, keyof Ops> & Ops;
+
+/** What issue 24 adds to an account (`GET /users/me`, the admin's lists). */
+export interface AccountState {
+  email_verified?: boolean;
+  deletion_scheduled_at?: string | null;
+}
+
+export type ExportState = 'pending' | 'ready' | 'failed';
+export interface ExportView {
+  id: string;
+  state: ExportState;
+  created_at: string;
+  expires_at?: string | null;
+  download_url?: string | null;
+}
+
+/** The caller's daily digest (`GET/PUT /api/v1/users/me/digest-settings`). */
+export interface DigestView {
+  digest_hour: number;
+  time_zone: string;
+  last_sent_at?: string | null;
+  next_due_at?: string | null;
+  pending: number;
+}
+
+type Declared = {
+  '/api/v1/auth/verify-email': Item<{ post: Op<never, { token: string }, undefined> }>;
+  '/api/v1/users/me/verify-email': Item<{ post: Op<never, undefined, undefined> }>;
+  '/api/v1/auth/password-reset': Item<{ post: Op<never, { email: string }, undefined> }>;
+  '/api/v1/auth/password-reset/confirm': Item<{ post: Op<never, { token: string; password: string }, undefined> }>;
+  '/api/v1/users/me/password': Item<{ put: Op<never, { current_password: string; new_password: string }, undefined> }>;
+  '/api/v1/users/me/email': Item<{ put: Op<never, { current_password: string; email: string }, undefined> }>;
+  '/api/v1/auth/email-change/confirm': Item<{ post: Op<never, { token: string }, undefined> }>;
+  '/api/v1/auth/email-change/undo': Item<{ post: Op<never, { token: string }, undefined> }>;
+  '/api/v1/users/me/export': Item<{ post: Op<never, undefined, ExportView>; get: Op<never, undefined, ExportView> }>;
+  '/api/v1/users/me/digest-settings': Item<{
+    get: Op<never, undefined, DigestView>;
+    put: Op<never, { digest_hour?: number | null; time_zone?: string | null }, DigestView>;
+  }>;
+  '/api/v1/users/me/deletion/cancel': Item<{ post: Op<never, undefined, undefined> }>;
+};
+
+/** The declared paths the document does not list (yet). Issue 24's server parts land on main
+ * one branch at a time, so a path the document lists wins over its declaration here instead of
+ * breaking the build; delete the declarations once every part is merged. */
+export type PendingPaths = Omit<Declared, keyof paths>;
+
+/** Reads what issue 24 adds to an account, whether or not the document describes it yet. */
+export function accountState(u: object): AccountState {
+  const r = u as Record<string, unknown>;
+  return {
+    email_verified: typeof r.email_verified === 'boolean' ? r.email_verified : undefined,
+    deletion_scheduled_at: typeof r.deletion_scheduled_at === 'string' ? r.deletion_scheduled_at : null,
+  };
+}

@@ -1,11 +1,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import { deviceId, toProblem, type ActiveStream, type ApiProblem, type Me } from '../../api/client';
+import { accountState } from '../../api/pending';
 import { Status } from '../../components/Status';
 import { ago, date } from '../../lib/format';
 import { endStream } from '../../player/playback';
 import { navigate } from '../../router';
 import { signOut, useSession } from '../../session';
 import { Mutes } from './Mutes';
+import { AccountSettings, DeleteAccount } from './Settings';
 import { streams } from './data';
 
 function Streams() {
@@ -75,7 +77,10 @@ function Profile({ me }: { me: Me }) {
           <dt>Username</dt>
           <dd dir="auto">{me.username}</dd>
           <dt>Email</dt>
-          <dd>{me.email}</dd>
+          <dd>
+            {me.email}
+            {accountState(me).email_verified === false && ' (not confirmed)'}
+          </dd>
           <dt>Role</dt>
           <dd>{me.role}</dd>
           <dt>Member since</dt>
@@ -93,6 +98,7 @@ function Profile({ me }: { me: Me }) {
           <dd>{me.limits.max_rendition}p</dd>
         </dl>
       </section>
+      <AccountSettings me={me} />
       <Streams />
       <Mutes />
       <section aria-labelledby="reports-h">
@@ -101,6 +107,7 @@ function Profile({ me }: { me: Me }) {
           <a href="/me/reports">My reports</a>: what you reported, its state, and the messages with the moderators.
         </p>
       </section>
+      <DeleteAccount me={me} />
       <section aria-labelledby="signout-h">
         <h2 id="signout-h">Sign out</h2>
         <button

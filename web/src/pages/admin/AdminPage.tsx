@@ -8,7 +8,8 @@ import { me, reloadMe } from '../../session';
 import { retry } from '../my-videos/data';
 import { plainName } from '../../lib/text';
 import { suspend, unsuspend } from '../moderation/data';
-import { cluster, failed, setPlan, setRole, user, users } from './data';
+import { accountState } from '../../api/pending';
+import { cluster, deleteUserNow, failed, setEmailVerified, setPlan, setRole, user, users } from './data';
 
 function PlanCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
   const [plan, setP] = useState<Plan>(u.plan);
@@ -142,13 +143,104 @@ function SuspendCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
   );
 }
 
-function UserRow({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
+/** Whether the address is confirmed; the admin can override it either way. */
+function VerifiedCell({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
+  const verified = accountState(u).email_verified;
+  // The switch moves at once and goes back if the server refuses.
+  const [on, setOn] = useState(verified);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiProblem | null>(null);
+  useEffect(() => setOn(verified), [verified]);
+  if (on === undefined) return <>–</>;
+  const toggle = async (next: boolean) => {
+    setOn(next);
+    setBusy(true);
+    setError(null);
+    try {
+      onSaved(await setEmailVerified(u.username, next));
+    } catch (e) {
+      setOn(verified);
+      setError(toProblem(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <label class="check">
+        <input
+          type="checkbox"
+          role="switch"
+          checked={on}
+          disabled={busy}
+          aria-label={`Email confirmed: ${plainName(u.username)}`}
+          onChange={(e) => void toggle(e.currentTarget.checked)}
+        />{' '}
+        {on ? 'confirmed' : 'not confirmed'}
+      </label>
+      <Status error={error} />
+    </>
+  );
+}
+
+/** Deletes an account at once, with a reason (the audit log keeps it). */
+function DeleteCell({ u, onDeleted }: { u: User; onDeleted: () => void }) {
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiProblem | null>(null);
+  const name = plainName(u.username);
+  if (u.role === 'admin') return <>–</>;
+  const scheduled = accountState(u).deletion_scheduled_at;
+  if (!open)
+    return (
+      <div class="plan-cell">
+        {scheduled && <span>Deletion asked for {ago(scheduled)}</span>}
+        <button type="button" class="secondary" aria-label={`Delete ${name}`} onClick={() => setOpen(true)}>
+          Delete…
+        </button>
+      </div>
+    );
+  return (
+    <form
+      class="plan-cell"
+      onSubmit={(e) => {
+        e.preventDefault();
+        setBusy(true);
+        setError(null);
+        deleteUserNow(u.username, reason.trim())
+          .then(onDeleted)
+          .catch((err: unknown) => {
+            setError(toProblem(err));
+            setBusy(false);
+          });
+      }}
+    >
+      <label for={`del-${u.id}`} class="sr-only">
+        Why delete {name}
+      </label>
+      <input id={`del-${u.id}`} required maxLength={500} placeholder="Reason" value={reason} dir="auto" onInput={(e) => setReason(e.currentTarget.value)} />
+      <button type="submit" class="danger" disabled={busy} aria-label={`Delete ${name} now`}>
+        Delete now
+      </button>
+      <button type="button" class="secondary" onClick={() => setOpen(false)}>
+        Cancel
+      </button>
+      <Status error={error} busy={busy ? 'Deleting…' : null} />
+    </form>
+  );
+}
+
+function UserRow({ u, onSaved, onDeleted }: { u: User; onSaved: (u: User) => void; onDeleted: () => void }) {
   return (
     <tr>
       <th scope="row" dir="auto">
         {u.username}
       </th>
       <td>{u.email}</td>
+      <td>
+        <VerifiedCell u={u} onSaved={onSaved} />
+      </td>
       <td>
         <RoleCell u={u} onSaved={onSaved} />
       </td>
@@ -157,6 +249,9 @@ function UserRow({ u, onSaved }: { u: User; onSaved: (u: User) => void }) {
       </td>
       <td>
         <SuspendCell u={u} onSaved={onSaved} />
+      </td>
+      <td>
+        <DeleteCell u={u} onDeleted={onDeleted} />
       </td>
     </tr>
   );
@@ -181,6 +276,12 @@ function Users() {
     list.update((x) => x.id === nu.id, nu);
     if (found?.id === nu.id) setFound(nu);
   };
+  const [deleted, setDeleted] = useState<string | null>(null);
+  const gone = (u: User) => {
+    list.update((x) => x.id === u.id, null);
+    if (found?.id === u.id) setFound(null);
+    setDeleted(u.username);
+  };
   const rows = found ? [found, ...list.items.filter((u) => u.id !== found.id)] : list.items;
   return (
     <section aria-labelledby="users-h">
@@ -193,6 +294,11 @@ function Users() {
         <button type="submit">Find</button>
       </form>
       <Status error={error} />
+      {deleted && (
+        <p role="status" class="ok-line">
+          Deleted <span dir="auto">{plainName(deleted)}</span>.
+        </p>
+      )}
       {rows.length > 0 && (
         <div class="table-wrap" role="region" aria-label="Users table" tabIndex={0}>
           <table>
@@ -200,14 +306,16 @@ function Users() {
               <tr>
                 <th scope="col">Username</th>
                 <th scope="col">Email</th>
+                <th scope="col">Confirmed</th>
                 <th scope="col">Role</th>
                 <th scope="col">Plan</th>
                 <th scope="col">Suspension</th>
+                <th scope="col">Delete</th>
               </tr>
             </thead>
             <tbody>
               {rows.map((u) => (
-                <UserRow key={u.id} u={u} onSaved={saved} />
+                <UserRow key={u.id} u={u} onSaved={saved} onDeleted={() => gone(u)} />
               ))}
             </tbody>
           </table>

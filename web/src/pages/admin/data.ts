@@ -1,4 +1,4 @@
-import { api, ok, type ClusterView, type Plan, type GrantableRole, type User, type VideoPage } from '../../api/client';
+import { api, apiFetch, ok, problemOf, type ClusterView, type Plan, type GrantableRole, type User, type VideoPage } from '../../api/client';
 
 export async function users(cursor: string | undefined): Promise<{ items: User[]; next_cursor?: string | null }> {
   // Items are `Me` (the account with its limits); the table shows the `UserView` part.
@@ -26,4 +26,28 @@ export async function setRole(username: string, role: GrantableRole): Promise<Us
   const r = await api.PUT('/api/v1/admin/users/{username}/role', { params: { path: { username } }, body: { role } });
   if (!r.response.ok) ok(r);
   return user(username);
+}
+
+/** Marks an account's address confirmed or not (issue 24); answers the account as it is now. */
+export async function setEmailVerified(username: string, email_verified: boolean): Promise<User> {
+  // PATCH on the admin's user path, which the document lists only with GET so far.
+  const res = await apiFetch(`/api/v1/admin/users/${encodeURIComponent(username)}`, {
+    method: 'PATCH',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email_verified }),
+  });
+  if (!res.ok) throw await problemOf(res);
+  await res.body?.cancel();
+  return user(username);
+}
+
+/** Deletes an account at once, with a reason for the audit log (issue 24). */
+export async function deleteUserNow(username: string, reason: string): Promise<void> {
+  const res = await apiFetch(`/api/v1/admin/users/${encodeURIComponent(username)}`, {
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ reason }),
+  });
+  if (!res.ok) throw await problemOf(res);
+  await res.body?.cancel();
 }

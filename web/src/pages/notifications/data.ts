@@ -1,4 +1,7 @@
-import { api, ok, type NotificationSettings } from '../../api/client';
+import { api, ok, type NotificationSettings, type Schemas } from '../../api/client';
+import type { DigestView } from '../../api/pending';
+
+export type EmailMode = Schemas['EmailMode'];
 
 export async function notifications(unreadOnly: boolean, cursor: string | undefined) {
   return ok(
@@ -18,6 +21,18 @@ export async function settings(): Promise<NotificationSettings> {
   return ok(await api.GET('/api/v1/users/me/notification-settings'));
 }
 
-export async function saveSettings(change: Partial<Record<keyof NotificationSettings, { web: boolean }>>): Promise<NotificationSettings> {
-  return ok(await api.PUT('/api/v1/users/me/notification-settings', { body: change as NotificationSettings }));
+/** One type's change: shown on the web or not, and how it is emailed. */
+export type TypeChange = { web?: boolean; email?: EmailMode };
+
+/** Saves a change of some types; answers the settings as they are now. */
+export async function saveSettings(change: Record<string, TypeChange>): Promise<NotificationSettings> {
+  return ok(await api.PUT('/api/v1/users/me/notification-settings', { body: change }));
+}
+
+export async function digestSettings(): Promise<DigestView> {
+  return ok(await api.GET('/api/v1/users/me/digest-settings'));
+}
+
+export async function saveDigest(digest_hour: number, time_zone: string): Promise<DigestView> {
+  return ok(await api.PUT('/api/v1/users/me/digest-settings', { body: { digest_hour, time_zone } }));
 }

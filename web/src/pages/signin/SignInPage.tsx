@@ -50,6 +50,9 @@ export default function SignInPage({ query }: PageProps) {
         </button>
       </form>
       <p>
+        <a href="/forgot-password">Forgot your password?</a>
+      </p>
+      <p>
         New here? <a href={`/signup?next=${encodeURIComponent(next)}`}>Create an account</a>.
       </p>
     </section>
