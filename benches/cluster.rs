@@ -29,7 +29,8 @@
 //! links costs: part 1 (forwarded vs local `GET /api/v1/users/me` on node0, sequential) on a
 //! 2-node cluster with plain-TCP links (`cluster.insecure = true`) and then on a 2-node
 //! cluster whose links are TLS with certificates from `troupe cluster certs`, in one run.
-//! Prints both and the TLS cluster's forwarded/local ratio at p50 (goal: ≤ 1.5×). Takes
+//! Prints both and the TLS cluster's forwarded/local ratio at p50 (goal: ≤ 1.5×), and the CPU
+//! of both nodes' processes per request, local and forwarded (sequential batches). Takes
 //! about half a minute.
 //!
 //! **Failover mode** (`cargo bench --bench cluster -- failover`) measures how soon a node's
@@ -280,6 +281,7 @@ async fn run_failover(bin: PathBuf) {
 async fn run_tls(bin: PathBuf) {
     let total = Instant::now();
     let mut results = Vec::new();
+    let mut cpu = Vec::new();
     for tls in [false, true] {
         let label = if tls { "TLS" } else { "plain TCP" };
         eprintln!("[cluster bench] starting moto_server and a 2-node cluster, {label} links…");
@@ -302,6 +304,10 @@ async fn run_tls(bin: PathBuf) {
             after.forwards - before.forwards >= LATENCY_SAMPLES as f64,
             "the forwarded requests must have been forwarded"
         );
+        let pids: Vec<u32> = two.nodes.iter().map(|n| n.proc.child.id()).collect();
+        let cpu_local = cpu_per_request(&two.nodes[0].url, &local, &pids).await;
+        let cpu_fwd = cpu_per_request(&two.nodes[0].url, &forwarded, &pids).await;
+        cpu.push((label, cpu_local, cpu_fwd));
         results.push((label, Percentiles::of(lat_local), Percentiles::of(lat_fwd)));
     }
     println!();
@@ -323,6 +329,13 @@ async fn run_tls(bin: PathBuf) {
             f.p50,
             l.p50,
             f.p99 / l.p99
+        );
+    }
+    println!("== CPU per request, both nodes' processes together (µs), {CPU_SAMPLES} sequential requests each ==");
+    for (label, l, f) in &cpu {
+        println!(
+            "{label}: local {l:.0} µs, forwarded {f:.0} µs ({:.2}x)",
+            f / l
         );
     }
     let (plain, tls) = (&results[0], &results[1]);
@@ -1016,6 +1029,44 @@ async fn latency(url: &str, local: &[&User], forwarded: &[&User]) -> (Vec<f64>, 
         }
     }
     (l, f)
+}
+
+/// Requests per kind for [`cpu_per_request`].
+const CPU_SAMPLES: usize = 3_000;
+
+/// On-CPU time of every thread of a process, from `/proc/<pid>/task/*/schedstat` (ns).
+fn process_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Server CPU (all `pids` together) per sequential `GET /users/me` to `url` as `users`, in µs:
+/// what a request costs the cluster, unlike its latency, whatever else the machine runs.
+async fn cpu_per_request(url: &str, users: &[&User], pids: &[u32]) -> f64 {
+    let client = Client::builder()
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let total = || pids.iter().map(|p| process_cpu_ns(*p)).sum::<u64>();
+    let before = total();
+    for i in 0..CPU_SAMPLES {
+        let r = client
+            .get(format!("{url}/api/v1/users/me"))
+            .bearer_auth(&users[i % users.len()].token)
+            .send()
+            .await
+            .expect("GET /users/me");
+        assert!(r.status().is_success(), "GET /users/me: {}", r.status());
+        r.bytes().await.expect("body");
+    }
+    (total() - before) as f64 / 1_000.0 / CPU_SAMPLES as f64
 }
 
 /// `PUT` of a ~300-byte object to `moto`, with `If-Match: <etag>` when given; returns the new
