@@ -43,6 +43,9 @@ use uuid::Uuid;
 /// How many times the preparation of one export is started (by its request, then by
 /// restarts) before it is marked failed.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// A pending export this old is prepared again by the sweep of the node that owns it (the
+/// node preparing it may have died without its owner restarting).
+pub const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// The archive's format name.
 pub const FORMAT: &str = "troupe-export-v1";
 
@@ -353,8 +356,13 @@ async fn prepare(state: &AppState, user: Uuid, export: Uuid) {
     {
         Ok(Some(r)) => r,
         Ok(None) => {
-            // Replaced or forgotten (the account was deleted) meanwhile.
-            let _ = state.blobs.delete(&path).await;
+            // Replaced or forgotten (the account was deleted) meanwhile, or already made
+            // ready by another start of the same export (whose archive is this path).
+            let current = state.accounts.export(user, ExportRequest::Get).await;
+            let recorded = matches!(current, Ok(ExportResponse::Record(Some(ref r))) if r.blob.as_deref() == Some(path.as_str()));
+            if !recorded {
+                let _ = state.blobs.delete(&path).await;
+            }
             return;
         }
         Err(e) => {
@@ -487,7 +495,8 @@ fn owned(state: &AppState, user: Uuid) -> bool {
     ))
 }
 
-/// Deletes the archives of the expired exports this node owns (run by the deletion sweep).
+/// Deletes the archives of the expired exports this node owns, and prepares again those it
+/// owns that have been pending for longer than [`STALE_AFTER`] (run by the deletion sweep).
 pub async fn sweep(state: &AppState) {
     let now = Utc::now();
     let all = match state.accounts.exports().await {
@@ -498,8 +507,17 @@ pub async fn sweep(state: &AppState) {
         }
     };
     for (user, r) in all {
+        if !owned(state, user) {
+            continue;
+        }
+        if r.state == ExportState::Pending && now - r.created_at > STALE_AFTER {
+            // In a cluster, the node that was preparing it may have died without this one
+            // restarting: prepare it here (each start counts towards MAX_ATTEMPTS).
+            prepare(state, user, r.id).await;
+            continue;
+        }
         let due = r.state == ExportState::Ready && r.expires_at.is_some_and(|t| t <= now);
-        if !due || !owned(state, user) {
+        if !due {
             continue;
         }
         if let Some(blob) = &r.blob {
