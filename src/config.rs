@@ -486,8 +486,14 @@ pub struct AuthConfig {
     pub deletion_grace_secs: u64,
     /// How long a deleted account's username stays taken, in seconds.
     pub username_hold_secs: u64,
-    /// How often each node looks for accounts whose deletion is due, in seconds.
+    /// How often each node looks for accounts whose deletion is due, in seconds (the same
+    /// sweep deletes expired data exports).
     pub deletion_sweep_secs: u64,
+    /// How long a data export can be downloaded, in seconds; then its archive is deleted.
+    pub export_ttl_secs: u64,
+    /// The least time between two data exports of one account, in seconds (sooner: 429
+    /// `export_rate_limited`; a failed export does not count).
+    pub export_interval_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -511,6 +517,8 @@ impl Default for AuthConfig {
             deletion_grace_secs: 7 * 24 * 3600,
             username_hold_secs: 30 * 24 * 3600,
             deletion_sweep_secs: 60,
+            export_ttl_secs: 7 * 24 * 3600,
+            export_interval_secs: 24 * 3600,
         }
     }
 }

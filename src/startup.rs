@@ -713,9 +713,12 @@ pub async fn run(
             loop {
                 tick.tick().await;
                 crate::http::purge::sweep(&state).await;
+                crate::http::export::sweep(&state).await;
             }
         })
     };
+    // Data exports left pending by a crash are prepared again by the node that owns them.
+    tokio::spawn(crate::http::export::resume(state.clone()));
     // In a cluster whose keys live in the bucket, every node reloads them, so that a rotated
     // key is known everywhere before anyone signs with it.
     let keyring = match (&state.cluster, crate::secret::configured(&cfg.auth)) {

@@ -213,7 +213,7 @@ pub(crate) async fn on_registered(state: &AppState, user: &UserView) {
 }
 
 /// The signed-in caller's account, checked against the token's id.
-async fn me(state: &AppState, user: &AuthUser) -> Result<UserView, ApiError> {
+pub(crate) async fn me(state: &AppState, user: &AuthUser) -> Result<UserView, ApiError> {
     match state.accounts.get(&user.0.sub).await? {
         Some(u) if u.id == user.0.uid => Ok(u),
         _ => Err(ApiError::unauthorized(

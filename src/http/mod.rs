@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod comments;
 pub mod console;
 pub mod error;
+pub mod export;
 pub mod feeds;
 pub mod guard;
 pub mod health;
@@ -76,6 +77,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(lifecycle::cancel_deletion)
         .service(lifecycle::admin_patch_user)
         .service(lifecycle::admin_delete_user)
+        .service(export::start)
+        .service(export::latest)
+        .service(export::archive)
         .service(users::me)
         .service(notifications::list)
         .service(notifications::unread_count)

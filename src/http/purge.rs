@@ -6,9 +6,9 @@
 //! its videos (with their media, counts and comments), its channels, its subscriptions, its
 //! comments on other videos (each deleted as its author would: a comment with replies stays
 //! as a tombstone without text or author), its ratings, its watch history and playback
-//! sessions; then the account itself becomes a tombstone that holds the username back for
-//! `auth.username_hold_secs` and frees the address at once; then a last mail tells the old
-//! address. Comments and ratings have no per-user index: they are found by one scan of the
+//! sessions, its data exports (records and archives); then the account itself becomes a
+//! tombstone that holds the username back for `auth.username_hold_secs` and frees the address
+//! at once; then a last mail tells the old address. Comments and ratings have no per-user index: they are found by one scan of the
 //! stored comment pages and rating shards, which a deletion (rare) and an export can afford.
 
 use super::error::ApiError;
@@ -162,6 +162,7 @@ pub(crate) async fn delete_account(
         state.playback.rate(video, id, Rating::None).await?;
     }
     state.playback.forget_viewer(key).await?;
+    super::export::forget(state, id).await?;
     let hold = chrono::Duration::from_std(std::time::Duration::from_secs(
         state.config.auth.username_hold_secs,
     ))

@@ -104,6 +104,27 @@ pub struct PosterClaims {
     pub exp: i64,
 }
 
+/// Claims of an export token: the signature in a data export's download link, which a plain
+/// HTTP client (or the mail's reader) can follow without a bearer token. It names one export
+/// of one account and expires with the archive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience: `<audience>/export`.
+    pub aud: String,
+    /// The account's user key.
+    pub sub: String,
+    /// The account's id.
+    pub uid: Uuid,
+    /// The export.
+    pub eid: Uuid,
+    /// Issued at.
+    pub iat: i64,
+    /// Expiry: when the archive expires.
+    pub exp: i64,
+}
+
 /// How long a poster URL stays valid at least (seconds).
 pub const POSTER_TOKEN_TTL_SECS: i64 = 3600;
 /// Poster URLs are signed per window of this many seconds: within a window the same video
@@ -120,6 +141,7 @@ pub struct Tokens {
     playback: Validation,
     media: Validation,
     poster: Validation,
+    export: Validation,
     issuer: String,
     audience: String,
     /// Access-token lifetime in seconds.
@@ -223,6 +245,12 @@ impl Tokens {
                 let mut v = validation(&format!("{}/poster", cfg.audience));
                 v.set_required_spec_claims(&["exp", "iss", "aud"]);
                 // Expired is expired: the window already gives a poster URL its slack.
+                v.leeway = 0;
+                v
+            },
+            export: {
+                let mut v = validation(&format!("{}/export", cfg.audience));
+                // The archive is deleted when the link expires.
                 v.leeway = 0;
                 v
             },
@@ -405,6 +433,45 @@ impl Tokens {
                 StatusCode::FORBIDDEN,
                 "invalid_poster_token",
                 "the poster token is malformed, not signed by this service, or for another video",
+            )),
+        }
+    }
+
+    /// Signs the token of export `export`'s download link, valid until `expires_at`.
+    pub fn sign_export(
+        &self,
+        user_key: &str,
+        user: Uuid,
+        export: Uuid,
+        expires_at: i64,
+    ) -> Result<String, ApiError> {
+        self.sign(&ExportClaims {
+            iss: self.issuer.clone(),
+            aud: format!("{}/export", self.audience),
+            sub: user_key.to_owned(),
+            uid: user,
+            eid: export,
+            iat: chrono::Utc::now().timestamp(),
+            exp: expires_at,
+        })
+    }
+
+    /// Verifies an export token for `export`: 410 `export_expired` once it has run out, 403
+    /// `invalid_export_link` when it is malformed, tampered with, or for another export.
+    pub fn verify_export(&self, token: &str, export: Uuid) -> Result<ExportClaims, ApiError> {
+        use actix_web::http::StatusCode;
+        use jsonwebtoken::errors::ErrorKind;
+        match self.decode::<ExportClaims>(token, &self.export) {
+            Ok(d) if d.claims.eid == export => Ok(d.claims),
+            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(ApiError::new(
+                StatusCode::GONE,
+                "export_expired",
+                "this export has expired and its archive is deleted; ask for a new export",
+            )),
+            _ => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_export_link",
+                "the export link is malformed, not signed by this service, or for another export",
             )),
         }
     }

@@ -18,6 +18,7 @@ mod contract;
 mod durability;
 mod email;
 mod event_streams;
+mod export;
 mod failover;
 mod feeds;
 mod keys;

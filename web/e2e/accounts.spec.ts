@@ -1,7 +1,7 @@
 // Accounts from the user's side (issue 24), with the mail as the SMTP sink (aiosmtpd) received
 // it: forgot and reset the password from the mailed link (the token leaves the address bar, no
 // Referer goes out, the link works once, every old login ends), confirm the address from the
-// banner's resent link, change the password and the address,
+// banner's resent link, change the password and the address, export the data and download it,
 // delete the account and cancel, and the admin's view (address confirmed, delete at once).
 
 import type { Page } from '@playwright/test';
@@ -178,6 +178,25 @@ test('account settings: change the password, then the address (pending until con
   // The old address was told, with a way back.
   const notice = await waitForMail(env, u.email, (m) => m.text.includes('/undo-email-change'));
   expect(linkIn(notice, '/undo-email-change')).toContain('token=');
+});
+
+test('export my data: prepared in the background, then downloaded as JSON', async ({ page, env }, testInfo) => {
+  const u = await freshUser(env, 'export');
+  await signInUI(page, u.name, PASSWORD, '/account');
+  const ex = page.getByRole('region', { name: 'Export my data' });
+  await ex.getByRole('button', { name: 'Prepare an export' }).click();
+  const download = ex.getByRole('link', { name: 'Download my data (JSON)' });
+  await expect(download).toBeVisible({ timeout: 60_000 });
+  await expect(ex).toContainText('Ready');
+  await expect(ex).toContainText('Link expires');
+  await screenshots(page, 'account-export', testInfo);
+  const [file] = await Promise.all([page.waitForEvent('download'), download.click()]);
+  const path = await file.path();
+  const { readFileSync } = await import('node:fs');
+  const archive = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  expect(JSON.stringify(archive)).toContain(u.name);
+  // The mail says so too.
+  await waitForMail(env, u.email, (m) => /export/i.test(m.subject + m.text));
 });
 
 test('delete my account: with the password, a date, cancel; signing in again cancels too', async ({ page, env, consoleLog }, testInfo) => {

@@ -11,6 +11,7 @@
 //! concurrent registrations of one name, the actor handles one first and refuses the other.
 
 pub mod claim;
+pub mod export;
 pub mod password;
 pub mod token;
 pub mod user;
@@ -235,6 +236,7 @@ pub struct Accounts {
     users: Directory<UserActor>,
     claims: Directory<ClaimActor>,
     tokens: Directory<token::TokenActor>,
+    exports: Directory<export::ExportActor>,
     policy: Arc<AccountsPolicy>,
     /// For listing accounts (admins), which reads stored state without activating anyone.
     store: Arc<dyn StateStore>,
@@ -255,6 +257,7 @@ impl Accounts {
         let policy = Arc::new(policy);
         let claims = Directory::<ClaimActor>::start(system, ()).await?;
         let tokens = Directory::<token::TokenActor>::start(system, ()).await?;
+        let exports = Directory::<export::ExportActor>::start(system, ()).await?;
         let users = Directory::<UserActor>::start(
             system,
             UserArgs {
@@ -267,6 +270,7 @@ impl Accounts {
             users,
             claims,
             tokens,
+            exports,
             policy,
             store: system.store().clone(),
         })
@@ -660,6 +664,38 @@ impl Accounts {
             }
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Asks the export actor of account `user` (its id) something.
+    pub async fn export(
+        &self,
+        user: Uuid,
+        req: export::ExportRequest,
+    ) -> Result<export::ExportResponse, AccountError> {
+        match self.exports.call(&user.to_string(), req).await? {
+            export::ExportResponse::Failed(e) => Err(e),
+            r => Ok(r),
+        }
+    }
+
+    /// Every stored export record, with its account id (reads stored state: for the start-up
+    /// resumption of pending exports and the expiry sweep).
+    pub async fn exports(&self) -> Result<Vec<(Uuid, export::ExportRecord)>, AccountError> {
+        use troupe_runtime::Entity;
+        let prefix = format!("{}/", export::ExportActor::KIND);
+        let entries = self.store.scan_prefix(&prefix).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let id = k.strip_prefix(&prefix)?.parse::<Uuid>().ok()?;
+                let r = troupe_runtime::codec::decode::<export::ExportRecord>(
+                    export::ExportActor::SCHEMA,
+                    &v.value,
+                )
+                .ok()?;
+                Some((id, r))
+            })
+            .collect())
     }
 
     /// Makes a taken token usable again (the change it was taken for failed).

@@ -140,3 +140,86 @@ fn usernames_and_emails_are_validated() {
         assert!(normalize_email(bad).is_err(), "{bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_is_one_at_a_time_one_per_interval_and_fails_after_its_last_start() {
+    use export::{ExportRefusal, ExportRequest, ExportResponse, ExportState};
+    let (a, _d) = accounts(AccountsPolicy::default()).await;
+    let user = Uuid::new_v4();
+    let start = |id: Uuid, interval: u64| ExportRequest::Start {
+        id,
+        user_key: "alice".into(),
+        min_interval_secs: interval,
+    };
+    let record = |r: ExportResponse| match r {
+        ExportResponse::Record(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert!(record(a.export(user, ExportRequest::Get).await.unwrap()).is_none());
+    let first = Uuid::new_v4();
+    let ExportResponse::Started(Ok(r)) = a.export(user, start(first, 3600)).await.unwrap() else {
+        panic!("not started")
+    };
+    assert_eq!(
+        (r.id, r.state, r.attempts),
+        (first, ExportState::Pending, 0)
+    );
+    // A retry of the same request is the same export; another one waits for it.
+    let ExportResponse::Started(Ok(again)) = a.export(user, start(first, 3600)).await.unwrap()
+    else {
+        panic!("a retry is refused")
+    };
+    assert_eq!(again.id, first);
+    match a.export(user, start(Uuid::new_v4(), 3600)).await.unwrap() {
+        ExportResponse::Started(Err(ExportRefusal::Pending(p))) => assert_eq!(p.id, first),
+        other => panic!("{other:?}"),
+    }
+    // Three starts of its preparation; the fourth gives up.
+    for n in 1..=4 {
+        let resume = ExportRequest::Resume {
+            id: first,
+            max_attempts: 3,
+        };
+        let r = record(a.export(user, resume).await.unwrap()).unwrap();
+        let expected = if n <= 3 {
+            ExportState::Pending
+        } else {
+            ExportState::Failed
+        };
+        assert_eq!((r.state, r.attempts), (expected, n));
+        assert_eq!(r.error.is_some(), n == 4);
+    }
+    // A failed export does not count against the interval; a ready one does.
+    let second = Uuid::new_v4();
+    assert!(matches!(
+        a.export(user, start(second, 3600)).await.unwrap(),
+        ExportResponse::Started(Ok(_))
+    ));
+    let ready = ExportRequest::Ready {
+        id: second,
+        blob: "exports/x.json".into(),
+        size_bytes: 10,
+        expires_at: Utc::now() + chrono::Duration::days(7),
+    };
+    let r = record(a.export(user, ready).await.unwrap()).unwrap();
+    assert_eq!(r.state, ExportState::Ready);
+    match a.export(user, start(Uuid::new_v4(), 3600)).await.unwrap() {
+        ExportResponse::Started(Err(ExportRefusal::TooSoon(s))) => {
+            assert!((3590..=3600).contains(&s), "{s}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A late report about an export that is no longer pending changes nothing.
+    let late = ExportRequest::Fail {
+        id: second,
+        error: "late".into(),
+    };
+    assert!(record(a.export(user, late).await.unwrap()).is_none());
+    // The stored records are listed; forgetting removes them.
+    let all = a.exports().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].0, all[0].1.id), (user, second));
+    a.export(user, ExportRequest::Forget).await.unwrap();
+    assert!(record(a.export(user, ExportRequest::Get).await.unwrap()).is_none());
+    assert!(a.exports().await.unwrap().is_empty());
+}

@@ -53,6 +53,8 @@ export type WatchedWords = Schemas['WatchedWords'];
 export type Ban = Schemas['Ban'];
 /** An account the user muted. */
 export type Muted = Schemas['Muted'];
+/** The caller's latest data export ("Export my data"). */
+export type ExportView = Schemas['ExportView'];
 /** A webhook endpoint (never its secrets). */
 export type WebhookView = Schemas['EndpointView'];
 export type WebhookEvent = Schemas['EventType'];

@@ -53,15 +53,6 @@ export interface AccountState {
   deletion_scheduled_at?: string | null;
 }
 
-export type ExportState = 'pending' | 'ready' | 'failed';
-export interface ExportView {
-  id: string;
-  state: ExportState;
-  created_at: string;
-  expires_at?: string | null;
-  download_url?: string | null;
-}
-
 /** The caller's daily digest (`GET/PUT /api/v1/users/me/digest-settings`). */
 export interface DigestView {
   digest_hour: number;
@@ -80,7 +71,6 @@ type Declared = {
   '/api/v1/users/me/email': Item<{ put: Op<never, { current_password: string; email: string }, undefined> }>;
   '/api/v1/auth/email-change/confirm': Item<{ post: Op<never, { token: string }, undefined> }>;
   '/api/v1/auth/email-change/undo': Item<{ post: Op<never, { token: string }, undefined> }>;
-  '/api/v1/users/me/export': Item<{ post: Op<never, undefined, ExportView>; get: Op<never, undefined, ExportView> }>;
   '/api/v1/users/me/digest-settings': Item<{
     get: Op<never, undefined, DigestView>;
     put: Op<never, { digest_hour?: number | null; time_zone?: string | null }, DigestView>;

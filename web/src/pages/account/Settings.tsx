@@ -1,13 +1,12 @@
-// The account's own settings (issue 24): password, address, deletion. (Export my data waits for
-// its server part.)
+// The account's own settings (issue 24): password, address, export, deletion.
 
-import { useState } from 'preact/hooks';
-import { toProblem, type ApiProblem, type Me } from '../../api/client';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { toProblem, type ApiProblem, type ExportView, type Me } from '../../api/client';
 import { accountState } from '../../api/pending';
 import { Status } from '../../components/Status';
 import { date } from '../../lib/format';
 import { reloadMe } from '../../session';
-import { cancelDeletion, changeEmail, changePassword, deleteAccount } from './data';
+import { cancelDeletion, changeEmail, changePassword, currentExport, deleteAccount, startExport } from './data';
 
 type Account = Me & { pending_email?: string | null };
 
@@ -119,6 +118,121 @@ function EmailForm({ me }: { me: Account }) {
   );
 }
 
+const EXPORT_HINT = 'troupe.export_asked';
+
+function exportHinted(user: string): boolean {
+  try {
+    return localStorage.getItem(`${EXPORT_HINT}.${user}`) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function exportHint(user: string, on: boolean): void {
+  try {
+    if (on) localStorage.setItem(`${EXPORT_HINT}.${user}`, '1');
+    else localStorage.removeItem(`${EXPORT_HINT}.${user}`);
+  } catch {
+    /* storage unavailable: the page shows no earlier export */
+  }
+}
+
+const EXPORT_STATE: Record<string, string> = {
+  pending: 'Being prepared…',
+  ready: 'Ready',
+  failed: 'Failed',
+};
+
+/** The link's path on this console's server (the server builds it from its public URL, which
+ * may name another host than the one this page was loaded from); null for a link to elsewhere. */
+function sameOrigin(url: string): string | null {
+  try {
+    const u = new URL(url, location.origin);
+    if (!(u.protocol === 'http:' || u.protocol === 'https:') || !u.pathname.startsWith('/api/v1/exports/')) return null;
+    return u.pathname + u.search;
+  } catch {
+    return null;
+  }
+}
+
+function ExportData({ user }: { user: string }) {
+  const [ex, setEx] = useState<ExportView | null | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiProblem | null>(null);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const load = () => {
+    // Only an account that asked for one here has an export to look for: no failing request on
+    // every visit of the page otherwise.
+    if (!exportHinted(user)) {
+      setEx(null);
+      return;
+    }
+    currentExport()
+      .then((x) => {
+        if (!x) exportHint(user, false);
+        setEx(x);
+        clearTimeout(timer.current);
+        // While it is being prepared, look again every two seconds.
+        if (x?.state === 'pending') timer.current = setTimeout(load, 2000);
+      })
+      .catch((e: unknown) => setError(toProblem(e)));
+  };
+  useEffect(() => {
+    load();
+    return () => clearTimeout(timer.current);
+  }, []);
+  const start = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      setEx(await startExport());
+      exportHint(user, true);
+      clearTimeout(timer.current);
+      timer.current = setTimeout(load, 1000);
+    } catch (e) {
+      setError(toProblem(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const link = ex?.download_url ? sameOrigin(ex.download_url) : null;
+  return (
+    <section aria-labelledby="export-h">
+      <h2 id="export-h">Export my data</h2>
+      <p>
+        One JSON file with your profile, channels, your videos' details, watch history, ratings, subscriptions and comments. We prepare it in the
+        background and email you a link too; the link works for 7 days.
+      </p>
+      <Status busy={ex === undefined && !error ? 'Looking for an export…' : null} error={error} />
+      {ex && (
+        <dl class="facts" aria-label="Your export">
+          <dt>State</dt>
+          <dd>{EXPORT_STATE[ex.state] ?? ex.state}</dd>
+          <dt>Asked</dt>
+          <dd>{date(ex.created_at)}</dd>
+          {ex.expires_at && (
+            <>
+              <dt>Link expires</dt>
+              <dd>{date(ex.expires_at)}</dd>
+            </>
+          )}
+        </dl>
+      )}
+      {ex?.state === 'ready' && link && (
+        <p>
+          <a href={link} download>
+            Download my data (JSON)
+          </a>
+        </p>
+      )}
+      <button type="button" class="secondary" disabled={busy || ex?.state === 'pending'} onClick={() => void start()}>
+        {ex ? 'Prepare a new export' : 'Prepare an export'}
+      </button>
+    </section>
+  );
+}
+
+/** Schedules the account's deletion (with the password), shows the date, and cancels it. */
 export function DeleteAccount({ me }: { me: Me }) {
   const acc = me as Account;
   const [open, setOpen] = useState(false);
@@ -211,6 +325,7 @@ export function AccountSettings({ me }: { me: Me }) {
     <>
       <PasswordForm />
       <EmailForm me={acc} />
+      <ExportData user={acc.id} />
       <section aria-labelledby="apps-h">
         <h2 id="apps-h">Apps</h2>
         <p>

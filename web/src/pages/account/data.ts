@@ -7,7 +7,7 @@ export async function streams(): Promise<ActiveStream[]> {
 // ---- Issue 24: the account's own settings.
 
 import { apiFetch, problemOf } from '../../api/client';
-import type { ExportView } from '../../api/pending';
+import type { ExportView } from '../../api/client';
 
 type NoContent = { error?: unknown; response: Response };
 function done(r: NoContent): void {
