@@ -151,7 +151,11 @@ fn decodes_the_same_through_every_client(url: &str, identity: &[u8]) {
     }
     for accept in ["gzip, deflate, br", "gzip"] {
         let (coding, body) = python_requests(url, accept);
-        assert_eq!(coding, accept.split(',').last().unwrap().trim(), "{url}");
+        assert_eq!(
+            coding,
+            accept.split(',').next_back().unwrap().trim(),
+            "{url}"
+        );
         assert!(body == identity, "{url}: requests decoded other bytes");
     }
 }
