@@ -50,7 +50,9 @@ ensure_console
 DATA="$TMP/data"
 mkdir -p "$DATA"
 BASE="http://127.0.0.1:$TROUPE_PORT"
-TROUPE__SERVER__LISTEN="127.0.0.1:$TROUPE_PORT" \
+# From the scratch dir, so that no config/default.toml of the working directory applies; `exec`,
+# so that $! is troupe's own pid (its CPU time is read from /proc/<pid>/stat).
+(cd "$TMP" && exec env TROUPE__SERVER__LISTEN="127.0.0.1:$TROUPE_PORT" \
     TROUPE__SERVER__DATA_DIR="$DATA" \
     TROUPE__SERVER__WORKERS=1 \
     TROUPE__RATE_LIMIT__ENABLED=false \
@@ -58,8 +60,9 @@ TROUPE__SERVER__LISTEN="127.0.0.1:$TROUPE_PORT" \
     TROUPE__LOG__LEVEL=warn \
     TROUPE__MEDIA__X264_PRESET=ultrafast \
     TROUPE__MEDIA__SEGMENT_SECS="$SEGMENT_SECS" \
+    TROUPE__PLAYBACK__STREAM_TIMEOUT_SECS=86400 \
     TROUPE__AUTH__JWT_SECRET="compression-bench-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
-    "${PIN_SERVER[@]}" "$TROUPE_BIN" serve >"$TMP/troupe.log" 2>&1 &
+    "${PIN_SERVER[@]}" "$TROUPE_BIN" serve) >"$TMP/troupe.log" 2>&1 &
 TROUPE_PID=$!
 for _ in $(seq 1 300); do
     curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
@@ -124,7 +127,7 @@ print("listing", base + "/api/v1/videos?limit=24")
 print("master", master)
 print("media", media)
 for i, p in enumerate(js):
-    print(f"js{i}", base + p)
+    print("js-entry" if i == 0 else f"js-pre{i}", base + p)
 EOF
 
 # ---------------------------------------------------------------------------------------------
@@ -137,15 +140,17 @@ accept_of() { case "$1" in identity) echo identity ;; gzip) echo gzip ;; br) ech
 echo "compression: identity vs gzip vs br, troupe against itself, same run"
 echo "  machine:  $NCPU CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown); shared with other work (load before: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "  load:     wrk -t$THREADS -c$CONNECTIONS -d$DURATION per cell, $ROUNDS alternating rounds, $PINNING; troupe 1 worker"
+echo "  endpoints:"
+while read -r name url; do echo "    $name  ${url%%\?*}"; done <"$TMP/urls"
 echo
 echo "bytes on the wire (body, as sent):"
-printf '  %-8s %10s %10s %10s %8s %8s\n' endpoint identity gzip br "id/gz" "id/br"
+printf '  %-9s %10s %10s %10s %8s %8s\n' endpoint identity gzip br "id/gz" "id/br"
 while read -r name url; do
     declare -A size=()
     for c in identity gzip br; do
         size[$c]="$(curl -sS -o /dev/null -w '%{size_download}' -H "Accept-Encoding: $(accept_of $c)" "$url")"
     done
-    printf '  %-8s %10s %10s %10s %7.1fx %7.1fx\n' "$name" "${size[identity]}" "${size[gzip]}" "${size[br]}" \
+    printf '  %-9s %10s %10s %10s %7.1fx %7.1fx\n' "$name" "${size[identity]}" "${size[gzip]}" "${size[br]}" \
         "$(awk -v a="${size[identity]}" -v b="${size[gzip]}" 'BEGIN {print a / b}')" \
         "$(awk -v a="${size[identity]}" -v b="${size[br]}" 'BEGIN {print a / b}')"
 done <"$TMP/urls"
@@ -189,7 +194,7 @@ for line in open(res):
     rows.setdefault((name, c), []).append((int(reqs), int(ticks) / hz * 1e6 / int(reqs), ms(p50), ms(p99)))
 names = list(dict.fromkeys(n for n, _ in rows))
 print("server CPU per request and latency (median of rounds, [min-max]):")
-print(f"  {'endpoint':8} {'coding':8} {'req/s':>8} {'CPU us/req':>18} {'p50 ms':>16} {'p99 ms':>18} {'p99 vs id':>9}")
+print(f"  {'endpoint':9} {'coding':8} {'req/s':>8} {'CPU us/req':>18} {'p50 ms':>16} {'p99 ms':>18} {'p99 vs id':>9}")
 for n in names:
     base = statistics.median(r[3] for r in rows[(n, "identity")])
     for c in ("identity", "gzip", "br"):
@@ -198,7 +203,7 @@ for n in names:
         rate = statistics.median(r[0] for r in rs) / secs
         m99 = statistics.median(p99)
         verdict = "" if c == "identity" else f"{m99 / base:8.2f}x"
-        print(f"  {n:8} {c:8} {rate:8.0f} {statistics.median(cpu):7.1f} [{min(cpu):5.1f}-{max(cpu):5.1f}]"
+        print(f"  {n:9} {c:8} {rate:8.0f} {statistics.median(cpu):7.1f} [{min(cpu):5.1f}-{max(cpu):5.1f}]"
               f" {statistics.median(p50):5.2f} [{min(p50):4.2f}-{max(p50):4.2f}] {m99:6.2f} [{min(p99):4.2f}-{max(p99):5.2f}] {verdict}")
 print("  (CPU: troupe's utime+stime over a run / its requests; the machine is shared, so absolute values drift: compare codings within a round)")
 EOF
