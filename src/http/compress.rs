@@ -43,8 +43,9 @@ pub const MIN_BYTES: u64 = 1024;
 pub const MAX_BYTES: u64 = 1024 * 1024;
 /// gzip level: zlib's fastest, as nginx's default `gzip_comp_level 1` and actix's `Compress`.
 const GZIP_LEVEL: u32 = 1;
-/// Brotli quality: 3 of 11, as actix's `Compress`; 11 (the library's default) costs ~100×
-/// the CPU for a few percent fewer bytes, which pays only for files compressed once at build.
+/// Brotli quality: 3 of 11, as actix's `Compress`; 11 (the library's default) is far slower
+/// for a few percent fewer bytes, which pays only for files compressed once at build. Even 3
+/// costs ~400 µs on a 26 KB listing here (benches/load/README.md).
 const BROTLI_QUALITY: u32 = 3;
 /// Brotli window (log2): 1 MiB, the largest body compressed here.
 const BROTLI_WINDOW: u32 = 20;
