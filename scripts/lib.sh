@@ -121,6 +121,15 @@ ensure_feedparser() {
     python3 -m pip install -q --disable-pip-version-check --user --break-system-packages feedparser
 }
 
+# brotli (PyPI, Google's bindings), with which the compression tests decode `br` answers and
+# with which Python requests decodes them on its own (tests/it/compression.rs).
+ensure_brotli() {
+  python3 -c 'import brotli' 2>/dev/null && return 0
+  echo "==> installing brotli (Python bindings)" >&2
+  python3 -m pip install -q --disable-pip-version-check brotli ||
+    python3 -m pip install -q --disable-pip-version-check --user --break-system-packages brotli
+}
+
 # standardwebhooks (PyPI), the Standard Webhooks verifier the webhook tests' receiver
 # (tests/support/webhook_receiver.py) checks every delivery with.
 ensure_standardwebhooks() {

@@ -18,6 +18,7 @@ ensure_node
 ensure_player_packages
 ensure_tuspy
 ensure_feedparser
+ensure_brotli
 ensure_standardwebhooks
 ensure_schemathesis
 ensure_console

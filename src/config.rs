@@ -378,6 +378,9 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// Take the client address from `X-Forwarded-For`/`Forwarded` (only behind a trusted proxy).
     pub trust_forwarded_headers: bool,
+    /// Compress text answers (JSON, playlists, the console) with gzip or brotli when the
+    /// client accepts it (`src/http/compress.rs`).
+    pub compression: bool,
 }
 
 impl Default for ServerConfig {
@@ -389,6 +392,7 @@ impl Default for ServerConfig {
             max_json_bytes: 64 * 1024,
             shutdown_timeout_secs: 30,
             trust_forwarded_headers: false,
+            compression: true,
         }
     }
 }

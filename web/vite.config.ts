@@ -1,5 +1,7 @@
 import { defineConfig, type Plugin } from 'vite';
 import { resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
 // Where `npm run dev` / `npm run preview` send /api and /hls: a running troupe.
 const target = process.env.TROUPE_URL ?? 'http://127.0.0.1:18080';
@@ -31,9 +33,49 @@ function embedRoute(): Plugin {
   };
 }
 
+// Text files worth compressing, and the size under which compressing does not pay (troupe's
+// `compress::MIN_BYTES`: such a file fits in one TCP segment either way).
+const COMPRESSIBLE = /\.(js|mjs|css|html|svg|json|txt|xml|webmanifest|map)$/;
+const MIN_BYTES = 1024;
+
+// After the build, writes `x.br` (brotli, quality 11) and `x.gz` (gzip, level 9) beside every
+// text file in dist/, when smaller; troupe serves them as they are to clients that accept them
+// (src/http/console.rs), so the console is compressed once, at the best levels, never per request.
+function precompress(): Plugin {
+  let outDir = 'dist';
+  return {
+    name: 'troupe-precompress',
+    apply: 'build',
+    configResolved(config) {
+      outDir = resolve(config.root, config.build.outDir);
+    },
+    closeBundle() {
+      const walk = (dir: string): string[] =>
+        readdirSync(dir).flatMap((name) => {
+          const path = resolve(dir, name);
+          return statSync(path).isDirectory() ? walk(path) : [path];
+        });
+      for (const path of walk(outDir)) {
+        if (!COMPRESSIBLE.test(path)) continue;
+        const data = readFileSync(path);
+        if (data.length < MIN_BYTES) continue;
+        const br = brotliCompressSync(data, {
+          params: {
+            [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY,
+            [constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+          },
+        });
+        const gz = gzipSync(data, { level: 9 });
+        if (br.length < data.length) writeFileSync(`${path}.br`, br);
+        if (gz.length < data.length) writeFileSync(`${path}.gz`, gz);
+      }
+    },
+  };
+}
+
 export default defineConfig({
   appType: 'spa',
-  plugins: [embedRoute()],
+  plugins: [embedRoute(), precompress()],
   oxc: {
     jsx: { runtime: 'automatic', importSource: 'preact' },
   },

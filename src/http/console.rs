@@ -12,10 +12,17 @@
 //! build has no inline script), `frame-ancestors 'none'` except on `/embed`, `nosniff` and a
 //! `Referrer-Policy` that keeps page URLs on this origin.
 //!
+//! The build writes `x.br` and `x.gz` beside every text file of 1 KiB or more (web/vite.config.ts,
+//! brotli quality 11 and gzip level 9); a `GET` without `Range` whose `Accept-Encoding` prefers
+//! one of them gets it as it is: the original's `Content-Type`, `Content-Encoding`, `Vary:
+//! Accept-Encoding` and an `ETag` of its own. The compression middleware leaves an answer that
+//! has a `Content-Encoding` alone, so nothing is compressed twice.
+//!
 //! Debug builds read `web/dist` from disk at run time, so a rebuilt console shows up without
 //! recompiling troupe; release builds carry the files in the binary. A checkout where the
 //! console was never built still compiles: `GET /` then answers 404 `console_not_built`.
 
+use super::compress::{self, Coding};
 use super::error::ApiError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -47,7 +54,7 @@ pub fn serve(req: &HttpRequest) -> Result<HttpResponse, ApiError> {
     if !asset.is_empty() && !asset.ends_with(".html") {
         if let Some(file) = Assets::get(asset) {
             let immutable = asset.starts_with("assets/");
-            return Ok(respond(req, file, immutable, CSP_APP));
+            return Ok(respond(req, asset, file, immutable, CSP_APP));
         }
         if asset.starts_with("assets/") {
             return Err(ApiError::not_found("not_found", "no such asset"));
@@ -59,7 +66,7 @@ pub fn serve(req: &HttpRequest) -> Result<HttpResponse, ApiError> {
         ("index.html", CSP_APP)
     };
     match Assets::get(page) {
-        Some(file) => Ok(respond(req, file, false, csp)),
+        Some(file) => Ok(respond(req, page, file, false, csp)),
         None => Err(ApiError::not_found(
             "console_not_built",
             "the web console is not built into this server; build it with `npm --prefix web ci && npm --prefix web run build` (./scripts/serve.sh does it), or use the API under /api",
@@ -67,12 +74,44 @@ pub fn serve(req: &HttpRequest) -> Result<HttpResponse, ApiError> {
     }
 }
 
+/// The precompressed variant of `name` the request should get, if any.
+fn precompressed(
+    req: &HttpRequest,
+    name: &str,
+    mime: &str,
+) -> Option<(Coding, rust_embed::EmbeddedFile)> {
+    if req.method() != actix_web::http::Method::GET
+        || req.headers().contains_key(header::RANGE)
+        || !compress::compressible(mime.as_bytes())
+    {
+        return None;
+    }
+    let enabled = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .is_none_or(|s| s.config.server.compression);
+    if !enabled {
+        return None;
+    }
+    let coding = compress::negotiate(req.headers().get(header::ACCEPT_ENCODING)?.as_bytes())?;
+    let suffix = match coding {
+        Coding::Brotli => "br",
+        Coding::Gzip => "gz",
+    };
+    Assets::get(&format!("{name}.{suffix}")).map(|f| (coding, f))
+}
+
 fn respond(
     req: &HttpRequest,
+    name: &str,
     file: rust_embed::EmbeddedFile,
     immutable: bool,
     csp: &'static str,
 ) -> HttpResponse {
+    let mime = file.metadata.mimetype().to_owned();
+    let (coding, file) = match precompressed(req, name, &mime) {
+        Some((coding, variant)) => (Some(coding), variant),
+        None => (None, file),
+    };
     let etag = format!(
         "\"{}\"",
         file.metadata
@@ -83,7 +122,7 @@ fn respond(
             .collect::<String>()
     );
     let mut b = HttpResponse::build(StatusCode::OK);
-    b.insert_header((header::CONTENT_TYPE, file.metadata.mimetype()))
+    b.insert_header((header::CONTENT_TYPE, mime.as_str()))
         .insert_header((header::ETAG, etag.as_str()))
         .insert_header((
             header::CACHE_CONTROL,
@@ -101,6 +140,12 @@ fn respond(
         .insert_header((header::REFERRER_POLICY, "same-origin"));
     if csp == CSP_APP {
         b.insert_header((header::X_FRAME_OPTIONS, "DENY"));
+    }
+    if let Some(coding) = coding {
+        b.insert_header((header::CONTENT_ENCODING, coding.token()));
+    }
+    if compress::compressible(mime.as_bytes()) {
+        b.insert_header((header::VARY, "accept-encoding"));
     }
     let fresh = req
         .headers()

@@ -1,7 +1,7 @@
 //! The HTTP layer: one file per resource, one route table ([`configure`]), one error type.
 //!
 //! Middleware, outermost first: [`observe`] (request id, span, access log, metrics), then
-//! [`ratelimit`]. Extractor errors are routed into [`error::ApiError`] by the configs that
+//! [`ratelimit`], the tus headers, then [`compress`]. Extractor errors are routed into [`error::ApiError`] by the configs that
 //! [`app`] installs.
 
 pub mod accounts;
@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod channels;
 pub mod cluster;
 pub mod comments;
+pub mod compress;
 pub mod console;
 pub mod error;
 pub mod export;
@@ -297,6 +298,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .app_data(web::PayloadConfig::default().limit(1024 * 1024))
         .default_service(web::to(not_found))
+        .wrap(from_fn(compress::compress))
         .wrap(from_fn(uploads::tus_headers))
         .wrap(from_fn(guard::rate_limit))
         .wrap(from_fn(observe::observe))

@@ -13,6 +13,7 @@ mod cluster;
 mod cluster_secrets;
 mod cluster_tls;
 mod comments;
+mod compression;
 mod console;
 mod contract;
 mod durability;
