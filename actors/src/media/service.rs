@@ -317,6 +317,13 @@ impl Media {
                 .ok_or(MediaError::Video(VideoError::NotFound));
         }
         if self.store.backend() != "s3" {
+            // Every actor of this store runs on this node and announces its changes to this
+            // hub before it answers: a cached view is the newest acknowledged one.
+            let cache = self.events.views();
+            if let Some(v) = cache.get(id) {
+                return Ok(v.as_ref().clone());
+            }
+            let ticket = cache.ticket(id);
             let key = format!("{}/{id}", VideoActor::KIND);
             let stored = self
                 .store
@@ -331,7 +338,9 @@ impl Media {
                     if s.deleting {
                         Err(MediaError::Video(VideoError::NotFound))
                     } else {
-                        Ok(s.view())
+                        let view = s.view();
+                        cache.fill(ticket, Arc::new(view.clone()));
+                        Ok(view)
                     }
                 }
             };
