@@ -310,10 +310,17 @@ impl Media {
     /// every acknowledged change, without activating an actor per listed video; else (a
     /// shared store) a call to the actor on its owner node.
     pub async fn peek(&self, id: Uuid) -> Result<VideoView, MediaError> {
+        self.peek_shared(id).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Media::peek`], shared: a view kept for listings comes as the same `Arc` until the
+    /// video changes (so what is derived from it may be kept with it).
+    pub async fn peek_shared(&self, id: Uuid) -> Result<Arc<VideoView>, MediaError> {
         if let Some(view) = self.videos.snapshot::<Option<VideoView>>(&id.to_string()) {
             return view
                 .as_ref()
                 .clone()
+                .map(Arc::new)
                 .ok_or(MediaError::Video(VideoError::NotFound));
         }
         if self.store.backend() != "s3" {
@@ -321,7 +328,7 @@ impl Media {
             // hub before it answers: a cached view is the newest acknowledged one.
             let cache = self.events.views();
             if let Some(v) = cache.get(id) {
-                return Ok(v.as_ref().clone());
+                return Ok(v);
             }
             let ticket = cache.ticket(id);
             let key = format!("{}/{id}", VideoActor::KIND);
@@ -338,14 +345,14 @@ impl Media {
                     if s.deleting {
                         Err(MediaError::Video(VideoError::NotFound))
                     } else {
-                        let view = s.view();
-                        cache.fill(ticket, Arc::new(view.clone()));
+                        let view = Arc::new(s.view());
+                        cache.fill(ticket, view.clone());
                         Ok(view)
                     }
                 }
             };
         }
-        self.video_call(id, VideoRequest::Get).await
+        self.video_call(id, VideoRequest::Get).await.map(Arc::new)
     }
 
     /// Changes a video's metadata.
