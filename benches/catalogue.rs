@@ -25,8 +25,11 @@
 //!    `postgres` user, on loopback TCP): the same rows loaded with COPY, a GIN index on a
 //!    `tsvector` (title A, tags B, description C, `simple` config), btrees on `created_at`,
 //!    `(owner, created_at)` and `views_24h`, GIN on the tags; the equivalent queries from one
-//!    client (the `postgres` crate, prepared statements). Goal: troupe ≥ 1.0× PostgreSQL's
-//!    queries/s on every kind.
+//!    client (the `postgres` crate, prepared statements). A typo is also asked the way a
+//!    PostgreSQL user would ask for one: `pg_trgm`'s `<%` (word similarity ≥ 0.4) over
+//!    title, tags and description with a GIN trigram index, best `word_similarity` first
+//!    (printed as the row under troupe's typo). Goal: troupe ≥ 1.0× PostgreSQL's queries/s
+//!    on every kind.
 //! 5. **Freshness.** A user creates `CATALOGUE_FRESH_VIDEOS` (2,000) videos over HTTP, then
 //!    16 connections PATCH their titles at `CATALOGUE_FRESH_RATE` (1,000/s) for
 //!    `CATALOGUE_FRESH_SECS` (20 s), each title with a unique marker word; every 40th change

@@ -324,13 +324,16 @@ impl Media {
                 .ok_or(MediaError::Video(VideoError::NotFound));
         }
         if self.store.backend() != "s3" {
-            // Every actor of this store runs on this node and announces its changes to this
-            // hub before it answers: a cached view is the newest acknowledged one.
-            let cache = self.events.views();
-            if let Some(v) = cache.get(id) {
+            // On a store of this node alone (sled), every actor of the store runs here and
+            // announces its changes to this hub before it answers: a kept view is the newest
+            // acknowledged one. On a shared store (the bucket) other nodes' actors change
+            // videos unannounced here, so nothing is kept.
+            let cache =
+                matches!(self.store.backend(), "sled" | "memory").then(|| self.events.views());
+            if let Some(v) = cache.and_then(|c| c.get(id)) {
                 return Ok(v);
             }
-            let ticket = cache.ticket(id);
+            let ticket = cache.map(|c| c.ticket(id));
             let key = format!("{}/{id}", VideoActor::KIND);
             let stored = self
                 .store
@@ -346,7 +349,9 @@ impl Media {
                         Err(MediaError::Video(VideoError::NotFound))
                     } else {
                         let view = Arc::new(s.view());
-                        cache.fill(ticket, view.clone());
+                        if let (Some(c), Some(t)) = (cache, ticket) {
+                            c.fill(t, view.clone());
+                        }
                         Ok(view)
                     }
                 }
