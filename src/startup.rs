@@ -248,6 +248,7 @@ impl Application {
             webhook_vetting,
             digests,
             catalogue,
+            bodies: Default::default(),
             hls_cache: http::hls::BlobCache::new(config.media.segment_cache_bytes),
             config: Arc::new(config),
             system,

@@ -67,6 +67,8 @@ pub struct AppState {
     pub digests: troupe_actors::inbox::digest::Digests,
     /// The catalogue index: listing, search, trending.
     pub catalogue: troupe_catalogue::Catalogue,
+    /// Listed videos kept as JSON with the views they were encoded from.
+    pub bodies: crate::http::catalogue::Bodies,
     /// Hot HLS segments and playlists.
     pub hls_cache: BlobCache,
     /// The Prometheus recorder.

@@ -45,6 +45,7 @@ pub mod journal;
 pub mod rebuild;
 pub mod schema;
 pub mod search;
+mod trend;
 
 pub use highlight::{Highlighter, Segment};
 pub use schema::Fields;
@@ -194,7 +195,7 @@ struct Inner {
     rebuilt: AtomicU64,
     /// Views over time of every video viewed within the longest trending window (at most
     /// [`TREND_MAX`] videos), and when it was last aged.
-    trend: Mutex<(Views, Instant)>,
+    trend: Mutex<(trend::Trends, Instant)>,
     /// The searchers ranked cursors point into, so that they page through one ranking.
     rankings: Mutex<Rankings>,
     /// This opening of the catalogue, in ranked cursors: a generation means nothing to
@@ -213,8 +214,6 @@ struct Inner {
 }
 
 type TrendList = Arc<Vec<(Trend, Hit)>>;
-/// Views over time and counts, by video, for trending.
-type Views = HashMap<Uuid, (ViewBuckets, Counts)>;
 /// A trending ranking's window (ms), limit and scope.
 type TrendKey = (i64, usize, Scope);
 
@@ -327,7 +326,7 @@ impl Catalogue {
             journal: settings.journal,
             in_line: AtomicBool::new(false),
             rebuilt: AtomicU64::new(0),
-            trend: Mutex::new((HashMap::new(), Instant::now())),
+            trend: Mutex::new((trend::Trends::default(), Instant::now())),
             rankings: Mutex::new(Rankings {
                 kept: HashMap::new(),
                 max: settings.cursor_rankings,
@@ -490,14 +489,11 @@ impl Catalogue {
     pub fn set_views(&self, id: Uuid, views: ViewBuckets, counts: Counts) {
         let mut guard = self.inner.trend.lock().expect("trend lock");
         let (t, aged) = &mut *guard;
-        if views.coarse.is_empty() && views.fine.is_empty() {
-            t.remove(&id);
-        } else {
-            t.insert(id, (views, counts));
-        }
+        let now = chrono::Utc::now().timestamp_millis();
+        t.set(id, views, counts, now);
         if aged.elapsed() >= Duration::from_secs(60) || t.len() > TREND_MAX {
             *aged = Instant::now();
-            age_trend(t, chrono::Utc::now().timestamp_millis());
+            age_trend(t, now);
         }
     }
 
@@ -680,38 +676,25 @@ impl Catalogue {
             }
         }
         let now = chrono::Utc::now().timestamp_millis();
-        let mut ranked: Vec<(Uuid, u64, Counts)> = self
-            .inner
-            .trend
-            .lock()
-            .expect("trend lock")
-            .0
-            .iter()
-            .map(|(id, (b, c))| (*id, b.views_within(now, window_ms), *c))
-            .filter(|(_, n, _)| *n > 0)
-            .collect();
-        // Only the head is sorted: a page seldom needs more than a few chunks of it.
-        let head = (limit.max(1) * 8).min(ranked.len());
-        if head > 0 && head < ranked.len() {
-            ranked.select_nth_unstable_by_key(head - 1, |r| std::cmp::Reverse(r.1));
-        }
-        ranked[..head].sort_by_key(|r| std::cmp::Reverse(r.1));
-        let mut tail_sorted = head == ranked.len();
         let searcher = self.inner.reader.searcher();
         let f = &self.inner.fields;
         let mut out = Vec::new();
-        // The most viewed first, a chunk at a time: one query finds which of a chunk the
-        // scope may list (most chunks are the first).
+        // The most viewed first, a chunk at a time, read from the window's ranking: one
+        // query finds which of a chunk the scope may list (most chunks are the first).
         let chunk_len = limit.max(1) * 2;
         let mut start = 0;
-        while start < ranked.len() && out.len() < limit {
-            if start >= head && !tail_sorted {
-                ranked[head..].sort_by_key(|r| std::cmp::Reverse(r.1));
-                tail_sorted = true;
+        while out.len() < limit {
+            let chunk = self
+                .inner
+                .trend
+                .lock()
+                .expect("trend lock")
+                .0
+                .top(window_ms, now, start, chunk_len);
+            if chunk.is_empty() {
+                break;
             }
-            let end = (start + chunk_len).min(if tail_sorted { ranked.len() } else { head });
-            let chunk = &ranked[start..end];
-            start = end;
+            start += chunk.len();
             let mut clauses = search::filters(f, &Search::default(), Some(scope));
             clauses.push((
                 Occur::Must,
@@ -728,7 +711,7 @@ impl Catalogue {
                     listed.insert(h.id, h);
                 }
             }
-            for (id, n, counts) in chunk {
+            for (id, n, counts) in &chunk {
                 if out.len() >= limit {
                     break;
                 }
@@ -1000,7 +983,7 @@ fn write(writer: &mut IndexWriter, me: &Inner, pending: HashMap<Uuid, Pending>, 
 
 /// Ages trending's views: drops videos with no view within the longest window, then, past
 /// [`TREND_MAX`], the least viewed over it (ties: the longest unviewed) down to 90 %.
-fn age_trend(t: &mut Views, now_ms: i64) {
+fn age_trend(t: &mut trend::Trends, now_ms: i64) {
     let keep_ms = TREND_KEEP.as_millis() as i64;
     let last = |b: &ViewBuckets| {
         b.fine
@@ -1010,16 +993,23 @@ fn age_trend(t: &mut Views, now_ms: i64) {
             .max()
             .unwrap_or(i64::MIN)
     };
-    t.retain(|_, (b, _)| last(b) > now_ms - keep_ms);
+    let old: Vec<Uuid> = t
+        .iter()
+        .filter(|(_, b)| last(b) <= now_ms - keep_ms)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in old {
+        t.remove(id);
+    }
     if t.len() > TREND_MAX {
         let mut ranked: Vec<(u64, i64, Uuid)> = t
             .iter()
-            .map(|(id, (b, _))| (b.views_within(now_ms, keep_ms), last(b), *id))
+            .map(|(id, b)| (b.views_within(now_ms, keep_ms), last(b), *id))
             .collect();
         let drop = t.len() - TREND_MAX * 9 / 10;
         ranked.select_nth_unstable(drop - 1);
         for (_, _, id) in &ranked[..drop] {
-            t.remove(id);
+            t.remove(*id);
         }
         metrics::counter!("troupe_catalogue_trending_dropped_total").increment(drop as u64);
     }

@@ -9,6 +9,7 @@
 
 use super::error::{ApiError, Problem};
 use super::guard::MaybeUser;
+use super::tokens::Tokens;
 use super::videos::{viewer, VideoBody};
 use crate::state::AppState;
 use actix_web::http::header;
@@ -17,9 +18,12 @@ use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use troupe_actors::events::{Counts, VideoStatus, VideoView, Visibility};
 use troupe_actors::media::{MediaError, Viewer};
 use troupe_catalogue::{CatalogueError, Cursor, Highlighter, Scope, Search, Segment, Sort};
+use uuid::Uuid;
 
 /// The longest query searched.
 pub const MAX_QUERY_CHARS: usize = 512;
@@ -107,9 +111,25 @@ pub(crate) async fn run_in(
     scope: Scope,
     wanted: &Search,
 ) -> Result<(Vec<(VideoView, Counts)>, Option<String>), ApiError> {
+    let (items, next) = run_shared(state, scope, wanted).await?;
+    Ok((
+        items
+            .into_iter()
+            .map(|(v, c)| (Arc::unwrap_or_clone(v), c))
+            .collect(),
+        next,
+    ))
+}
+
+/// [`run_in`] with the views as the media service shares them (see [`Bodies`]).
+pub(crate) async fn run_shared(
+    state: &AppState,
+    scope: Scope,
+    wanted: &Search,
+) -> Result<(Vec<(Arc<VideoView>, Counts)>, Option<String>), ApiError> {
     let page = state.catalogue.search(wanted, scope)?;
     let checks = page.hits.into_iter().map(|hit| async move {
-        match state.media.peek(hit.id).await {
+        match state.media.peek_shared(hit.id).await {
             Ok(v) => Ok(Some((v, hit.counts))),
             Err(MediaError::Video(troupe_actors::media::video::VideoError::NotFound)) => Ok(None),
             Err(e) => Err(ApiError::from(e)),
@@ -484,4 +504,179 @@ pub(crate) fn listing(
         cursor: cursor(cursor_)?,
         ..Default::default()
     })
+}
+
+/// How many stripes [`Bodies`] is cut into.
+const BODY_STRIPES: usize = 64;
+/// How many encoded videos [`Bodies`] keeps at most.
+pub const BODIES_MAX: usize = 16_384;
+
+/// Listed videos as JSON, kept with the view they were encoded from: a listing whose
+/// re-check gives the very same shared view (the media service keeps read-back views until
+/// their video changes; see `troupe_actors::events::ViewCache`) reuses the encoding instead
+/// of serialising the video again. Only videos that are not private are kept: their JSON is
+/// the same for every caller (a private video's poster URL is signed for its viewer).
+/// Bounded: [`BODIES_MAX`] encodings; a full stripe drops an arbitrary one.
+pub struct Bodies {
+    stripes: Box<[Mutex<Kept>]>,
+}
+
+/// One stripe of [`Bodies`]: each video's shared view and its JSON.
+type Kept = HashMap<Uuid, (Arc<VideoView>, Arc<str>)>;
+
+impl Default for Bodies {
+    fn default() -> Self {
+        Self {
+            stripes: (0..BODY_STRIPES).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
+
+impl Bodies {
+    /// `v` as [`VideoBody::shown`] to `viewer` serialises it without counts, less the
+    /// closing brace.
+    fn open_body(&self, v: &Arc<VideoView>, tokens: &Tokens, viewer: Option<Viewer>) -> Arc<str> {
+        let encode = || {
+            let body = VideoBody::shown(VideoView::clone(v), tokens, viewer);
+            let mut json = serde_json::to_string(&body).expect("a video serialises");
+            json.pop();
+            Arc::<str>::from(json)
+        };
+        if v.visibility == Visibility::Private {
+            return encode();
+        }
+        let stripe = &self.stripes[v.id.as_u128() as usize % BODY_STRIPES];
+        if let Some((seen, json)) = stripe.lock().expect("bodies lock").get(&v.id) {
+            // The same view (held here, so its address is not reused): the same JSON.
+            if Arc::ptr_eq(seen, v) {
+                return json.clone();
+            }
+        }
+        let json = encode();
+        let mut map = stripe.lock().expect("bodies lock");
+        if map.len() >= BODIES_MAX / BODY_STRIPES && !map.contains_key(&v.id) {
+            if let Some(k) = map.keys().next().copied() {
+                map.remove(&k);
+            }
+        }
+        map.insert(v.id, (v.clone(), json.clone()));
+        json
+    }
+
+    /// A page of videos as [`super::videos::VideoPage`] serialises it: each video as
+    /// [`VideoBody::shown`] to `viewer`, with its counts.
+    pub(crate) fn page(
+        &self,
+        tokens: &Tokens,
+        viewer: Option<Viewer>,
+        items: &[(Arc<VideoView>, Counts)],
+        next_cursor: Option<&str>,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + items.len() * 1_024);
+        out.extend_from_slice(b"{\"items\":[");
+        for (i, (v, counts)) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(self.open_body(v, tokens, viewer).as_bytes());
+            out.extend_from_slice(b",\"counts\":");
+            serde_json::to_writer(&mut out, counts).expect("counts serialise");
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"next_cursor\":");
+        serde_json::to_writer(&mut out, &next_cursor).expect("a cursor serialises");
+        out.push(b'}');
+        out
+    }
+}
+
+/// A page of the catalogue as `GET /api/v1/videos` and the channels' listings answer it.
+pub(crate) fn page_response(
+    state: &AppState,
+    viewer: Option<Viewer>,
+    items: &[(Arc<VideoView>, Counts)],
+    next_cursor: Option<&str>,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("application/json")
+        .body(state.bodies.page(&state.tokens, viewer, items, next_cursor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AuthConfig;
+    use crate::http::videos::VideoPage;
+
+    fn video(visibility: &str, poster: bool) -> Arc<VideoView> {
+        let id = Uuid::now_v7();
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "id": id, "owner_id": id, "owner": "ada", "channel_id": id, "channel": "ada",
+                "title": "A \"quoted\" <title> é", "description": "line\nbreak", "tags": ["x", "y"],
+                "visibility": visibility, "state": "ready", "progress": 1.0,
+                "renditions": [], "duration_secs": 12.5, "has_poster": poster,
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z",
+                "version": 7
+            }))
+            .expect("a view"),
+        )
+    }
+
+    #[test]
+    fn kept_bodies_encode_a_page_as_serde_does() {
+        let tokens = Tokens::new(
+            b"unit-test-secret-unit-test-secret-0123",
+            &AuthConfig::default(),
+        );
+        let bodies = Bodies::default();
+        let counts = |n| Counts {
+            views: n,
+            likes: n / 2,
+            dislikes: 1,
+        };
+        let items = vec![
+            (video("public", true), counts(10)),
+            (video("unlisted", false), counts(3)),
+            (video("public", false), counts(0)),
+        ];
+        let want = |cursor: Option<&str>| {
+            serde_json::to_vec(&VideoPage {
+                items: items
+                    .iter()
+                    .map(|(v, c)| {
+                        VideoBody::shown(VideoView::clone(v), &tokens, None).with_counts(*c)
+                    })
+                    .collect(),
+                next_cursor: cursor.map(str::to_owned),
+            })
+            .unwrap()
+        };
+        for cursor in [None, Some("abc")] {
+            // Twice: encoded, then kept.
+            for _ in 0..2 {
+                let got = bodies.page(&tokens, None, &items, cursor);
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    String::from_utf8(want(cursor)).unwrap()
+                );
+            }
+        }
+        assert_eq!(bodies.page(&tokens, None, &[], None), want_empty());
+        // A changed video (a new shared view) is encoded again, not taken from the kept one.
+        let mut changed = VideoView::clone(&items[0].0);
+        changed.title = "renamed".into();
+        let page = bodies.page(&tokens, None, &[(Arc::new(changed), counts(1))], None);
+        let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+        assert_eq!(page["items"][0]["title"], "renamed");
+    }
+
+    fn want_empty() -> Vec<u8> {
+        serde_json::to_vec(&VideoPage {
+            items: Vec::new(),
+            next_cursor: None,
+        })
+        .unwrap()
+    }
 }

@@ -429,18 +429,13 @@ async fn channel_page(
         cursor: super::catalogue::cursor(cursor)?,
         ..Default::default()
     };
-    let (items, next_cursor) = super::catalogue::run_in(state, Scope::Public, &search).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(super::videos::VideoPage {
-            items: items
-                .into_iter()
-                .map(|(v, c)| {
-                    super::videos::VideoBody::shown(v, &state.tokens, None).with_counts(c)
-                })
-                .collect(),
-            next_cursor,
-        }))
+    let (items, next_cursor) = super::catalogue::run_shared(state, Scope::Public, &search).await?;
+    Ok(super::catalogue::page_response(
+        state,
+        None,
+        &items,
+        next_cursor.as_deref(),
+    ))
 }
 
 /// A channel's public, ready videos, newest first, from the catalogue index, with a cursor

@@ -488,16 +488,14 @@ pub(crate) async fn page_response(
     viewer: Option<Viewer>,
     search: &troupe_catalogue::Search,
 ) -> Result<HttpResponse, ApiError> {
-    let (items, next_cursor) = super::catalogue::run(state, viewer, search).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(VideoPage {
-            items: items
-                .into_iter()
-                .map(|(v, c)| VideoBody::shown(v, &state.tokens, viewer).with_counts(c))
-                .collect(),
-            next_cursor,
-        }))
+    let scope = super::catalogue::scope(viewer);
+    let (items, next_cursor) = super::catalogue::run_shared(state, scope, search).await?;
+    Ok(super::catalogue::page_response(
+        state,
+        viewer,
+        &items,
+        next_cursor.as_deref(),
+    ))
 }
 
 /// Gone: playback tokens come from playback sessions (`POST /api/v1/playback/sessions`),

@@ -15,11 +15,13 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 mod values;
+mod views;
 
 pub use values::{
     views_within, Counts, Hidden, Rendition, VideoStatus, VideoView, ViewBuckets, Visibility,
     COARSE_MS, FINE_KEEP_MS, FINE_MS,
 };
+pub use views::{Ticket, ViewCache, VIEW_CACHE_MAX, VIEW_CACHE_TTL};
 
 /// What the catalogue hears from the actors that run on this node: every change of a video,
 /// its deletion, and its new counts. Calls must not block: the catalogue queues them.
@@ -63,6 +65,7 @@ struct Inner {
     fetch: OnceLock<Fetch>,
     fetch_counts: OnceLock<FetchCounts>,
     catalogue: OnceLock<Arc<dyn CatalogueSink>>,
+    views: ViewCache,
     poll: Duration,
 }
 
@@ -81,6 +84,7 @@ impl EventHub {
                 fetch: OnceLock::new(),
                 fetch_counts: OnceLock::new(),
                 catalogue: OnceLock::new(),
+                views: ViewCache::default(),
                 poll,
             }),
         }
@@ -119,8 +123,14 @@ impl EventHub {
         }
     }
 
+    /// The views listings read back from the store, dropped at every change announced here.
+    pub fn views(&self) -> &ViewCache {
+        &self.inner.views
+    }
+
     /// Announces a change, if anyone here listens and it is newer than what they saw.
     pub fn publish(&self, view: &VideoView) {
+        self.inner.views.changed(view.id);
         if let Some(c) = self.inner.catalogue.get() {
             c.video(view);
         }
@@ -135,6 +145,7 @@ impl EventHub {
 
     /// Announces that a video is gone.
     pub fn closed(&self, id: Uuid) {
+        self.inner.views.changed(id);
         if let Some(c) = self.inner.catalogue.get() {
             c.deleted(id);
         }

@@ -310,13 +310,30 @@ impl Media {
     /// every acknowledged change, without activating an actor per listed video; else (a
     /// shared store) a call to the actor on its owner node.
     pub async fn peek(&self, id: Uuid) -> Result<VideoView, MediaError> {
+        self.peek_shared(id).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Media::peek`], shared: a view kept for listings comes as the same `Arc` until the
+    /// video changes (so what is derived from it may be kept with it).
+    pub async fn peek_shared(&self, id: Uuid) -> Result<Arc<VideoView>, MediaError> {
         if let Some(view) = self.videos.snapshot::<Option<VideoView>>(&id.to_string()) {
             return view
                 .as_ref()
                 .clone()
+                .map(Arc::new)
                 .ok_or(MediaError::Video(VideoError::NotFound));
         }
         if self.store.backend() != "s3" {
+            // On a store of this node alone (sled), every actor of the store runs here and
+            // announces its changes to this hub before it answers: a kept view is the newest
+            // acknowledged one. On a shared store (the bucket) other nodes' actors change
+            // videos unannounced here, so nothing is kept.
+            let cache =
+                matches!(self.store.backend(), "sled" | "memory").then(|| self.events.views());
+            if let Some(v) = cache.and_then(|c| c.get(id)) {
+                return Ok(v);
+            }
+            let ticket = cache.map(|c| c.ticket(id));
             let key = format!("{}/{id}", VideoActor::KIND);
             let stored = self
                 .store
@@ -331,12 +348,16 @@ impl Media {
                     if s.deleting {
                         Err(MediaError::Video(VideoError::NotFound))
                     } else {
-                        Ok(s.view())
+                        let view = Arc::new(s.view());
+                        if let (Some(c), Some(t)) = (cache, ticket) {
+                            c.fill(t, view.clone());
+                        }
+                        Ok(view)
                     }
                 }
             };
         }
-        self.video_call(id, VideoRequest::Get).await
+        self.video_call(id, VideoRequest::Get).await.map(Arc::new)
     }
 
     /// Changes a video's metadata.
