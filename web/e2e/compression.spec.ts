@@ -58,6 +58,7 @@ test('hls.js plays a video whose playlists arrive compressed', async ({ page, en
   expect(media.length, JSON.stringify(got)).toBeGreaterThan(0);
   for (const p of media) {
     expect(p.bytes, p.url).toBeGreaterThan(1024);
-    expect(p.encoding, p.url).toBe('br');
+    // Compressed per request: gzip when the browser takes both (cheaper on the server's CPU).
+    expect(p.encoding, p.url).toBe('gzip');
   }
 });
