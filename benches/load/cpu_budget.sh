@@ -111,10 +111,13 @@ GRANT="$(curl -sf -X POST "$API/playback/sessions" -H "$AUTH" -H 'content-type: 
 SESSION="$(printf %s "$GRANT" | jget 'd["session_id"]')"
 MASTER="$(printf %s "$GRANT" | jget 'd["master_url"]')"
 case "$MASTER" in http*) ;; *) MASTER="$BASE$MASTER" ;; esac
-MEDIA_DIR="${MASTER%/*}/240p"
-curl -sf "$MEDIA_DIR/index.m3u8" -o "$TMP/media.m3u8" || die "no 240p media playlist at $MEDIA_DIR"
-SEGMENT="$(grep -v '^#' "$TMP/media.m3u8" | head -n1)"
-[ -n "$SEGMENT" ] || die "the media playlist names no segment"
+# The playlists name their children by relative URIs (which carry the playback token).
+resolve() { python3 -c 'import sys, urllib.parse; print(urllib.parse.urljoin(sys.argv[1], sys.argv[2]))' "$1" "$2"; }
+curl -sf "$MASTER" -o "$TMP/master.m3u8" || die "no master playlist at $MASTER"
+MEDIA_URL="$(resolve "$MASTER" "$(grep -v '^#' "$TMP/master.m3u8" | grep 240p | head -n1)")"
+curl -sf "$MEDIA_URL" -o "$TMP/media.m3u8" || die "no 240p media playlist at $MEDIA_URL"
+SEGMENT_URL="$(resolve "$MEDIA_URL" "$(grep -v '^#' "$TMP/media.m3u8" | head -n1)")"
+curl -sf -o /dev/null "$SEGMENT_URL" || die "no segment at $SEGMENT_URL"
 
 # Each endpoint: name, method, URL, body (or -), auth (1/0).
 ENDPOINTS=(
@@ -124,8 +127,8 @@ ENDPOINTS=(
     "heartbeat|POST|$API/playback/sessions/$SESSION/heartbeat|{\"position\":1.5}|1"
     "latest_20|GET|$API/videos?limit=20|-|0"
     "search|GET|$API/search?q=budget|-|0"
-    "playlist|GET|$MEDIA_DIR/index.m3u8|-|0"
-    "segment_240p|GET|$MEDIA_DIR/$SEGMENT|-|0"
+    "playlist|GET|$MEDIA_URL|-|0"
+    "segment_240p|GET|$SEGMENT_URL|-|0"
 )
 
 lua_for() { # method body auth -> path of a wrk script
