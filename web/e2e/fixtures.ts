@@ -206,7 +206,9 @@ export async function revealInLatest(page: Page, name: string) {
     if (!(await link.isVisible())) {
       await page.mouse.wheel(0, 10_000);
       const more = page.getByRole('button', { name: 'More videos' });
-      if (await more.isVisible()) await more.click();
+      // The scroll may load the next page first, and the button go away (the list may even
+      // end): a click that waits for it would outlast the whole retry.
+      if (await more.isVisible()) await more.click({ timeout: 2_000 }).catch(() => undefined);
     }
     await expect(link).toBeVisible({ timeout: 2_000 });
   }).toPass({ timeout: 90_000 });
