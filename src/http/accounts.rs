@@ -63,7 +63,11 @@ pub async fn register(
     {
         tracing::warn!(user = %user.username, error = %e, "could not make the default channel yet");
     }
-    super::lifecycle::on_registered(&state, &user).await;
+    // The verification mail goes out beside the answer, not before it: it needs a token and
+    // an outbox write, each an actor call that may wait out a membership change, and the
+    // account is already durable (a lost link is asked for again from the banner).
+    let (st, u) = (state.clone(), user.clone());
+    actix_web::rt::spawn(async move { super::lifecycle::on_registered(&st, &u).await });
     Ok(HttpResponse::Created()
         .insert_header(("location", "/api/v1/users/me"))
         .json(user))

@@ -204,8 +204,8 @@ async fn send_verification(state: &AppState, user: &UserView) -> Result<(), ApiE
     .await
 }
 
-/// Mails the verification link of a new account (called by registration). A failure is
-/// logged: the account exists, and its owner can ask for the link again.
+/// Mails the verification link of a new account (registration runs it beside its answer). A
+/// failure is logged: the account exists, and its owner can ask for the link again.
 pub(crate) async fn on_registered(state: &AppState, user: &UserView) {
     if let Err(e) = send_verification(state, user).await {
         tracing::warn!(user = %user.username, code = e.code, "could not send the verification link; the user can ask again");
