@@ -450,17 +450,21 @@ pub async fn password_reset_confirm(
     };
     end_playback(&state, &record.user_key).await;
     tracing::info!(user = %record.user_key, "password reset; every login revoked");
-    notify(
+    password_changed(
         &state,
-        mail(
-            format!("pwchanged.{}", &hash[..32]),
-            &updated.email,
-            "password_changed",
-            json!({"username": updated.username, "how": "reset", "reset_link": state.mailer.link("/forgot-password")}),
-        ),
+        format!("pwchanged.{}", &hash[..32]),
+        &updated,
+        "reset",
     )
     .await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Tells `user` their password was changed (`how`: `reset` or `change`), with a link to reset
+/// it if that was not them.
+async fn password_changed(state: &AppState, key: String, user: &UserView, how: &str) {
+    let body = json!({"username": user.username, "how": how, "reset_link": state.mailer.link("/forgot-password")});
+    notify(state, mail(key, &user.email, "password_changed", body)).await;
 }
 
 /// A password change.
@@ -510,14 +514,11 @@ pub async fn change_password(
         .change_password(&user.0.sub, &body.current_password, new_hash, user.0.fam)
         .await?;
     tracing::info!(user = %user.0.sub, "password changed; other logins revoked");
-    notify(
+    password_changed(
         &state,
-        mail(
-            format!("pwchanged.{}", Uuid::new_v4().simple()),
-            &updated.email,
-            "password_changed",
-            json!({"username": updated.username, "how": "change", "reset_link": state.mailer.link("/forgot-password")}),
-        ),
+        format!("pwchanged.{}", Uuid::new_v4().simple()),
+        &updated,
+        "change",
     )
     .await;
     Ok(HttpResponse::NoContent().finish())
