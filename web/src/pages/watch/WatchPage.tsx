@@ -120,8 +120,12 @@ export default function WatchPage({ params, query }: PageProps) {
   const [reporting, setReporting] = useState<number | null>(null);
   // The comment list listens to the page's one event stream through this.
   const commentSink = useRef<CommentSink | null>(null);
+  // Whether the stream has opened: a list that starts listening after that (its effect can run
+  // after the stream's `open`) catches up at once, or a comment posted meanwhile would be lost.
+  const streamOpen = useRef(false);
   const feed = useCallback<CommentFeed>((on) => {
     commentSink.current = on;
+    if (on && streamOpen.current) on.caughtUp();
   }, []);
   const player = useRef<HTMLVideoElement | null>(null);
   const onElement = useCallback((el: HTMLVideoElement | null) => {
@@ -152,7 +156,10 @@ export default function WatchPage({ params, query }: PageProps) {
           },
           counts: (c) => setCounts({ views: c.views, likes: c.likes, dislikes: c.dislikes }),
           comment: (c) => commentSink.current?.comment(c),
-          opened: () => commentSink.current?.caughtUp(),
+          opened: () => {
+            streamOpen.current = true;
+            commentSink.current?.caughtUp();
+          },
           deleted: () => setGone(true),
         });
       } catch (e) {
@@ -161,6 +168,7 @@ export default function WatchPage({ params, query }: PageProps) {
     })();
     return () => {
       live = false;
+      streamOpen.current = false;
       stop();
     };
   }, [id, s.status]);

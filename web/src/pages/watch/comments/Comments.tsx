@@ -102,6 +102,9 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
   const gen = useRef(0);
   // The first page's read in flight, which a catch-up waits for (so its answer is the newer).
   const loading = useRef<Promise<unknown>>(Promise.resolve());
+  // Live changes that came while the first page was read: the page may have been read before
+  // them, so they are applied again on top of it (applying one twice changes nothing).
+  const meanwhile = useRef<Comment[] | null>(null);
   const policy = video.comment_policy ?? 'enabled';
   const viewer: Viewer = {
     id: me?.id ?? null,
@@ -117,13 +120,29 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
       setBusy(true);
       setError(null);
       const read = comments(video.id, sort, first ? undefined : cursor.current ?? undefined);
-      if (first) loading.current = read.catch(() => undefined);
+      if (first) {
+        loading.current = read.catch(() => undefined);
+        meanwhile.current = [];
+      }
       read
         .then((page) => {
           if (mine !== gen.current) return;
           cursor.current = page.next_cursor ?? null;
-          setThreads((old) => (first ? fromPage(page.items) : appendPage(old, page.items)));
-          setTotal(page.total);
+          if (first) {
+            let next = fromPage(page.items);
+            let moved = 0;
+            for (const c of meanwhile.current ?? []) {
+              const r = apply(next, c);
+              next = r.threads;
+              moved += r.delta;
+            }
+            meanwhile.current = null;
+            setThreads(next);
+            setTotal(Math.max(0, page.total + moved));
+          } else {
+            setThreads((old) => appendPage(old, page.items));
+            setTotal(page.total);
+          }
         })
         .catch((e: unknown) => {
           if (mine === gen.current) setError(toProblem(e));
@@ -142,6 +161,7 @@ export function Comments({ video, feed }: { video: Video; feed: CommentFeed }) {
 
   // The count is the first page's `total`, moved by what happens here and live.
   const change = useCallback((c: Comment) => {
+    meanwhile.current?.push(c);
     const r = apply(current.current, c);
     setThreads(r.threads);
     if (r.delta) setTotal((n) => (n == null ? n : Math.max(0, n + r.delta)));
