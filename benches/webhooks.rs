@@ -302,7 +302,7 @@ async fn main() {
     config.webhooks.allowed_networks = vec!["127.0.0.0/8".into()];
     config.webhooks.allow_http = true;
     config.webhooks.schedule_secs = schedule.clone();
-    troupe::telemetry::init_tracing(&config.log);
+    let _log = troupe::telemetry::init_tracing(&config.log);
     let app = troupe::startup::Application::build(config, troupe::telemetry::init_metrics())
         .await
         .expect("the server builds");

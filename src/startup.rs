@@ -804,7 +804,8 @@ pub async fn shutdown_signal() {
 
 /// `troupe serve`: builds the runtime and the application, binds, prints the address, runs.
 pub fn serve(config: Config) -> anyhow::Result<()> {
-    crate::telemetry::init_tracing(&config.log);
+    // Held to the end: dropping it writes the log lines still queued.
+    let _log = crate::telemetry::init_tracing(&config.log);
     let metrics = crate::telemetry::init_metrics();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("troupe-actors")

@@ -5,6 +5,7 @@
 #   benches/load/cpu_budget.sh                 # 3 rounds of 5 s per endpoint, -c 16
 #   ROUNDS=5 DURATION=10s CONNECTIONS=32 benches/load/cpu_budget.sh
 #   NO_BUILD=1 TROUPE_BIN=/path/to/release/troupe benches/load/cpu_budget.sh
+#   ONLY="rating users_me" EXTRA_TROUPE_ENV="TROUPE__LOG__ACCESS_LOG=false" benches/load/cpu_budget.sh
 #
 # One release troupe (one HTTP worker, rate limits off, the default durable store with its
 # fsyncs) on a fresh data dir, pinned to CPU 0, wrk pinned to CPU 1. Set-up: a user, a 2-s
@@ -26,6 +27,8 @@ ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-5s}"
 CONNECTIONS="${CONNECTIONS:-16}"
 VIDEOS="${VIDEOS:-24}"
+ONLY="${ONLY:-}"                 # endpoint names to measure (default: all)
+EXTRA_TROUPE_ENV="${EXTRA_TROUPE_ENV:-}"
 SECRET="cpu-bench-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -58,6 +61,7 @@ log "starting troupe on 127.0.0.1:$TROUPE_PORT ($PINNING)"
         TROUPE__LOG__FORMAT=json \
         TROUPE__RATE_LIMIT__ENABLED=false \
         TROUPE__AUTH__JWT_SECRET="$SECRET" \
+        $EXTRA_TROUPE_ENV \
         "$TROUPE_BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$TROUPE_PORT"
 ) >"$TMP/troupe.out" 2>"$TMP/troupe.err" &
 TROUPE_PID=$!
@@ -130,6 +134,15 @@ ENDPOINTS=(
     "playlist|GET|$MEDIA_URL|-|0"
     "segment_240p|GET|$SEGMENT_URL|-|0"
 )
+if [ -n "$ONLY" ]; then
+    KEPT=()
+    for e in "${ENDPOINTS[@]}"; do
+        for o in $ONLY; do [ "${e%%|*}" = "$o" ] && KEPT+=("$e"); done
+    done
+    [ "${#KEPT[@]}" -gt 0 ] || die "ONLY=\"$ONLY\" names no endpoint"
+    ENDPOINTS=("${KEPT[@]}")
+fi
+[ -z "$EXTRA_TROUPE_ENV" ] || log "extra server environment: $EXTRA_TROUPE_ENV"
 
 lua_for() { # method body auth -> path of a wrk script
     local f="$TMP/wrk_$RANDOM.lua"

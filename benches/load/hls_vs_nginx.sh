@@ -23,8 +23,9 @@ DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
-SEGMENT_GOAL="${SEGMENT_GOAL:-0.80}"
-PLAYLIST_GOAL="${PLAYLIST_GOAL:-0.50}"
+SEGMENT_GOAL="${SEGMENT_GOAL:-1.00}"   # issue 25: at least nginx at every size
+PLAYLIST_GOAL="${PLAYLIST_GOAL:-1.00}"
+P99_GOAL="${P99_GOAL:-1.50}"           # troupe p99 / nginx p99, at most
 SEGMENT_SECS="${SEGMENT_SECS:-4}"
 SEGMENT_BITRATE="${SEGMENT_BITRATE:-5M}"
 # The source's height, and the rendition of troupe's ladder to serve (240p-480p: the 100-450 KB
@@ -381,4 +382,21 @@ printf 'hls_vs_nginx: segment  troupe %.2f GB/s, nginx %.2f GB/s, ratio %s (goal
     "$seg_ratio" "$SEGMENT_GOAL" "$(verdict "$seg_ratio" "$SEGMENT_GOAL")" "$seg_rps_ratio"
 printf 'hls_vs_nginx: playlist troupe %.0f req/s, nginx %.0f req/s, ratio %s (goal >= %.2f) %s; bytes/s ratio %s\n' \
     "$pl_t" "$pl_n" "$pl_ratio" "$PLAYLIST_GOAL" "$(verdict "$pl_ratio" "$PLAYLIST_GOAL")" "$pl_bps_ratio"
+# The spread: each round's own ratio (troupe and nginx of the same round, one after the other).
+round_ratios() { # troupe-target nginx-target column -> "min-max (rounds: r1 r2 ...)"
+    local r t n out=""
+    for ((r = 1; r <= ROUNDS; r++)); do
+        t="$(awk -F'\t' -v s="$1" -v r="$r" -v c="$3" '$1 == s && $2 == r {print $c}' "$RESULTS")"
+        n="$(awk -F'\t' -v s="$2" -v r="$r" -v c="$3" '$1 == s && $2 == r {print $c}' "$RESULTS")"
+        out="$out $(ratio "$t" "$n")"
+    done
+    printf '%s' "$(printf '%s\n' $out | sort -g | awk '{a[NR] = $1} END {printf "%s-%s", a[1], a[NR]}')"
+    printf ' (rounds:%s)' "$out"
+}
+p99_ratio="$(ratio "$(median troupe-segment 6)" "$(median nginx-segment 6)")"
+p99_verdict="$(awk -v r="$p99_ratio" -v g="$P99_GOAL" 'BEGIN { print ((r + 0 <= g + 0) ? "PASS" : "MISS") }')"
+printf 'hls_vs_nginx: segment  p99 troupe %.1f ms, nginx %.1f ms, ratio %s (goal <= %.2f) %s\n' \
+    "$(awk -v u="$(median troupe-segment 6)" 'BEGIN {print u / 1e3}')" "$(awk -v u="$(median nginx-segment 6)" 'BEGIN {print u / 1e3}')" \
+    "$p99_ratio" "$P99_GOAL" "$p99_verdict"
+echo "hls_vs_nginx: spread of the per-round ratios: segment GB/s $(round_ratios troupe-segment nginx-segment 4); playlist req/s $(round_ratios troupe-playlist nginx-playlist 3); segment p99 $(round_ratios troupe-segment nginx-segment 6)"
 exit 0

@@ -2,15 +2,17 @@
 //!
 //! ```text
 //!  node A                                   node B
-//!  caller ─▶ writer task ══ TCP frames ══▶ reader task ─▶ serve (entity) ─┐
-//!  caller ◀─ reader task ◀═ TCP frames ═══ writer task ◀──────────────────┘
+//!  caller ─▶ writer task ══ TCP frames ══▶ connection task: serve (entity) ─┐
+//!  caller ◀─ reader task ◀═ TCP frames ═══ connection task ◀────────────────┘
 //! ```
 //!
 //! Membership, heartbeats and "I am leaving" go through ractor_cluster and the gateway actor.
 //! Requests don't: a ractor_cluster call crosses about sixteen tasks (stub, session, writer,
 //! reader, session, gateway, a reply task, and back), and on a busy machine its round trip
 //! alone was longer than a whole local request. The link is one TCP connection per pair of
-//! nodes, multiplexed by request id, with one writer and one reader task at each end.
+//! nodes, multiplexed by request id: the calling side has one writer and one reader task, the
+//! serving side one task that reads the requests, serves them side by side and writes the
+//! answers.
 //!
 //! - **TLS.** Unless `cluster.insecure` is set, every connection is TLS 1.3 with mutual
 //!   authentication (see `tls`): each side's certificate must be signed by the cluster CA (and
@@ -48,7 +50,7 @@ const MAX_FRAME: usize = 16 * 1024 * 1024;
 const CLIENT_LABEL: &[u8] = b"troupe-link-v1 client";
 const SERVER_LABEL: &[u8] = b"troupe-link-v1 server";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Requests one incoming connection may have in service at once (each is a task awaiting an
+/// Requests one incoming connection may have in service at once (each a future awaiting an
 /// actor); the connection reads no further frame until one of them is answered.
 const MAX_IN_FLIGHT: usize = 4_096;
 
@@ -443,26 +445,65 @@ async fn serve_conn<S: Stream>(
         .write_all(&mac(&cookie, &[SERVER_LABEL, &challenge, &theirs]))
         .await?;
     let (r, w) = stream.halves();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(write_frames(w, rx));
-    let mut r = BufReader::new(r);
-    // Bounded: past `MAX_IN_FLIGHT` requests being served, the next frame is not read until
-    // one is answered, and TCP pushes back on the sender.
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
-    loop {
-        let (id, payload) = read_frame(&mut r).await?;
-        let permit = in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(std::io::Error::other)?;
-        let (tx, handler) = (tx.clone(), handler.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let answer = handler(payload).await;
-            let _ = tx.send(frame(id, &answer));
-        });
+    serve_frames(r, w, handler).await
+}
+
+/// Reads the next frame; owns the reader, so the read can wait across the serving loop's
+/// turns without losing a half-read frame.
+async fn next_frame<R: AsyncRead + Unpin>(mut r: R) -> (R, std::io::Result<(u64, Vec<u8>)>) {
+    let frame = read_frame(&mut r).await;
+    (r, frame)
+}
+
+/// Serves an authenticated connection's requests in this one task: each frame read becomes a
+/// handler future polled here beside the next read, and each answer is written here, those
+/// ready together in one flush. A spawned task per request and a writer task were two
+/// hand-offs per forwarded request (a quarter of the forwarding cost, `benches/cluster.rs`);
+/// the handlers only decode, wait for an actor and encode, so one task keeps up. When the
+/// peer goes, the requests in service still run to their end (their answers have nowhere to
+/// go), as an actor call cut off half way would not.
+async fn serve_frames<R, W>(r: R, w: W, handler: Handler) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    use futures::stream::{FuturesUnordered, StreamExt};
+    use futures::FutureExt;
+    let mut w = BufWriter::new(w);
+    let mut serving = FuturesUnordered::new();
+    let mut reading = Box::pin(next_frame(BufReader::new(r)));
+    let result = loop {
+        tokio::select! {
+            (r, frame) = &mut reading, if serving.len() < MAX_IN_FLIGHT => {
+                let (id, payload) = match frame {
+                    Ok(frame) => frame,
+                    Err(e) => break Err(e),
+                };
+                serving.push(handler(payload).map(move |answer| (id, answer)));
+                reading = Box::pin(next_frame(r));
+            }
+            Some((id, answer)) = serving.next(), if !serving.is_empty() => {
+                let mut answer: Option<(u64, Vec<u8>)> = Some((id, answer));
+                let written = async {
+                    while let Some((id, a)) = answer.take() {
+                        w.write_all(&((8 + a.len()) as u32).to_be_bytes()).await?;
+                        w.write_all(&id.to_be_bytes()).await?;
+                        w.write_all(&a).await?;
+                        answer = serving.next().now_or_never().flatten();
+                    }
+                    w.flush().await
+                }
+                .await;
+                if let Err(e) = written {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    if !serving.is_empty() {
+        tokio::spawn(async move { while serving.next().await.is_some() {} });
     }
+    result
 }
 
 /// A TCP connection to `addr` from `source` (unless it is unspecified), with `TCP_NODELAY`.
