@@ -120,16 +120,7 @@ mod tests {
     use super::*;
 
     fn view(id: Uuid, version: u64) -> Arc<VideoView> {
-        let mut v: VideoView = serde_json::from_value(serde_json::json!({
-            "id": id, "owner_id": id, "owner": "a", "channel_id": id, "title": "t",
-            "description": "", "tags": [], "visibility": "public", "state": "ready",
-            "progress": 1.0, "renditions": [], "has_poster": false,
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-            "version": 1
-        }))
-        .expect("a view");
-        v.version = version;
-        Arc::new(v)
+        Arc::new(crate::media::video::sample_view(id, version))
     }
 
     #[test]

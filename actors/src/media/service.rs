@@ -129,7 +129,51 @@ pub struct Media {
     follow_ups: FollowUps,
     blobs: BlobStore,
     store: Arc<dyn StateStore>,
+    shared: Arc<SharedViews>,
     _sweeper: Arc<SweeperHandle>,
+}
+
+/// Stripes of [`SharedViews`].
+const SHARED_STRIPES: usize = 16;
+/// At most this many active videos' shared views are kept.
+const SHARED_MAX: usize = 4_096;
+
+/// Active videos' snapshots as shared views: the same `Arc` for as long as the actor's
+/// snapshot is the same one, so that what a listing derives from a view (its JSON, kept by the
+/// HTTP layer while the `Arc` is the same) is kept for active videos too. Without it each
+/// listing cloned a new view of every active video and re-encoded it, and kept the encoding
+/// for nothing (`benches/load/cpu_budget.sh`: the latest 20, all active, cost 146 µs against
+/// 124 before the encodings were kept). Only derived from the snapshot: a new snapshot, a
+/// new view. Holds the snapshot weakly (its address cannot be reused while held).
+struct SharedViews(Box<[std::sync::Mutex<SharedStripe>]>);
+
+type SharedStripe =
+    std::collections::HashMap<Uuid, (std::sync::Weak<Option<VideoView>>, Arc<VideoView>)>;
+
+impl SharedViews {
+    fn new() -> Self {
+        Self((0..SHARED_STRIPES).map(|_| Default::default()).collect())
+    }
+
+    /// The shared view of the snapshot `snap` of video `id` (none if it is gone).
+    fn view(&self, id: Uuid, snap: &Arc<Option<VideoView>>) -> Option<Arc<VideoView>> {
+        let v = snap.as_ref().as_ref()?;
+        let stripe = &self.0[(id.as_u128() % SHARED_STRIPES as u128) as usize];
+        let mut kept = stripe.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, view)) = kept.get(&id) {
+            if std::ptr::eq(seen.as_ptr(), Arc::as_ptr(snap)) {
+                return Some(view.clone());
+            }
+        }
+        let view = Arc::new(v.clone());
+        if kept.len() >= SHARED_MAX / SHARED_STRIPES && !kept.contains_key(&id) {
+            if let Some(k) = kept.keys().next().copied() {
+                kept.remove(&k);
+            }
+        }
+        kept.insert(id, (Arc::downgrade(snap), view.clone()));
+        Some(view)
+    }
 }
 
 struct SweeperHandle(tokio::task::JoinHandle<()>);
@@ -188,6 +232,7 @@ impl Media {
             follow_ups,
             blobs,
             store: system.store().clone(),
+            shared: Arc::new(SharedViews::new()),
             _sweeper: Arc::new(SweeperHandle(sweeper)),
         })
     }
@@ -316,11 +361,10 @@ impl Media {
     /// [`Media::peek`], shared: a view kept for listings comes as the same `Arc` until the
     /// video changes (so what is derived from it may be kept with it).
     pub async fn peek_shared(&self, id: Uuid) -> Result<Arc<VideoView>, MediaError> {
-        if let Some(view) = self.videos.snapshot::<Option<VideoView>>(&id.to_string()) {
-            return view
-                .as_ref()
-                .clone()
-                .map(Arc::new)
+        if let Some(snap) = self.videos.snapshot::<Option<VideoView>>(&id.to_string()) {
+            return self
+                .shared
+                .view(id, &snap)
                 .ok_or(MediaError::Video(VideoError::NotFound));
         }
         if self.store.backend() != "s3" {
@@ -553,4 +597,51 @@ pub fn validate(input: VideoInput, creating: bool) -> Result<VideoPatch, MediaEr
         tags,
         visibility: input.visibility,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(id: Uuid, version: u64) -> Arc<Option<VideoView>> {
+        Arc::new(Some(super::super::video::sample_view(id, version)))
+    }
+
+    #[test]
+    fn a_snapshot_gives_the_same_view_until_the_actor_publishes_another() {
+        let shared = SharedViews::new();
+        let id = Uuid::now_v7();
+        let first = snapshot(id, 1);
+        let a = shared.view(id, &first).expect("a view");
+        let b = shared.view(id, &first).expect("a view");
+        assert!(Arc::ptr_eq(&a, &b), "the same snapshot made a second view");
+        let second = snapshot(id, 2);
+        let c = shared.view(id, &second).expect("a view");
+        assert!(!Arc::ptr_eq(&a, &c), "a new snapshot kept the old view");
+        assert_eq!(c.version, 2);
+        // The old snapshot dropped and its memory reused: still a view of the current one.
+        drop(first);
+        let third = snapshot(id, 3);
+        assert_eq!(shared.view(id, &third).map(|v| v.version), Some(3));
+        assert!(
+            shared.view(id, &Arc::new(None)).is_none(),
+            "a gone video has a view"
+        );
+    }
+
+    #[test]
+    fn the_shared_views_stay_bounded() {
+        let shared = SharedViews::new();
+        let kept: Vec<_> = (0..SHARED_MAX * 2)
+            .map(|_| {
+                let id = Uuid::new_v4();
+                let s = snapshot(id, 1);
+                shared.view(id, &s);
+                s
+            })
+            .collect();
+        let held: usize = shared.0.iter().map(|s| s.lock().expect("lock").len()).sum();
+        assert!(held <= SHARED_MAX, "{held} views held");
+        drop(kept);
+    }
 }

@@ -555,3 +555,18 @@ fn change(ctx: &mut Ctx<VideoActor>, req: VideoRequest) -> Result<VideoView, Vid
     }
     Ok(view)
 }
+
+/// A ready public video's view with `id` as every id, at `version`, for unit tests.
+#[cfg(test)]
+pub(crate) fn sample_view(id: Uuid, version: u64) -> VideoView {
+    let mut v: VideoView = serde_json::from_value(serde_json::json!({
+        "id": id, "owner_id": id, "owner": "a", "channel_id": id, "title": "t",
+        "description": "", "tags": [], "visibility": "public", "state": "ready",
+        "progress": 1.0, "renditions": [], "has_poster": false,
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "version": 1
+    }))
+    .expect("a view");
+    v.version = version;
+    v
+}
