@@ -75,21 +75,7 @@ async fn an_export_holds_the_users_data_and_nobody_elses_and_its_link_arrives_by
     let tmp = tempfile::tempdir().unwrap();
     let mine = ready_video(&app, &alice, tmp.path(), 320, 240, 4, "private").await;
     let mine = mine["id"].as_str().unwrap().to_owned();
-    let r = app
-        .request(
-            Method::POST,
-            "/api/v1/playback/sessions",
-            Some(&alice),
-            Some(json!({"video_id": mine, "device_id": "laptop"})),
-        )
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let session: Value = r.json().await.unwrap();
+    let session = app.start_playback(&alice, &mine, "laptop").await;
     let sid = session["session_id"].as_str().unwrap();
     let r = app
         .request(

@@ -358,6 +358,25 @@ impl TestApp {
             .unwrap()
             .to_owned()
     }
+
+    /// Opens a playback session of `video` on `device` (asserting 201) and returns the grant.
+    pub async fn start_playback(&self, token: &str, video: &str, device: &str) -> Value {
+        let r = self
+            .request(
+                Method::POST,
+                "/api/v1/playback/sessions",
+                Some(token),
+                Some(json!({"video_id": video, "device_id": device})),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        r.json().await.unwrap()
+    }
 }
 
 impl Drop for TestApp {

@@ -725,21 +725,7 @@ async fn a_reset_ends_every_playback_session_of_the_account() {
     let dir = tempfile::tempdir().unwrap();
     let video = crate::media::ready_video(&app, &token, dir.path(), 320, 240, 2, "public").await;
     let id = video["id"].as_str().unwrap();
-    let r = app
-        .request(
-            Method::POST,
-            "/api/v1/playback/sessions",
-            Some(&token),
-            Some(json!({"video_id": id, "device_id": "tv"})),
-        )
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let session: Value = r.json().await.unwrap();
+    let session = app.start_playback(&token, id, "tv").await;
     let sid = session["session_id"].as_str().unwrap().to_owned();
     let beat_path = format!("/api/v1/playback/sessions/{sid}/heartbeat");
     let beat = || {
