@@ -7,12 +7,13 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global tracing subscriber. Call once, before anything logs, and keep the
 /// returned guard until the process ends (dropping it writes the lines still held).
 ///
-/// Lines at `info` and below (the access log's) are gathered in a buffer and written to stderr
-/// every [`LOG_FLUSH_INTERVAL`] by a logging thread, or at once when the buffer is full: one
-/// `write` for many lines, where a `write` per line was a fifth of a light request's CPU
-/// (`benches/load/cpu_budget.sh`: 3.8 of 18.2 µs for `GET /users/me`). Warnings and errors are
-/// written at once, after what is gathered, so the order holds and they are on stderr before
-/// anything else can happen. A `kill -9` loses at most the last interval's `info` lines.
+/// The access log's lines (one per request) and `debug`/`trace` lines are gathered in a buffer
+/// and written to stderr every [`LOG_FLUSH_INTERVAL`] by a logging thread, or at once when the
+/// buffer is full: one `write` for many lines, where a `write` per line was a fifth of a light
+/// request's CPU (`benches/load/cpu_budget.sh`: 3.8 of 18.2 µs for `GET /users/me`). Every
+/// other line (start-up, migrations, failures, warnings, errors) is written at once, after
+/// what is gathered, so the order holds and it is on stderr before anything else can happen.
+/// A `kill -9` loses at most the last interval's access-log lines.
 pub fn init_tracing(cfg: &LogConfig) -> LogGuard {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.level))
@@ -44,7 +45,10 @@ pub fn init_tracing(cfg: &LogConfig) -> LogGuard {
     guard
 }
 
-/// How long an `info` line may wait in the log's buffer.
+/// The access log's target: its lines, one per request, are the ones worth gathering.
+pub const ACCESS_LOG_TARGET: &str = "troupe::http::observe";
+
+/// How long an access-log line may wait in the log's buffer.
 pub const LOG_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Past this many bytes held, the next line writes them all.
@@ -122,10 +126,10 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BatchedStderr {
     }
 
     fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
-        LogLine {
-            to: self,
-            urgent: *meta.level() <= tracing::Level::WARN,
-        }
+        let level = *meta.level();
+        let urgent = level <= tracing::Level::WARN
+            || (level == tracing::Level::INFO && meta.target() != ACCESS_LOG_TARGET);
+        LogLine { to: self, urgent }
     }
 }
 

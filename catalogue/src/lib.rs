@@ -553,8 +553,9 @@ impl Catalogue {
             (Sort::Relevance, None) => Sort::Newest,
             (sort, _) => sort,
         };
-        // A ranked search checks the scope while it collects (see `search::by_relevance`).
-        let in_query = (sort != Sort::Relevance).then_some(scope);
+        // A ranked or newest-first search checks the scope while it collects (see
+        // `search::by_relevance` and `search::newest`).
+        let in_query = (sort == Sort::Views).then_some(scope);
         let mut clauses = search::filters(f, s, in_query);
         if let Some(w) = words {
             clauses.push((Occur::Must, w));
@@ -566,8 +567,8 @@ impl Catalogue {
                     Some(Cursor::Offset { .. }) => return Err(CatalogueError::CursorMismatch),
                     None => None,
                 };
-                let found =
-                    search::newest(&searcher, &self.inner.columns, f, s, clauses, before, want)?;
+                let cols = &self.inner.columns;
+                let found = search::newest(&searcher, cols, f, s, scope, clauses, before, want)?;
                 let next = (found.len() > s.limit).then(|| {
                     Cursor::Before {
                         order: found[s.limit - 1].order,

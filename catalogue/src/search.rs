@@ -15,7 +15,7 @@ use tantivy::query::{
     Query, RangeQuery, TermQuery, Weight,
 };
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, Term};
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 use uuid::Uuid;
 
 /// Who is asking, which decides what a query may return.
@@ -408,18 +408,12 @@ fn range(field: tantivy::schema::Field, (lo, hi): (Option<u64>, Option<u64>)) ->
     RangeQuery::new(b(lo), b(hi))
 }
 
-/// The filters every query of `scope` carries, and the search's own.
-/// Without a scope (`None`), the caller checks it itself (see [`ScopedTop`]).
-pub(crate) fn filters(
-    f: &Fields,
-    s: &Search,
-    scope: Option<Scope>,
-) -> Vec<(Occur, Box<dyn Query>)> {
-    let mut out = Vec::new();
+/// The filter a query of `scope` carries as a clause (none for an admin's listing of everything
+/// alive is still one: the `alive` term).
+pub(crate) fn scope_filter(f: &Fields, scope: Scope) -> (Occur, Box<dyn Query>) {
     match scope {
-        None => {}
-        Some(Scope::Public) => out.push(filter(term_u64(f.listed, 1))),
-        Some(Scope::User(me)) => {
+        Scope::Public => filter(term_u64(f.listed, 1)),
+        Scope::User(me) => {
             let mine = BooleanQuery::new(vec![
                 (
                     Occur::Must,
@@ -427,16 +421,27 @@ pub(crate) fn filters(
                 ),
                 (Occur::Must, Box::new(term_u64(f.alive, 1))),
             ]);
-            out.push(filter(BooleanQuery::new(vec![
+            filter(BooleanQuery::new(vec![
                 (
                     Occur::Should,
                     Box::new(term_u64(f.listed, 1)) as Box<dyn Query>,
                 ),
                 (Occur::Should, Box::new(mine)),
-            ])));
+            ]))
         }
-        Some(Scope::Admin) => out.push(filter(term_u64(f.alive, 1))),
+        Scope::Admin => filter(term_u64(f.alive, 1)),
     }
+}
+
+/// The filters every query of `scope` carries, and the search's own.
+/// Without a scope (`None`), the caller checks it itself (see [`ScopedTop`], [`newest`]).
+pub(crate) fn filters(
+    f: &Fields,
+    s: &Search,
+    scope: Option<Scope>,
+) -> Vec<(Occur, Box<dyn Query>)> {
+    let mut out: Vec<(Occur, Box<dyn Query>)> =
+        scope.map(|sc| scope_filter(f, sc)).into_iter().collect();
     if let Some(t) = &s.tag {
         out.push(filter(term_text(f.tag, &t.to_lowercase())));
     }
@@ -495,11 +500,18 @@ pub(crate) struct SegCols {
     listed: Option<Column<u64>>,
     owner_hi: Option<Column<u64>>,
     owner_lo: Option<Column<u64>>,
+    /// Documents in the segment.
+    max_doc: DocId,
+    /// The segment's documents by order key, newest first (deleted ones too), made at the
+    /// first use: what the latest listing walks (see [`newest`]).
+    by_order: std::sync::OnceLock<Box<[DocId]>>,
 }
 
 impl SegCols {
     fn open(r: &SegmentReader) -> Self {
         Self {
+            max_doc: r.max_doc(),
+            by_order: std::sync::OnceLock::new(),
             id_hi: column(r, "id_hi"),
             id_lo: column(r, "id_lo"),
             views: column(r, "views"),
@@ -530,6 +542,18 @@ impl SegCols {
         }
     }
 
+    /// The segment's documents by order key, newest first (ties: lower document first).
+    /// 4 bytes per document; sorting a merged segment of 1M documents takes some 50 ms, once.
+    pub(crate) fn by_order(&self) -> &[DocId] {
+        self.by_order.get_or_init(|| {
+            let mut keyed: Vec<(u64, DocId)> = (0..self.max_doc)
+                .map(|d| (Self::get(&self.order, d), d))
+                .collect();
+            keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            keyed.into_iter().map(|(_, d)| d).collect()
+        })
+    }
+
     /// A document's video id.
     pub(crate) fn id(&self, doc: DocId) -> Option<Uuid> {
         let hi = self.id_hi.as_ref()?.first(doc)?;
@@ -557,8 +581,13 @@ impl Columns {
             .clone()
     }
 
-    /// Forgets the segments `searcher` no longer has (merged away).
+    /// Forgets the segments `searcher` no longer has (merged away), and makes the new ones'
+    /// order (see [`SegCols::by_order`]) here, after a commit, rather than in the first
+    /// listing that needs it.
     pub(crate) fn retain(&self, searcher: &Searcher) {
+        for r in searcher.segment_readers() {
+            self.of(r).by_order();
+        }
         let live: std::collections::HashSet<SegmentId> = searcher
             .segment_readers()
             .iter()
@@ -571,38 +600,62 @@ impl Columns {
     }
 }
 
-/// Newest first, before `before`: searched in windows of the order key that start small
-/// and grow, so that the first page of a large catalogue reads a few postings instead of
-/// ranking every listed video.
+/// Newest first, before `before`, among what `scope` may list and `base` (the search's own
+/// filters, without the scope) matches.
+///
+/// - With no filter of its own (the latest videos), the segments' documents are walked in
+///   order-key order ([`SegCols::by_order`]), merged across segments, each checked on the fast
+///   columns (deleted? may `scope` list it?) until the page is full: some `want` documents
+///   read, whatever the size of the catalogue. Past [`WALK_MAX`] documents refused in a row
+///   (the newest are all private, say), it falls back to the search below.
+/// - Otherwise a search, whose collector checks the scope on the fast columns (as
+///   [`ScopedTop`] does): a term filter (tag, owner, channel) or words drive it through their
+///   own postings, without an intersection with the dense `listed` postings, which decodes a
+///   block of them per match. A listing filtered by nothing that selective is searched in
+///   windows of the order key that start small and grow.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn newest(
     searcher: &Searcher,
-    cols: &Columns,
+    cols: &Arc<Columns>,
     f: &Fields,
     s: &Search,
+    scope: Scope,
     base: Vec<(Occur, Box<dyn Query>)>,
     before: Option<u64>,
     want: usize,
 ) -> tantivy::Result<Vec<Found>> {
     let (lo_all, hi_all, docs) = order_bounds(searcher, cols);
     let top = before.unwrap_or(u64::MAX).min(hi_all.saturating_add(1));
-    let by_order = TopDocs::with_limit(want).order_by_u64_field("order", Order::Desc);
+    if want == 0 {
+        return Ok(Vec::new());
+    }
+    // Only clauses that exclude (`MustNot`) match nothing alone: the scope's postings drive.
+    let unfiltered = base.iter().all(|(o, _)| *o == Occur::MustNot);
+    if base.is_empty() {
+        if let Some(found) = walk_newest(searcher, cols, scope, top, want) {
+            return Ok(found);
+        }
+    }
+    let collect = ScopedNewest {
+        limit: want,
+        scope,
+        cols: cols.clone(),
+    };
     let run = |extra: Option<Box<dyn Query>>| -> tantivy::Result<Vec<Found>> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
             base.iter().map(|(o, q)| (*o, q.box_clone())).collect();
-        if let Some(e) = extra {
-            clauses.push((Occur::Must, e));
+        if unfiltered {
+            // Nothing else to drive the search: the scope's postings do.
+            clauses.push(scope_filter(f, scope));
         }
+        clauses.extend(extra.map(|e| (Occur::Must, e)));
         let q = BooleanQuery::new(clauses);
-        Ok(searcher
-            .search(&q, &by_order)?
-            .into_iter()
-            .map(|(order, addr)| Found { addr, order })
-            .collect())
+        searcher.search(&q, &collect)
     };
     // A term filter (tag, owner, state) or words drive the search through their own
     // postings: ranking all they match reads those and one column value each. Only a listing
-    // filtered by nothing that selective (the latest videos) needs windows: a window is a
-    // range over the order key, one posting per video in it, so it pays only when small.
+    // filtered by nothing that selective needs windows: a window is a range over the order
+    // key, one posting per video in it, so it pays only when small.
     let matching = selective_estimate(searcher, f, s)
         .unwrap_or(docs)
         .clamp(1, docs.max(1));
@@ -638,6 +691,166 @@ pub(crate) fn newest(
         )) as Box<dyn Query>
     });
     run(cut)
+}
+
+/// How many documents in a row the latest listing's walk may refuse before it searches
+/// instead (see [`newest`]).
+pub(crate) const WALK_MAX: usize = 4096;
+
+/// The newest `want` documents below `top` that `scope` may list, walking the segments'
+/// documents in order-key order; `None` past [`WALK_MAX`] refused in a row.
+fn walk_newest(
+    searcher: &Searcher,
+    cols: &Columns,
+    scope: Scope,
+    top: u64,
+    want: usize,
+) -> Option<Vec<Found>> {
+    struct Seg<'a> {
+        ord: u32,
+        reader: &'a SegmentReader,
+        cols: Arc<SegCols>,
+    }
+    let segs: Vec<Seg> = searcher
+        .segment_readers()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.num_docs() > 0)
+        .map(|(ord, r)| Seg {
+            ord: ord as u32,
+            reader: r,
+            cols: cols.of(r),
+        })
+        .collect();
+    // Each segment's next document: (order key, the segment's place, its position in the
+    // segment's order). The newest of them is taken next.
+    let mut next: BinaryHeap<(u64, Reverse<usize>, usize)> = BinaryHeap::new();
+    for (i, seg) in segs.iter().enumerate() {
+        let sorted = seg.cols.by_order();
+        let at = sorted.partition_point(|&d| SegCols::get(&seg.cols.order, d) >= top);
+        if let Some(&d) = sorted.get(at) {
+            next.push((SegCols::get(&seg.cols.order, d), Reverse(i), at));
+        }
+    }
+    let mut found = Vec::with_capacity(want);
+    let mut refused = 0;
+    while let Some((order, Reverse(i), at)) = next.pop() {
+        let seg = &segs[i];
+        let sorted = seg.cols.by_order();
+        let doc = sorted[at];
+        let alive = seg.reader.alive_bitset().is_none_or(|a| a.is_alive(doc));
+        if alive && seg.cols.allows(scope, doc) {
+            found.push(Found {
+                addr: DocAddress {
+                    segment_ord: seg.ord,
+                    doc_id: doc,
+                },
+                order,
+            });
+            if found.len() == want {
+                break;
+            }
+            refused = 0;
+        } else {
+            refused += 1;
+            if refused > WALK_MAX {
+                return None;
+            }
+        }
+        if let Some(&d) = sorted.get(at + 1) {
+            next.push((SegCols::get(&seg.cols.order, d), Reverse(i), at + 1));
+        }
+    }
+    Some(found)
+}
+
+/// The newest `limit` documents `scope` may list among those a query matches: the scope is
+/// checked on the fast columns while collecting, not as a query clause (see [`newest`]).
+struct ScopedNewest {
+    limit: usize,
+    scope: Scope,
+    cols: Arc<Columns>,
+}
+
+/// A collected document's place: its order key, then (reversed) its address; larger is newer.
+type NewestKey = (u64, Reverse<DocAddress>);
+
+/// The newest `limit` of `keys`, newest first.
+fn newest_first(mut keys: Vec<NewestKey>, limit: usize) -> Vec<NewestKey> {
+    keys.sort_unstable_by(|a, b| b.cmp(a));
+    keys.truncate(limit);
+    keys
+}
+
+/// The per-segment side of [`ScopedNewest`]: a min-heap of the newest `limit` so far.
+struct ScopedNewestSegment {
+    ord: u32,
+    limit: usize,
+    scope: Scope,
+    cols: Arc<SegCols>,
+    heap: BinaryHeap<Reverse<NewestKey>>,
+}
+
+impl SegmentCollector for ScopedNewestSegment {
+    type Fruit = Vec<NewestKey>;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        let order = SegCols::get(&self.cols.order, doc);
+        if self.heap.len() == self.limit
+            && self
+                .heap
+                .peek()
+                .is_some_and(|Reverse(least)| least.0 >= order)
+        {
+            return;
+        }
+        if !self.cols.allows(self.scope, doc) {
+            return;
+        }
+        let addr = DocAddress {
+            segment_ord: self.ord,
+            doc_id: doc,
+        };
+        self.heap.push(Reverse((order, Reverse(addr))));
+        if self.heap.len() > self.limit {
+            self.heap.pop();
+        }
+    }
+
+    fn harvest(self) -> Vec<NewestKey> {
+        newest_first(
+            self.heap.into_iter().map(|Reverse(k)| k).collect(),
+            self.limit,
+        )
+    }
+}
+
+impl Collector for ScopedNewest {
+    type Fruit = Vec<Found>;
+    type Child = ScopedNewestSegment;
+
+    fn for_segment(&self, ord: u32, r: &SegmentReader) -> tantivy::Result<ScopedNewestSegment> {
+        Ok(ScopedNewestSegment {
+            ord,
+            limit: self.limit,
+            scope: self.scope,
+            cols: self.cols.of(r),
+            heap: BinaryHeap::with_capacity(self.limit + 1),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<NewestKey>>) -> tantivy::Result<Vec<Found>> {
+        Ok(
+            newest_first(fruits.into_iter().flatten().collect(), self.limit)
+                .into_iter()
+                .map(|(order, Reverse(addr))| Found { addr, order })
+                .collect(),
+        )
+    }
 }
 
 /// How many documents the most selective term filter of `s` (tag, owner, state) matches,

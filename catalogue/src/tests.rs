@@ -587,3 +587,130 @@ async fn a_query_holds_at_most_max_words() {
     let beyond = format!("{q} nowhere");
     assert_eq!(find(&c, &beyond, Scope::Public), ["harbor lights"]);
 }
+
+/// Every newest-first listing gives exactly what its scope may see, newest first, page after
+/// page: the latest videos (walked in order-key order across segments) and the filtered ones
+/// (searched, the scope checked while collecting), with documents replaced and deleted in
+/// older segments, and the walk's fall-back when the newest thousands are all private.
+#[tokio::test]
+async fn newest_first_listings_match_a_model_in_every_scope() {
+    use std::collections::HashMap;
+    let dir = tempfile::tempdir().unwrap();
+    let c = ready(&settings(dir.path()));
+    // Owner ids follow the name's length: three lengths, three owners.
+    let owners = ["al", "bob", "carol"];
+    let mut model: HashMap<Uuid, VideoView> = HashMap::new();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut n = 0;
+    let apply = |c: &Catalogue, model: &mut HashMap<Uuid, VideoView>, v: VideoView| {
+        model.insert(v.id, v.clone());
+        c.apply(Change::Video(Box::new(v)));
+    };
+    for _round in 0..5 {
+        for _ in 0..300 {
+            let mut v = video(n, &format!("clip {n}"), owners[rand(3) as usize]);
+            n += 1;
+            v.visibility = [Visibility::Public, Visibility::Unlisted, Visibility::Private]
+                [rand(3) as usize];
+            if rand(5) == 0 {
+                v.state = VideoStatus::Processing;
+            }
+            apply(&c, &mut model, v);
+        }
+        // Edits and deletes of videos in older segments.
+        let ids: Vec<Uuid> = model.keys().copied().collect();
+        for _ in 0..60 {
+            let id = ids[rand(ids.len() as u64) as usize];
+            let Some(mut v) = model.get(&id).cloned() else {
+                continue;
+            };
+            if rand(3) == 0 {
+                model.remove(&id);
+                c.apply(Change::Deleted(id));
+            } else {
+                v.version += 1;
+                v.visibility = [Visibility::Public, Visibility::Private][rand(2) as usize];
+                apply(&c, &mut model, v);
+            }
+        }
+        c.commit().await;
+    }
+    let check = |c: &Catalogue, model: &HashMap<Uuid, VideoView>, what: &str| {
+        let me = video(0, "", "bob").owner_id;
+        let carol = video(0, "", "carol").channel_id;
+        for scope in [Scope::Public, Scope::User(me), Scope::Admin] {
+            let allowed = |v: &VideoView| match scope {
+                Scope::Public => schema::listed(v),
+                Scope::User(me) => schema::listed(v) || v.owner_id == me,
+                Scope::Admin => true,
+            };
+            let searches: [(&str, Search, Box<dyn Fn(&VideoView) -> bool>); 3] = [
+                ("latest", Search::default(), Box::new(|_| true)),
+                (
+                    "owner",
+                    Search {
+                        owner: Some("Bob".into()),
+                        ..Default::default()
+                    },
+                    Box::new(|v| v.owner == "bob"),
+                ),
+                (
+                    "channel, not watched",
+                    Search {
+                        channels: Some(vec![carol]),
+                        exclude: model.keys().take(40).copied().collect(),
+                        ..Default::default()
+                    },
+                    Box::new(|v| v.channel_id == carol),
+                ),
+            ];
+            for (name, s, keep) in searches {
+                let mut want: Vec<&VideoView> = model
+                    .values()
+                    .filter(|v| allowed(v) && keep(v) && !s.exclude.contains(&v.id))
+                    .collect();
+                want.sort_by_key(|v| std::cmp::Reverse(v.created_at));
+                let want: Vec<Uuid> = want.iter().map(|v| v.id).collect();
+                let mut got = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let p = c
+                        .search(
+                            &Search {
+                                limit: 37,
+                                cursor,
+                                ..s.clone()
+                            },
+                            scope,
+                        )
+                        .unwrap();
+                    got.extend(p.hits.iter().map(|h| h.id));
+                    match p.next_cursor {
+                        Some(n) => cursor = Some(Cursor::decode(&n).unwrap()),
+                        None => break,
+                    }
+                }
+                assert_eq!(got.len(), want.len(), "{what}, {name}, {scope:?}");
+                assert!(got == want, "{what}, {name}, {scope:?}: another order");
+            }
+        }
+    };
+    check(&c, &model, "mixed");
+    // The newest 5,000 are private: the public walk refuses more than it may in a row and
+    // searches instead; the owner's own listing still walks.
+    for _ in 0..5000 {
+        let mut v = video(n, &format!("secret {n}"), "al");
+        n += 1;
+        v.visibility = Visibility::Private;
+        apply(&c, &mut model, v);
+    }
+    assert!(5000 > search::WALK_MAX);
+    c.commit().await;
+    check(&c, &model, "newest private");
+}

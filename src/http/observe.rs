@@ -77,6 +77,7 @@ pub async fn observe(
     } else if access_log && !quiet(route) {
         span.in_scope(|| {
             tracing::info!(
+                target: crate::telemetry::ACCESS_LOG_TARGET,
                 status,
                 latency_ms = elapsed.as_secs_f64() * 1e3,
                 path,
