@@ -41,7 +41,9 @@
 //! CATALOGUE_VIDEOS=100000 cargo bench --bench catalogue
 //! ```
 //!
-//! Other knobs: `CATALOGUE_SKIP_PG=1`, `CATALOGUE_SKIP_FRESH=1`, `CATALOGUE_TMP=<dir>` (where
+//! Other knobs: `CATALOGUE_SKIP_PG=1`, `CATALOGUE_SKIP_FRESH=1`, `CATALOGUE_HOLD_SECS=<s>`
+//! (after the query kinds, keep the big node up this long and print its address and pid, to
+//! profile it by hand), `CATALOGUE_TMP=<dir>` (where
 //! the data sets go; default the system temp dir), `CATALOGUE_PG_TMP=<dir>` (PostgreSQL's;
 //! the big troupe data set is removed before PostgreSQL loads, so one disk suffices). Needs PostgreSQL's server binaries
 //! (`apt-get install -y postgresql`) and `runuser` when run as root. A 1M run needs ~5 GB of
@@ -194,6 +196,16 @@ fn main() {
                 k.name, r.n, r.lat.p50, r.lat.p99, r.lat.max, r.qps, r.hits, r.errors, r.cpu, r.load
             );
             results.push(r);
+        }
+        let hold = env_num("CATALOGUE_HOLD_SECS", 0);
+        if hold > 0 {
+            println!(
+                "[hold] the {} node stays up {hold} s for profiling: {} (pid {})",
+                o.videos,
+                node.url,
+                node.pid()
+            );
+            tokio::time::sleep(Duration::from_secs(hold)).await;
         }
         let fresh = if o.skip_fresh {
             None

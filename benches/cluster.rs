@@ -334,9 +334,13 @@ async fn run_tls(bin: PathBuf) {
     println!("== CPU per request, both nodes' processes together (µs), {CPU_SAMPLES} sequential requests each ==");
     for (label, l, f) in &cpu {
         println!(
-            "{label}: local {l:.0} µs, forwarded {f:.0} µs ({:.2}x)",
-            f / l
+            "{label}: local {:.0} µs, forwarded {:.0} µs ({:.2}x)",
+            l.total,
+            f.total,
+            f.total / l.total
         );
+        println!("  local, by thread (µs): {}", l.threads_line());
+        println!("  forwarded, by thread (µs): {}", f.threads_line());
     }
     let (plain, tls) = (&results[0], &results[1]);
     println!(
@@ -1034,28 +1038,55 @@ async fn latency(url: &str, local: &[&User], forwarded: &[&User]) -> (Vec<f64>, 
 /// Requests per kind for [`cpu_per_request`].
 const CPU_SAMPLES: usize = 3_000;
 
-/// On-CPU time of every thread of a process, from `/proc/<pid>/task/*/schedstat` (ns).
-fn process_cpu_ns(pid: u32) -> u64 {
+/// On-CPU time of every thread of a process, from `/proc/<pid>/task/*/schedstat` (ns), by
+/// thread name (`comm`: the tokio workers, actix's workers, the store's flusher, ...).
+fn threads_cpu_ns(pid: u32) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
+        return out;
     };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+    for t in tasks.flatten() {
+        let ns = std::fs::read_to_string(t.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if let Some(ns) = ns {
+            *out.entry(name.trim().to_string()).or_default() += ns;
+        }
+    }
+    out
 }
 
-/// Server CPU (all `pids` together) per sequential `GET /users/me` to `url` as `users`, in µs:
-/// what a request costs the cluster, unlike its latency, whatever else the machine runs.
-async fn cpu_per_request(url: &str, users: &[&User], pids: &[u32]) -> f64 {
+/// Server CPU per request, in µs: all the processes together, and by process and thread name.
+struct CpuPerRequest {
+    total: f64,
+    /// `node<i>/<thread name>` → µs per request, the largest first.
+    threads: Vec<(String, f64)>,
+}
+
+impl CpuPerRequest {
+    /// The threads that took at least 1 µs per request, as one line.
+    fn threads_line(&self) -> String {
+        self.threads
+            .iter()
+            .filter(|(_, us)| *us >= 1.0)
+            .map(|(name, us)| format!("{name} {us:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Server CPU (all `pids` together) per sequential `GET /users/me` to `url` as `users`: what
+/// a request costs the cluster, unlike its latency, whatever else the machine runs; and where
+/// it goes, thread by thread, on each node.
+async fn cpu_per_request(url: &str, users: &[&User], pids: &[u32]) -> CpuPerRequest {
     let client = Client::builder()
         .pool_max_idle_per_host(1)
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    let total = || pids.iter().map(|p| process_cpu_ns(*p)).sum::<u64>();
-    let before = total();
+    let sample = || pids.iter().map(|p| threads_cpu_ns(*p)).collect::<Vec<_>>();
+    let before = sample();
     for i in 0..CPU_SAMPLES {
         let r = client
             .get(format!("{url}/api/v1/users/me"))
@@ -1066,7 +1097,20 @@ async fn cpu_per_request(url: &str, users: &[&User], pids: &[u32]) -> f64 {
         assert!(r.status().is_success(), "GET /users/me: {}", r.status());
         r.bytes().await.expect("body");
     }
-    (total() - before) as f64 / 1_000.0 / CPU_SAMPLES as f64
+    let after = sample();
+    let per = |ns: u64| ns as f64 / 1_000.0 / CPU_SAMPLES as f64;
+    let mut threads = Vec::new();
+    for (node, (b, a)) in before.iter().zip(&after).enumerate() {
+        for (name, ns) in a {
+            let spent = ns.saturating_sub(b.get(name).copied().unwrap_or(0));
+            threads.push((format!("node{node}/{name}"), per(spent)));
+        }
+    }
+    threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    CpuPerRequest {
+        total: threads.iter().map(|t| t.1).sum(),
+        threads,
+    }
 }
 
 /// `PUT` of a ~300-byte object to `moto`, with `If-Match: <etag>` when given; returns the new

@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 use troupe_actors::events::{CatalogueSink, Counts, VideoView, ViewBuckets};
@@ -678,10 +678,10 @@ impl Catalogue {
         }
         let now = chrono::Utc::now().timestamp_millis();
         let searcher = self.inner.reader.searcher();
-        let f = &self.inner.fields;
+        let ids = search::IdLookup::new(&searcher, &self.inner.fields)?;
         let mut out = Vec::new();
-        // The most viewed first, a chunk at a time, read from the window's ranking: one
-        // query finds which of a chunk the scope may list (most chunks are the first).
+        // The most viewed first, a chunk at a time, read from the window's ranking; each
+        // video is found by its id's postings and checked on the fast columns.
         let chunk_len = limit.max(1) * 2;
         let mut start = 0;
         while out.len() < limit {
@@ -696,27 +696,21 @@ impl Catalogue {
                 break;
             }
             start += chunk.len();
-            let mut clauses = search::filters(f, &Search::default(), Some(scope));
-            clauses.push((
-                Occur::Must,
-                Box::new(TermSetQuery::new(
-                    chunk
-                        .iter()
-                        .map(|(id, _, _)| Term::from_field_text(f.id, &id.to_string())),
-                )),
-            ));
-            let found = searcher.search(&BooleanQuery::new(clauses), &DocSetCollector)?;
-            let mut listed = HashMap::with_capacity(found.len());
-            for addr in found {
-                if let Some(h) = self.hit(&searcher, addr)? {
-                    listed.insert(h.id, h);
-                }
-            }
             for (id, n, counts) in &chunk {
                 if out.len() >= limit {
                     break;
                 }
-                if let Some(mut h) = listed.remove(id) {
+                let Some(addr) = ids.find(id)? else {
+                    continue;
+                };
+                let cols = self
+                    .inner
+                    .columns
+                    .of(searcher.segment_reader(addr.segment_ord));
+                if !cols.allows(scope, addr.doc_id) {
+                    continue;
+                }
+                if let Some(mut h) = self.hit(&searcher, addr)? {
                     // The counts heard with the views, so that both say the same.
                     h.counts = *counts;
                     out.push((

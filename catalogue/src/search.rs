@@ -853,6 +853,54 @@ impl Collector for ScopedNewest {
     }
 }
 
+/// Finds videos' live documents by id: the id's postings in each segment, the largest
+/// segments first (where most documents are), up to the one that is not deleted. A few term
+/// lookups per video, where a set query over ids builds a bitset of every document of every
+/// segment.
+pub(crate) struct IdLookup<'a> {
+    segments: Vec<(u32, &'a SegmentReader, Arc<tantivy::InvertedIndexReader>)>,
+    field: tantivy::schema::Field,
+}
+
+impl<'a> IdLookup<'a> {
+    pub(crate) fn new(searcher: &'a Searcher, f: &Fields) -> tantivy::Result<Self> {
+        let mut segments = Vec::new();
+        for (ord, r) in searcher.segment_readers().iter().enumerate() {
+            if r.num_docs() > 0 {
+                segments.push((ord as u32, r, r.inverted_index(f.id)?));
+            }
+        }
+        segments.sort_by_key(|(_, r, _)| Reverse(r.num_docs()));
+        Ok(Self {
+            segments,
+            field: f.id,
+        })
+    }
+
+    /// The live document of video `id`, if the index has one.
+    pub(crate) fn find(&self, id: &Uuid) -> tantivy::Result<Option<DocAddress>> {
+        use tantivy::DocSet;
+        let term = Term::from_field_text(self.field, &id.to_string());
+        for (ord, r, inv) in &self.segments {
+            let Some(info) = inv.get_term_info(&term)? else {
+                continue;
+            };
+            let mut postings = inv.read_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+            let mut doc = postings.doc();
+            while doc != tantivy::TERMINATED {
+                if r.alive_bitset().is_none_or(|a| a.is_alive(doc)) {
+                    return Ok(Some(DocAddress {
+                        segment_ord: *ord,
+                        doc_id: doc,
+                    }));
+                }
+                doc = postings.advance();
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// How many documents the most selective term filter of `s` (tag, owner, state) matches,
 /// deleted ones included; `None` without such a filter.
 fn selective_estimate(searcher: &Searcher, f: &Fields, s: &Search) -> Option<u64> {

@@ -616,8 +616,11 @@ async fn newest_first_listings_match_a_model_in_every_scope() {
         for _ in 0..300 {
             let mut v = video(n, &format!("clip {n}"), owners[rand(3) as usize]);
             n += 1;
-            v.visibility = [Visibility::Public, Visibility::Unlisted, Visibility::Private]
-                [rand(3) as usize];
+            v.visibility = [
+                Visibility::Public,
+                Visibility::Unlisted,
+                Visibility::Private,
+            ][rand(3) as usize];
             if rand(5) == 0 {
                 v.state = VideoStatus::Processing;
             }
@@ -713,4 +716,81 @@ async fn newest_first_listings_match_a_model_in_every_scope() {
     assert!(5000 > search::WALK_MAX);
     c.commit().await;
     check(&c, &model, "newest private");
+}
+
+/// Trending lists, most viewed first, only what the scope may see: a video made private
+/// or deleted after its views leaves the public list at the next commit (its older
+/// documents, replaced in other segments, never come back), its owner still sees it while it
+/// exists.
+#[tokio::test]
+async fn trending_lists_only_what_the_scope_may_see_across_replaced_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = ready(&settings(dir.path()));
+    let now = chrono::Utc::now().timestamp_millis();
+    let hour = now / 3_600_000 * 3_600_000;
+    let mut vids = Vec::new();
+    for n in 0..30u64 {
+        let v = video(n, &format!("trend {n}"), ["al", "bob"][n as usize % 2]);
+        c.apply(Change::Video(Box::new(v.clone())));
+        vids.push(v);
+        // One commit per few videos: several segments.
+        if n % 7 == 6 {
+            c.commit().await;
+        }
+    }
+    c.commit().await;
+    for (n, v) in vids.iter().enumerate() {
+        let views = 100 + n as u64;
+        c.set_views(
+            v.id,
+            ViewBuckets {
+                fine: vec![],
+                coarse: vec![(hour, views)],
+            },
+            Counts {
+                views,
+                likes: 0,
+                dislikes: 0,
+            },
+        );
+    }
+    let ids = |scope: Scope| -> Vec<Uuid> {
+        c.trending(86_400_000, 10, scope)
+            .unwrap()
+            .iter()
+            .map(|(t, _)| t.id)
+            .collect()
+    };
+    let newest_ten: Vec<Uuid> = vids.iter().rev().take(10).map(|v| v.id).collect();
+    assert_eq!(
+        ids(Scope::Public),
+        newest_ten,
+        "the most viewed are the last made"
+    );
+    // The three most viewed change: private, deleted, retitled; each edit replaces the
+    // document in a newer segment.
+    let mut private = vids[29].clone();
+    private.visibility = Visibility::Private;
+    private.version += 1;
+    c.apply(Change::Video(Box::new(private)));
+    c.apply(Change::Deleted(vids[28].id));
+    let mut edited = vids[27].clone();
+    edited.title = "trend edited".into();
+    edited.version += 1;
+    c.apply(Change::Video(Box::new(edited)));
+    c.commit().await;
+    let public = ids(Scope::Public);
+    let want: Vec<Uuid> = [27, 26, 25, 24, 23, 22, 21, 20, 19, 18]
+        .iter()
+        .map(|n| vids[*n].id)
+        .collect();
+    assert_eq!(
+        public, want,
+        "neither the private nor the deleted video, each once"
+    );
+    // Its owner sees the private video; the deleted one is gone for everyone.
+    let owner = vids[29].owner_id;
+    assert_eq!(ids(Scope::User(owner))[0], vids[29].id);
+    assert!(!ids(Scope::User(vids[28].owner_id)).contains(&vids[28].id));
+    assert_eq!(ids(Scope::Admin)[..2], [vids[29].id, vids[27].id]);
 }
