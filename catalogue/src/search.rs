@@ -727,7 +727,13 @@ fn walk_newest(
     let mut next: BinaryHeap<(u64, Reverse<usize>, usize)> = BinaryHeap::new();
     for (i, seg) in segs.iter().enumerate() {
         let sorted = seg.cols.by_order();
-        let at = sorted.partition_point(|&d| SegCols::get(&seg.cols.order, d) >= top);
+        // The first page (no cursor) starts at the top of every segment: no search.
+        let newest = seg.cols.order.as_ref().map_or(0, |c| c.max_value());
+        let at = if newest < top {
+            0
+        } else {
+            sorted.partition_point(|&d| SegCols::get(&seg.cols.order, d) >= top)
+        };
         if let Some(&d) = sorted.get(at) {
             next.push((SegCols::get(&seg.cols.order, d), Reverse(i), at));
         }

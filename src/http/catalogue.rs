@@ -590,6 +590,35 @@ impl Bodies {
     }
 }
 
+impl Bodies {
+    /// A trending list as [`super::playback::TrendingList`] serialises it: each video as
+    /// [`VideoBody::shown`] to anyone, with its counts and its views in the window.
+    pub(crate) fn trending(
+        &self,
+        tokens: &Tokens,
+        window: &str,
+        items: &[(Arc<VideoView>, Counts, u64)],
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + items.len() * 1_024);
+        out.extend_from_slice(b"{\"window\":");
+        serde_json::to_writer(&mut out, window).expect("a window serialises");
+        out.extend_from_slice(b",\"items\":[");
+        for (i, (v, counts, views)) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(self.open_body(v, tokens, None).as_bytes());
+            out.extend_from_slice(b",\"counts\":");
+            serde_json::to_writer(&mut out, counts).expect("counts serialise");
+            out.extend_from_slice(b",\"window_views\":");
+            out.extend_from_slice(views.to_string().as_bytes());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+}
+
 /// A page of the catalogue as `GET /api/v1/videos` and the channels' listings answer it.
 pub(crate) fn page_response(
     state: &AppState,
@@ -670,6 +699,45 @@ mod tests {
         let page = bodies.page(&tokens, None, &[(Arc::new(changed), counts(1))], None);
         let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
         assert_eq!(page["items"][0]["title"], "renamed");
+    }
+
+    #[test]
+    fn kept_bodies_encode_a_trending_list_as_serde_does() {
+        use crate::http::playback::{TrendingItem, TrendingList};
+        let tokens = Tokens::new(
+            b"unit-test-secret-unit-test-secret-0123",
+            &AuthConfig::default(),
+        );
+        let bodies = Bodies::default();
+        let counts = |n| Counts {
+            views: n,
+            likes: n / 3,
+            dislikes: 2,
+        };
+        let items = vec![
+            (video("public", true), counts(90), 40),
+            (video("public", false), counts(7), 0),
+        ];
+        let want = |items: &[(Arc<VideoView>, Counts, u64)]| {
+            serde_json::to_string(&TrendingList {
+                window: "24h".into(),
+                items: items
+                    .iter()
+                    .map(|(v, c, n)| TrendingItem {
+                        video: VideoBody::shown(VideoView::clone(v), &tokens, None).with_counts(*c),
+                        window_views: *n,
+                    })
+                    .collect(),
+            })
+            .unwrap()
+        };
+        // Twice: encoded, then kept.
+        for _ in 0..2 {
+            let got = bodies.trending(&tokens, "24h", &items);
+            assert_eq!(String::from_utf8(got).unwrap(), want(&items));
+        }
+        let got = bodies.trending(&tokens, "24h", &[]);
+        assert_eq!(String::from_utf8(got).unwrap(), want(&[]));
     }
 
     fn want_empty() -> Vec<u8> {

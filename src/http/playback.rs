@@ -635,33 +635,34 @@ pub async fn trending(
             .catalogue
             .trending(window.millis(), limit, troupe_catalogue::Scope::Public)?;
     // Re-checked like every catalogue answer: a video deleted or hidden a moment ago is gone.
-    let checks = ranked.iter().cloned().map(|(t, hit)| {
+    // The views are the media service's shared ones, so that a video's JSON is kept between
+    // answers while it does not change (see `catalogue::Bodies`).
+    let checks = ranked.iter().map(|(t, hit)| {
         let state = &state;
         async move {
-            match state.media.peek(t.id).await {
+            match state.media.peek_shared(t.id).await {
                 Ok(v)
                     if v.visibility == Visibility::Public
                         && v.state == VideoStatus::Ready
                         && state.moderation.may_see(None, &v) =>
                 {
-                    Some(TrendingItem {
-                        video: VideoBody::shown(v, &state.tokens, None).with_counts(hit.counts),
-                        window_views: t.window_views,
-                    })
+                    Some((v, hit.counts, t.window_views))
                 }
                 _ => None,
             }
         }
     });
-    let items: Vec<TrendingItem> = futures::future::join_all(checks)
+    let items: Vec<_> = futures::future::join_all(checks)
         .await
         .into_iter()
         .flatten()
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=10"))
-        .json(TrendingList {
-            window: window.as_str().into(),
-            items,
-        }))
+        .content_type("application/json")
+        .body(
+            state
+                .bodies
+                .trending(&state.tokens, window.as_str(), &items),
+        ))
 }
