@@ -563,6 +563,20 @@ impl Bodies {
         json
     }
 
+    /// Appends `v` as [`VideoBody::shown`] to `viewer` with `counts`, less the closing brace.
+    fn video_with_counts(
+        &self,
+        out: &mut Vec<u8>,
+        v: &Arc<VideoView>,
+        tokens: &Tokens,
+        viewer: Option<Viewer>,
+        counts: &Counts,
+    ) {
+        out.extend_from_slice(self.open_body(v, tokens, viewer).as_bytes());
+        out.extend_from_slice(b",\"counts\":");
+        serde_json::to_writer(&mut *out, counts).expect("counts serialise");
+    }
+
     /// A page of videos as [`super::videos::VideoPage`] serialises it: each video as
     /// [`VideoBody::shown`] to `viewer`, with its counts.
     pub(crate) fn page(
@@ -578,9 +592,7 @@ impl Bodies {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(self.open_body(v, tokens, viewer).as_bytes());
-            out.extend_from_slice(b",\"counts\":");
-            serde_json::to_writer(&mut out, counts).expect("counts serialise");
+            self.video_with_counts(&mut out, v, tokens, viewer, counts);
             out.push(b'}');
         }
         out.extend_from_slice(b"],\"next_cursor\":");
@@ -607,9 +619,7 @@ impl Bodies {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(self.open_body(v, tokens, None).as_bytes());
-            out.extend_from_slice(b",\"counts\":");
-            serde_json::to_writer(&mut out, counts).expect("counts serialise");
+            self.video_with_counts(&mut out, v, tokens, None, counts);
             out.extend_from_slice(b",\"window_views\":");
             out.extend_from_slice(views.to_string().as_bytes());
             out.push(b'}');
@@ -638,6 +648,13 @@ mod tests {
     use crate::config::AuthConfig;
     use crate::http::videos::VideoPage;
 
+    fn tokens() -> Tokens {
+        Tokens::new(
+            b"unit-test-secret-unit-test-secret-0123",
+            &AuthConfig::default(),
+        )
+    }
+
     fn video(visibility: &str, poster: bool) -> Arc<VideoView> {
         let id = Uuid::now_v7();
         Arc::new(
@@ -655,10 +672,7 @@ mod tests {
 
     #[test]
     fn kept_bodies_encode_a_page_as_serde_does() {
-        let tokens = Tokens::new(
-            b"unit-test-secret-unit-test-secret-0123",
-            &AuthConfig::default(),
-        );
+        let tokens = tokens();
         let bodies = Bodies::default();
         let counts = |n| Counts {
             views: n,
@@ -704,10 +718,7 @@ mod tests {
     #[test]
     fn kept_bodies_encode_a_trending_list_as_serde_does() {
         use crate::http::playback::{TrendingItem, TrendingList};
-        let tokens = Tokens::new(
-            b"unit-test-secret-unit-test-secret-0123",
-            &AuthConfig::default(),
-        );
+        let tokens = tokens();
         let bodies = Bodies::default();
         let counts = |n| Counts {
             views: n,

@@ -189,21 +189,7 @@ pub async fn ready_video(
 /// second call replaces the first stream rather than hitting the plan's limit); its playback
 /// token and the master URL (absolute).
 pub async fn playback(app: &TestApp, token: &str, id: &str) -> (String, String) {
-    let r = app
-        .request(
-            Method::POST,
-            "/api/v1/playback/sessions",
-            Some(token),
-            Some(json!({"video_id": id, "device_id": "it-player"})),
-        )
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let g: Value = r.json().await.unwrap();
+    let g = app.start_playback(token, id, "it-player").await;
     (
         g["token"].as_str().unwrap().to_owned(),
         app.url(g["master_url"].as_str().unwrap()),

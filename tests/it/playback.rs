@@ -87,14 +87,7 @@ async fn start(app: &TestApp, token: &str, video: &str, device: &str) -> Respons
 
 /// Starts a stream, asserting 201; the answer.
 async fn started(app: &TestApp, token: &str, video: &str, device: &str) -> Value {
-    let r = start(app, token, video, device).await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "start {device}: {}",
-        r.text().await.unwrap()
-    );
-    r.json().await.unwrap()
+    app.start_playback(token, video, device).await
 }
 
 async fn heartbeat(app: &TestApp, token: &str, sid: &str, body: Value) -> Response {

@@ -7,7 +7,7 @@ use crate::cluster::{Cluster, Spec};
 use crate::harness::*;
 use crate::media::{clip, media_env, new_video, upload, wait_state};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// A viewer's playback of one video through one node: its master playlist, one media playlist
@@ -19,21 +19,7 @@ struct Playback {
 }
 
 async fn play(app: &TestApp, token: &str, video: &str, device: &str) -> Playback {
-    let r = app
-        .request(
-            Method::POST,
-            "/api/v1/playback/sessions",
-            Some(token),
-            Some(json!({"video_id": video, "device_id": device})),
-        )
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap()
-    );
-    let g: Value = r.json().await.unwrap();
+    let g = app.start_playback(token, video, device).await;
     let master = app.url(g["master_url"].as_str().unwrap());
     let body = app
         .client
