@@ -78,7 +78,7 @@ pub(crate) fn scope(viewer: Option<Viewer>) -> Scope {
 /// Whether `scope` may list `v` as it is now: what the index lists for the scope, and what
 /// [`troupe_actors::moderation::Moderation::may_see`] lets its viewer see (a suspended owner's
 /// videos, which the index does not know of, are gone for all but admins).
-fn listable(state: &AppState, scope: Scope, v: &VideoView) -> bool {
+pub(crate) fn listable(state: &AppState, scope: Scope, v: &VideoView) -> bool {
     let viewer = match scope {
         Scope::Admin => return true,
         Scope::User(me) if v.owner_id == me => return true,

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use troupe_actors::accounts::Plan;
-use troupe_actors::media::video::{VideoStatus, Visibility};
+use troupe_actors::media::video::VideoStatus;
 use troupe_actors::playback::session::{
     anonymous_key, SessionError, StartStream, Stream, WatchEntry,
 };
@@ -641,11 +641,7 @@ pub async fn trending(
         let state = &state;
         async move {
             match state.media.peek_shared(t.id).await {
-                Ok(v)
-                    if v.visibility == Visibility::Public
-                        && v.state == VideoStatus::Ready
-                        && state.moderation.may_see(None, &v) =>
-                {
+                Ok(v) if super::catalogue::listable(state, troupe_catalogue::Scope::Public, &v) => {
                     Some((v, hit.counts, t.window_views))
                 }
                 _ => None,
