@@ -139,6 +139,15 @@ ensure_standardwebhooks() {
     python3 -m pip install -q --disable-pip-version-check --user --break-system-packages standardwebhooks
 }
 
+# dkimpy (PyPI), the DKIM verifier the email tests check troupe's signatures with
+# (tests/support/dkim_verify.py).
+ensure_dkimpy() {
+  python3 -c 'import dkim' 2>/dev/null && return 0
+  echo "==> installing dkimpy (DKIM verifier)" >&2
+  python3 -m pip install -q --disable-pip-version-check dkimpy ||
+    python3 -m pip install -q --disable-pip-version-check --user --break-system-packages dkimpy
+}
+
 # The web console (web/): its npm packages as locked (again whenever the lock file changes).
 ensure_console_packages() {
   local d=web

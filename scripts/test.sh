@@ -20,6 +20,7 @@ ensure_tuspy
 ensure_feedparser
 ensure_brotli
 ensure_standardwebhooks
+ensure_dkimpy
 ensure_schemathesis
 ensure_console
 status=0

@@ -511,9 +511,9 @@ pub async fn test(
 }
 
 // What produces events: each is called once the fact is durable, and returns once the
-// deliveries are durable (one enqueue per matching endpoint). A failure to enqueue is logged
-// and counted (`troupe_webhook_events_lost_total`), never turned into an error for a request
-// whose change is already made.
+// deliveries are durable (one enqueue per matching endpoint). A failure to enqueue is tried
+// again in the background (`Webhooks::emit_logged`), never turned into an error for a
+// request whose change is already made.
 
 /// `video.created`, `video.updated` or `video.deleted` for `video` (its owner's view).
 pub async fn video_event(state: &AppState, kind: EventType, video: &VideoView) {

@@ -492,3 +492,184 @@ async fn a_digest_groups_what_arrived_by_type_and_channel_and_nothing_is_sent_fo
 fn is_verification(m: &ParsedMail) -> bool {
     m.subject.starts_with("Confirm your email")
 }
+
+/// A new RSA key for DKIM in `dir`: the PKCS#1 PEM file troupe signs with, and the public key
+/// (base64 DER) an operator would publish in DNS.
+fn dkim_key(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let pem = dir.join("dkim.pem");
+    let out = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&pem)
+        .arg("2048")
+        .output()
+        .expect("openssl makes a key");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("openssl")
+        .args(["rsa", "-pubout", "-outform", "DER", "-in"])
+        .arg(&pem)
+        .output()
+        .expect("openssl prints the public key");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use base64::Engine;
+    let public = base64::engine::general_purpose::STANDARD.encode(&out.stdout);
+    (pem, public)
+}
+
+#[tokio::test]
+async fn dkim_signatures_verify_with_a_real_verifier_and_cover_the_unsubscribe_headers() {
+    let keys = tempfile::tempdir().unwrap();
+    let (pem, public) = dkim_key(keys.path());
+    let sink = SmtpSink::start().await;
+    let options = sink.options(
+        Options::default()
+            .env("TROUPE__EMAIL__DKIM_SELECTOR", "mail2026")
+            .env("TROUPE__EMAIL__DKIM_DOMAIN", "example.org")
+            .env("TROUPE__EMAIL__DKIM_KEY_FILE", pem.display().to_string()),
+    );
+    let app = TestApp::spawn(options).await;
+    let alice = app.user("alice").await;
+    put_settings(
+        &app,
+        &alice,
+        json!({"new_subscriber": {"web": true, "email": "instant"}}),
+    )
+    .await;
+    let bob = app.user("bob").await;
+    subscribe(&app, &bob, "alice").await;
+    sink.wait_for(WITHIN, |m| {
+        m.to == "alice@example.org" && m.subject == "bob subscribed to alice"
+    })
+    .await;
+
+    // dkimpy, given the public key as the DNS TXT record `mail2026._domainkey.example.org`.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/dkim_verify.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&sink.dir)
+        .arg(&public)
+        .output()
+        .expect("python3 runs the verifier");
+    assert!(
+        out.status.success(),
+        "dkim_verify.py failed (. scripts/lib.sh; ensure_dkimpy): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    // The verification mails of both registrations, and the notification.
+    assert!(checked.len() >= 3, "{checked:#?}");
+    for m in &checked {
+        assert_eq!(m["signed"], true, "unsigned: {}", m["raw"]);
+        assert_eq!(m["verified"], true, "does not verify: {}", m["raw"]);
+        assert_eq!(m["domain"], "example.org");
+        assert_eq!(m["selector"], "mail2026");
+        let signed: Vec<&str> = m["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        for h in ["from", "to", "subject", "date", "message-id"] {
+            assert!(signed.contains(&h), "{h} is not signed: {signed:?}");
+        }
+    }
+    let notice = checked
+        .iter()
+        .find(|m| m["subject"] == "bob subscribed to alice")
+        .unwrap();
+    let signed = notice["headers"].as_array().unwrap();
+    for h in ["list-unsubscribe", "list-unsubscribe-post"] {
+        assert!(
+            signed.iter().any(|s| s == h),
+            "{h} is not signed: {signed:?}"
+        );
+    }
+    // A forged unsubscribe link breaks the signature (the check can fail).
+    assert_eq!(notice["tampered_verified"], false, "{}", notice["raw"]);
+}
+
+#[tokio::test]
+async fn mail_owed_by_a_node_killed_while_smtp_is_down_is_sent_once_by_the_survivors() {
+    use crate::cluster::{Cluster, Spec};
+    let mut sink = SmtpSink::down_at_first();
+    // Retries every 1-2 s for about 40 s, and sweeps every 2 s, so the test need not wait
+    // for the defaults (a minute, 30 s).
+    let schedule = format!("[1{}]", ", 2".repeat(20));
+    let env = [
+        ("TROUPE__EMAIL__SMTP_URL", sink.url()),
+        ("TROUPE__EMAIL__RETRY_SCHEDULE_SECS", schedule),
+        ("TROUPE__OUTBOX__SWEEP_SECS", "2".to_owned()),
+        ("TROUPE__AUTH__ADMIN_USERNAMES", "[\"boss\"]".to_owned()),
+    ];
+    let mut c = Cluster::start_with_env(
+        Spec {
+            nodes: 3,
+            proxied: false,
+        },
+        &env,
+    )
+    .await;
+    let admin = c.nodes[0].user("boss").await;
+    // 24 mails queued through node 0 while the SMTP server is down. Their deliveries are
+    // owned by key across the three nodes (node 2 owns none of them with odds of 1 in 17,000).
+    let mut keys = std::collections::BTreeSet::new();
+    for i in 0..24 {
+        let r = c.nodes[0]
+            .request(
+                Method::POST,
+                "/api/v1/admin/email/test",
+                Some(&admin),
+                Some(json!({"to": format!("ops{i}@example.org")})),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let key = r.json::<Value>().await.unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        keys.insert(key);
+    }
+    c.nodes[2].kill9();
+    sink.up().await;
+
+    let ours = |sink: &SmtpSink| -> Vec<String> {
+        sink.messages()
+            .into_iter()
+            .filter(|m| m.to.starts_with("ops"))
+            .map(|m| m.header("message-id").unwrap_or_default().to_owned())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while ours(&sink).len() < keys.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {} mails arrived after a node died: {:?}",
+            ours(&sink).len(),
+            keys.len(),
+            ours(&sink)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Every mail once: a few more retry periods bring no second copy.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let got = ours(&sink);
+    let ids: std::collections::BTreeSet<String> = got
+        .iter()
+        .map(|id| {
+            id.trim_start_matches('<')
+                .split('@')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(got.len(), keys.len(), "a mail arrived twice: {got:?}");
+    assert_eq!(ids, keys);
+}

@@ -128,6 +128,8 @@ pub struct Ctx<E: Entity> {
     parts_staged: bool,
     /// The stamps of the request being handled, when stamps are on ([`crate::stamps`]).
     current: Option<Arc<stamps::Call>>,
+    /// The handler asked to end the activation after this request ([`Ctx::passivate`]).
+    passivate: bool,
 }
 
 /// An answer held back until the state it was computed from is durable.
@@ -414,6 +416,15 @@ impl<E: Entity> Ctx<E> {
         self.first
     }
 
+    /// Ends this activation after the request being handled, as an idle one is passivated:
+    /// its answer goes out once its writes are durable, requests already queued are handled,
+    /// and a later request activates the entity afresh. For an entity whose work is done for
+    /// now (a delivery that was sent, a digest that went out), so that it holds neither a
+    /// slot nor memory until the idle timeout, which matters when thousands finish a second.
+    pub fn passivate(&mut self) {
+        self.passivate = true;
+    }
+
     /// Publishes a snapshot of durable state, if the kind publishes any.
     fn publish(&self, snapshot: Option<Snapshot>) {
         if let Some(s) = snapshot {
@@ -691,6 +702,7 @@ impl<E: Entity> Actor for EntityHost<E> {
             parts: HashMap::new(),
             parts_staged: false,
             current: None,
+            passivate: false,
         };
         ctx.publish(E::snapshot(ctx.state.as_ref()));
         Ok(ctx)
@@ -783,6 +795,11 @@ impl<E: Entity> Actor for EntityHost<E> {
                 answer.send(None);
             }
             retire_if_poisoned(&myself, ctx);
+            if std::mem::take(&mut ctx.passivate) && !ctx.retired {
+                // As the directory passivates: queued requests are handled, new ones wait
+                // for the exit (post_stop finishes a write under way) and activate afresh.
+                let _ = myself.drain();
+            }
             return Ok(());
         }
         let fenced = matches!(ctx.poisoned, Some(StoreError::Conflict));

@@ -44,6 +44,8 @@ enum TallyReq {
     Add(u64),
     /// Like `Add`, through `Ctx::stage` (batched writes).
     Stage(u64),
+    /// Like `Stage`, then ends the activation (`Ctx::passivate`).
+    StageAndGo(u64),
     /// Like `Add`, through `Ctx::stage_soft` (written behind within the duration).
     Soft(u64, Duration),
     /// Like `Stage`, and announces the new count in [`ANNOUNCED`] once it is durable
@@ -107,6 +109,14 @@ impl Entity for Tally {
                 s.n += k;
                 let n = s.n;
                 ctx.stage(s);
+                TallyAnswer::N(n)
+            }
+            TallyReq::StageAndGo(k) => {
+                let mut s = ctx.state().cloned().unwrap_or_default();
+                s.n += k;
+                let n = s.n;
+                ctx.stage(s);
+                ctx.passivate();
                 TallyAnswer::N(n)
             }
             TallyReq::Announce(k) => {
@@ -200,6 +210,37 @@ async fn an_idle_actor_passivates_and_comes_back_with_its_state() {
 }
 
 /// Reads `key`'s durable count straight from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_that_asks_to_passivate_goes_at_once_and_loses_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    // Idle actors would stay for a minute: only `passivate` makes them go.
+    let tallies = tallies(store.clone(), config(60_000)).await;
+    assert_eq!(
+        tallies
+            .call("a", TallyReq::StageAndGo(1))
+            .await
+            .unwrap()
+            .n(),
+        1
+    );
+    wait_until(|| tallies.active() == 0).await;
+    assert_eq!(stored(&store, "a").await, 1);
+    // Many at once: requests queued behind one that passivates are handled, later ones
+    // activate it afresh; every answer is a different count, and all are durable.
+    let calls = (0..200).map(|_| tallies.call("a", TallyReq::StageAndGo(1)));
+    let mut seen: Vec<u64> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().n())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (2..=201).collect::<Vec<u64>>());
+    wait_until(|| tallies.active() == 0).await;
+    assert_eq!(stored(&store, "a").await, 201);
+    assert_eq!(tallies.call("a", TallyReq::Get).await.unwrap().n(), 201);
+}
+
 async fn stored(store: &Arc<dyn StateStore>, key: &str) -> u64 {
     match store.get(&format!("tally/{key}")).await.unwrap() {
         Some(v) => crate::codec::decode::<TallyState>(1, &v.value).unwrap().n,

@@ -433,6 +433,8 @@ impl Entity for DigestActor {
                 s.last_sent = Some(Utc::now());
                 ctx.save(s).await?;
                 delete_due(&args, &key).await?;
+                // Sent: until the next notification, nothing for it to do in memory.
+                ctx.passivate();
                 Ok(DigestResponse::Due(None))
             }
         }

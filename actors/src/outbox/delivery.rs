@@ -329,6 +329,10 @@ impl Entity for DeliveryActor {
                     }
                     Status::Sent => delete_entry(&store, QUEUE, &key).await?,
                 }
+                if status != Status::Pending {
+                    // Finished: no slot or memory held for it until the idle timeout.
+                    ctx.passivate();
+                }
                 Ok(DeliveryResponse::Recorded(Box::new(record), next))
             }
             DeliveryRequest::RetryNow => {

@@ -186,27 +186,41 @@ struct Sched {
     due: HashMap<String, (i64, String)>,
     /// Keys whose attempt is under way, with their kind.
     running: HashMap<String, String>,
+    /// How many keys of each kind are due or under way: the gauge, kept as they come and go
+    /// (counting the maps at every change would cost the schedule's size each time).
+    sizes: BTreeMap<String, usize>,
 }
 
 impl Sched {
     fn gauge(&self, metric: &'static str) {
-        let mut counts: BTreeMap<&str, f64> = BTreeMap::new();
-        for kind in self
-            .due
-            .values()
-            .map(|(_, k)| k)
-            .chain(self.running.values())
-        {
-            *counts.entry(kind.as_str()).or_default() += 1.0;
-        }
         if metric == "troupe_outbox_pending" {
             for kind in ["email", "webhook"] {
-                counts.entry(kind).or_default();
+                if !self.sizes.contains_key(kind) {
+                    metrics::gauge!(metric, "kind" => kind).set(0.0);
+                }
             }
         }
-        for (kind, n) in counts {
-            metrics::gauge!(metric, "kind" => kind.to_owned()).set(n);
+        for (kind, n) in &self.sizes {
+            metrics::gauge!(metric, "kind" => kind.clone()).set(*n as f64);
         }
+    }
+
+    /// One key of `kind` more (`up`) or fewer in the schedule.
+    fn count(&mut self, kind: &str, up: bool) {
+        match self.sizes.get_mut(kind) {
+            Some(n) if up => *n += 1,
+            Some(n) => *n = n.saturating_sub(1),
+            None if up => {
+                self.sizes.insert(kind.to_owned(), 1);
+            }
+            None => {}
+        }
+    }
+
+    /// The gauge of one kind only.
+    fn gauge_kind(&self, metric: &'static str, kind: &str) {
+        let n = self.sizes.get(kind).copied().unwrap_or(0);
+        metrics::gauge!(metric, "kind" => kind.to_owned()).set(n as f64);
     }
 }
 
@@ -247,9 +261,14 @@ impl Schedule {
         if s.due.get(key).is_some_and(|(t, _)| *t == ms) {
             return;
         }
-        s.due.insert(key.to_owned(), (ms, kind.to_owned()));
+        if s.due
+            .insert(key.to_owned(), (ms, kind.to_owned()))
+            .is_none()
+        {
+            s.count(kind, true);
+        }
         s.heap.push(Reverse((ms, key.to_owned())));
-        s.gauge(self.metric);
+        s.gauge_kind(self.metric, kind);
         drop(s);
         self.wake.notify_one();
     }
@@ -283,8 +302,10 @@ impl Schedule {
     /// The attempt of `key` is over.
     pub(crate) fn done(&self, key: &str) {
         let mut s = self.inner.lock().expect("schedule lock");
-        s.running.remove(key);
-        s.gauge(self.metric);
+        if let Some(kind) = s.running.remove(key) {
+            s.count(&kind, false);
+            s.gauge_kind(self.metric, &kind);
+        }
     }
 }
 
@@ -647,5 +668,45 @@ async fn sweep(core: &Core) -> Result<(), String> {
             }
             core.schedule.push(&key, &entry.kind, entry.next_at);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(s: &Schedule) -> Vec<(String, usize)> {
+        let s = s.inner.lock().unwrap();
+        s.sizes
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
+    }
+
+    #[test]
+    fn the_schedules_sizes_follow_keys_in_and_out_without_counting_them_again() {
+        let s = Schedule::new("troupe_outbox_pending");
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        s.push("a", "email", past);
+        s.push("b", "email", past + chrono::Duration::milliseconds(1));
+        s.push("c", "webhook", past + chrono::Duration::milliseconds(2));
+        // Moved to another time: still one key.
+        s.push("a", "email", past - chrono::Duration::milliseconds(5));
+        assert_eq!(sizes(&s), [("email".into(), 2), ("webhook".into(), 1)]);
+        // Under way still counts; a push while under way adds nothing.
+        let (first, kind) = s.pop_due().unwrap();
+        assert_eq!((first.as_str(), kind.as_str()), ("a", "email"));
+        s.push("a", "email", past);
+        assert_eq!(sizes(&s), [("email".into(), 2), ("webhook".into(), 1)]);
+        s.done("a");
+        s.done("a");
+        assert_eq!(sizes(&s), [("email".into(), 1), ("webhook".into(), 1)]);
+        for _ in 0..2 {
+            let (k, _) = s.pop_due().unwrap();
+            s.done(&k);
+        }
+        assert!(sizes(&s).is_empty());
+        assert!(s.pop_due().is_err());
     }
 }

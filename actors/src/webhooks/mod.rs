@@ -36,6 +36,10 @@ pub const INSTANCE: &str = "instance";
 /// The outbox kind of webhook deliveries.
 pub const KIND: &str = "webhook";
 
+/// The waits (s) before each background try of an event the outbox could not take on a
+/// request path: about five minutes in all.
+const EMIT_RETRY_SECS: [u64; 9] = [1, 2, 4, 8, 15, 30, 60, 90, 90];
+
 /// How webhooks behave (`[webhooks]`).
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
@@ -339,14 +343,32 @@ impl Webhooks {
         Ok(n)
     }
 
-    /// Produces an event and logs (never returns) a failure: for producers that answer
-    /// anyway (the fact is durable; a 503 would make the client repeat it).
+    /// Produces an event and never returns a failure: for producers that answer anyway (the
+    /// fact is durable; a 503 would make the client repeat it). When the outbox cannot take
+    /// it now (overloaded or unavailable), the event is tried again in the background for
+    /// about five minutes (the same event again adds nothing) before it is logged at ERROR
+    /// and counted as lost.
     pub async fn emit_logged(&self, event: &Event) {
-        if let Err(e) = self.emit(event).await {
+        let Err(e) = self.emit(event).await else {
+            return;
+        };
+        tracing::warn!(event = %event.id, kind = event.kind.as_str(), error = %e, "could not enqueue a webhook event; trying again in the background");
+        metrics::counter!("troupe_webhook_events_retried_total", "type" => event.kind.as_str())
+            .increment(1);
+        let (this, event) = (self.clone(), event.clone());
+        tokio::spawn(async move {
+            let mut error = e.to_string();
+            for wait in EMIT_RETRY_SECS {
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                match this.emit(&event).await {
+                    Ok(_) => return,
+                    Err(e) => error = e.to_string(),
+                }
+            }
             metrics::counter!("troupe_webhook_events_lost_total", "type" => event.kind.as_str())
                 .increment(1);
-            tracing::error!(event = %event.id, kind = event.kind.as_str(), error = %e, "could not enqueue a webhook event");
-        }
+            tracing::error!(event = %event.id, kind = event.kind.as_str(), error = %error, "could not enqueue a webhook event; giving up");
+        });
     }
 
     /// Sends a `webhook.test` event to one endpoint (enabled or not: it is the owner asking).
