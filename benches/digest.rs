@@ -34,6 +34,10 @@ use troupe_actors::outbox::{Outbox, OutboxSettings};
 use troupe_runtime::store::SledStore;
 use troupe_runtime::{RuntimeConfig, System};
 
+// The allocator the server binary runs with (src/main.rs): measured as it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -143,6 +143,10 @@ impl Default for EmailConfig {
 pub struct OutboxConfig {
     /// Delivery attempts (emails, webhook calls) under way at once on a node.
     pub concurrency: usize,
+    /// How many of them may go to one target (a webhook endpoint, an address) at once: due
+    /// deliveries to a target at this limit wait for one of its attempts to end, so a slow
+    /// or failing endpoint cannot take every attempt of the node.
+    pub per_target_concurrency: usize,
     /// How often every node rebuilds its schedule of due deliveries from the store, in
     /// seconds (and at start): a node that left has its deliveries taken over within this.
     pub sweep_secs: u64,
@@ -151,7 +155,8 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
-            concurrency: 64,
+            concurrency: 256,
+            per_target_concurrency: 64,
             sweep_secs: 30,
         }
     }

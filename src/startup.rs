@@ -138,6 +138,7 @@ impl Application {
             &system,
             troupe_actors::outbox::OutboxSettings {
                 concurrency: config.outbox.concurrency.max(1),
+                per_target: config.outbox.per_target_concurrency.max(1),
                 sweep: Duration::from_secs(config.outbox.sweep_secs.max(1)),
                 ..Default::default()
             },

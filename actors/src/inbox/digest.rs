@@ -356,7 +356,7 @@ impl Entity for DigestActor {
                     let due = next_at_hour(s.hour, &s.zone, Utc::now());
                     write_due(&args, &key, due).await?;
                     s.due = Some(due);
-                    args.schedule.push(&key, "digest", due);
+                    args.schedule.push(&key, "digest", "", due);
                 }
                 ctx.save(s).await?;
                 Ok(DigestResponse::View(view(ctx.state().expect("saved"))))
@@ -394,7 +394,7 @@ impl Entity for DigestActor {
                     // flush finds empty and removes.
                     write_due(&args, &key, due).await?;
                     s.due = Some(due);
-                    args.schedule.push(&key, "digest", due);
+                    args.schedule.push(&key, "digest", "", due);
                 }
                 let due = s.due;
                 ctx.save(s).await?;
@@ -531,7 +531,7 @@ impl Drop for Tasks {
 impl Digests {
     /// Starts the `digest` kind on this node, its schedule and its sweeper.
     pub async fn start(system: &System, settings: DigestSettings) -> Result<Self, CallError> {
-        let schedule = Arc::new(Schedule::new("troupe_digests_pending"));
+        let schedule = Arc::new(Schedule::new("troupe_digests_pending", 1));
         let sink: Arc<OnceLock<Arc<dyn DigestSink>>> = Arc::new(OnceLock::new());
         let digests = Directory::<DigestActor>::start(
             system,
@@ -634,7 +634,7 @@ async fn run(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        let (key, _) = schedule.next_due().await;
+        let (key, _, _) = schedule.next_due().await;
         let (system, digests, schedule) = (system.clone(), digests.clone(), schedule.clone());
         tokio::spawn(async move {
             let mut again = None;
@@ -650,7 +650,7 @@ async fn run(
             }
             schedule.done(&key);
             if let Some(at) = again {
-                schedule.push(&key, "digest", at);
+                schedule.push(&key, "digest", "", at);
             }
             drop(permit);
         });
@@ -688,7 +688,7 @@ async fn sweep_forever(system: System, schedule: Arc<Schedule>, every: Duration)
                     continue;
                 }
                 if let Ok(due) = codec::decode::<DateTime<Utc>>(1, &v.value) {
-                    schedule.push(&key, "digest", due);
+                    schedule.push(&key, "digest", "", due);
                 }
             }
         }

@@ -243,11 +243,11 @@ impl Entity for DeliveryActor {
                     running: None,
                 };
                 put_entry(&store, QUEUE, &key, &QueueEntry::of(&state, due)).await?;
-                let kind = state.outgoing.kind.clone();
+                let (kind, target) = (state.outgoing.kind.clone(), state.outgoing.target.clone());
                 ctx.save(state).await?;
                 metrics::counter!("troupe_outbox_queued_total", "kind" => kind.clone())
                     .increment(1);
-                schedule.push(&key, &kind, due);
+                schedule.push(&key, &kind, &target, due);
                 Ok(DeliveryResponse::Enqueued(true))
             }
             DeliveryRequest::Begin => {
@@ -327,7 +327,16 @@ impl Entity for DeliveryActor {
                         put_entry(&store, FAILED, &key, &entry).await?;
                         delete_entry(&store, QUEUE, &key).await?;
                     }
-                    Status::Sent => delete_entry(&store, QUEUE, &key).await?,
+                    // The state says sent, durably: the index entry goes behind the answer
+                    // (one durable write fewer per delivery). One left by a crash is removed
+                    // by the next attempt, which finds the delivery finished.
+                    Status::Sent => {
+                        tokio::spawn(async move {
+                            if let Err(e) = delete_entry(&store, QUEUE, &key).await {
+                                tracing::debug!(key, error = %e, "a sent delivery's index entry stays until its next attempt");
+                            }
+                        });
+                    }
                 }
                 if status != Status::Pending {
                     // Finished: no slot or memory held for it until the idle timeout.
@@ -346,11 +355,11 @@ impl Entity for DeliveryActor {
                 }
                 s.next_at = Some(now);
                 s.running = None;
-                let kind = s.outgoing.kind.clone();
+                let (kind, target) = (s.outgoing.kind.clone(), s.outgoing.target.clone());
                 put_entry(&store, QUEUE, &key, &QueueEntry::of(&s, now)).await?;
                 ctx.save(s).await?;
                 delete_entry(&store, FAILED, &key).await?;
-                schedule.push(&key, &kind, now);
+                schedule.push(&key, &kind, &target, now);
                 Ok(DeliveryResponse::Found(true))
             }
             DeliveryRequest::Get => Ok(DeliveryResponse::State(ctx.state().cloned().map(Box::new))),

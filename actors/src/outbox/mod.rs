@@ -30,7 +30,7 @@ use delivery::{DeliveryArgs, FAILED, QUEUE};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use troupe_runtime::{codec, ActorId, CallError, Directory, Entity, System};
@@ -133,6 +133,8 @@ pub enum OutboxError {
 pub struct OutboxSettings {
     /// How many attempts run at once on a node.
     pub concurrency: usize,
+    /// How many of them may go to one target (a webhook endpoint, an address) at once.
+    pub per_target: usize,
     /// How often every node rebuilds its schedule from the store (and at start), to take over
     /// the deliveries of a node that left.
     pub sweep: Duration,
@@ -143,7 +145,8 @@ pub struct OutboxSettings {
 impl Default for OutboxSettings {
     fn default() -> Self {
         Self {
-            concurrency: 64,
+            concurrency: 256,
+            per_target: 64,
             sweep: Duration::from_secs(30),
             attempt_timeout: Duration::from_secs(120),
         }
@@ -171,21 +174,37 @@ pub struct OutboxItem {
 }
 
 /// The per-node schedule of due deliveries: a heap of (due time, key), with the keys it holds
-/// and the attempts under way, so that a key is never in it twice.
+/// and the attempts under way, so that a key is never in it twice. At most `per_target`
+/// attempts to one target (a webhook endpoint, an address) are under way at once: a due key
+/// whose target is at its limit is parked until one of them ends, so that a slow or failing
+/// target never takes every attempt the node may run and holds up the others.
 pub(crate) struct Schedule {
     inner: Mutex<Sched>,
     wake: tokio::sync::Notify,
     /// The gauge of what it holds, by kind.
     metric: &'static str,
+    /// Attempts under way at once per target (an empty target has no limit).
+    per_target: usize,
+}
+
+/// A key that is due: when, its kind and its target.
+struct Due {
+    ms: i64,
+    kind: String,
+    target: String,
 }
 
 #[derive(Default)]
 struct Sched {
     heap: BinaryHeap<Reverse<(i64, String)>>,
-    /// Key → (due in ms, kind): the live entries; heap entries that disagree are stale.
-    due: HashMap<String, (i64, String)>,
-    /// Keys whose attempt is under way, with their kind.
-    running: HashMap<String, String>,
+    /// The live entries (parked ones too); heap entries that disagree are stale.
+    due: HashMap<String, Due>,
+    /// Keys whose attempt is under way, with their kind and target.
+    running: HashMap<String, (String, String)>,
+    /// Attempts under way per target.
+    busy: HashMap<String, usize>,
+    /// Due keys waiting for an attempt of their target to end, oldest first.
+    parked: HashMap<String, VecDeque<String>>,
     /// How many keys of each kind are due or under way: the gauge, kept as they come and go
     /// (counting the maps at every change would cost the schedule's size each time).
     sizes: BTreeMap<String, usize>,
@@ -225,17 +244,19 @@ impl Sched {
 }
 
 impl Schedule {
-    /// An empty schedule whose size is the gauge `metric`, by kind.
-    pub(crate) fn new(metric: &'static str) -> Self {
+    /// An empty schedule whose size is the gauge `metric`, by kind, running at most
+    /// `per_target` attempts to one target at once.
+    pub(crate) fn new(metric: &'static str, per_target: usize) -> Self {
         Self {
             inner: Mutex::new(Sched::default()),
             wake: tokio::sync::Notify::new(),
             metric,
+            per_target: per_target.max(1),
         }
     }
 
-    /// Waits for the next due key and moves it to the running set.
-    pub(crate) async fn next_due(&self) -> (String, String) {
+    /// Waits for the next due key and moves it to the running set: its key, kind and target.
+    pub(crate) async fn next_due(&self) -> (String, String, String) {
         loop {
             match self.pop_due() {
                 Ok(next) => return next,
@@ -250,21 +271,23 @@ impl Schedule {
         }
     }
 
-    /// Schedules `key` at `at` (replacing an earlier time for it), unless its attempt is
-    /// under way.
-    pub(crate) fn push(&self, key: &str, kind: &str, at: DateTime<Utc>) {
+    /// Schedules `key` (of `kind`, to `target`; empty: no per-target limit) at `at`
+    /// (replacing an earlier time for it), unless its attempt is under way.
+    pub(crate) fn push(&self, key: &str, kind: &str, target: &str, at: DateTime<Utc>) {
         let ms = at.timestamp_millis();
         let mut s = self.inner.lock().expect("schedule lock");
         if s.running.contains_key(key) {
             return;
         }
-        if s.due.get(key).is_some_and(|(t, _)| *t == ms) {
+        if s.due.get(key).is_some_and(|d| d.ms == ms) {
             return;
         }
-        if s.due
-            .insert(key.to_owned(), (ms, kind.to_owned()))
-            .is_none()
-        {
+        let due = Due {
+            ms,
+            kind: kind.to_owned(),
+            target: target.to_owned(),
+        };
+        if s.due.insert(key.to_owned(), due).is_none() {
             s.count(kind, true);
         }
         s.heap.push(Reverse((ms, key.to_owned())));
@@ -279,33 +302,69 @@ impl Schedule {
         s.due.contains_key(key) || s.running.contains_key(key)
     }
 
-    /// The next due key (moved to the running set), or how long until one is due.
-    fn pop_due(&self) -> Result<(String, String), Option<Duration>> {
+    /// The next due key whose target may take another attempt (moved to the running set),
+    /// or how long until one is due. Due keys of a target at its limit are parked.
+    fn pop_due(&self) -> Result<(String, String, String), Option<Duration>> {
         let now = Utc::now().timestamp_millis();
-        let mut s = self.inner.lock().expect("schedule lock");
+        let mut guard = self.inner.lock().expect("schedule lock");
+        let s = &mut *guard;
         while let Some(Reverse((at, key))) = s.heap.peek().cloned() {
-            if s.due.get(&key).map(|(t, _)| *t) != Some(at) {
+            let Some(due) = s.due.get(&key).filter(|d| d.ms == at) else {
                 s.heap.pop();
                 continue;
-            }
+            };
             if at > now {
                 return Err(Some(Duration::from_millis((at - now) as u64)));
             }
             s.heap.pop();
-            let (_, kind) = s.due.remove(&key).expect("a live entry");
-            s.running.insert(key.clone(), kind.clone());
-            return Ok((key, kind));
+            let target = due.target.clone();
+            if !target.is_empty() && s.busy.get(&target).copied().unwrap_or(0) >= self.per_target {
+                s.parked.entry(target).or_default().push_back(key);
+                continue;
+            }
+            let due = s.due.remove(&key).expect("a live entry");
+            if !target.is_empty() {
+                *s.busy.entry(target.clone()).or_default() += 1;
+            }
+            s.running
+                .insert(key.clone(), (due.kind.clone(), target.clone()));
+            return Ok((key, due.kind, target));
         }
         Err(None)
     }
 
-    /// The attempt of `key` is over.
+    /// The attempt of `key` is over: a key parked for its target is due again.
     pub(crate) fn done(&self, key: &str) {
-        let mut s = self.inner.lock().expect("schedule lock");
-        if let Some(kind) = s.running.remove(key) {
-            s.count(&kind, false);
-            s.gauge_kind(self.metric, &kind);
+        let mut guard = self.inner.lock().expect("schedule lock");
+        let s = &mut *guard;
+        let Some((kind, target)) = s.running.remove(key) else {
+            return;
+        };
+        s.count(&kind, false);
+        s.gauge_kind(self.metric, &kind);
+        if target.is_empty() {
+            return;
         }
+        if let Some(n) = s.busy.get_mut(&target) {
+            *n -= 1;
+            if *n == 0 {
+                s.busy.remove(&target);
+            }
+        }
+        let Some(queue) = s.parked.get_mut(&target) else {
+            return;
+        };
+        // The oldest parked key that is still due (one pushed again since has its own heap
+        // entry; one that left is gone).
+        while let Some(next) = queue.pop_front() {
+            if let Some(d) = s.due.get(&next) {
+                s.heap.push(Reverse((d.ms, next)));
+                drop(guard);
+                self.wake.notify_one();
+                return;
+            }
+        }
+        s.parked.remove(&target);
     }
 }
 
@@ -341,7 +400,7 @@ impl Outbox {
         system: &troupe_runtime::System,
         settings: OutboxSettings,
     ) -> Result<Self, troupe_runtime::CallError> {
-        let schedule = Arc::new(Schedule::new("troupe_outbox_pending"));
+        let schedule = Arc::new(Schedule::new("troupe_outbox_pending", settings.per_target));
         let deliveries = Directory::<DeliveryActor>::start(
             system,
             DeliveryArgs {
@@ -523,13 +582,13 @@ async fn run(core: Arc<Core>) {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        let (key, kind) = core.schedule.next_due().await;
+        let (key, kind, target) = core.schedule.next_due().await;
         let core = core.clone();
         tokio::spawn(async move {
             let again = attempt(&core, &key, &kind).await;
             core.schedule.done(&key);
             if let Some(at) = again {
-                core.schedule.push(&key, &kind, at);
+                core.schedule.push(&key, &kind, &target, at);
             }
             drop(permit);
         });
@@ -666,7 +725,8 @@ async fn sweep(core: &Core) -> Result<(), String> {
             {
                 continue;
             }
-            core.schedule.push(&key, &entry.kind, entry.next_at);
+            core.schedule
+                .push(&key, &entry.kind, &entry.target, entry.next_at);
         }
     }
 }
@@ -686,27 +746,74 @@ mod tests {
 
     #[test]
     fn the_schedules_sizes_follow_keys_in_and_out_without_counting_them_again() {
-        let s = Schedule::new("troupe_outbox_pending");
+        let s = Schedule::new("troupe_outbox_pending", 64);
         let past = Utc::now() - chrono::Duration::seconds(1);
-        s.push("a", "email", past);
-        s.push("b", "email", past + chrono::Duration::milliseconds(1));
-        s.push("c", "webhook", past + chrono::Duration::milliseconds(2));
+        s.push("a", "email", "", past);
+        s.push("b", "email", "", past + chrono::Duration::milliseconds(1));
+        s.push("c", "webhook", "", past + chrono::Duration::milliseconds(2));
         // Moved to another time: still one key.
-        s.push("a", "email", past - chrono::Duration::milliseconds(5));
+        s.push("a", "email", "", past - chrono::Duration::milliseconds(5));
         assert_eq!(sizes(&s), [("email".into(), 2), ("webhook".into(), 1)]);
         // Under way still counts; a push while under way adds nothing.
-        let (first, kind) = s.pop_due().unwrap();
+        let (first, kind, _) = s.pop_due().unwrap();
         assert_eq!((first.as_str(), kind.as_str()), ("a", "email"));
-        s.push("a", "email", past);
+        s.push("a", "email", "", past);
         assert_eq!(sizes(&s), [("email".into(), 2), ("webhook".into(), 1)]);
         s.done("a");
         s.done("a");
         assert_eq!(sizes(&s), [("email".into(), 1), ("webhook".into(), 1)]);
         for _ in 0..2 {
-            let (k, _) = s.pop_due().unwrap();
+            let (k, _, _) = s.pop_due().unwrap();
             s.done(&k);
         }
         assert!(sizes(&s).is_empty());
         assert!(s.pop_due().is_err());
+    }
+
+    #[test]
+    fn a_target_at_its_limit_waits_while_others_go_and_gets_its_turn_in_order() {
+        let s = Schedule::new("troupe_outbox_pending", 2);
+        let t0 = Utc::now() - chrono::Duration::seconds(10);
+        let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+        // A slow endpoint has five due, older than the other endpoint's one.
+        for i in 0..5 {
+            s.push(&format!("slow{i}"), "webhook", "ep-slow", at(i));
+        }
+        s.push("fast0", "webhook", "ep-fast", at(100));
+        let next = || s.pop_due().map(|(k, _, _)| k);
+        assert_eq!(next().unwrap(), "slow0");
+        assert_eq!(next().unwrap(), "slow1");
+        // ep-slow is at its limit: the rest wait, and the other endpoint goes at once.
+        assert_eq!(next().unwrap(), "fast0");
+        assert!(next().is_err());
+        assert!(s.contains("slow2"), "parked keys are still scheduled");
+        s.done("fast0");
+        assert!(s.pop_due().is_err());
+        // One of ep-slow's attempts ends: its oldest waiting key is due, and only that one.
+        s.done("slow0");
+        assert_eq!(s.pop_due().unwrap().0, "slow2");
+        assert!(s.pop_due().is_err());
+        // A parked key moved to a later time goes at that time, once.
+        s.push(
+            "slow4",
+            "webhook",
+            "ep-slow",
+            Utc::now() + chrono::Duration::hours(1),
+        );
+        s.done("slow1");
+        assert_eq!(s.pop_due().unwrap().0, "slow3");
+        s.done("slow2");
+        s.done("slow3");
+        assert!(
+            matches!(s.pop_due(), Err(Some(_))),
+            "slow4 waits for its hour"
+        );
+        // No target: no limit.
+        for i in 0..5 {
+            s.push(&format!("d{i}"), "digest", "", at(i));
+        }
+        for _ in 0..5 {
+            assert!(s.pop_due().unwrap().0.starts_with('d'));
+        }
     }
 }
