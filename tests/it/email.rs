@@ -493,33 +493,37 @@ fn is_verification(m: &ParsedMail) -> bool {
     m.subject.starts_with("Confirm your email")
 }
 
+/// What `cmd` prints, once it has succeeded (a tool the test needs: `openssl`, `python3` with
+/// dkimpy from `. scripts/lib.sh; ensure_dkimpy`).
+fn output(cmd: &mut std::process::Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} did not start: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// A new RSA key for DKIM in `dir`: the PKCS#1 PEM file troupe signs with, and the public key
 /// (base64 DER) an operator would publish in DNS.
 fn dkim_key(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let pem = dir.join("dkim.pem");
-    let out = std::process::Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&pem)
-        .arg("2048")
-        .output()
-        .expect("openssl makes a key");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    output(
+        std::process::Command::new("openssl")
+            .args(["genrsa", "-traditional", "-out"])
+            .arg(&pem)
+            .arg("2048"),
     );
-    let out = std::process::Command::new("openssl")
-        .args(["rsa", "-pubout", "-outform", "DER", "-in"])
-        .arg(&pem)
-        .output()
-        .expect("openssl prints the public key");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let der = output(
+        std::process::Command::new("openssl")
+            .args(["rsa", "-pubout", "-outform", "DER", "-in"])
+            .arg(&pem),
     );
     use base64::Engine;
-    let public = base64::engine::general_purpose::STANDARD.encode(&out.stdout);
+    let public = base64::engine::general_purpose::STANDARD.encode(der);
     (pem, public)
 }
 
@@ -551,18 +555,13 @@ async fn dkim_signatures_verify_with_a_real_verifier_and_cover_the_unsubscribe_h
 
     // dkimpy, given the public key as the DNS TXT record `mail2026._domainkey.example.org`.
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/dkim_verify.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&sink.dir)
-        .arg(&public)
-        .output()
-        .expect("python3 runs the verifier");
-    assert!(
-        out.status.success(),
-        "dkim_verify.py failed (. scripts/lib.sh; ensure_dkimpy): {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output(
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(&sink.dir)
+            .arg(&public),
     );
-    let checked: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let checked: Vec<Value> = serde_json::from_slice(&out).unwrap();
     // The verification mails of both registrations, and the notification.
     assert!(checked.len() >= 3, "{checked:#?}");
     for m in &checked {
